@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# scripts/bench-swift.sh: Nitro against a single-node OpenStack Swift (Debian's
+# packages), side by side on loopback: PUT and GET of one 1 GiB object with
+# curl, alternating between the two systems, N runs each.
+#
+#   scripts/bench-swift.sh [--runs N] [--data image|random|FILE] [--keep]
+#                          [--only swift|nitro]
+#
+#   --data image   (default) the raw bookworm-minbase VM image from
+#                  scripts/vm-images.sh (exactly 1 GiB; a real disk image, so
+#                  it has zero runs and free space that compress and dedup)
+#   --data random  1 GiB from /dev/urandom (incompressible, no duplicates:
+#                  Nitro's worst case)
+#   --data FILE    FILE, truncated or repeated to 1 GiB
+#
+# Each Nitro run starts from an empty data directory (a fresh `nitro serve`),
+# so the PUT is a cold upload; a second PUT of the same bytes ("re-PUT",
+# everything already stored) is reported separately. Swift overwrites the
+# object each run. Reported: median MB/s (10^6 B/s) of PUT and GET per
+# system, the ratios Nitro/Swift, and Nitro's peak RSS (VmHWM, max over runs).
+# Needs: Debian's swift packages, memcached, curl, Go (to build nitro) or
+# NITRO_BIN. Everything lives in one temp dir, removed on exit with every
+# process this script started (unless --keep).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:/usr/bin:/usr/sbin:/bin:/sbin:$PATH
+. scripts/lib/swift.sh
+
+runs=3 data=image keep=0 only=
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --runs) runs=$2; shift 2 ;;
+  --data) data=$2; shift 2 ;;
+  --keep) keep=1; shift ;;
+  --only) only=$2; shift 2 ;;
+  -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+  *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+size=$((1 << 30))
+
+tmp=$(mktemp -d /var/tmp/nitro-bench.XXXXXX)
+nitro_pid=
+cleanup() {
+  [ -n "$nitro_pid" ] && kill "$nitro_pid" 2>/dev/null && wait "$nitro_pid" 2>/dev/null
+  swift_stop "$tmp/swift" 2>/dev/null || true
+  if [ $keep = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "bench: $*" >&2; }
+
+# --- test data -------------------------------------------------------------
+obj=$tmp/object.bin
+case "$data" in
+image)
+  cache=${NITRO_IMAGE_CACHE:-/var/cache/nitro-images}
+  src=$(awk -F'\t' '$1=="bookworm-minbase" && $2=="raw" {print $3}' "$cache/manifest.tsv" 2>/dev/null || true)
+  [ -n "$src" ] && [ -f "$src" ] || { echo "no raw bookworm-minbase image in $cache (run scripts/vm-images.sh --set small)" >&2; exit 1; }
+  datadesc="raw VM image bookworm-minbase ($src)"
+  ;;
+random)
+  head -c "$size" /dev/urandom >"$obj"; src=$obj
+  datadesc="1 GiB from /dev/urandom"
+  ;;
+*)
+  [ -f "$data" ] || { echo "no such file $data" >&2; exit 1; }
+  src=$data datadesc="$data"
+  ;;
+esac
+if [ "$src" != "$obj" ]; then
+  if [ "$(stat -c %s "$src")" = "$size" ]; then
+    ln -s "$(readlink -f "$src")" "$obj"
+  else
+    datadesc="$datadesc, repeated/truncated to 1 GiB"
+    while [ "$(stat -c %s "$obj" 2>/dev/null || echo 0)" -lt "$size" ]; do cat "$src" >>"$obj"; done
+    truncate -s "$size" "$obj"
+  fi
+fi
+cat "$obj" >/dev/null # page cache: time the servers, not the disk
+md5=$(md5sum <"$obj" | cut -d' ' -f1)
+log "data: $datadesc, md5 $md5"
+
+# --- helpers -----------------------------------------------------------------
+token() { # BASEURL -> "TOKEN STORAGEURL"
+  curl -fsS -D - -o /dev/null -H 'X-Auth-User: test:tester' -H 'X-Auth-Key: testing' "$1/auth/v1.0" |
+    tr -d '\r' | awk 'tolower($1)=="x-auth-token:"{t=$2} tolower($1)=="x-storage-url:"{u=$2} END{print t, u}'
+}
+# put URL TOKEN -> seconds; fails unless the ETag is the file's MD5
+put() {
+  local out
+  out=$(curl -fsS -o /dev/null -D "$tmp/put.hdr" -w '%{time_total}' -H 'Expect:' \
+    -H "X-Auth-Token: $2" -T "$obj" "$1")
+  grep -qi "^etag: *\"\?$md5" "$tmp/put.hdr" || { echo "bad ETag from $1:" >&2; cat "$tmp/put.hdr" >&2; return 1; }
+  echo "$out"
+}
+get() { # URL TOKEN -> seconds; checks the size
+  local out
+  out=$(curl -fsS -o /dev/null -w '%{time_total} %{size_download}' -H "X-Auth-Token: $2" "$1")
+  [ "${out#* }" = "$size" ] || { echo "GET $1 returned ${out#* } bytes" >&2; return 1; }
+  echo "${out% *}"
+}
+mbps() { awk -v s="$1" -v n="$size" 'BEGIN{printf "%.1f", n/s/1e6}'; }
+median() { sort -g | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# --- Nitro -------------------------------------------------------------------
+nitro_bin=${NITRO_BIN:-}
+if [ "$only" != swift ] && [ -z "$nitro_bin" ]; then
+  log "building nitro"
+  go build -o "$tmp/nitro" . && nitro_bin=$tmp/nitro
+fi
+nitro_hwm=0
+nitro_start() { # fresh data dir each time
+  local d=$tmp/nitro.$1
+  mkdir -p "$d"
+  nitro_port=$(free_port)
+  cat >"$d/nitro.yaml" <<EOF
+listen: 127.0.0.1:$nitro_port
+data_dir: $d/data
+EOF
+  "$nitro_bin" serve --config "$d/nitro.yaml" >"$d/nitro.log" 2>&1 &
+  nitro_pid=$!
+  local i
+  for i in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$nitro_port/healthcheck" 2>/dev/null && return 0
+    kill -0 "$nitro_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "nitro did not start:" >&2; tail -n 30 "$d/nitro.log" >&2; return 1
+}
+nitro_stop() {
+  local hwm
+  hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$nitro_pid/status" 2>/dev/null || echo 0)
+  [ "${hwm:-0}" -gt "$nitro_hwm" ] && nitro_hwm=$hwm
+  kill "$nitro_pid"; wait "$nitro_pid" || { echo "nitro exited with $?" >&2; return 1; }
+  nitro_pid=
+}
+nitro_run() { # run number; appends to $tmp/nitro.{put,get,reput}
+  nitro_start "$1"
+  local tu su url tok
+  read -r tok su < <(token "http://127.0.0.1:$nitro_port")
+  curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $tok" "$su/bench"
+  url=$su/bench/object
+  tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/nitro.put"
+  tu=$(get "$url" "$tok"); echo "$tu" >>"$tmp/nitro.get"
+  tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/nitro.reput"
+  local du
+  du=$(du -sb "$tmp/nitro.$1/data" | cut -f1)
+  log "nitro run $1: PUT $(mbps "$(sed -n "${1}p" "$tmp/nitro.put")") MB/s, GET $(mbps "$(sed -n "${1}p" "$tmp/nitro.get")") MB/s, re-PUT $(mbps "$tu") MB/s, data dir $du B"
+  nitro_stop
+  rm -rf "$tmp/nitro.$1"
+}
+
+# --- Swift -------------------------------------------------------------------
+swift_url= swift_tok=
+if [ "$only" != nitro ]; then
+  log "starting Swift"
+  swift_start "$tmp/swift" >/dev/null
+  read -r swift_tok swift_url < <(token "$SWIFT_URL")
+  curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $swift_tok" "$swift_url/bench" || { tail -n 20 "$tmp"/swift/log/*.log >&2; exit 1; }
+fi
+swift_run() {
+  local url=$swift_url/bench/object tu tg
+  tu=$(put "$url" "$swift_tok"); echo "$tu" >>"$tmp/swift.put"
+  tg=$(get "$url" "$swift_tok"); echo "$tg" >>"$tmp/swift.get"
+  log "swift run $1: PUT $(mbps "$tu") MB/s, GET $(mbps "$tg") MB/s"
+}
+
+for i in $(seq 1 "$runs"); do
+  [ "$only" != nitro ] && swift_run "$i"
+  [ "$only" != swift ] && nitro_run "$i"
+done
+
+# --- report ------------------------------------------------------------------
+med() { [ -s "$tmp/$1" ] && mbps "$(median <"$tmp/$1")" || echo -; }
+sp=$(med swift.put) sg=$(med swift.get) np=$(med nitro.put) ng=$(med nitro.get) nr=$(med nitro.reput)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; else printf "%.2f", a/b }'; }
+echo
+echo "data: $datadesc (1 GiB = $size B), $runs runs each, alternating, loopback, curl"
+echo "host: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+printf '%-22s %10s %10s %10s\n' "median MB/s" Swift Nitro Nitro/Swift
+printf '%-22s %10s %10s %10s\n' "PUT 1 GiB (cold)" "$sp" "$np" "$(ratio "$np" "$sp")"
+printf '%-22s %10s %10s %10s\n' "GET 1 GiB" "$sg" "$ng" "$(ratio "$ng" "$sg")"
+printf '%-22s %10s %10s %10s\n' "re-PUT same 1 GiB" "$sp" "$nr" "$(ratio "$nr" "$sp")"
+[ "$only" != swift ] && echo "nitro peak RSS (VmHWM): $((nitro_hwm / 1024)) MiB"
+exit 0
