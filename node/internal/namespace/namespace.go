@@ -1,0 +1,439 @@
+package namespace
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"go.uber.org/zap"
+)
+
+// DefaultReclaimAge is how long tombstones are kept before PurgeTombstones
+// removes them: 7 days, Swift's reclaim_age. A region that is partitioned
+// away for longer than this may resurrect a deleted record when it comes
+// back, as in Swift.
+const DefaultReclaimAge = 7 * 24 * time.Hour
+
+// KV is the ordered key/value space the namespace lives in.
+// *chunkstore.Records implements it; Get returns an error wrapping
+// chunkstore.ErrNotFound for an absent key.
+type KV interface {
+	Get(ctx context.Context, key []byte) ([]byte, error)
+	Update(ctx context.Context, fn func(tx chunkstore.RecordTxn) error) error
+	Scan(ctx context.Context, prefix, start []byte, fn func(key, val []byte) (bool, error)) error
+}
+
+var _ KV = (*chunkstore.Records)(nil)
+
+// Config configures a Namespace.
+type Config struct {
+	// Region is this node's region, stamped on the records it writes.
+	// Required.
+	Region string
+	// ReclaimAge is how long tombstones are kept; zero means
+	// DefaultReclaimAge.
+	ReclaimAge time.Duration
+	// Now is the wall clock; nil means time.Now. For tests.
+	Now func() time.Time
+}
+
+// Namespace is the account, container and object record space of one node.
+// Safe for concurrent use.
+type Namespace struct {
+	kv      KV
+	region  string
+	reclaim time.Duration
+	now     func() time.Time
+	log     *zap.Logger
+
+	mu   sync.Mutex
+	last int64 // last timestamp handed out, unix nanoseconds
+}
+
+// New returns the namespace stored in kv.
+func New(cfg Config, kv KV, log *zap.Logger) (*Namespace, error) {
+	if cfg.Region == "" {
+		return nil, errors.New("namespace: empty region")
+	}
+	if cfg.ReclaimAge < 0 {
+		return nil, fmt.Errorf("namespace: negative reclaim age %v", cfg.ReclaimAge)
+	}
+	if cfg.ReclaimAge == 0 {
+		cfg.ReclaimAge = DefaultReclaimAge
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if kv == nil {
+		return nil, errors.New("namespace: nil record space")
+	}
+	return &Namespace{kv: kv, region: cfg.Region, reclaim: cfg.ReclaimAge, now: cfg.Now, log: log}, nil
+}
+
+// Region returns this node's region.
+func (ns *Namespace) Region() string { return ns.region }
+
+// Now returns a new X-Timestamp for a local write: the wall clock in unix
+// nanoseconds, made strictly increasing on this node (if the clock did not
+// advance or stepped back, the last timestamp plus one).
+func (ns *Namespace) Now() int64 {
+	t := ns.now().UnixNano()
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if t <= ns.last {
+		t = ns.last + 1
+	}
+	ns.last = t
+	return t
+}
+
+// Stats are a container's totals over its live objects.
+type Stats struct {
+	Objects int64
+	Bytes   int64 // sum of live object sizes, in bytes
+	// Modified is the newest object record timestamp applied to the
+	// container (unix nanoseconds, 0: none), for listings' last_modified.
+	Modified int64
+}
+
+// Txn is one read-write transaction over the namespace, handed to the
+// function given to Update. It must not be used after that function
+// returns.
+type Txn struct {
+	ns *Namespace
+	tx chunkstore.RecordTxn
+}
+
+// Get returns the record at k, tombstones included; ErrNotFound if there is
+// none.
+func (t *Txn) Get(k Key) (*Record, error) {
+	if err := k.Validate(); err != nil {
+		return nil, err
+	}
+	v, err := t.tx.Get(k.Bytes())
+	if err != nil {
+		return nil, mapNotFound(err, k)
+	}
+	return UnmarshalRecord(k.Bytes(), v)
+}
+
+// Stats returns the container's totals (zero if it never held objects).
+func (t *Txn) Stats(account, container string) (Stats, error) {
+	k := Key{Kind: kindStats, Account: account, Container: container}
+	if err := k.Validate(); err != nil {
+		return Stats{}, err
+	}
+	v, err := t.tx.Get(k.Bytes())
+	if errors.Is(err, chunkstore.ErrNotFound) {
+		return Stats{}, nil
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+	return decodeStats(v)
+}
+
+// Apply stores rec if it is newer (see Record.Newer) than the record at its
+// key, or if there is none, and keeps the container stats in step. It
+// reports whether rec was stored. rec is not retained.
+func (t *Txn) Apply(rec *Record) (applied bool, err error) {
+	if err := rec.Validate(); err != nil {
+		return false, err
+	}
+	old, err := t.Get(rec.Key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		old = nil
+	case err != nil:
+		return false, err
+	case !rec.Newer(old):
+		return false, nil
+	}
+	val, err := rec.MarshalValue()
+	if err != nil {
+		return false, err
+	}
+	if err := t.tx.Set(rec.Key.Bytes(), val); err != nil {
+		return false, err
+	}
+	if rec.Kind == KindObject {
+		if err := t.updateStats(old, rec); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// updateStats moves the container totals from old (nil: absent) to rec.
+func (t *Txn) updateStats(old, rec *Record) error {
+	s, err := t.Stats(rec.Account, rec.Container)
+	if err != nil {
+		return err
+	}
+	if old.Live() {
+		s.Objects--
+		s.Bytes -= old.Size
+	}
+	if rec.Live() {
+		s.Objects++
+		s.Bytes += rec.Size
+	}
+	s.Modified = max(s.Modified, rec.Timestamp)
+	k := Key{Kind: kindStats, Account: rec.Account, Container: rec.Container}
+	return t.tx.Set(k.Bytes(), encodeStats(s))
+}
+
+func encodeStats(s Stats) []byte {
+	b := make([]byte, 0, 3*binary.MaxVarintLen64)
+	b = binary.AppendVarint(b, s.Objects)
+	b = binary.AppendVarint(b, s.Bytes)
+	return binary.AppendVarint(b, s.Modified)
+}
+
+func decodeStats(b []byte) (Stats, error) {
+	var s Stats
+	for _, p := range []*int64{&s.Objects, &s.Bytes, &s.Modified} {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return Stats{}, errors.New("namespace: malformed stats")
+		}
+		*p, b = v, b[n:]
+	}
+	return s, nil
+}
+
+func mapNotFound(err error, k Key) error {
+	if errors.Is(err, chunkstore.ErrNotFound) {
+		return fmt.Errorf("%w: %v", ErrNotFound, k)
+	}
+	return err
+}
+
+// Update runs fn in one serializable transaction; fn may run more than
+// once (on conflict), so it must not have side effects outside t that a
+// rerun would repeat.
+func (ns *Namespace) Update(ctx context.Context, fn func(t *Txn) error) error {
+	return ns.kv.Update(ctx, func(tx chunkstore.RecordTxn) error {
+		return fn(&Txn{ns: ns, tx: tx})
+	})
+}
+
+// Apply merges rec by last writer wins in its own transaction: the merge
+// used by local writes and by replication alike. It reports whether rec
+// was newer and so stored.
+func (ns *Namespace) Apply(ctx context.Context, rec *Record) (applied bool, err error) {
+	err = ns.Update(ctx, func(t *Txn) error {
+		applied, err = t.Apply(rec)
+		return err
+	})
+	return applied, err
+}
+
+// Get returns the record at k, tombstones included; ErrNotFound if there is
+// none.
+func (ns *Namespace) Get(ctx context.Context, k Key) (*Record, error) {
+	if err := k.Validate(); err != nil {
+		return nil, err
+	}
+	v, err := ns.kv.Get(ctx, k.Bytes())
+	if err != nil {
+		return nil, mapNotFound(err, k)
+	}
+	return UnmarshalRecord(k.Bytes(), v)
+}
+
+// GetLive returns the record at k; ErrNotFound if there is none or it is a
+// tombstone.
+func (ns *Namespace) GetLive(ctx context.Context, k Key) (*Record, error) {
+	r, err := ns.Get(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	if r.Deleted {
+		return nil, fmt.Errorf("%w: %v (deleted)", ErrNotFound, k)
+	}
+	return r, nil
+}
+
+// ContainerStats returns the container's totals (zero if it never held
+// objects). O(1): a single key read.
+func (ns *Namespace) ContainerStats(ctx context.Context, account, container string) (Stats, error) {
+	k := Key{Kind: kindStats, Account: account, Container: container}
+	if err := k.Validate(); err != nil {
+		return Stats{}, err
+	}
+	v, err := ns.kv.Get(ctx, k.Bytes())
+	if errors.Is(err, chunkstore.ErrNotFound) {
+		return Stats{}, nil
+	}
+	if err != nil {
+		return Stats{}, err
+	}
+	return decodeStats(v)
+}
+
+// AccountStats returns the number of live containers of the account and
+// the totals of their objects. Cost: a scan of the account's container
+// records plus one stats read per live container.
+func (ns *Namespace) AccountStats(ctx context.Context, account string) (containers int64, s Stats, err error) {
+	if err := ValidateName("account", account); err != nil {
+		return 0, Stats{}, err
+	}
+	var names []string
+	err = ns.kv.Scan(ctx, childPrefix(AccountKey(account)), nil, func(key, val []byte) (bool, error) {
+		r, err := UnmarshalRecord(key, val)
+		if err != nil {
+			return false, err
+		}
+		if r.Live() {
+			names = append(names, r.Container)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, Stats{}, err
+	}
+	for _, c := range names {
+		cs, err := ns.ContainerStats(ctx, account, c)
+		if err != nil {
+			return 0, Stats{}, err
+		}
+		s.Objects += cs.Objects
+		s.Bytes += cs.Bytes
+		s.Modified = max(s.Modified, cs.Modified)
+	}
+	return int64(len(names)), s, nil
+}
+
+// Scan calls fn for every record of kind (tombstones included) in key
+// order, starting at the first key >= start (zero Key: from the first),
+// until fn returns false or an error. It is the iteration anti-entropy
+// builds on. The record passed to fn is fn's to keep.
+func (ns *Namespace) Scan(ctx context.Context, kind Kind, start Key, fn func(*Record) (bool, error)) error {
+	if kind != KindAccount && kind != KindContainer && kind != KindObject {
+		return fmt.Errorf("namespace: scan of unknown kind %v", kind)
+	}
+	var from []byte
+	if start.Account != "" {
+		if start.Kind != kind {
+			return fmt.Errorf("namespace: scan of %v from a %v key", kind, start.Kind)
+		}
+		from = start.Bytes()
+	}
+	return ns.kv.Scan(ctx, []byte{byte(kind)}, from, func(key, val []byte) (bool, error) {
+		r, err := UnmarshalRecord(key, val)
+		if err != nil {
+			return false, err
+		}
+		return fn(r)
+	})
+}
+
+// LiveRecipes returns the recipe ID of every live object, without
+// duplicates: the roots of garbage collection. Cost: a scan of every object
+// record.
+func (ns *Namespace) LiveRecipes(ctx context.Context) ([]recipe.ID, error) {
+	seen := make(map[recipe.ID]struct{})
+	var out []recipe.ID
+	err := ns.Scan(ctx, KindObject, Key{}, func(r *Record) (bool, error) {
+		if r.Live() && !r.Recipe.IsZero() {
+			if _, ok := seen[r.Recipe]; !ok {
+				seen[r.Recipe] = struct{}{}
+				out = append(out, r.Recipe)
+			}
+		}
+		return true, ctx.Err()
+	})
+	return out, err
+}
+
+// purgeBatch bounds the keys deleted in one transaction.
+const purgeBatch = 512
+
+// PurgeTombstones removes tombstones older than the reclaim age and
+// returns how many it removed. Cost: a scan of every record.
+func (ns *Namespace) PurgeTombstones(ctx context.Context) (int, error) {
+	cutoff := ns.now().Add(-ns.reclaim).UnixNano()
+	total := 0
+	for _, kind := range []Kind{KindObject, KindContainer, KindAccount} {
+		// Collect a batch, delete it outside the scan, resume after it.
+		var start []byte
+		for {
+			var batch []Key
+			done := true
+			err := ns.kv.Scan(ctx, []byte{byte(kind)}, start, func(key, val []byte) (bool, error) {
+				r, err := UnmarshalRecord(key, val)
+				if err != nil {
+					return false, err
+				}
+				if r.Deleted && r.Timestamp < cutoff {
+					batch = append(batch, r.Key)
+				}
+				if len(batch) == purgeBatch {
+					start = append(append([]byte(nil), key...), 0)
+					done = false
+					return false, nil
+				}
+				return true, ctx.Err()
+			})
+			if err != nil {
+				return total, err
+			}
+			n, err := ns.purge(ctx, batch, cutoff)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if done {
+				break
+			}
+		}
+	}
+	if total > 0 {
+		ns.log.Info("purged tombstones", zap.Int("records", total))
+	}
+	return total, nil
+}
+
+// purge deletes the keys that still hold a tombstone older than cutoff.
+func (ns *Namespace) purge(ctx context.Context, keys []Key, cutoff int64) (int, error) {
+	n := 0
+	err := ns.Update(ctx, func(t *Txn) error {
+		n = 0
+		for _, k := range keys {
+			r, err := t.Get(k)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if !r.Deleted || r.Timestamp >= cutoff {
+				continue // rewritten since the scan
+			}
+			if err := t.tx.Delete(k.Bytes()); err != nil {
+				return err
+			}
+			n++
+			if k.Kind == KindContainer {
+				s, err := t.Stats(k.Account, k.Container)
+				if err != nil {
+					return err
+				}
+				if s.Objects == 0 {
+					sk := Key{Kind: kindStats, Account: k.Account, Container: k.Container}
+					if err := t.tx.Delete(sk.Bytes()); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+	return n, err
+}

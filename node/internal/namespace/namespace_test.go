@@ -1,0 +1,374 @@
+package namespace
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"go.uber.org/zap"
+)
+
+// memKV is an in-memory KV with serialized transactions; it lets these
+// tests pin the namespace's logic independent of Badger (the node's tests
+// run the same code over the real chunkstore.Records).
+type memKV struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func newMemKV() *memKV { return &memKV{m: map[string][]byte{}} }
+
+func (kv *memKV) Get(_ context.Context, key []byte) ([]byte, error) {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	v, ok := kv.m[string(key)]
+	if !ok {
+		return nil, chunkstore.ErrNotFound
+	}
+	return slices.Clone(v), nil
+}
+
+type memTxn struct {
+	kv     *memKV
+	writes map[string][]byte // nil value: delete
+}
+
+func (t *memTxn) Get(key []byte) ([]byte, error) {
+	if v, ok := t.writes[string(key)]; ok {
+		if v == nil {
+			return nil, chunkstore.ErrNotFound
+		}
+		return slices.Clone(v), nil
+	}
+	v, ok := t.kv.m[string(key)]
+	if !ok {
+		return nil, chunkstore.ErrNotFound
+	}
+	return slices.Clone(v), nil
+}
+
+func (t *memTxn) Set(key, val []byte) error {
+	t.writes[string(key)] = append([]byte{}, val...)
+	return nil
+}
+
+func (t *memTxn) Delete(key []byte) error { t.writes[string(key)] = nil; return nil }
+
+func (kv *memKV) Update(_ context.Context, fn func(tx chunkstore.RecordTxn) error) error {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	t := &memTxn{kv: kv, writes: map[string][]byte{}}
+	if err := fn(t); err != nil {
+		return err
+	}
+	for k, v := range t.writes {
+		if v == nil {
+			delete(kv.m, k)
+		} else {
+			kv.m[k] = v
+		}
+	}
+	return nil
+}
+
+func (kv *memKV) Scan(ctx context.Context, prefix, start []byte, fn func(key, val []byte) (bool, error)) error {
+	kv.mu.Lock()
+	var keys []string
+	for k := range kv.m {
+		if bytes.HasPrefix([]byte(k), prefix) && (start == nil || k >= string(start)) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	vals := make([][]byte, len(keys))
+	for i, k := range keys {
+		vals[i] = slices.Clone(kv.m[k])
+	}
+	kv.mu.Unlock()
+	for i, k := range keys {
+		ok, err := fn([]byte(k), vals[i])
+		if err != nil || !ok {
+			return err
+		}
+	}
+	return nil
+}
+
+func newNS(t *testing.T, region string, now func() time.Time) (*Namespace, *memKV) {
+	t.Helper()
+	kv := newMemKV()
+	ns, err := New(Config{Region: region, Now: now}, kv, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns, kv
+}
+
+func TestKeyRoundTripAndOrder(t *testing.T) {
+	keys := []Key{
+		AccountKey("AUTH_test"),
+		ContainerKey("AUTH_test", "glance"),
+		ObjectKey("AUTH_test", "glance", "a/b//c"),
+		ObjectKey("AUTH_t", "x", "é"),
+	}
+	for _, k := range keys {
+		got, err := ParseKey(k.Bytes())
+		if err != nil || got != k {
+			t.Errorf("ParseKey(%q) = %v, %v; want %v", k.Bytes(), got, err, k)
+		}
+	}
+	// Objects of container "a" sort before those of "a-b" and "ab",
+	// whatever their names: the NUL separator sorts first.
+	names := []Key{ObjectKey("A", "a", "zzz"), ObjectKey("A", "a-b", "a"), ObjectKey("A", "ab", "a")}
+	for i := 1; i < len(names); i++ {
+		if bytes.Compare(names[i-1].Bytes(), names[i].Bytes()) >= 0 {
+			t.Errorf("%v sorts after %v", names[i-1], names[i])
+		}
+	}
+	for _, bad := range []Key{ObjectKey("A", "c", "a\x00b"), ContainerKey("A", ""), AccountKey("\xff"), {Kind: 'z', Account: "A"}} {
+		if err := bad.Validate(); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("%q: Validate = %v, want ErrInvalidName", bad.Bytes(), err)
+		}
+	}
+}
+
+func TestClockMonotonic(t *testing.T) {
+	fixed := time.Unix(1000, 0)
+	ns, _ := newNS(t, "r1", func() time.Time { return fixed })
+	a, b := ns.Now(), ns.Now()
+	if a != fixed.UnixNano() || b != a+1 {
+		t.Fatalf("Now = %d, %d; want %d, %d", a, b, fixed.UnixNano(), fixed.UnixNano()+1)
+	}
+	fixed = fixed.Add(-time.Hour) // clock stepped back
+	if c := ns.Now(); c != b+1 {
+		t.Fatalf("after a step back Now = %d, want %d", c, b+1)
+	}
+}
+
+func TestApplyLastWriterWins(t *testing.T) {
+	ctx := context.Background()
+	ns, _ := newNS(t, "r1", nil)
+	k := ObjectKey("A", "c", "o")
+	rec := func(ts int64, region string, deleted bool, size int64) *Record {
+		return &Record{Key: k, Timestamp: ts, Region: region, Deleted: deleted, Size: size, Recipe: recipe.ID{byte(ts)}}
+	}
+	steps := []struct {
+		rec     *Record
+		applied bool
+		size    int64 // of the winner afterwards
+		objects int64 // container stats afterwards
+	}{
+		{rec(10, "r1", false, 5), true, 5, 1},
+		{rec(10, "r1", false, 7), false, 5, 1},  // same (ts, region): no-op
+		{rec(9, "r9", false, 7), false, 5, 1},   // older
+		{rec(10, "r2", false, 7), true, 7, 1},   // tie broken by region
+		{rec(11, "r0", true, 0), true, 0, 0},    // tombstone
+		{rec(10, "r3", false, 9), false, 0, 0},  // older than the tombstone
+		{rec(12, "r0", false, 3), true, 3, 1},   // resurrect
+		{rec(12, "r0", false, 3), false, 3, 1},  // idempotent
+		{rec(13, "r0", false, 4), true, 4, 1},   // overwrite
+		{rec(14, "r0", true, 0), true, 0, 0},    // delete
+		{rec(15, "r0", true, 0), true, 0, 0},    // delete a tombstone
+		{rec(16, "r0", false, 11), true, 11, 1}, // recreate
+	}
+	for i, s := range steps {
+		applied, err := ns.Apply(ctx, s.rec)
+		if err != nil || applied != s.applied {
+			t.Fatalf("step %d: Apply = %v, %v; want %v", i, applied, err, s.applied)
+		}
+		st, err := ns.ContainerStats(ctx, "A", "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Objects != s.objects || st.Bytes != s.size {
+			t.Fatalf("step %d: stats %+v, want %d objects, %d bytes", i, st, s.objects, s.size)
+		}
+	}
+}
+
+// TestApplyOrderIndependent: replicas that receive the same records in
+// any order end up with the same records and stats.
+func TestApplyOrderIndependent(t *testing.T) {
+	ctx := context.Background()
+	var recs []*Record
+	for i := range 30 {
+		recs = append(recs, &Record{
+			Key:       ObjectKey("A", "c", fmt.Sprintf("o%d", i%7)),
+			Timestamp: int64(100 + i%11), Region: fmt.Sprintf("r%d", i%3),
+			Deleted: i%5 == 0, Size: int64(i), Recipe: recipe.ID{byte(i + 1)},
+		})
+	}
+	dump := func(ns *Namespace, kv *memKV) string {
+		st, _ := ns.ContainerStats(ctx, "A", "c")
+		keys := make([]string, 0, len(kv.m))
+		for k := range kv.m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b bytes.Buffer
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%q=%s\n", k, kv.m[k])
+		}
+		fmt.Fprintf(&b, "%+v", st)
+		return b.String()
+	}
+	var want string
+	for perm := range 5 {
+		ns, kv := newNS(t, "rX", nil)
+		order := slices.Clone(recs)
+		for i := range order { // deterministic shuffle
+			j := (i*7 + perm*13) % len(order)
+			order[i], order[j] = order[j], order[i]
+		}
+		for _, r := range order {
+			if _, err := ns.Apply(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := dump(ns, kv)
+		if perm == 0 {
+			want = got
+		} else if got != want {
+			t.Fatalf("order %d diverged:\n%s\nwant\n%s", perm, got, want)
+		}
+	}
+}
+
+func TestListing(t *testing.T) {
+	ctx := context.Background()
+	ns, _ := newNS(t, "r1", nil)
+	names := []string{"a", "a/1", "a/2", "a/b/1", "b", "b/x", "c", "c/", "d\u00e9", "dz"}
+	for _, n := range names {
+		if _, err := ns.Apply(ctx, &Record{Key: ObjectKey("A", "c", n), Timestamp: ns.Now(), Region: "r1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A tombstone and another container's objects stay out.
+	ns.Apply(ctx, &Record{Key: ObjectKey("A", "c", "a/3"), Timestamp: ns.Now(), Region: "r1", Deleted: true})
+	ns.Apply(ctx, &Record{Key: ObjectKey("A", "c2", "a"), Timestamp: ns.Now(), Region: "r1"})
+	ns.Apply(ctx, &Record{Key: ObjectKey("A", "c-", "a"), Timestamp: ns.Now(), Region: "r1"})
+
+	tests := []struct {
+		opts ListOptions
+		want string
+	}{
+		{ListOptions{}, "a a/1 a/2 a/b/1 b b/x c c/ dz dé"},
+		{ListOptions{Limit: 3}, "a a/1 a/2"},
+		{ListOptions{Marker: "a/2"}, "a/b/1 b b/x c c/ dz dé"},
+		{ListOptions{Marker: "a/2", EndMarker: "c"}, "a/b/1 b b/x"},
+		{ListOptions{Prefix: "a/"}, "a/1 a/2 a/b/1"},
+		{ListOptions{Prefix: "a/", Delimiter: "/"}, "a/1 a/2 [a/b/]"},
+		{ListOptions{Delimiter: "/"}, "a [a/] b [b/] c [c/] dz dé"},
+		{ListOptions{Delimiter: "/", Limit: 2}, "a [a/]"},
+		{ListOptions{Delimiter: "/", Marker: "a/"}, "b [b/] c [c/] dz dé"},
+		{ListOptions{Reverse: true}, "dé dz c/ c b/x b a/b/1 a/2 a/1 a"},
+		{ListOptions{Reverse: true, Limit: 2, Marker: "c/"}, "c b/x"},
+		{ListOptions{Reverse: true, EndMarker: "c"}, "dé dz c/"},
+		{ListOptions{Reverse: true, Delimiter: "/", Prefix: "a"}, "[a/] a"},
+		{ListOptions{Prefix: "zz"}, ""},
+		{ListOptions{Prefix: "d"}, "dz dé"},
+	}
+	for _, tt := range tests {
+		got, err := ns.List(ctx, ContainerKey("A", "c"), tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, e := range got {
+			if e.Subdir != "" {
+				s = append(s, "["+e.Subdir+"]")
+			} else {
+				s = append(s, e.Name)
+			}
+		}
+		if g := join(s); g != tt.want {
+			t.Errorf("List(%+v) = %q, want %q", tt.opts, g, tt.want)
+		}
+	}
+}
+
+func join(s []string) string {
+	var b bytes.Buffer
+	for i, x := range s {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(x)
+	}
+	return b.String()
+}
+
+func TestPurgeAndLiveRecipes(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_000_000, 0)
+	ns, kv := newNS(t, "r1", func() time.Time { return now })
+	old := now.Add(-8 * 24 * time.Hour).UnixNano()
+	for i := range 1200 { // more than one purge batch
+		r := &Record{Key: ObjectKey("A", "c", fmt.Sprintf("o%05d", i)), Timestamp: old, Region: "r1", Recipe: recipe.ID{byte(i % 3)}, Size: 1}
+		if i%2 == 0 {
+			r.Deleted = true
+			r.Recipe = recipe.ID{}
+		}
+		if i%4 == 1 {
+			r.Recipe = recipe.ID{9}
+		}
+		ns.Apply(ctx, r)
+	}
+	ns.Apply(ctx, &Record{Key: ObjectKey("A", "c", "fresh"), Timestamp: now.UnixNano(), Region: "r1", Deleted: true})
+	ns.Apply(ctx, &Record{Key: ContainerKey("A", "gone"), Timestamp: old, Region: "r1", Deleted: true})
+	live, err := ns.LiveRecipes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(live, func(a, b recipe.ID) int { return bytes.Compare(a[:], b[:]) })
+	if len(live) != 3 || live[0] != (recipe.ID{1}) || live[1] != (recipe.ID{2}) || live[2] != (recipe.ID{9}) {
+		t.Fatalf("LiveRecipes = %v", live)
+	}
+	n, err := ns.PurgeTombstones(ctx)
+	if err != nil || n != 601 {
+		t.Fatalf("PurgeTombstones = %d, %v; want 601", n, err)
+	}
+	if _, err := ns.Get(ctx, ObjectKey("A", "c", "fresh")); err != nil {
+		t.Fatalf("fresh tombstone purged: %v", err)
+	}
+	if _, err := ns.Get(ctx, ObjectKey("A", "c", "o00000")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old tombstone kept: %v", err)
+	}
+	if st, _ := ns.ContainerStats(ctx, "A", "c"); st.Objects != 600 || st.Bytes != 600 {
+		t.Fatalf("stats after purge %+v", st)
+	}
+	if len(kv.m) != 600+1+1 { // live objects, fresh tombstone, c's stats
+		t.Fatalf("%d keys left", len(kv.m))
+	}
+}
+
+func TestRecordEncoding(t *testing.T) {
+	r := &Record{
+		Key: ObjectKey("AUTH_x", "glance", "img-00001"), Timestamp: 1700000000123456789, Region: "eu",
+		Recipe: recipe.ID{1, 2, 3}, Size: 42, ETag: "d41d8cd98f00b204e9800998ecf8427e",
+		ContentType: "application/octet-stream", Meta: map[string]string{"mtime": "1"},
+		Headers: map[string]string{"Content-Encoding": "gzip"}, Manifest: "glance/img-",
+	}
+	v, err := r.MarshalValue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalRecord(r.Key.Bytes(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(*got) != fmt.Sprint(*r) {
+		t.Fatalf("round trip:\n%+v\n%+v", got, r)
+	}
+	if _, err := UnmarshalRecord(r.Key.Bytes(), []byte(`{"v":2}`)); err == nil {
+		t.Fatal("unknown version accepted")
+	}
+}
