@@ -1,17 +1,16 @@
 package chunkstore
 
-// This file is the contract other packages build on. The bodies are filled
-// in by the chunkstore implementation; the signatures are fixed.
+// This file is the contract other packages build on: the types here and
+// the Store and Records method sets (store.go, chunk.go, writer.go,
+// reader.go, recipes.go, records.go, gc.go, fsck.go).
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
-	"go.uber.org/zap"
 )
 
 // DefaultPolynomial is Nitro's cluster-wide Rabin polynomial for
@@ -37,23 +36,46 @@ type Config struct {
 	// Workers is the size of the hash+compress worker pool; 0 means
 	// GOMAXPROCS.
 	Workers int
-	// SyncWrites makes every commit durable before it returns (Badger
-	// SyncWrites). Default true via Open's normalisation unless NoSync.
+	// NoSync skips the DB.Sync that Write, Put, PutStored, PutRecipe and
+	// Records.Update otherwise run before they return (see doc.go); for
+	// tests and benchmarks only: an acknowledged write may then be lost on
+	// power failure.
 	NoSync bool
+	// Window is the number of chunks a Write keeps in flight (chunked but
+	// not yet committed), which bounds its memory to about Window×MaxSize
+	// bytes; 0 means max(16, 4×Workers).
+	Window int
+	// ReadAhead is the number of chunks a reader from NewReader fetches and
+	// decodes ahead of the consumer; 0 means max(8, 4×Workers).
+	ReadAhead int
+	// TouchAfter is the age after which a write that finds a chunk already
+	// stored re-stamps it, protecting it from GC (see doc.go); 0 means
+	// DefaultTouchAfter. GC refuses a grace period under 2×TouchAfter.
+	TouchAfter time.Duration
 }
 
 // ErrNotFound is returned (wrapped) when a chunk, recipe or record is absent.
 var ErrNotFound = errors.New("chunkstore: not found")
 
 // CorruptChunkError reports a stored chunk whose bytes do not hash to its ID.
+// Got is the hash of the decoded bytes; when the stored bytes do not even
+// decode (unknown codec, bad zstd frame, wrong size), Got is zero and Err
+// says why.
 type CorruptChunkError struct {
 	ID  recipe.ChunkID
 	Got recipe.ChunkID
+	Err error
 }
 
 func (e *CorruptChunkError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("chunkstore: chunk %s is corrupt: %v", e.ID, e.Err)
+	}
 	return fmt.Sprintf("chunkstore: chunk %s is corrupt (hashes to %s)", e.ID, e.Got)
 }
+
+// Unwrap returns the decoding error, if any.
+func (e *CorruptChunkError) Unwrap() error { return e.Err }
 
 // Codec says how a chunk's stored bytes encode its plain bytes.
 type Codec byte
@@ -92,7 +114,3 @@ type FsckReport struct {
 	Missing       map[recipe.ID][]recipe.ChunkID // live recipe → absent chunks
 	Repaired      int
 }
-
-var _ = io.EOF
-var _ = time.Second
-var _ *zap.Logger

@@ -1,0 +1,254 @@
+package chunkstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+)
+
+// Has reports for each id whether the chunk is stored: len(result) ==
+// len(ids). It reads one Badger snapshot and no values.
+func (s *Store) Has(ctx context.Context, ids []recipe.ChunkID) ([]bool, error) {
+	out := make([]bool, len(ids))
+	err := s.db.View(func(txn *badger.Txn) error {
+		key := make([]byte, 1+len(recipe.ChunkID{}))
+		key[0] = prefixChunk
+		for i, id := range ids {
+			if i%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			copy(key[1:], id[:])
+			_, err := txn.Get(key)
+			switch {
+			case err == nil:
+				out[i] = true
+			case errors.Is(err, badger.ErrKeyNotFound):
+			default:
+				return fmt.Errorf("chunkstore: has %s: %w", id.Short(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Missing returns the ids not stored, in input order, without duplicates.
+func (s *Store) Missing(ctx context.Context, ids []recipe.ChunkID) ([]recipe.ChunkID, error) {
+	have, err := s.Has(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []recipe.ChunkID
+	seen := make(map[recipe.ChunkID]struct{})
+	for i, id := range ids {
+		if have[i] {
+			continue
+		}
+		if _, ok := seen[id]; ok {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+// Chunk implements ChunkSource: the plain, verified bytes of ref. Errors:
+// ErrNotFound (wrapped), *CorruptChunkError (also when the plain size is
+// not ref.Size).
+func (s *Store) Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error) {
+	return s.get(ctx, ref.ID, int(ref.Size))
+}
+
+// Get returns the plain, verified bytes of chunk id; the caller owns them.
+// Errors: ErrNotFound (wrapped), *CorruptChunkError.
+func (s *Store) Get(ctx context.Context, id recipe.ChunkID) ([]byte, error) {
+	return s.get(ctx, id, 0)
+}
+
+// get reads, decodes (inside the transaction: Badger's slice never leaves
+// it) and verifies chunk id; size > 0 is the expected plain size.
+func (s *Store) get(ctx context.Context, id recipe.ChunkID, size int) ([]byte, error) {
+	return s.getInto(ctx, nil, id, size)
+}
+
+// getInto is get decoding into dst's capacity when it suffices.
+func (s *Store) getInto(ctx context.Context, dst []byte, id recipe.ChunkID, size int) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var plain []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(chunkKey(id))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(val []byte) error {
+			if len(val) < 1 {
+				return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: empty value", ErrCodec)}
+			}
+			plain, err = s.codec.verify(id, dst, Codec(val[0]), val[1:], size)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, chunkErr(id, err)
+	}
+	return plain, nil
+}
+
+func chunkErr(id recipe.ChunkID, err error) error {
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return fmt.Errorf("%w: chunk %s", ErrNotFound, id)
+	}
+	var ce *CorruptChunkError
+	if errors.As(err, &ce) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("chunkstore: chunk %s: %w", id.Short(), err)
+}
+
+// GetStored returns chunk id in its stored form, verified (decoded and
+// hashed) before return; the caller owns Data. Errors as Get.
+func (s *Store) GetStored(ctx context.Context, id recipe.ChunkID) (Stored, error) {
+	if err := ctx.Err(); err != nil {
+		return Stored{}, err
+	}
+	var st Stored
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(chunkKey(id))
+		if err != nil {
+			return err
+		}
+		return item.Value(func(val []byte) error {
+			if len(val) < 1 {
+				return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: empty value", ErrCodec)}
+			}
+			if _, err := s.codec.verify(id, nil, Codec(val[0]), val[1:], 0); err != nil {
+				return err
+			}
+			st = Stored{Codec: Codec(val[0]), Data: append([]byte(nil), val[1:]...)}
+			return nil
+		})
+	})
+	if err != nil {
+		return Stored{}, chunkErr(id, err)
+	}
+	return st, nil
+}
+
+// Put stores plain chunk bytes (1 <= len <= recipe.MaxChunkSize) and
+// returns the chunk ID; a present chunk writes nothing but may be
+// re-stamped (see doc.go). Durable on return unless Config.NoSync.
+func (s *Store) Put(ctx context.Context, plain []byte) (recipe.ChunkID, error) {
+	if len(plain) == 0 || len(plain) > recipe.MaxChunkSize {
+		return recipe.ChunkID{}, fmt.Errorf("chunkstore: put: chunk of %d bytes", len(plain))
+	}
+	id := recipe.Sum(plain)
+	present, err := s.present(ctx, id)
+	if err != nil || present {
+		return id, err
+	}
+	if err := s.putValue(id, s.codec.encodeValue(plain)); err != nil {
+		return id, err
+	}
+	return id, s.sync()
+}
+
+// PutStored verifies that st decodes to bytes hashing to id (else a
+// *CorruptChunkError) and stores it as-is; a present chunk writes nothing
+// but may be re-stamped. Durable on return unless Config.NoSync. It does
+// not retain st.Data.
+func (s *Store) PutStored(ctx context.Context, id recipe.ChunkID, st Stored) error {
+	plain, err := s.codec.verify(id, nil, st.Codec, st.Data, 0)
+	if err != nil {
+		return err
+	}
+	if len(plain) == 0 {
+		return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: empty chunk", ErrCodec)}
+	}
+	present, err := s.present(ctx, id)
+	if err != nil || present {
+		return err
+	}
+	val := make([]byte, 1+len(st.Data))
+	val[0] = byte(st.Codec)
+	copy(val[1:], st.Data)
+	if err := s.putValue(id, val); err != nil {
+		return err
+	}
+	return s.sync()
+}
+
+// putValue writes a chunk value and its stamp in one transaction.
+func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
+	stamp := encodeStamp(s.now().Unix())
+	err := s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(chunkKey(id), val); err != nil {
+			return err
+		}
+		return txn.Set(stampKey(id), stamp)
+	})
+	if err != nil {
+		return fmt.Errorf("chunkstore: put chunk %s: %w", id.Short(), err)
+	}
+	return nil
+}
+
+// present reports whether chunk id is stored and may be relied on by a
+// write: if its stamp is older than TouchAfter (or missing), it is
+// re-stamped in a transaction that reads the chunk key, so that a
+// concurrent GC sweep and this touch cannot both succeed (see doc.go). A
+// touch that loses the race retries and then finds the chunk absent.
+func (s *Store) present(ctx context.Context, id recipe.ChunkID) (bool, error) {
+	ck, sk := chunkKey(id), stampKey(id)
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		var found, touch bool
+		now := s.now()
+		txn := s.db.NewTransaction(true)
+		_, err := txn.Get(ck)
+		switch {
+		case errors.Is(err, badger.ErrKeyNotFound):
+		case err != nil:
+			txn.Discard()
+			return false, fmt.Errorf("chunkstore: lookup %s: %w", id.Short(), err)
+		default:
+			found = true
+			touch = true
+			if item, err := txn.Get(sk); err == nil {
+				_ = item.Value(func(v []byte) error {
+					if t, ok := decodeStamp(v); ok && now.Sub(unixTime(t)) < s.cfg.TouchAfter {
+						touch = false
+					}
+					return nil
+				})
+			}
+		}
+		if !touch {
+			txn.Discard()
+			return found, nil
+		}
+		err = txn.Set(sk, encodeStamp(now.Unix()))
+		if err == nil {
+			err = txn.Commit()
+		}
+		txn.Discard()
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, badger.ErrConflict) || attempt > 10 {
+			return false, fmt.Errorf("chunkstore: stamp %s: %w", id.Short(), err)
+		}
+	}
+}

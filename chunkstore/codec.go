@@ -1,0 +1,182 @@
+package chunkstore
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+)
+
+// rawThreshold: a chunk is stored raw unless zstd makes it smaller than
+// 97% of its plain size (decoding is not free; 3% is not worth it).
+const rawNum, rawDen = 97, 100
+
+// ErrCodec is wrapped by the errors of decodeStored for stored bytes that
+// do not decode.
+var ErrCodec = errors.New("chunkstore: bad stored chunk")
+
+// codec holds the store's one zstd encoder and decoder; EncodeAll and
+// DecodeAll are safe for concurrent use.
+type codec struct {
+	enc     *zstd.Encoder // nil: compression disabled
+	dec     *zstd.Decoder
+	maxSize int
+}
+
+func newCodec(level, maxSize, workers int) (*codec, error) {
+	c := &codec{maxSize: maxSize}
+	var err error
+	if level > 0 {
+		c.enc, err = zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(zstd.EncoderLevel(level)),
+			zstd.WithEncoderConcurrency(workers),
+			zstd.WithEncoderCRC(false), // the chunk ID is a stronger check
+			zstd.WithZeroFrames(true),
+			zstd.WithWindowSize(windowFor(maxSize)),
+			zstd.WithSingleSegment(true),
+			zstd.WithLowerEncoderMem(false),
+			zstd.WithEncoderPadding(1),
+			zstd.WithAllLitEntropyCompression(true),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("chunkstore: zstd encoder: %w", err)
+		}
+	}
+	c.dec, err = zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(workers),
+		zstd.WithDecoderLowmem(false),
+		zstd.WithDecoderMaxMemory(uint64(recipe.MaxChunkSize)),
+		zstd.WithDecoderMaxWindow(uint64(recipe.MaxChunkSize)),
+		zstd.WithDecodeAllCapLimit(false), // MaxMemory bounds DecodeAll
+	)
+	if err != nil {
+		if c.enc != nil {
+			c.enc.Close()
+		}
+		return nil, fmt.Errorf("chunkstore: zstd decoder: %w", err)
+	}
+	return c, nil
+}
+
+// windowFor returns the smallest valid zstd window >= n (a power of two
+// between zstd.MinWindowSize and 8 MiB).
+func windowFor(n int) int {
+	w := zstd.MinWindowSize
+	for w < n && w < 8<<20 {
+		w <<= 1
+	}
+	return w
+}
+
+func (c *codec) close() {
+	if c.enc != nil {
+		c.enc.Close()
+	}
+	c.dec.Close()
+}
+
+// encodeValue returns the Badger value of a new chunk: codec byte then the
+// stored bytes. The result never aliases plain.
+func (c *codec) encodeValue(plain []byte) []byte {
+	if c.enc != nil && len(plain) >= 64 {
+		v := make([]byte, 1, 1+len(plain)+len(plain)/64+64)
+		v[0] = byte(CodecZstd)
+		v = c.enc.EncodeAll(plain, v)
+		if (len(v)-1)*rawDen < len(plain)*rawNum {
+			return v
+		}
+		v = v[:1]
+		v[0] = byte(CodecRaw)
+		return append(v, plain...)
+	}
+	v := make([]byte, 1, 1+len(plain))
+	v[0] = byte(CodecRaw)
+	return append(v, plain...)
+}
+
+// decode returns the plain bytes of a stored chunk, appended to dst[:0]
+// (dst may be nil). size > 0 is the expected plain size. Errors wrap
+// ErrCodec. The result never aliases data.
+func (c *codec) decode(dst []byte, cd Codec, data []byte, size int) ([]byte, error) {
+	switch cd {
+	case CodecRaw:
+		if size > 0 && len(data) != size {
+			return nil, fmt.Errorf("%w: raw chunk of %d bytes, want %d", ErrCodec, len(data), size)
+		}
+		return append(dst[:0], data...), nil
+	case CodecZstd:
+		if size > 0 && cap(dst) < size {
+			dst = make([]byte, 0, size)
+		}
+		out, err := c.dec.DecodeAll(data, dst[:0])
+		if err != nil {
+			return nil, fmt.Errorf("%w: zstd: %v", ErrCodec, err)
+		}
+		if size > 0 && len(out) != size {
+			return nil, fmt.Errorf("%w: decodes to %d bytes, want %d", ErrCodec, len(out), size)
+		}
+		if len(out) > recipe.MaxChunkSize {
+			return nil, fmt.Errorf("%w: decodes to %d bytes", ErrCodec, len(out))
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("%w: unknown codec %d", ErrCodec, cd)
+	}
+}
+
+// decodeValue splits a Badger chunk value and decodes it (see decode).
+func (c *codec) decodeValue(dst, val []byte, size int) ([]byte, error) {
+	if len(val) < 1 {
+		return nil, fmt.Errorf("%w: empty value", ErrCodec)
+	}
+	return c.decode(dst, Codec(val[0]), val[1:], size)
+}
+
+// verify decodes and checks the plain bytes against id.
+func (c *codec) verify(id recipe.ChunkID, dst []byte, cd Codec, data []byte, size int) ([]byte, error) {
+	plain, err := c.decode(dst, cd, data, size)
+	if err != nil {
+		return nil, &CorruptChunkError{ID: id, Err: err}
+	}
+	if got := recipe.ChunkID(sha256.Sum256(plain)); got != id {
+		return nil, &CorruptChunkError{ID: id, Got: got}
+	}
+	return plain, nil
+}
+
+// Keys and stamps.
+
+func chunkKey(id recipe.ChunkID) []byte {
+	k := make([]byte, 1+len(id))
+	k[0] = prefixChunk
+	copy(k[1:], id[:])
+	return k
+}
+
+func stampKey(id recipe.ChunkID) []byte {
+	k := make([]byte, 1+len(id))
+	k[0] = prefixStamp
+	copy(k[1:], id[:])
+	return k
+}
+
+func recipeKey(id recipe.ID) []byte {
+	k := make([]byte, 1+len(id))
+	k[0] = prefixRecipe
+	copy(k[1:], id[:])
+	return k
+}
+
+func encodeStamp(unix int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(unix)) }
+
+// decodeStamp returns the stamp in unix seconds; ok is false for a value
+// that is not 8 bytes.
+func decodeStamp(v []byte) (int64, bool) {
+	if len(v) != 8 {
+		return 0, false
+	}
+	return int64(binary.BigEndian.Uint64(v)), true
+}

@@ -1,0 +1,197 @@
+package chunkstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+)
+
+// ErrRange is returned (wrapped) by NewReader for an offset outside the
+// object.
+var ErrRange = errors.New("chunkstore: range not satisfiable")
+
+// NewReader returns the plain bytes [off, off+length) of the object rec
+// describes (length < 0, or a range past the end: to the end), reading
+// chunks from src (nil: the store itself), decoding ahead in parallel with
+// bounded memory (Config.ReadAhead chunks). 0 <= off <= rec.Size, else
+// ErrRange.
+//
+// Every chunk is verified against its ID before it is returned: the
+// store's own chunks by the store, chunks from another src again by the
+// reader (cheap insurance: SHA-256 costs less than the WAN fetch that
+// produced them). A chunk that fails is a *CorruptChunkError (or the
+// source's error) from Read; the reader then stays failed. Close stops the
+// read-ahead; the reader is not safe for concurrent Reads.
+func (s *Store) NewReader(ctx context.Context, rec *recipe.Recipe, off, length int64, src ChunkSource) (io.ReadCloser, error) {
+	if err := rec.Validate(); err != nil {
+		return nil, err
+	}
+	if off < 0 || off > rec.Size {
+		return nil, fmt.Errorf("%w: offset %d of %d bytes", ErrRange, off, rec.Size)
+	}
+	if length < 0 || length > rec.Size-off {
+		length = rec.Size - off
+	}
+	offsets := rec.Offsets()
+	first, last := recipe.Span(offsets, off, length)
+	ctx, cancel := context.WithCancel(ctx)
+	r := &reader{
+		s:      s,
+		src:    src,
+		ctx:    ctx,
+		cancel: cancel,
+		jobs:   make(chan *rjob, s.cfg.ReadAhead),
+		slots:  make(chan struct{}, s.cfg.ReadAhead),
+	}
+	if cs, ok := src.(*Store); ok && cs == s {
+		r.src = nil
+	}
+	r.wg.Add(1)
+	go r.dispatch(rec.Refs, offsets, first, last, off, off+length)
+	return r, nil
+}
+
+type rjob struct {
+	ref    recipe.Ref
+	lo, hi int // the part of the chunk in the range
+	data   []byte
+	err    error
+	done   chan struct{}
+}
+
+type reader struct {
+	s      *Store
+	src    ChunkSource
+	ctx    context.Context
+	cancel context.CancelFunc
+	jobs   chan *rjob
+	slots  chan struct{}
+	wg     sync.WaitGroup // dispatcher and fetchers
+
+	cur    *rjob
+	rest   []byte
+	err    error
+	closed bool
+}
+
+var plainPool sync.Pool // *[]byte
+
+func (r *reader) dispatch(refs []recipe.Ref, offsets []int64, first, last int, start, end int64) {
+	defer r.wg.Done()
+	defer close(r.jobs)
+	for i := first; i < last; i++ {
+		select {
+		case r.slots <- struct{}{}:
+		case <-r.ctx.Done():
+			return
+		}
+		j := &rjob{ref: refs[i], lo: 0, hi: int(refs[i].Size), done: make(chan struct{})}
+		if start > offsets[i] {
+			j.lo = int(start - offsets[i])
+		}
+		if end < offsets[i+1] {
+			j.hi = int(end - offsets[i])
+		}
+		r.wg.Add(1)
+		go r.fetch(j)
+		r.jobs <- j // never blocks: at most ReadAhead jobs exist
+	}
+}
+
+func (r *reader) fetch(j *rjob) {
+	defer r.wg.Done()
+	defer close(j.done)
+	if r.src == nil {
+		var dst []byte
+		if b, ok := plainPool.Get().(*[]byte); ok {
+			dst = (*b)[:0]
+		}
+		j.data, j.err = r.s.getInto(r.ctx, dst, j.ref.ID, int(j.ref.Size))
+		return
+	}
+	data, err := r.src.Chunk(r.ctx, j.ref)
+	switch {
+	case err != nil:
+		j.err = err
+	case len(data) != int(j.ref.Size):
+		j.err = &CorruptChunkError{ID: j.ref.ID, Err: fmt.Errorf("%w: source returned %d bytes, want %d", ErrCodec, len(data), j.ref.Size)}
+	default:
+		if got := recipe.ChunkID(sha256.Sum256(data)); got != j.ref.ID {
+			j.err = &CorruptChunkError{ID: j.ref.ID, Got: got}
+		} else {
+			j.data = data
+		}
+	}
+}
+
+func (r *reader) release() {
+	if r.cur != nil {
+		if r.src == nil && r.cur.data != nil {
+			b := r.cur.data
+			plainPool.Put(&b)
+		}
+		r.cur = nil
+		<-r.slots
+	}
+}
+
+// Read implements io.Reader.
+func (r *reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n := 0
+	for n < len(p) {
+		if len(r.rest) == 0 {
+			r.release()
+			j, ok := <-r.jobs
+			if !ok {
+				if err := r.ctx.Err(); err != nil && !r.closed {
+					r.err = err
+				} else {
+					r.err = io.EOF
+				}
+				break
+			}
+			<-j.done
+			r.cur = j
+			if j.err != nil {
+				r.err = j.err
+				r.release()
+				break
+			}
+			r.rest = j.data[j.lo:j.hi]
+		}
+		c := copy(p[n:], r.rest)
+		r.rest = r.rest[c:]
+		n += c
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, r.err
+}
+
+// Close stops the read-ahead and waits for it; it is idempotent.
+func (r *reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	r.cancel()
+	r.release()
+	for j := range r.jobs {
+		<-j.done
+		<-r.slots
+	}
+	r.wg.Wait()
+	if r.err == nil {
+		r.err = errors.New("chunkstore: read after close")
+	}
+	return nil
+}

@@ -1,0 +1,133 @@
+package chunkstore
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Key prefixes of the Badger key space (see doc.go).
+const (
+	prefixChunk  = 'c'
+	prefixStamp  = 't'
+	prefixRecipe = 'r'
+	prefixRecord = 'n'
+)
+
+// valueThreshold is Badger's ValueThreshold: values of at least this many
+// bytes (chunks, big recipes) go to the value log, smaller ones (stamps,
+// records, small chunks) stay in the LSM tree.
+const valueThreshold = 1 << 10
+
+// ErrClosed is returned by methods of a closed Store.
+var ErrClosed = errors.New("chunkstore: store is closed")
+
+// Store is a deduplicated, compressed, verified chunk and recipe store on
+// Badger, plus an ordered record space for the namespace layer. Safe for
+// concurrent use.
+type Store struct {
+	cfg     Config
+	chunk   ChunkingConfig
+	db      *badger.DB
+	log     *zap.Logger
+	codec   *codec
+	bufs    sync.Pool // *[]byte of cap cfg.MaxSize, for the writer
+	records Records
+	now     func() time.Time
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the store in cfg.Dir. It validates cfg
+// first (errors wrap ErrConfig). log may be nil (no logging).
+func Open(cfg Config, log *zap.Logger) (*Store, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	cd, err := newCodec(cfg.CompressionLevel, cfg.MaxSize, cfg.Workers)
+	if err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(badgerOptions(cfg.Dir, log))
+	if err != nil {
+		cd.close()
+		return nil, fmt.Errorf("chunkstore: open badger in %s: %w", cfg.Dir, err)
+	}
+	s := &Store{cfg: cfg, chunk: cfg.chunking(), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now}
+	s.records.s = s
+	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
+	s.log.Debug("opened", zap.String("dir", cfg.Dir), zap.Int("min", cfg.MinSize),
+		zap.Int("avg", cfg.AvgSize), zap.Int("max", cfg.MaxSize), zap.Int("level", cfg.CompressionLevel))
+	return s, nil
+}
+
+// badgerOptions sets every Badger option that matters to us explicitly.
+func badgerOptions(dir string, log *zap.Logger) badger.Options {
+	o := badger.DefaultOptions(dir)
+	o.Logger = badgerLogger{log.Named("badger").WithOptions(zap.IncreaseLevel(zapcore.WarnLevel)).Sugar()}
+	o.SyncWrites = false // we call DB.Sync at acknowledgement points
+	o.DetectConflicts = true
+	o.NumVersionsToKeep = 1
+	o.ValueThreshold = valueThreshold
+	o.ValueLogFileSize = 1<<30 - 1
+	o.MemTableSize = 32 << 20
+	o.NumMemtables = 3
+	o.NumLevelZeroTables = 5
+	o.NumLevelZeroTablesStall = 15
+	o.BlockCacheSize = 64 << 20
+	o.IndexCacheSize = 32 << 20
+	o.Compression = options.None // keys are hashes, values are already zstd
+	o.NumCompactors = 2
+	o.MetricsEnabled = false
+	o.CompactL0OnClose = false
+	o.VerifyValueChecksum = false // we hash every chunk on read
+	o.BloomFalsePositive = 0.01
+	return o
+}
+
+// Close flushes and closes the store; it is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closeErr = s.db.Close()
+		s.codec.close()
+	})
+	return s.closeErr
+}
+
+// Config returns the store's normalized configuration.
+func (s *Store) Config() Config { return s.cfg }
+
+// Chunking returns the chunking parameters the store cuts with.
+func (s *Store) Chunking() ChunkingConfig { return s.chunk }
+
+// sync makes every commit so far durable, unless cfg.NoSync.
+func (s *Store) sync() error {
+	if s.cfg.NoSync {
+		return nil
+	}
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("chunkstore: sync: %w", err)
+	}
+	return nil
+}
+
+// badgerLogger bridges Badger's logger to zap.
+type badgerLogger struct{ l *zap.SugaredLogger }
+
+var _ badger.Logger = badgerLogger{}
+
+func (b badgerLogger) Errorf(f string, a ...interface{})   { b.l.Errorf(f, a...) }
+func (b badgerLogger) Warningf(f string, a ...interface{}) { b.l.Warnf(f, a...) }
+func (b badgerLogger) Infof(f string, a ...interface{})    { b.l.Infof(f, a...) }
+func (b badgerLogger) Debugf(f string, a ...interface{})   { b.l.Debugf(f, a...) }

@@ -1,0 +1,185 @@
+package chunkstore
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"golang.org/x/sync/errgroup"
+)
+
+// wjob is one chunk moving through a Write's pipeline.
+type wjob struct {
+	buf  *[]byte // pooled buffer holding data
+	data []byte  // plain bytes
+	id   recipe.ChunkID
+	val  []byte // Badger value to store; nil: already stored or claimed
+	err  error
+	done chan struct{} // closed by the worker
+}
+
+// Write chunks r, stores new chunks and the recipe, and returns the recipe
+// and its ID. The returned recipe and everything it names are durable when
+// Write returns nil (unless Config.NoSync). Nothing is visible under a name
+// until the caller commits a record naming the recipe; chunks of an
+// abandoned write are swept by GC after the grace period.
+//
+// Pipeline: one goroutine cuts chunks into pooled buffers; Workers
+// goroutines hash each chunk, look it up, and compress only chunks that are
+// neither stored nor already claimed by this Write; the calling goroutine
+// consumes chunks in order, computes the MD5 of the stream, appends refs and
+// adds new chunks to a Badger WriteBatch. At most Config.Window chunks are
+// in flight, so memory is bounded whatever the size of r.
+func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.ID, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	window := s.cfg.Window
+	slots := make(chan struct{}, window)
+	order := make(chan *wjob, window)
+	work := make(chan *wjob, window)
+
+	// Cutter.
+	g.Go(func() error {
+		defer close(order)
+		defer close(work)
+		ch := s.chunk.newChunker(r)
+		for {
+			select {
+			case slots <- struct{}{}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			buf := s.bufs.Get().(*[]byte)
+			c, err := ch.Next((*buf)[:0])
+			if err == io.EOF {
+				s.bufs.Put(buf)
+				return nil
+			}
+			if err != nil {
+				s.bufs.Put(buf)
+				return fmt.Errorf("chunkstore: write: read: %w", err)
+			}
+			j := &wjob{buf: buf, data: c.Data, done: make(chan struct{})}
+			work <- j // never blocks: at most window jobs exist
+			order <- j
+		}
+	})
+
+	// Workers: hash, look up, compress new chunks.
+	var claimMu sync.Mutex
+	claimed := make(map[recipe.ChunkID]struct{})
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				if gctx.Err() != nil {
+					j.err = gctx.Err()
+					close(j.done)
+					continue
+				}
+				j.id = recipe.ChunkID(sha256.Sum256(j.data))
+				claimMu.Lock()
+				_, dup := claimed[j.id]
+				claimed[j.id] = struct{}{}
+				claimMu.Unlock()
+				if !dup {
+					present, err := s.present(gctx, j.id)
+					switch {
+					case err != nil:
+						j.err = err
+					case !present:
+						j.val = s.codec.encodeValue(j.data)
+					}
+				}
+				close(j.done)
+			}
+		}()
+	}
+
+	// Committer (this goroutine).
+	rec, id, err := s.commitWrite(gctx, order, slots)
+	if err != nil {
+		// Unblock the cutter and the workers, and drain.
+		g.Go(func() error { return err })
+		for j := range order {
+			<-j.done
+			s.bufs.Put(j.buf)
+		}
+	}
+	gerr := g.Wait()
+	wg.Wait()
+	if err == nil {
+		err = gerr
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, recipe.ID{}, err
+	}
+	return rec, id, nil
+}
+
+func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}) (*recipe.Recipe, recipe.ID, error) {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	sum := md5.New()
+	rec := &recipe.Recipe{}
+	var stamp []byte
+	for j := range order {
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			<-j.done // its worker may still read j.data
+			s.bufs.Put(j.buf)
+			return nil, recipe.ID{}, ctx.Err()
+		}
+		if j.err != nil {
+			s.bufs.Put(j.buf)
+			<-slots
+			return nil, recipe.ID{}, j.err
+		}
+		sum.Write(j.data)
+		rec.Refs = append(rec.Refs, recipe.Ref{ID: j.id, Size: uint32(len(j.data))})
+		rec.Size += int64(len(j.data))
+		s.bufs.Put(j.buf)
+		<-slots
+		if j.val != nil {
+			if stamp == nil {
+				stamp = encodeStamp(s.now().Unix())
+			}
+			if err := setChunk(wb, j.id, j.val, stamp); err != nil {
+				return nil, recipe.ID{}, err
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, recipe.ID{}, err
+	}
+	if err := wb.Flush(); err != nil {
+		return nil, recipe.ID{}, fmt.Errorf("chunkstore: write chunks: %w", err)
+	}
+	copy(rec.MD5[:], sum.Sum(nil))
+	id, err := s.PutRecipe(ctx, rec)
+	if err != nil {
+		return nil, recipe.ID{}, err
+	}
+	return rec, id, nil
+}
+
+func setChunk(wb *badger.WriteBatch, id recipe.ChunkID, val, stamp []byte) error {
+	if err := wb.Set(chunkKey(id), val); err != nil {
+		return fmt.Errorf("chunkstore: write chunk %s: %w", id.Short(), err)
+	}
+	if err := wb.Set(stampKey(id), stamp); err != nil {
+		return fmt.Errorf("chunkstore: write chunk %s: %w", id.Short(), err)
+	}
+	return nil
+}
