@@ -1,0 +1,393 @@
+package glanceshim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Identity is who a token belongs to, as an Authenticator reports it.
+type Identity struct {
+	// Account is the account the identity owns, with the reseller prefix
+	// ("AUTH_test").
+	Account string
+	// User is the user's name as ACLs write it ("test:tester").
+	User string
+	// Groups are the names a container ACL may list to grant access to
+	// this identity (tempauth: "test:tester", "test", "AUTH_test"). An ACL
+	// entry "x:*" matches any group starting with "x:".
+	Groups []string
+	// Admin means full access to Account (tempauth's .admin, Keystone's
+	// operator roles).
+	Admin bool
+	// ResellerAdmin means full access to every account (tempauth's
+	// .reseller_admin, Keystone's ResellerAdmin role).
+	ResellerAdmin bool
+	// Expires is when the token stops being valid (zero: unknown).
+	Expires time.Time
+}
+
+// Authenticator validates the token of a /v1 request (X-Auth-Token or
+// X-Storage-Token). It is declared here, by its consumer, so that a
+// Keystone v3 validator can be plugged in beside the built-in TempAuth.
+// Implementations must be safe for concurrent use.
+type Authenticator interface {
+	// Authenticate returns the token's identity, or an error wrapping
+	// ErrUnauthorized for an unknown or expired token. Other errors are
+	// answered with the error-to-status table (ErrUnavailable: 503).
+	Authenticate(ctx context.Context, token string) (Identity, error)
+}
+
+// Token is a token issued by a v1 login.
+type Token struct {
+	ID      string    // the X-Auth-Token value
+	Account string    // the account it owns, with the reseller prefix
+	Expires time.Time // when it stops being valid
+}
+
+// PasswordAuthenticator is an Authenticator that also serves Swift's v1
+// login (GET /auth/v1.0). The server answers /auth/v1.0 with 404 when its
+// Authenticator does not implement it.
+type PasswordAuthenticator interface {
+	Authenticator
+	// Login checks user ("account:user") and key and returns a token, or
+	// an error wrapping ErrUnauthorized.
+	Login(ctx context.Context, user, key string) (Token, error)
+}
+
+// Account is a tempauth account and its users.
+type Account struct {
+	// Name is the account's name without the reseller prefix ("test" is
+	// served as /v1/AUTH_test).
+	Name  string
+	Users []User
+}
+
+// User is a tempauth user (Swift's user_<account>_<name> = <key> [.admin]
+// [.reseller_admin] in proxy-server.conf).
+type User struct {
+	Name string
+	Key  string // the password; compared in constant time, never logged
+	// Admin (.admin) gives full access to the user's account; without it
+	// the user only reaches containers whose ACLs name it.
+	Admin bool
+	// ResellerAdmin (.reseller_admin) gives full access to every account.
+	ResellerAdmin bool
+}
+
+// TempAuth is Swift's tempauth middleware (swift/common/middleware/
+// tempauth.py) reduced to what Nitro needs: users from the configuration,
+// random tokens kept in memory. It implements PasswordAuthenticator.
+type TempAuth struct {
+	prefix    string
+	ttl       time.Duration
+	maxTokens int
+	users     map[string]*tempUser // by "account:user"
+	now       func() time.Time
+
+	mu      sync.Mutex
+	tokens  map[string]*tempToken // by token
+	inserts int                   // since the last purge
+}
+
+type tempUser struct {
+	account string // with prefix
+	id      Identity
+	key     []byte
+	current string // last token issued, reused while valid (as tempauth does)
+}
+
+type tempToken struct {
+	user    *tempUser
+	expires time.Time
+}
+
+// TempAuthConfig configures NewTempAuth.
+type TempAuthConfig struct {
+	Accounts []Account
+	// ResellerPrefix is prepended to account names ("" means "AUTH_").
+	ResellerPrefix string
+	// TokenTTL is how long a token is valid (0 means 24h, tempauth's
+	// token_life default 86400 s).
+	TokenTTL time.Duration
+	// MaxTokens bounds the tokens kept in memory (0 means 100000); when
+	// full, expired tokens are purged, then the ones expiring first.
+	MaxTokens int
+}
+
+// NewTempAuth returns a TempAuth for the configured users. Account and
+// user names must be non-empty, without ':' and '/'; keys non-empty.
+func NewTempAuth(cfg TempAuthConfig) (*TempAuth, error) {
+	a := &TempAuth{
+		prefix:    cfg.ResellerPrefix,
+		ttl:       cfg.TokenTTL,
+		maxTokens: cfg.MaxTokens,
+		users:     map[string]*tempUser{},
+		tokens:    map[string]*tempToken{},
+		now:       time.Now,
+	}
+	if a.prefix == "" {
+		a.prefix = "AUTH_"
+	}
+	if a.ttl <= 0 {
+		a.ttl = 24 * time.Hour
+	}
+	if a.maxTokens <= 0 {
+		a.maxTokens = 100000
+	}
+	for _, acc := range cfg.Accounts {
+		if acc.Name == "" || strings.ContainsAny(acc.Name, ":/") {
+			return nil, fmt.Errorf("glanceshim: tempauth: bad account name %q", acc.Name)
+		}
+		for _, u := range acc.Users {
+			if u.Name == "" || strings.ContainsAny(u.Name, ":/") || u.Key == "" {
+				return nil, fmt.Errorf("glanceshim: tempauth: bad user %q in account %q (empty key or name with ':' or '/')", u.Name, acc.Name)
+			}
+			name := acc.Name + ":" + u.Name
+			if _, dup := a.users[name]; dup {
+				return nil, fmt.Errorf("glanceshim: tempauth: duplicate user %q", name)
+			}
+			full := a.prefix + acc.Name
+			a.users[name] = &tempUser{
+				account: full,
+				key:     []byte(u.Key),
+				id: Identity{
+					Account:       full,
+					User:          name,
+					Groups:        []string{name, acc.Name, full},
+					Admin:         u.Admin || u.ResellerAdmin,
+					ResellerAdmin: u.ResellerAdmin,
+				},
+			}
+		}
+	}
+	return a, nil
+}
+
+// Login implements PasswordAuthenticator: a valid user gets its current
+// token if it is still valid for at least half of TokenTTL, else a new
+// one ("AUTH_tk" + 32 random bytes in hex).
+func (a *TempAuth) Login(_ context.Context, user, key string) (Token, error) {
+	u, ok := a.users[user]
+	if !ok || subtle.ConstantTimeCompare(u.key, []byte(key)) != 1 {
+		return Token{}, fmt.Errorf("login of %q: %w", user, ErrUnauthorized)
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.tokens[u.current]; ok && t.expires.Sub(now) > a.ttl/2 {
+		return Token{ID: u.current, Account: u.account, Expires: t.expires}, nil
+	}
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return Token{}, fmt.Errorf("glanceshim: token: %w", err)
+	}
+	id := "AUTH_tk" + hex.EncodeToString(b[:])
+	a.purgeLocked(now)
+	exp := now.Add(a.ttl)
+	a.tokens[id] = &tempToken{user: u, expires: exp}
+	u.current = id
+	return Token{ID: id, Account: u.account, Expires: exp}, nil
+}
+
+// purgeLocked makes room for one more token: every 1024 inserts, or when
+// the map is full, it drops expired tokens; if still full, the tokens
+// expiring first. Purging on insert needs no goroutine.
+func (a *TempAuth) purgeLocked(now time.Time) {
+	a.inserts++
+	if a.inserts < 1024 && len(a.tokens) < a.maxTokens {
+		return
+	}
+	a.inserts = 0
+	for id, t := range a.tokens {
+		if !now.Before(t.expires) {
+			delete(a.tokens, id)
+		}
+	}
+	for len(a.tokens) >= a.maxTokens {
+		var oldest string
+		var when time.Time
+		for id, t := range a.tokens {
+			if oldest == "" || t.expires.Before(when) {
+				oldest, when = id, t.expires
+			}
+		}
+		delete(a.tokens, oldest)
+	}
+}
+
+// Authenticate implements Authenticator.
+func (a *TempAuth) Authenticate(_ context.Context, token string) (Identity, error) {
+	a.mu.Lock()
+	t, ok := a.tokens[token]
+	if ok && !a.now().Before(t.expires) {
+		delete(a.tokens, token)
+		ok = false
+	}
+	a.mu.Unlock()
+	if !ok {
+		return Identity{}, fmt.Errorf("token: %w", ErrUnauthorized)
+	}
+	id := t.user.id
+	id.Expires = t.expires
+	return id, nil
+}
+
+var _ PasswordAuthenticator = (*TempAuth)(nil)
+
+// handleAuth serves GET /auth/v1.0 like tempauth's handle_get_token:
+// X-Auth-User "account:user" + X-Auth-Key (or X-Storage-User +
+// X-Storage-Pass) → 200 with X-Auth-Token, X-Storage-Token,
+// X-Storage-Url and X-Auth-Token-Expires (seconds), empty body.
+func (q *request) handleAuth() error {
+	if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead {
+		return httpErr(http.StatusMethodNotAllowed, "")
+	}
+	pa, ok := q.s.auth.(PasswordAuthenticator)
+	if !ok {
+		return httpErr(http.StatusNotFound, "")
+	}
+	user := q.r.Header.Get("X-Auth-User")
+	if user == "" {
+		user = q.r.Header.Get("X-Storage-User")
+	}
+	key := q.r.Header.Get("X-Auth-Key")
+	if key == "" {
+		key = q.r.Header.Get("X-Storage-Pass")
+	}
+	if user == "" || key == "" {
+		return fmt.Errorf("login without credentials: %w", ErrUnauthorized)
+	}
+	tok, err := pa.Login(q.r.Context(), user, key)
+	if err != nil {
+		return err
+	}
+	h := q.w.Header()
+	h.Set("X-Auth-Token", tok.ID)
+	h.Set("X-Storage-Token", tok.ID)
+	h.Set("X-Storage-Url", q.s.storageURL(q.r, tok.Account))
+	secs := int64(time.Until(tok.Expires) / time.Second)
+	if secs < 0 {
+		secs = 0
+	}
+	h.Set("X-Auth-Token-Expires", strconv.FormatInt(secs, 10))
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Length", "0")
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// storageURL is the X-Storage-Url of account: Config.StorageURL, else the
+// scheme and Host header of the request (as tempauth builds it).
+func (s *Server) storageURL(r *http.Request, account string) string {
+	base := s.cfg.StorageURL
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
+	}
+	return strings.TrimSuffix(base, "/") + "/v1/" + escapePath(account)
+}
+
+// authenticate sets q.id from the request's token; a request without a
+// token stays anonymous (q.id nil) and is refused by authorize unless a
+// container ACL lets everyone in.
+func (q *request) authenticate() error {
+	tok := q.r.Header.Get("X-Auth-Token")
+	if tok == "" {
+		tok = q.r.Header.Get("X-Storage-Token")
+	}
+	if tok == "" {
+		return nil
+	}
+	id, err := q.s.auth.Authenticate(q.r.Context(), tok)
+	if err != nil {
+		return err
+	}
+	q.id = &id
+	return nil
+}
+
+// isOwner reports whether the identity has full access to the request's
+// account: a reseller admin, or an admin of that account.
+func (q *request) isOwner() bool { return q.isOwnerOf(q.p.Account) }
+
+// isOwnerOf is isOwner for any account.
+func (q *request) isOwnerOf(account string) bool {
+	return q.id != nil && (q.id.ResellerAdmin || q.id.Admin && q.id.Account == account)
+}
+
+// denied is 401 for an anonymous request and 403 for an identified one.
+func (q *request) denied() error {
+	if q.id == nil {
+		return fmt.Errorf("no token: %w", ErrUnauthorized)
+	}
+	return fmt.Errorf("%s on %s: %w", q.id.User, q.p.Account, ErrForbidden)
+}
+
+// authorizeContainer decides access to a container or its objects for a
+// non-owner from the container's ACLs (tempauth's authorize): read for
+// GET/HEAD, write for the rest. Referrer ACLs: ".r:*" lets anyone read
+// objects, and with ".rlistings" list the container. Owners never get
+// here.
+func (q *request) authorizeContainer(meta map[string]string, write, listing bool) error {
+	acl := meta["x-container-read"]
+	if write {
+		acl = meta["x-container-write"]
+	}
+	if q.id != nil && aclMatches(acl, q.id.Groups) {
+		return nil
+	}
+	if !write && referrerAllows(acl, listing) {
+		return nil
+	}
+	return q.denied()
+}
+
+// aclMatches reports whether an ACL ("a:u, b, c:*, .r:*") names one of
+// groups. "*:*" names every authenticated identity.
+func aclMatches(acl string, groups []string) bool {
+	for _, e := range strings.Split(acl, ",") {
+		e = strings.TrimSpace(e)
+		if e == "" || strings.HasPrefix(e, ".") {
+			continue
+		}
+		if e == "*:*" && len(groups) > 0 {
+			return true
+		}
+		for _, g := range groups {
+			if g == e || strings.HasSuffix(e, ":*") && strings.HasPrefix(g, e[:len(e)-1]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// referrerAllows implements the subset of referrer ACLs without a
+// Referer check: ".r:*" (and ".rlistings" for listings).
+func referrerAllows(acl string, listing bool) bool {
+	star, listings := false, false
+	for _, e := range strings.Split(acl, ",") {
+		switch strings.TrimSpace(e) {
+		case ".r:*", ".referrer:*", ".ref:*":
+			star = true
+		case ".rlistings":
+			listings = true
+		}
+	}
+	return star && (!listing || listings)
+}
+
+// errNoAuthenticator is returned by New without Authenticator nor users.
+var errNoAuthenticator = errors.New("glanceshim: no Authenticator and no Config.Accounts")

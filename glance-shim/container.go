@@ -1,0 +1,168 @@
+package glanceshim
+
+import (
+	"net/http"
+	"strings"
+)
+
+// handleContainer serves /v1/{account}/{container} (Swift's
+// proxy/controllers/container.py): PUT 201/202, HEAD 204, GET listing
+// 200 (204 if empty and plain), POST 204, DELETE 204 / 409 / 404. Owners
+// may do everything; others may HEAD and GET when X-Container-Read names
+// them.
+func (q *request) handleContainer() error {
+	ctx := q.r.Context()
+	a, c := q.p.Account, q.p.Container
+	switch q.r.Method {
+	case http.MethodHead, http.MethodGet:
+		var lr listRequest
+		if q.r.Method == http.MethodGet {
+			var err error
+			if lr, err = parseListing(q.r); err != nil {
+				return err
+			}
+		}
+		info, err := q.s.backend.Container(ctx, a, c)
+		if err != nil {
+			if !q.isOwner() && errorsIsNotFound(err) {
+				return q.denied()
+			}
+			return err
+		}
+		if !q.isOwner() {
+			if err := q.authorizeContainer(info.Meta, false, true); err != nil {
+				return err
+			}
+		}
+		q.containerHeaders(info)
+		if q.r.Method == http.MethodHead {
+			q.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			q.writeEmpty(http.StatusNoContent)
+			return nil
+		}
+		var objs []ObjectInfo
+		if !lr.empty {
+			if objs, err = q.s.backend.ListObjects(ctx, a, c, lr.opts); err != nil {
+				return err
+			}
+		}
+		body, ok := renderObjects(lr.format, c, objs)
+		q.writeListing(lr.format, body, ok)
+		return nil
+	}
+	if !q.isOwner() {
+		return q.denied()
+	}
+	switch q.r.Method {
+	case http.MethodPut:
+		if err := q.checkPolicy(); err != nil {
+			return err
+		}
+		meta, err := q.containerMeta(false)
+		if err != nil {
+			return err
+		}
+		created, err := q.s.backend.PutContainer(ctx, a, c, meta)
+		if err != nil {
+			return err
+		}
+		if created {
+			q.writeEmpty(http.StatusCreated)
+		} else {
+			q.writeEmpty(http.StatusAccepted)
+		}
+		return nil
+	case http.MethodPost:
+		if q.r.Header.Get("X-Storage-Policy") != "" {
+			if err := q.checkPolicy(); err != nil {
+				return err
+			}
+		}
+		meta, err := q.containerMeta(true)
+		if err != nil {
+			return err
+		}
+		if err := q.s.backend.PostContainer(ctx, a, c, meta); err != nil {
+			return err
+		}
+		q.writeEmpty(http.StatusNoContent)
+		return nil
+	case http.MethodDelete:
+		if err := q.s.backend.DeleteContainer(ctx, a, c); err != nil {
+			return err
+		}
+		q.writeEmpty(http.StatusNoContent)
+		return nil
+	}
+	q.w.Header().Set("Allow", "HEAD, GET, PUT, POST, DELETE")
+	return httpErr(http.StatusMethodNotAllowed, "")
+}
+
+// checkPolicy accepts X-Storage-Policy naming the one policy (Swift: 400
+// "Invalid X-Storage-Policy" for an unknown name).
+func (q *request) checkPolicy() error {
+	p := strings.TrimSpace(q.r.Header.Get("X-Storage-Policy"))
+	if p == "" || strings.EqualFold(p, "Policy-0") || strings.EqualFold(p, q.s.cfg.StoragePolicy) {
+		return nil
+	}
+	return badRequest("Invalid X-Storage-Policy '%s'", truncate(p, 64))
+}
+
+// containerMeta reads X-Container-Meta-* and the ACL headers into the
+// Backend's container metadata; for a POST (remove), X-Remove-* and
+// empty values become "" (delete the key).
+func (q *request) containerMeta(post bool) (map[string]string, error) {
+	rm := ""
+	if post {
+		rm = "X-Remove-Container-Meta-"
+	}
+	meta, err := readMeta(q.r.Header, "X-Container-Meta-", rm)
+	if err != nil {
+		return nil, err
+	}
+	for _, acl := range []string{"X-Container-Read", "X-Container-Write"} {
+		key := strings.ToLower(acl)
+		if vs, ok := q.r.Header[acl]; ok {
+			meta[key] = strings.TrimSpace(vs[0])
+		}
+		if post {
+			if _, ok := q.r.Header["X-Remove-"+acl[2:]]; ok {
+				meta[key] = ""
+			}
+		}
+	}
+	if !post {
+		for k, v := range meta {
+			if v == "" {
+				delete(meta, k)
+			}
+		}
+	}
+	return meta, nil
+}
+
+func (q *request) containerHeaders(info ContainerInfo) {
+	h := q.w.Header()
+	h.Set("X-Container-Object-Count", itoa(info.Objects))
+	h.Set("X-Container-Bytes-Used", itoa(info.Bytes))
+	h.Set("X-Storage-Policy", q.s.cfg.StoragePolicy)
+	if !info.Created.IsZero() {
+		h.Set("X-Timestamp", xTimestamp(info.Created))
+		h.Set("X-Put-Timestamp", xTimestamp(info.Created))
+	}
+	if !info.Modified.IsZero() {
+		h.Set("Last-Modified", httpDate(info.Modified))
+	}
+	for k, v := range info.Meta {
+		switch {
+		case v == "":
+		case k == "x-container-read" || k == "x-container-write":
+			if q.isOwner() {
+				h.Set(k, v)
+			}
+		default:
+			h.Set("X-Container-Meta-"+k, v)
+		}
+	}
+	h.Set("Accept-Ranges", "bytes")
+}

@@ -1,0 +1,168 @@
+package glanceshim
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Server-side copy (Swift's copy middleware, swift/common/middleware/
+// copy.py): COPY with Destination: <container>/<object> (and
+// Destination-Account), or PUT with X-Copy-From: <container>/<object>
+// (and X-Copy-From-Account). A DLO source is copied as its concatenation
+// unless ?multipart-manifest=get, which copies the manifest itself. The
+// copy keeps the source's metadata and content type, overridden by the
+// request's (X-Fresh-Metadata: true drops the source's metadata).
+
+// copyObject serves COPY: the request path is the source.
+func (q *request) copyObject() error {
+	dst := q.r.Header.Get("Destination")
+	if dst == "" {
+		return badRequest("Destination header required")
+	}
+	account := q.p.Account
+	if da := q.r.Header.Get("Destination-Account"); da != "" {
+		var err error
+		if account, err = unescapeName(da, "Account", MaxAccountNameLength); err != nil {
+			return err
+		}
+	}
+	dc, do, err := splitCopyPath(dst, "Destination")
+	if err != nil {
+		return err
+	}
+	src := q.p
+	dstPath := swiftPath{Kind: kindObject, Version: src.Version, Account: account, Container: dc, Object: do}
+	return q.copyBetween(src, dstPath)
+}
+
+// copyFrom serves PUT with X-Copy-From: the request path is the
+// destination.
+func (q *request) copyFrom() error {
+	account := q.p.Account
+	if sa := q.r.Header.Get("X-Copy-From-Account"); sa != "" {
+		var err error
+		if account, err = unescapeName(sa, "Account", MaxAccountNameLength); err != nil {
+			return err
+		}
+	}
+	sc, so, err := splitCopyPath(q.r.Header.Get("X-Copy-From"), "X-Copy-From")
+	if err != nil {
+		return err
+	}
+	src := swiftPath{Kind: kindObject, Version: q.p.Version, Account: account, Container: sc, Object: so}
+	return q.copyBetween(src, q.p)
+}
+
+// splitCopyPath parses "<container>/<object>" (URL-encoded, optional
+// leading '/'), 412 when malformed as in Swift.
+func splitCopyPath(v, header string) (container, object string, err error) {
+	dec, err := url.PathUnescape(strings.TrimPrefix(strings.TrimSpace(v), "/"))
+	if err != nil {
+		return "", "", httpErr(http.StatusPreconditionFailed, header+" header must be of the form <container name>/<object name>")
+	}
+	container, object, ok := strings.Cut(dec, "/")
+	if !ok || container == "" || object == "" {
+		return "", "", httpErr(http.StatusPreconditionFailed, header+" header must be of the form <container name>/<object name>")
+	}
+	if err := checkName(container, "Container", MaxContainerNameLength); err != nil {
+		return "", "", err
+	}
+	if err := checkName(object, "Object", MaxObjectNameLength); err != nil {
+		return "", "", err
+	}
+	return container, object, nil
+}
+
+func (q *request) copyBetween(src, dst swiftPath) error {
+	ctx := q.r.Context()
+	if err := q.authorizeIn(src.Account, src.Container, false); err != nil {
+		return err
+	}
+	if err := q.authorizeIn(dst.Account, dst.Container, true); err != nil {
+		return err
+	}
+	req, err := q.putOptions(false)
+	if err != nil {
+		return err
+	}
+	sp := q.p
+	q.p = src
+	info, err := q.liveObject(ctx)
+	q.p = sp
+	if err != nil {
+		return err
+	}
+	opts := PutOptions{ContentType: info.ContentType, Meta: info.Meta, Headers: info.Headers, Size: info.Size, ETag: info.ETag}
+	var body io.ReadCloser
+	if info.Manifest != "" && q.r.URL.Query().Get("multipart-manifest") != "get" {
+		container, prefix, err := splitManifest(info.Manifest)
+		if err != nil {
+			return fmt.Errorf("stored manifest %q: %v: %w", info.Manifest, err, ErrConflict)
+		}
+		segs, err := q.dloSegments(ctx, container, prefix)
+		if err != nil {
+			return err
+		}
+		var total int64
+		for _, s := range segs {
+			total += s.Size
+		}
+		body = newSegmentReader(ctx, q.s.backend, src.Account, container, segs, 0, total)
+		opts.Size, opts.ETag = total, ""
+	} else {
+		rc, got, err := q.s.backend.OpenObject(ctx, src.Account, src.Container, src.Object, 0, -1)
+		if err != nil {
+			return err
+		}
+		body, opts.Manifest = rc, got.Manifest
+		opts.Size, opts.ETag = got.Size, got.ETag
+	}
+	defer body.Close()
+	if truthy(q.r.Header.Get("X-Fresh-Metadata")) {
+		opts.Meta = nil
+	}
+	meta := map[string]string{}
+	for k, v := range opts.Meta {
+		meta[k] = v
+	}
+	for k, v := range req.Meta {
+		meta[k] = v
+	}
+	opts.Meta = meta
+	if req.ContentType != "" {
+		opts.ContentType = req.ContentType
+	}
+	headers := map[string]string{}
+	for k, v := range opts.Headers {
+		headers[k] = v
+	}
+	for k, v := range req.Headers {
+		headers[k] = v
+	}
+	opts.Headers = headers
+	if opts.Size > q.s.cfg.MaxFileSize {
+		return fmt.Errorf("copy of %d bytes: %w", opts.Size, errTooLarge)
+	}
+	out, err := q.s.backend.PutObject(ctx, dst.Account, dst.Container, dst.Object, body, opts)
+	if err != nil {
+		return err
+	}
+	h := q.w.Header()
+	h.Set("Etag", out.ETag)
+	h.Set("X-Copied-From", escapePath(src.Container+"/"+src.Object))
+	if src.Account != dst.Account {
+		h.Set("X-Copied-From-Account", escapePath(src.Account))
+	}
+	if !info.Timestamp.IsZero() {
+		h.Set("X-Copied-From-Last-Modified", httpDate(info.Timestamp))
+	}
+	if !out.Timestamp.IsZero() {
+		h.Set("Last-Modified", httpDate(out.Timestamp))
+		h.Set("X-Timestamp", xTimestamp(out.Timestamp))
+	}
+	q.writeEmpty(http.StatusCreated)
+	return nil
+}

@@ -1,0 +1,58 @@
+package glanceshim
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// SwiftVersion is the Swift release whose API the front end follows, as
+// /info reports it.
+const SwiftVersion = "2.30.1"
+
+// handleInfo serves GET /info without auth (Swift's proxy /info,
+// swift/proxy/server.py and the register_swift_info calls of each
+// middleware). It advertises exactly what this package implements: the
+// core API, tempauth without account ACLs; no slo, bulk_delete, tempurl,
+// versioning or symlinks (so swiftclient's delete does not try bulk
+// deletes). DLO is always on and has no key, as in Swift.
+func (q *request) handleInfo() error {
+	if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead {
+		q.w.Header().Set("Allow", "GET, HEAD")
+		return httpErr(http.StatusMethodNotAllowed, "")
+	}
+	info := map[string]any{
+		"swift": map[string]any{
+			"version":                   SwiftVersion,
+			"max_file_size":             q.s.cfg.MaxFileSize,
+			"max_object_name_length":    MaxObjectNameLength,
+			"max_container_name_length": MaxContainerNameLength,
+			"max_account_name_length":   MaxAccountNameLength,
+			"max_meta_name_length":      MaxMetaNameLength,
+			"max_meta_value_length":     MaxMetaValueLength,
+			"max_meta_count":            MaxMetaCount,
+			"max_meta_overall_size":     MaxMetaOverallSize,
+			"container_listing_limit":   ContainerListingMax,
+			"account_listing_limit":     ContainerListingMax,
+			"max_header_size":           maxHeaderSize,
+			"extra_header_count":        0,
+			"policies":                  []map[string]any{{"name": q.s.cfg.StoragePolicy, "default": true}},
+			"strict_cors_mode":          true,
+			"allow_account_management":  false,
+			"account_autocreate":        true,
+			"valid_api_versions":        []string{"v1", "v1.0"},
+			"container_autocreate":      false,
+			"allow_open_expired":        false,
+		},
+		"tempauth": map[string]any{"account_acls": false},
+	}
+	body, _ := json.Marshal(info)
+	h := q.w.Header()
+	h.Set("Content-Type", "application/json; charset=UTF-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	q.w.WriteHeader(http.StatusOK)
+	if q.r.Method == http.MethodGet {
+		_, _ = q.w.Write(body)
+	}
+	return nil
+}

@@ -1,0 +1,458 @@
+package glanceshim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// handleObject serves /v1/{account}/{container}/{object} (Swift's
+// proxy/controllers/obj.py with the dlo middleware): PUT 201, GET/HEAD
+// 200/206, POST 202, DELETE 204, all 404 when absent. Owners may do
+// everything; others need the container's read ACL for GET and HEAD and
+// its write ACL for the rest.
+func (q *request) handleObject() error {
+	switch q.r.Method {
+	case http.MethodPut:
+		return q.putObject()
+	case http.MethodGet, http.MethodHead:
+		return q.getObject()
+	case http.MethodPost:
+		return q.postObject()
+	case http.MethodDelete:
+		return q.deleteObject()
+	case "COPY":
+		return q.copyObject()
+	}
+	q.w.Header().Set("Allow", "HEAD, GET, PUT, POST, DELETE, COPY")
+	return httpErr(http.StatusMethodNotAllowed, "")
+}
+
+// authorizeObject checks access to an object of the request's container
+// (write: PUT, POST, DELETE). For non-owners it loads the container's
+// ACLs; a missing container is then 403 (401 anonymous), as tempauth
+// does.
+func (q *request) authorizeObject(write bool) error {
+	return q.authorizeIn(q.p.Account, q.p.Container, write)
+}
+
+// authorizeIn is authorizeObject for any container.
+func (q *request) authorizeIn(account, container string, write bool) error {
+	if q.isOwnerOf(account) {
+		return nil
+	}
+	info, err := q.s.backend.Container(q.r.Context(), account, container)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return q.denied()
+		}
+		return err
+	}
+	return q.authorizeContainer(info.Meta, write, false)
+}
+
+// putObject stores an object (Swift's check_object_creation order):
+// 413 for a declared length over MaxFileSize and 411 without length nor
+// chunked encoding, both before any body is read; then metadata and
+// manifest checks (400), the container (404), If-None-Match: * (412);
+// then the body goes to the Backend. 201 with the unquoted MD5 ETag.
+func (q *request) putObject() error {
+	r := q.r
+	chunked := len(r.TransferEncoding) > 0 && r.TransferEncoding[0] == "chunked"
+	_, hasLength := r.Header["Content-Length"]
+	switch {
+	case !chunked && r.ContentLength > q.s.cfg.MaxFileSize:
+		return fmt.Errorf("content-length %d: %w", r.ContentLength, errTooLarge)
+	case !chunked && !hasLength && r.ContentLength <= 0:
+		return httpErr(http.StatusLengthRequired, "")
+	}
+	if err := q.authorizeObject(true); err != nil {
+		return err
+	}
+	if r.Header.Get("X-Copy-From") != "" {
+		return q.copyFrom()
+	}
+	opts, err := q.putOptions(true)
+	if err != nil {
+		return err
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		if strings.TrimSpace(inm) != "*" {
+			return badRequest("If-None-Match only supports *")
+		}
+		if _, err := q.liveObject(r.Context()); err == nil {
+			return httpErr(http.StatusPreconditionFailed, "")
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	if q.isOwner() { // (authorizeObject saw the container of non-owners)
+		if _, err := q.s.backend.Container(r.Context(), q.p.Account, q.p.Container); err != nil {
+			return err
+		}
+	}
+	if m := r.Header.Get("X-Object-Manifest"); m != "" {
+		dec, err := parseManifestHeader(m)
+		if err != nil {
+			return err
+		}
+		opts.Manifest = dec
+	}
+	if e := r.Header.Get("Etag"); e != "" {
+		opts.ETag = strings.ToLower(strings.Trim(strings.TrimSpace(e), `"`))
+	}
+	opts.Size = r.ContentLength
+	if chunked {
+		opts.Size = -1
+	}
+	q.body = &bodyReader{r: r.Body, declared: opts.Size, max: q.s.cfg.MaxFileSize}
+	info, err := q.s.backend.PutObject(r.Context(), q.p.Account, q.p.Container, q.p.Object, q.body, opts)
+	if q.body.err != nil {
+		// The client's failure, whatever the Backend made of it.
+		return q.body.err
+	}
+	if err != nil {
+		return err
+	}
+	if opts.ETag != "" && info.ETag != "" && info.ETag != opts.ETag {
+		// A Backend that did not check: still refuse to report success.
+		return fmt.Errorf("backend stored md5 %s, client sent %s: %w", info.ETag, opts.ETag, ErrETagMismatch)
+	}
+	h := q.w.Header()
+	h.Set("Etag", info.ETag)
+	if !info.Timestamp.IsZero() {
+		h.Set("Last-Modified", httpDate(info.Timestamp))
+		h.Set("X-Timestamp", xTimestamp(info.Timestamp))
+	}
+	q.writeEmpty(http.StatusCreated)
+	return nil
+}
+
+// putOptions reads what a PUT (or, put false, a POST) sets besides the
+// body: Content-Type (guessed from the name when absent or with
+// X-Detect-Content-Type: true), X-Object-Meta-*, the stored headers and
+// X-Delete-At / X-Delete-After (400 when in the past).
+func (q *request) putOptions(put bool) (PutOptions, error) {
+	h := q.r.Header
+	var opts PutOptions
+	meta, err := readMeta(h, "X-Object-Meta-", "")
+	if err != nil {
+		return opts, err
+	}
+	for k, v := range meta {
+		if v == "" {
+			delete(meta, k)
+		}
+	}
+	opts.Meta = meta
+	ct := strings.TrimSpace(h.Get("Content-Type"))
+	if put && (ct == "" || truthy(h.Get("X-Detect-Content-Type"))) {
+		ct = guessContentType(q.p.Object)
+	}
+	opts.ContentType = ct
+	opts.Headers = map[string]string{}
+	for _, k := range storedObjectHeaders {
+		if v := h.Get(k); v != "" {
+			opts.Headers[k] = v
+		}
+	}
+	if at, err := deleteAt(h, time.Now()); err != nil {
+		return opts, err
+	} else if at != "" {
+		opts.Headers["X-Delete-At"] = at
+	}
+	return opts, nil
+}
+
+// guessContentType is Swift's guess_type fallback: the type registered
+// for the name's extension without parameters, else
+// application/octet-stream.
+func guessContentType(name string) string {
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		if mt, _, err := mime.ParseMediaType(t); err == nil {
+			return mt
+		}
+	}
+	return "application/octet-stream"
+}
+
+// deleteAt reads X-Delete-After (seconds from now) or X-Delete-At (Unix
+// seconds) as Swift's check_delete_headers does: non-integers and times
+// not in the future are 400. It returns the X-Delete-At value to store,
+// or "".
+func deleteAt(h http.Header, now time.Time) (string, error) {
+	if v := h.Get("X-Delete-After"); v != "" {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return "", badRequest("Non-integer X-Delete-After")
+		}
+		if n <= 0 {
+			return "", badRequest("X-Delete-After in past")
+		}
+		return itoa(now.Unix() + n), nil
+	}
+	if v := h.Get("X-Delete-At"); v != "" {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return "", badRequest("Non-integer X-Delete-At")
+		}
+		if int64(f) <= now.Unix() {
+			return "", badRequest("X-Delete-At in past")
+		}
+		return itoa(int64(f)), nil
+	}
+	return "", nil
+}
+
+// expired reports whether the object's X-Delete-At has passed (Swift
+// answers 404 at once, before any expirer runs).
+func expired(info ObjectInfo, now time.Time) bool {
+	v := info.Headers["X-Delete-At"]
+	if v == "" {
+		return false
+	}
+	at, err := strconv.ParseInt(v, 10, 64)
+	return err == nil && at <= now.Unix()
+}
+
+// liveObject is Backend.Object with expired objects reported absent.
+func (q *request) liveObject(ctx context.Context) (ObjectInfo, error) {
+	info, err := q.s.backend.Object(ctx, q.p.Account, q.p.Container, q.p.Object)
+	if err != nil {
+		return info, err
+	}
+	if expired(info, time.Now()) {
+		return ObjectInfo{}, fmt.Errorf("expired at %s: %w", info.Headers["X-Delete-At"], ErrNotFound)
+	}
+	return info, nil
+}
+
+// getObject serves GET and HEAD: a DLO manifest's concatenation (unless
+// ?multipart-manifest=get), conditional requests (304/412), one Range
+// (206, 416 if unsatisfiable; several ranges are served whole, 200, as
+// RFC 9110 allows).
+func (q *request) getObject() error {
+	if err := q.authorizeObject(false); err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	a, c, o := q.p.Account, q.p.Container, q.p.Object
+	rawManifest := q.r.URL.Query().Get("multipart-manifest") == "get"
+	rangeHdr := q.r.Header.Get("Range")
+	if q.r.Method == http.MethodGet && rangeHdr == "" {
+		// The common path (Glance's download): one Backend call.
+		rc, info, err := q.s.backend.OpenObject(ctx, a, c, o, 0, -1)
+		if err != nil {
+			return err
+		}
+		if expired(info, time.Now()) {
+			discard(rc)
+			return ErrNotFound
+		}
+		if info.Manifest != "" && !rawManifest {
+			discard(rc)
+			return q.getDLO(info)
+		}
+		q.objectHeaders(info, info.ETag)
+		if st := q.conditional(info.ETag, info.Timestamp); st != 0 {
+			discard(rc)
+			return q.writeConditional(st)
+		}
+		defer discard(rc)
+		q.w.Header().Set("Content-Length", itoa(info.Size))
+		q.w.WriteHeader(http.StatusOK)
+		return q.streamExactly(rc, info.Size, "object "+o)
+	}
+	info, err := q.liveObject(ctx)
+	if err != nil {
+		return err
+	}
+	if info.Manifest != "" && !rawManifest {
+		return q.getDLO(info)
+	}
+	q.objectHeaders(info, info.ETag)
+	if st := q.conditional(info.ETag, info.Timestamp); st != 0 {
+		return q.writeConditional(st)
+	}
+	rg, status, err := q.pickRange(info.Size, info.ETag, info.Timestamp)
+	if err != nil || q.r.Method == http.MethodHead {
+		if err == nil {
+			q.w.Header().Set("Content-Length", itoa(rg.Length))
+			q.w.WriteHeader(status)
+		}
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		rc, got, err := q.s.backend.OpenObject(ctx, a, c, o, rg.Start, rg.Length)
+		if err != nil {
+			return err
+		}
+		if got.ETag != info.ETag || !got.Timestamp.Equal(info.Timestamp) {
+			// Overwritten between Object and OpenObject.
+			rc.Close()
+			if attempt < 2 {
+				continue
+			}
+			return fmt.Errorf("object %s keeps changing: %w", o, ErrUnavailable)
+		}
+		defer discard(rc)
+		q.w.Header().Set("Content-Length", itoa(rg.Length))
+		q.w.WriteHeader(status)
+		return q.streamExactly(rc, rg.Length, "object "+o)
+	}
+}
+
+// pickRange applies Range (and If-Range) to a body of size bytes: the
+// range to send and 200 or 206 (Content-Range set), or a 416 error
+// (Content-Range: bytes */size).
+func (q *request) pickRange(size int64, etag string, ts time.Time) (byteRange, int, error) {
+	full := byteRange{0, size}
+	hdr := q.r.Header.Get("Range")
+	if hdr == "" || !ifRangeHolds(q.r.Header.Get("If-Range"), etag, ts) {
+		return full, http.StatusOK, nil
+	}
+	rs, ok := parseRange(hdr, size)
+	switch {
+	case !ok:
+		return full, http.StatusOK, nil
+	case len(rs) == 0:
+		q.w.Header().Set("Content-Range", "bytes */"+itoa(size))
+		return full, 0, httpErr(http.StatusRequestedRangeNotSatisfiable, "")
+	case len(rs) > 1:
+		return full, http.StatusOK, nil
+	}
+	q.w.Header().Set("Content-Range", contentRange(rs[0], size))
+	return rs[0], http.StatusPartialContent, nil
+}
+
+// ifRangeHolds: without If-Range, or when it names the current ETag or
+// Last-Modified, the Range applies; otherwise the whole body is sent.
+func ifRangeHolds(v, etag string, ts time.Time) bool {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return lastModified(ts).Equal(t)
+	}
+	return strings.Trim(v, `"`) == strings.Trim(etag, `"`)
+}
+
+// objectHeaders sets the headers of a GET or HEAD of info; etag is sent
+// as given (a DLO's is quoted).
+func (q *request) objectHeaders(info ObjectInfo, etag string) {
+	h := q.w.Header()
+	ct := info.ContentType
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Etag", etag)
+	if !info.Timestamp.IsZero() {
+		h.Set("Last-Modified", httpDate(info.Timestamp))
+		h.Set("X-Timestamp", xTimestamp(info.Timestamp))
+	}
+	h.Set("Accept-Ranges", "bytes")
+	for k, v := range info.Headers {
+		h.Set(k, v)
+	}
+	writeMeta(h, "X-Object-Meta-", info.Meta)
+	if info.Manifest != "" {
+		h.Set("X-Object-Manifest", escapePath(info.Manifest))
+	}
+}
+
+// conditional evaluates If-Match, If-Unmodified-Since, If-None-Match and
+// If-Modified-Since in RFC 9110 order against the object's ETag and
+// Last-Modified: 0 (go on), 304 or 412.
+func (q *request) conditional(etag string, ts time.Time) int {
+	h := q.r.Header
+	lm := lastModified(ts)
+	if v := h.Get("If-Match"); v != "" {
+		if !etagListMatches(v, etag) {
+			return http.StatusPreconditionFailed
+		}
+	} else if t, err := http.ParseTime(h.Get("If-Unmodified-Since")); err == nil && lm.After(t) {
+		return http.StatusPreconditionFailed
+	}
+	if v := h.Get("If-None-Match"); v != "" {
+		if etagListMatches(v, etag) {
+			return http.StatusNotModified
+		}
+	} else if t, err := http.ParseTime(h.Get("If-Modified-Since")); err == nil && !lm.After(t) {
+		return http.StatusNotModified
+	}
+	return 0
+}
+
+// etagListMatches reports whether an If-Match / If-None-Match value ("*"
+// or a list of possibly quoted, possibly weak ETags) names etag.
+func etagListMatches(list, etag string) bool {
+	etag = strings.Trim(etag, `"`)
+	for _, e := range strings.Split(list, ",") {
+		e = strings.TrimSpace(e)
+		if e == "*" {
+			return true
+		}
+		e = strings.TrimPrefix(e, "W/")
+		if strings.Trim(e, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// writeConditional answers a failed condition: 304 without a body, 412
+// through the error table.
+func (q *request) writeConditional(status int) error {
+	if status == http.StatusNotModified {
+		q.w.Header().Del("Content-Type")
+		q.w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	return httpErr(status, "")
+}
+
+// postObject replaces the object's user metadata (Swift's POST, fast-post
+// semantics): 202.
+func (q *request) postObject() error {
+	if err := q.authorizeObject(true); err != nil {
+		return err
+	}
+	opts, err := q.putOptions(false)
+	if err != nil {
+		return err
+	}
+	if _, err := q.liveObject(q.r.Context()); err != nil {
+		return err
+	}
+	if err := q.s.backend.PostObject(q.r.Context(), q.p.Account, q.p.Container, q.p.Object, opts); err != nil {
+		return err
+	}
+	q.writeEmpty(http.StatusAccepted)
+	return nil
+}
+
+// deleteObject deletes the object: 204, 404. "?multipart-manifest=delete"
+// on an object that is not an SLO manifest (every object here) is a plain
+// delete, as in Swift's slo middleware.
+func (q *request) deleteObject() error {
+	if err := q.authorizeObject(true); err != nil {
+		return err
+	}
+	if err := q.s.backend.DeleteObject(q.r.Context(), q.p.Account, q.p.Container, q.p.Object); err != nil {
+		return err
+	}
+	q.writeEmpty(http.StatusNoContent)
+	return nil
+}
+
+// discard closes rc, ignoring its error (a reader abandoned early).
+func discard(rc io.Closer) { _ = rc.Close() }
