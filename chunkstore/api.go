@@ -113,4 +113,19 @@ type FsckReport struct {
 	Corrupt       []recipe.ChunkID
 	Missing       map[recipe.ID][]recipe.ChunkID // live recipe → absent chunks
 	Repaired      int
+	// RecipesChecked counts stored recipes decoded and hashed.
+	RecipesChecked int
+	// BadRecipes are stored recipes that do not decode or whose encoding
+	// does not hash to their key (repair deletes them).
+	BadRecipes []recipe.ID
+	// MissingRecipes are live recipe IDs with no stored recipe.
+	MissingRecipes []recipe.ID
+	// Unstamped counts chunks without a GC stamp (repair stamps them now);
+	// StrayStamps counts stamps without a chunk (repair deletes them).
+	Unstamped, StrayStamps int
+}
+
+// OK reports whether fsck found nothing wrong (repairs of stamps aside).
+func (r *FsckReport) OK() bool {
+	return len(r.Corrupt) == 0 && len(r.Missing) == 0 && len(r.BadRecipes) == 0 && len(r.MissingRecipes) == 0
 }

@@ -79,8 +79,6 @@ type reader struct {
 	closed bool
 }
 
-var plainPool sync.Pool // *[]byte
-
 func (r *reader) dispatch(refs []recipe.Ref, offsets []int64, first, last int, start, end int64) {
 	defer r.wg.Done()
 	defer close(r.jobs)
@@ -108,7 +106,7 @@ func (r *reader) fetch(j *rjob) {
 	defer close(j.done)
 	if r.src == nil {
 		var dst []byte
-		if b, ok := plainPool.Get().(*[]byte); ok {
+		if b, ok := r.s.plain.Get().(*[]byte); ok {
 			dst = (*b)[:0]
 		}
 		j.data, j.err = r.s.getInto(r.ctx, dst, j.ref.ID, int(j.ref.Size))
@@ -133,7 +131,7 @@ func (r *reader) release() {
 	if r.cur != nil {
 		if r.src == nil && r.cur.data != nil {
 			b := r.cur.data
-			plainPool.Put(&b)
+			r.s.plain.Put(&b)
 		}
 		r.cur = nil
 		<-r.slots

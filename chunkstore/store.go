@@ -40,6 +40,8 @@ type Store struct {
 	bufs    sync.Pool // *[]byte of cap cfg.MaxSize, for the writer
 	records Records
 	now     func() time.Time
+	maint   sync.Mutex // one GC or Fsck at a time
+	plain   sync.Pool  // *[]byte, decode buffers of readers
 
 	closeOnce sync.Once
 	closeErr  error
