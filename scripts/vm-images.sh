@@ -152,6 +152,7 @@ debootstrap_tree() { # suite dest
   rm -f "$dest.log"
   # image-like touches: hostname, fstab for the single ext4 root partition
   echo "nitro-$suite" >"$dest/etc/hostname"
+  rm -f "$dest/etc/resolv.conf"; : >"$dest/etc/resolv.conf"   # not the build host's DNS
   printf 'LABEL=rootfs / ext4 defaults,errors=remount-ro 0 1\n' >"$dest/etc/fstab"
   rm -rf "$dest"/var/cache/apt/archives/*.deb "$dest"/var/lib/apt/lists/*_Packages* 2>/dev/null || true
   log "debootstrap $suite done in $((SECONDS - t0))s"
@@ -191,7 +192,8 @@ chroot_install() { # suite tree packages...
     umount "$m" || umount -l "$m"
   done
   MOUNTS=("${MOUNTS[@]:0:${#MOUNTS[@]}-3}")
-  rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf"
+  # apt's binary caches belong to the (not kept) package lists
+  rm -f "$root/usr/sbin/policy-rc.d" "$root/etc/resolv.conf" "$root"/var/cache/apt/*.bin
   [ "$had_resolv" = 1 ] && mv "$root/etc/resolv.conf.nitro-orig" "$root/etc/resolv.conf"
   [ "$rc" = 0 ] || return "$rc"
   log "install of $* done in $((SECONDS - t0))s"
