@@ -28,6 +28,7 @@ func runDedupstat(ctx context.Context, args []string) error {
 	poly := fs.Uint64("polynomial", chunkstore.DefaultPolynomial, "Rabin polynomial")
 	asJSON := fs.Bool("json", false, "print JSON")
 	perFile := fs.Bool("per-file", false, "also print cumulative stats after each file (stderr)")
+	row := fs.String("row", "", "print one markdown table row starting with this label (see scripts/dedup-table.sh)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: nitro dedupstat [flags] FILE...")
 		fs.PrintDefaults()
@@ -61,7 +62,7 @@ func runDedupstat(ctx context.Context, args []string) error {
 	st := a.Stats()
 	if *asJSON {
 		out := struct {
-			chunkstore.Stats
+			chunkstore.DedupStats
 			Avg         int     `json:"avg"`
 			Min         int     `json:"min"`
 			Max         int     `json:"max"`
@@ -75,9 +76,17 @@ func runDedupstat(ctx context.Context, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
+	if *row != "" {
+		fmt.Printf("| %s | %.2f | %.2f | %.2f | %.2f | %.1f %% | %.1f %% | %d | %.0f | %.0f |\n",
+			*row, gib(st.Total), gib(st.Total-st.ZeroBytes), gib(st.Unique), gib(st.UniqueStored),
+			100*st.Saved(), 100*st.SavedStored(), st.Chunks-st.ZeroChunks, st.MeanSize/1024, st.StdDevSize/1024)
+		return nil
+	}
 	printStats(os.Stdout, "total", st)
 	return nil
 }
+
+func gib(n int64) float64 { return float64(n) / (1 << 30) }
 
 func addFile(ctx context.Context, a *chunkstore.Analyzer, name string) error {
 	f, err := os.Open(name)
@@ -91,7 +100,7 @@ func addFile(ctx context.Context, a *chunkstore.Analyzer, name string) error {
 	return nil
 }
 
-func printStats(w io.Writer, label string, st chunkstore.Stats) {
+func printStats(w io.Writer, label string, st chunkstore.DedupStats) {
 	nz := st.Total - st.ZeroBytes
 	fmt.Fprintf(w, "%s: %d files\n", label, st.Files)
 	fmt.Fprintf(w, "  total bytes           %14d\n", st.Total)

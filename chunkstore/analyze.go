@@ -30,11 +30,11 @@ type AnalyzeConfig struct {
 	Workers int
 }
 
-// Stats is what an Analyzer measured over every stream added to it. All
+// DedupStats is what an Analyzer measured over every stream added to it. All
 // sizes are in bytes. Zero chunks (all bytes 0, the holes of sparse VM
 // images) are counted in Total and Chunks and separately in Zero*, and
 // never in Unique*: savings are meaningful only on non-zero data.
-type Stats struct {
+type DedupStats struct {
 	Files      int   `json:"files"`
 	Total      int64 `json:"total_bytes"`
 	ZeroBytes  int64 `json:"zero_bytes"`
@@ -53,7 +53,7 @@ type Stats struct {
 
 // Saved returns the fraction of non-zero bytes that dedup removes
 // (1 - Unique/(Total-ZeroBytes)); 0 for no data.
-func (s Stats) Saved() float64 {
+func (s DedupStats) Saved() float64 {
 	nz := s.Total - s.ZeroBytes
 	if nz <= 0 {
 		return 0
@@ -62,7 +62,7 @@ func (s Stats) Saved() float64 {
 }
 
 // SavedStored is Saved with compression: 1 - UniqueStored/(Total-ZeroBytes).
-func (s Stats) SavedStored() float64 {
+func (s DedupStats) SavedStored() float64 {
 	nz := s.Total - s.ZeroBytes
 	if nz <= 0 {
 		return 0
@@ -79,7 +79,7 @@ type Analyzer struct {
 	codec *codec
 	mu    sync.Mutex
 	seen  map[recipe.ChunkID]struct{}
-	st    Stats
+	st    DedupStats
 	sum2  float64 // sum of squared chunk sizes
 }
 
@@ -117,7 +117,7 @@ func NewAnalyzer(cfg AnalyzeConfig) (*Analyzer, error) {
 func (a *Analyzer) Close() { a.codec.close() }
 
 // Stats returns the accumulated statistics.
-func (a *Analyzer) Stats() Stats {
+func (a *Analyzer) Stats() DedupStats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	st := a.st
@@ -249,14 +249,14 @@ func (a *Analyzer) add(data []byte) {
 }
 
 // Analyze measures one stream r with cfg; see Analyzer.
-func Analyze(ctx context.Context, r io.Reader, cfg AnalyzeConfig) (Stats, error) {
+func Analyze(ctx context.Context, r io.Reader, cfg AnalyzeConfig) (DedupStats, error) {
 	a, err := NewAnalyzer(cfg)
 	if err != nil {
-		return Stats{}, err
+		return DedupStats{}, err
 	}
 	defer a.Close()
 	if err := a.Add(ctx, r); err != nil {
-		return Stats{}, err
+		return DedupStats{}, err
 	}
 	return a.Stats(), nil
 }
