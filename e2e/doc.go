@@ -1,0 +1,29 @@
+// Package e2e holds Nitro's end-to-end tests: the real `nitro` binary under
+// Debian's OpenStack Glance (glance-api with the swift store), driven by
+// the real clients (openstack, glance, curl), with real VM images from
+// scripts/vm-images.sh.
+//
+// The package has no code of its own; everything is in _test.go files.
+// The harness (helpers_test.go, nitro_test.go, glance_test.go,
+// proxy_test.go, swift_test.go) is meant to be reused by later scenarios,
+// such as two Glance regions pointed at two Nitro nodes sharing one Glance
+// database:
+//
+//   - startNitro builds `nitro` once per test binary and runs
+//     `nitro serve --config` on free loopback ports (node).
+//   - startSwift runs a single-node OpenStack Swift from Debian's packages
+//     (scripts/lib/swift.sh), to prove the harness against the reference.
+//   - newRecorder is a recording reverse proxy placed between Glance and
+//     the Swift-compatible server: it logs every request Glance sends and
+//     every answer (the "trace").
+//   - startGlance runs glance-api (no Keystone, swift store in
+//     single-tenant mode) against a Swift auth URL.
+//
+// Like every test that needs root, Debian packages or VM images, these
+// skip on a developer's machine that lacks them and fail in CI
+// (internal/testenv; scripts/test.sh sets NITRO_REQUIRE_E2E=1).
+//
+// NITRO_E2E_BACKEND=swift runs the Glance scenarios against real Swift
+// instead of Nitro (the assertions that need Nitro's /stats and /gc are
+// then logged only).
+package e2e

@@ -1,0 +1,279 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nitro-cloud/nitro/internal/testenv"
+)
+
+// glanceOptions configures startGlance. The zero value of a field means
+// its default.
+type glanceOptions struct {
+	// LargeObjectSize is swift_store_large_object_size in glance_store's
+	// "MB" (1,024,000 B): a known size at or above it is uploaded as DLO
+	// segments. 0 means Glance's default (5120).
+	LargeObjectSize int
+	// ChunkSize is swift_store_large_object_chunk_size (segment size) in
+	// the same unit. 0 means Glance's default (200).
+	ChunkSize int
+	// DBConnection is the SQLAlchemy URL of Glance's database; "" means a
+	// fresh sqlite file in the state dir. Two Glance regions sharing one
+	// database pass the same URL (db_sync is idempotent).
+	DBConnection string
+	// Container is swift_store_container; "" means "glance".
+	Container string
+}
+
+// glanceAPI is one running glance-api (eventlet, one process) with the
+// swift store and no Keystone (every request is an admin context).
+type glanceAPI struct {
+	URL string // http://127.0.0.1:PORT
+	Dir string // state dir: configs, sqlite, lock dir, glance.log
+	Log string
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// startGlance writes glance-api.conf (swift store default, single tenant,
+// glance-swift.conf with auth v1 at swiftAuthURL, user test:tester key
+// testing, container created on first PUT), runs db_sync, starts
+// glance-api on a free port and waits for /healthcheck. It is killed when
+// t ends. See docs/openstack-here.md for every line.
+func startGlance(t testing.TB, swiftAuthURL string, opts glanceOptions) *glanceAPI {
+	t.Helper()
+	api := testenv.Tool(t, "glance-api")
+	manage := testenv.Tool(t, "glance-manage")
+	_, err := os.Stat("/etc/glance/glance-api-paste.ini")
+	testenv.Need(t, err == nil, "glance-api package (no /etc/glance/glance-api-paste.ini)")
+
+	dir := t.TempDir()
+	g := &glanceAPI{Dir: dir, Log: filepath.Join(dir, "glance.log"), exited: make(chan struct{})}
+	port := freePort(t)
+	g.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	if opts.DBConnection == "" {
+		opts.DBConnection = "sqlite:///" + filepath.Join(dir, "glance.sqlite")
+	}
+	if opts.Container == "" {
+		opts.Container = "glance"
+	}
+	paste, err := os.ReadFile("/etc/glance/glance-api-paste.ini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes string
+	if opts.LargeObjectSize > 0 {
+		sizes += fmt.Sprintf("swift_store_large_object_size = %d\n", opts.LargeObjectSize)
+	}
+	if opts.ChunkSize > 0 {
+		sizes += fmt.Sprintf("swift_store_large_object_chunk_size = %d\n", opts.ChunkSize)
+	}
+	conf := fmt.Sprintf(`[DEFAULT]
+bind_host = 127.0.0.1
+bind_port = %d
+workers = 0
+debug = False
+
+[database]
+connection = %s
+
+[paste_deploy]
+flavor =
+config_file = %s/glance-api-paste.ini
+
+[oslo_concurrency]
+lock_path = %s/lock
+
+[glance_store]
+stores = swift,http
+default_store = swift
+swift_store_config_file = %s/glance-swift.conf
+default_swift_reference = ref1
+swift_store_container = %s
+swift_store_create_container_on_put = True
+%s`, port, opts.DBConnection, dir, dir, dir, opts.Container, sizes)
+	swiftConf := fmt.Sprintf(`[ref1]
+auth_address = %s
+user = test:tester
+key = testing
+auth_version = 1
+`, swiftAuthURL)
+	for name, body := range map[string]string{
+		"glance-api.conf":      conf,
+		"glance-swift.conf":    swiftConf,
+		"glance-api-paste.ini": string(paste),
+		"lock/.keep":           "",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	confPath := filepath.Join(dir, "glance-api.conf")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	if out, err := exec.CommandContext(ctx, manage, "--config-file", confPath, "db_sync").CombinedOutput(); err != nil {
+		t.Fatalf("glance-manage db_sync: %v\n%s", err, out)
+	}
+	t.Logf("glance-manage db_sync: %.1fs", time.Since(start).Seconds())
+
+	logf, err := os.Create(g.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.cmd = exec.Command(api, "--config-file", confPath)
+	g.cmd.Dir = dir
+	g.cmd.Env = []string{"PATH=/usr/bin:/usr/sbin:/bin:/sbin", "HOME=" + dir, "LANG=C.UTF-8"}
+	g.cmd.Stdout, g.cmd.Stderr = logf, logf
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		g.cmd.Wait()
+		logf.Close()
+		close(g.exited)
+	}()
+	t.Cleanup(func() {
+		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-g.exited:
+		case <-time.After(10 * time.Second):
+			_ = g.cmd.Process.Kill()
+			<-g.exited
+		}
+		if t.Failed() {
+			t.Logf("glance-api log (%s), last lines:\n%s", g.Log, tail(g.Log, 40))
+		}
+	})
+	start = time.Now()
+	if err := waitHTTP(g.URL+"/healthcheck", 90*time.Second, g.exited); err != nil {
+		t.Fatalf("glance-api: %v\n%s", err, tail(g.Log, 40))
+	}
+	t.Logf("glance-api ready at %s in %.1fs", g.URL, time.Since(start).Seconds())
+	return g
+}
+
+// openstack runs the openstack CLI against this Glance without Keystone
+// and returns its stdout.
+func (g *glanceAPI) openstack(t testing.TB, ctx context.Context, args ...string) string {
+	t.Helper()
+	bin := testenv.Tool(t, "openstack")
+	return run(t, ctx, debianEnv(t), bin, append([]string{"--os-auth-type", "none", "--os-endpoint", g.URL}, args...)...)
+}
+
+// glance runs python-glanceclient's CLI (fresh HOME each call: bug 13 of
+// docs/openstack-here.md) and returns its stdout.
+func (g *glanceAPI) glance(t testing.TB, ctx context.Context, args ...string) string {
+	t.Helper()
+	bin := testenv.Tool(t, "glance")
+	return run(t, ctx, debianEnv(t), bin, append([]string{"--os-image-url", g.URL, "--os-auth-token", "x"}, args...)...)
+}
+
+var tableIDRE = regexp.MustCompile(`(?m)^\|\s*id\s*\|\s*([0-9a-f-]{36})\s*\|`)
+
+// tableID extracts the id row of a glance CLI table.
+func tableID(t testing.TB, out string) string {
+	t.Helper()
+	m := tableIDRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no id in:\n%s", out)
+	}
+	return m[1]
+}
+
+// image returns the image record (GET /v2/images/{id}); nil on 404.
+func (g *glanceAPI) image(t testing.TB, id string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(g.URL + "/v2/images/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET image %s: %s: %s", id, resp.Status, b)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// waitActive polls the image until its status is active (fails on
+// killed/deleted or after timeout) and returns the record.
+func (g *glanceAPI) waitActive(t testing.TB, id string, timeout time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		m := g.image(t, id)
+		if m == nil {
+			t.Fatalf("image %s vanished", id)
+		}
+		switch s, _ := m["status"].(string); s {
+		case "active":
+			return m
+		case "killed", "deleted", "deactivated":
+			t.Fatalf("image %s is %s: %v", id, s, m)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("image %s not active after %v: %v", id, timeout, m)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// download GETs /v2/images/{id}/file and hashes the body; it also returns
+// Glance's Content-MD5 header.
+func (g *glanceAPI) download(t testing.TB, id string) (digest, string) {
+	t.Helper()
+	resp, err := http.Get(g.URL + "/v2/images/" + id + "/file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("download %s: %s: %s", id, resp.Status, b)
+	}
+	d, err := digestReader(resp.Body)
+	if err != nil {
+		t.Fatalf("download %s: %v after %d bytes", id, err, d.Size)
+	}
+	return d, resp.Header.Get("Content-Md5")
+}
+
+// str returns m[key] as a string ("" if absent or not a string).
+func str(m map[string]any, key string) string {
+	s, _ := m[key].(string)
+	return s
+}
+
+// num returns m[key] as an int64 (0 if absent).
+func num(m map[string]any, key string) int64 {
+	f, _ := m[key].(float64)
+	return int64(f)
+}
+
+// lines is a helper for failure messages.
+func lines(ss []string) string { return strings.Join(ss, "\n") }

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// moduleRoot is the directory of go.mod (the parent of e2e/), set by
+// TestMain.
+var moduleRoot string
+
+// binDir holds the binaries built once per test binary (nitro); removed
+// when the tests end.
+var binDir string
+
+func TestMain(m *testing.M) {
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	moduleRoot = filepath.Dir(wd)
+	binDir, err = os.MkdirTemp("", "nitro-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	nitroBin  string
+	buildErr  error
+)
+
+// nitroBinary builds github.com/nitro-cloud/nitro once per test binary
+// (the first test that needs it pays; tests that skip earlier do not) and
+// returns its path. NITRO_E2E_BIN overrides the build with a prebuilt
+// binary.
+func nitroBinary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if p := os.Getenv("NITRO_E2E_BIN"); p != "" {
+			nitroBin = p
+			return
+		}
+		out := filepath.Join(binDir, "nitro")
+		cmd := exec.Command("go", "build", "-o", out, "github.com/nitro-cloud/nitro")
+		cmd.Dir = moduleRoot
+		if b, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build nitro: %v\n%s", err, b)
+			return
+		}
+		nitroBin = out
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return nitroBin
+}
+
+// freePort returns a loopback TCP port that was free a moment ago (listen
+// on :0, close). Another process may take it before we do; the servers
+// started on it fail loudly if so.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitHTTP polls url with GET until it answers 200, the process behind it
+// exits (exited is closed), or timeout passes.
+func waitHTTP(url string, timeout time.Duration, exited <-chan struct{}) error {
+	deadline := time.Now().Add(timeout)
+	c := &http.Client{Timeout: 2 * time.Second}
+	var last error
+	for time.Now().Before(deadline) {
+		resp, err := c.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-exited:
+			return fmt.Errorf("process exited while waiting for %s (last: %v)", url, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%s not ready after %v: %v", url, timeout, last)
+}
+
+// debianEnv is a clean environment for Debian's Python tools: /usr/bin
+// before pyenv's shims (docs/openstack-here.md gotcha 1), a fresh HOME per
+// call (python-glanceclient bug, gotcha 13) and no OS_* variables from the
+// caller.
+func debianEnv(t testing.TB) []string {
+	return []string{
+		"PATH=/usr/bin:/usr/sbin:/bin:/sbin",
+		"HOME=" + t.TempDir(),
+		"LANG=C.UTF-8",
+		"PYTHONWARNINGS=ignore",
+	}
+}
+
+// run runs a command with env, logs it and its duration, and returns its
+// stdout; it fails t with the combined output when the command fails.
+func run(t testing.TB, ctx context.Context, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("$ %s %s  (%.1fs)", filepath.Base(name), strings.Join(args, " "), time.Since(start).Seconds())
+	if err != nil {
+		t.Fatalf("%s: %v\nstdout:\n%s\nstderr:\n%s", name, err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// digest is what a stream of bytes hashes to.
+type digest struct {
+	Size   int64
+	SHA256 string
+	MD5    string
+}
+
+func digestReader(r io.Reader) (digest, error) {
+	s, m := sha256.New(), md5.New()
+	n, err := io.Copy(io.MultiWriter(s, m), r)
+	return digest{n, hex.EncodeToString(s.Sum(nil)), hex.EncodeToString(m.Sum(nil))}, err
+}
+
+func digestFile(t testing.TB, path string) digest {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := digestReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// tail returns the last n lines of the file at path (for failure dumps).
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// artifactDir is where a test keeps files worth reading after it ends
+// (traces, logs): $NITRO_E2E_ARTIFACTS/<test name> when set, else a
+// t.TempDir (gone after the run, so failures dump what matters to the log).
+func artifactDir(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("NITRO_E2E_ARTIFACTS")
+	if base == "" {
+		return t.TempDir()
+	}
+	d := filepath.Join(base, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

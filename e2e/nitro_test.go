@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// nitroNode is one running `nitro serve`.
+type nitroNode struct {
+	URL    string // Swift API, http://127.0.0.1:PORT (auth at /auth/v1.0)
+	OpsURL string // ops listener (/gc, /stats, /metrics); "" if not configured
+	Dir    string // the node's working dir; data under Dir/data
+	Log    string // path of its combined stdout/stderr
+	Ports  map[string]int
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error // from Wait, valid once exited is closed
+}
+
+// nitroConfigData is what a config template passed to startNitro sees.
+type nitroConfigData struct {
+	Dir       string // the node's working directory (also its cwd)
+	DataDir   string // Dir/data
+	Listen    string // 127.0.0.1:PORT for the Swift API
+	OpsListen string // 127.0.0.1:PORT for the ops listener
+}
+
+// singleNodeConfig is the config of a single-region node with an ops
+// listener (schema: node/CONFIG.md).
+const singleNodeConfig = `# e2e single-region node
+listen: {{.Listen}}
+data_dir: {{.DataDir}}
+ops_listen: {{.OpsListen}}
+`
+
+// startNitro writes cfgTemplate (text/template over nitroConfigData, plus
+// {{port "name"}} for further free ports, e.g. a peer listener) to
+// Dir/nitro.yaml, runs `nitro serve --config` there and waits for
+// /healthcheck. When t ends it sends SIGTERM and requires exit status 0
+// within 30 s; if t failed, the tail of the node's log is dumped.
+func startNitro(t testing.TB, cfgTemplate string) *nitroNode {
+	t.Helper()
+	bin := nitroBinary(t)
+	dir := t.TempDir()
+	n := &nitroNode{Dir: dir, Log: filepath.Join(dir, "nitro.log"), Ports: map[string]int{}, exited: make(chan struct{})}
+	port := func(name string) int {
+		if p, ok := n.Ports[name]; ok {
+			return p
+		}
+		p := freePort(t)
+		n.Ports[name] = p
+		return p
+	}
+	data := nitroConfigData{
+		Dir:       dir,
+		DataDir:   filepath.Join(dir, "data"),
+		Listen:    fmt.Sprintf("127.0.0.1:%d", port("listen")),
+		OpsListen: fmt.Sprintf("127.0.0.1:%d", port("ops")),
+	}
+	tmpl, err := template.New("nitro.yaml").Funcs(template.FuncMap{"port": port}).Parse(cfgTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg strings.Builder
+	if err := tmpl.Execute(&cfg, data); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "nitro.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.URL = "http://" + data.Listen
+	if strings.Contains(cfgTemplate, ".OpsListen") {
+		n.OpsURL = "http://" + data.OpsListen
+	}
+
+	logf, err := os.Create(n.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cmd = exec.Command(bin, "serve", "--config", cfgPath)
+	n.cmd.Dir = dir
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		n.err = n.cmd.Wait()
+		logf.Close()
+		close(n.exited)
+	}()
+	t.Cleanup(func() {
+		n.stop(t)
+		if t.Failed() {
+			t.Logf("nitro log (%s), last lines:\n%s", n.Log, tail(n.Log, 40))
+		}
+	})
+	if err := waitHTTP(n.URL+"/healthcheck", 30*time.Second, n.exited); err != nil {
+		t.Fatalf("nitro serve: %v\nconfig:\n%s\nlog:\n%s", err, cfg.String(), tail(n.Log, 40))
+	}
+	return n
+}
+
+// stop sends SIGTERM and requires a clean exit (status 0) within 30 s.
+func (n *nitroNode) stop(t testing.TB) {
+	t.Helper()
+	select {
+	case <-n.exited:
+		t.Errorf("nitro serve exited before the test ended: %v", n.err)
+		return
+	default:
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+		if n.err != nil {
+			t.Errorf("nitro serve after SIGTERM: %v (want exit status 0)", n.err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+		t.Errorf("nitro serve did not exit within 30 s of SIGTERM")
+	}
+}
+
+// ops sends method to the ops listener's path and decodes the JSON answer
+// into a generic map.
+func (n *nitroNode) ops(t testing.TB, method, path string) map[string]any {
+	t.Helper()
+	if n.OpsURL == "" {
+		t.Fatal("node has no ops listener")
+	}
+	req, err := http.NewRequest(method, n.OpsURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %s: %s", method, path, resp.Status, b)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s %s: %v: %s", method, path, err, b)
+	}
+	return m
+}
+
+// storedBytes returns the bytes of chunks the node stores (ops GET /stats).
+func (n *nitroNode) storedBytes(t testing.TB) (bytes int64, raw map[string]any) {
+	t.Helper()
+	m := n.ops(t, http.MethodGet, "/stats")
+	return jsonInt(t, m, "stored_bytes"), m
+}
+
+// gc runs garbage collection now with no grace period (ops POST /gc) and
+// returns its stats.
+func (n *nitroNode) gc(t testing.TB) map[string]any {
+	t.Helper()
+	return n.ops(t, http.MethodPost, "/gc?grace=0s")
+}
+
+// jsonInt finds key in m, also one level down (nested objects), as an
+// integer.
+func jsonInt(t testing.TB, m map[string]any, key string) int64 {
+	t.Helper()
+	if v, ok := m[key].(float64); ok {
+		return int64(v)
+	}
+	for _, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			if f, ok := sub[key].(float64); ok {
+				return int64(f)
+			}
+		}
+	}
+	t.Fatalf("no numeric %q in %v", key, m)
+	return 0
+}
