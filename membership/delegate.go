@@ -33,6 +33,7 @@ const rttAlpha = 0.25
 type delegate struct {
 	mu      sync.Mutex
 	meta    []byte                 // this node's metadata; guarded by mu
+	peerURL string                 // this node's peer URL; guarded by mu
 	members map[string]*memberInfo // by node name, including dead ones
 	queue   *eventQueue
 	self    string

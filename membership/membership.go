@@ -114,6 +114,7 @@ func New(cfg Config, log *zap.Logger) (*Membership, error) {
 		members: make(map[string]*memberInfo),
 		queue:   newEventQueue(cfg.EventBuffer),
 		self:    cfg.NodeName,
+		peerURL: cfg.PeerURL,
 	}
 	mc := memberlist.DefaultWANConfig()
 	mc.Name = cfg.NodeName
@@ -193,7 +194,10 @@ func (m *Membership) Addr() string { return m.addr }
 
 // Local returns this node as a Member.
 func (m *Membership) Local() Member {
-	return Member{Name: m.cfg.NodeName, Region: m.cfg.Region, PeerURL: m.cfg.PeerURL,
+	m.d.mu.Lock()
+	url := m.d.peerURL
+	m.d.mu.Unlock()
+	return Member{Name: m.cfg.NodeName, Region: m.cfg.Region, PeerURL: url,
 		Addr: m.addr, State: StateAlive, Local: true}
 }
 
@@ -269,8 +273,8 @@ func (m *Membership) UpdatePeerURL(url string, timeout time.Duration) error {
 	}
 	m.d.mu.Lock()
 	m.d.meta = b
+	m.d.peerURL = url
 	m.d.mu.Unlock()
-	m.cfg.PeerURL = url
 	return m.ml.UpdateNode(timeout)
 }
 
@@ -350,8 +354,8 @@ func (m *Membership) joinLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		alive := map[string]bool{}
-		for _, p := range m.ml.Members() {
-			alive[p.Address()] = true
+		for _, p := range m.Peers() { // not ml.Members: its nodes race with updates
+			alive[p.Addr] = true
 		}
 		var missing []string
 		for _, a := range m.cfg.Join {
