@@ -3,8 +3,62 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/nitro-cloud/nitro/node"
+	"go.uber.org/zap"
 )
 
+// runServe runs a node until SIGINT or SIGTERM (ctx), then shuts it down
+// gracefully. Without --config it runs the defaults of node/default.yaml: a
+// single region on 127.0.0.1:8080, data in ./nitro-data and developer
+// accounts whose credentials it prints on stdout.
 func runServe(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	config := fs.String("config", "", "YAML configuration `file` (default: built-in defaults)")
+	printDefault := fs.Bool("print-default-config", false, "print the default configuration and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *printDefault {
+		_, err := os.Stdout.Write(node.DefaultYAML)
+		return err
+	}
+	cfg := node.Default()
+	if *config != "" {
+		var err error
+		if cfg, err = node.Load(*config); err != nil {
+			return err
+		}
+	}
+	log, err := cfg.NewLogger()
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // stderr
+	n, err := node.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("swift: http://%s/v1 (data in %s)\n", n.SwiftAddr(), cfg.DataDir)
+	if a := n.OpsAddr(); a != "" {
+		fmt.Printf("ops: http://%s/metrics\n", a)
+	}
+	if cfg.DevAccounts() {
+		u := cfg.Swift.Accounts[0]
+		fmt.Printf("auth: curl -H 'X-Auth-User: %s:%s' -H 'X-Auth-Key: %s' http://%s/auth/v1.0\n",
+			u.Name, u.Users[0].Name, u.Users[0].Key, n.SwiftAddr())
+	}
+	runErr := n.Run(ctx)
+	closeErr := n.Close()
+	if err := errors.Join(runErr, closeErr); err != nil {
+		log.Error("serve", zap.Error(err))
+		return err
+	}
+	return nil
 }

@@ -1,0 +1,316 @@
+package node
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultYAML is the default configuration as YAML, with comments: what
+// `nitro serve --print-default-config` prints and what Default parses.
+//
+//go:embed default.yaml
+var DefaultYAML []byte
+
+// Config is a node's whole configuration. Load reads it from YAML over
+// Default; see default.yaml (and CONFIG.md) for every field's meaning.
+type Config struct {
+	// Region is this node's region, stamped on every record it writes.
+	Region string `yaml:"region"`
+	// Node is this node's name; "" means the host name.
+	Node string `yaml:"node"`
+	// DataDir is the directory of the Badger database.
+	DataDir string `yaml:"data_dir"`
+	// Swift configures the Swift API listener and tempauth.
+	Swift SwiftConfig `yaml:"swift"`
+	// OpsListen is the operator listener's TCP address (/metrics,
+	// /healthz, /stats, POST /gc); "" disables it.
+	OpsListen string `yaml:"ops_listen"`
+	// Store configures the chunk store.
+	Store StoreConfig `yaml:"store"`
+	// GC configures garbage collection.
+	GC GCConfig `yaml:"gc"`
+	// ShutdownTimeout bounds the graceful shutdown's wait for requests in
+	// flight.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Log configures logging.
+	Log LogConfig `yaml:"log"`
+	// Cluster is reserved for multi-region nodes; it must be empty.
+	Cluster ClusterConfig `yaml:"cluster"`
+}
+
+// SwiftConfig configures the Swift API.
+type SwiftConfig struct {
+	// Listen is the TCP address; port 0 picks a free one (Node.SwiftAddr).
+	Listen string `yaml:"listen"`
+	// StorageURL is the base of X-Storage-Url; "" means from the request.
+	StorageURL string `yaml:"storage_url"`
+	// ResellerPrefix prefixes account names in URLs ("AUTH_").
+	ResellerPrefix string `yaml:"reseller_prefix"`
+	// TokenTTL is the tempauth token lifetime (> 0).
+	TokenTTL time.Duration `yaml:"token_ttl"`
+	// HealthcheckDisableFile: while it exists, /healthcheck answers 503.
+	HealthcheckDisableFile string `yaml:"healthcheck_disable_file"`
+	// MaxFileSize is the largest object body in bytes (> 0).
+	MaxFileSize int64 `yaml:"max_file_size"`
+	// Accounts are the tempauth accounts.
+	Accounts []AccountConfig `yaml:"accounts"`
+}
+
+// AccountConfig is one tempauth account.
+type AccountConfig struct {
+	// Name is the account name without the reseller prefix.
+	Name  string       `yaml:"name"`
+	Users []UserConfig `yaml:"users"`
+}
+
+// UserConfig is one tempauth user.
+type UserConfig struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
+	// Roles: "admin" (owns the account) and "reseller_admin" (every
+	// account). None: reaches only containers whose ACLs name the user.
+	Roles []string `yaml:"roles"`
+}
+
+// Role names of UserConfig.Roles.
+const (
+	RoleAdmin         = "admin"
+	RoleResellerAdmin = "reseller_admin"
+)
+
+// StoreConfig configures the chunk store (see chunkstore.Config).
+type StoreConfig struct {
+	// MinSize, AvgSize, MaxSize are chunk sizes in bytes; 0: defaults.
+	MinSize int `yaml:"min_size"`
+	AvgSize int `yaml:"avg_size"`
+	MaxSize int `yaml:"max_size"`
+	// CompressionLevel: 1..4, -1 off, 0 default.
+	CompressionLevel int `yaml:"compression_level"`
+	// Workers is the hash+compress pool size; 0: GOMAXPROCS.
+	Workers int `yaml:"workers"`
+	// TouchAfter: see chunkstore.Config.TouchAfter; 0: its default (10m).
+	TouchAfter time.Duration `yaml:"touch_after"`
+}
+
+// GCConfig configures garbage collection.
+type GCConfig struct {
+	// Interval between periodic collections; 0 disables them.
+	Interval time.Duration `yaml:"interval"`
+	// Grace protects chunks and recipes younger than it.
+	Grace time.Duration `yaml:"grace"`
+	// ReclaimAge is how long deletion tombstones are kept.
+	ReclaimAge time.Duration `yaml:"reclaim_age"`
+}
+
+// LogConfig configures the zap logger.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is console or json.
+	Format string `yaml:"format"`
+}
+
+// ClusterConfig is reserved for the multi-region engineer.
+type ClusterConfig struct {
+	PeerListen string   `yaml:"peer_listen"`
+	Peers      []string `yaml:"peers"`
+	Secret     string   `yaml:"secret"`
+}
+
+// defaultTouchAfter mirrors chunkstore.DefaultTouchAfter for validation.
+const defaultTouchAfter = 10 * time.Minute
+
+// Default returns the default configuration (default.yaml).
+func Default() Config {
+	var c Config
+	if err := decode(bytes.NewReader(DefaultYAML), &c); err != nil {
+		panic("node: default.yaml: " + err.Error())
+	}
+	return c
+}
+
+// Load reads the YAML configuration file path over Default and validates
+// it. Unknown keys are errors.
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	return Parse(f, path)
+}
+
+// Parse reads YAML from r over Default and validates it; name is used in
+// errors.
+func Parse(r io.Reader, name string) (Config, error) {
+	c := Default()
+	if err := decode(r, &c); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	return c, nil
+}
+
+func decode(r io.Reader, c *Config) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	err := dec.Decode(c)
+	if errors.Is(err, io.EOF) { // empty document
+		return nil
+	}
+	return err
+}
+
+// DevAccounts reports whether c uses the built-in developer accounts of
+// default.yaml, whose credentials `nitro serve` prints at start-up.
+func (c *Config) DevAccounts() bool {
+	return reflect.DeepEqual(c.Swift.Accounts, Default().Swift.Accounts)
+}
+
+// fieldError names the YAML field of a validation failure.
+func fieldError(field, format string, args ...any) error {
+	return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
+}
+
+// Validate checks c; errors name the YAML field ("gc.grace: ...").
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) { errs = append(errs, fieldError(field, format, args...)) }
+	if c.Region == "" {
+		add("region", "must not be empty")
+	} else if strings.ContainsAny(c.Region, " \t\n\x00/") {
+		add("region", "%q must not contain spaces, NUL or '/'", c.Region)
+	}
+	if c.DataDir == "" {
+		add("data_dir", "must not be empty")
+	}
+	checkAddr := func(field, addr string, optional bool) {
+		if addr == "" {
+			if !optional {
+				add(field, "must not be empty")
+			}
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			add(field, "%q is not host:port: %v", addr, err)
+		}
+	}
+	checkAddr("swift.listen", c.Swift.Listen, false)
+	checkAddr("ops_listen", c.OpsListen, true)
+	if u := c.Swift.StorageURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		add("swift.storage_url", "%q must start with http:// or https://", u)
+	}
+	if c.Swift.TokenTTL <= 0 {
+		add("swift.token_ttl", "must be positive, got %v", c.Swift.TokenTTL)
+	}
+	if c.Swift.MaxFileSize <= 0 {
+		add("swift.max_file_size", "must be positive, got %d", c.Swift.MaxFileSize)
+	}
+	users := map[string]bool{}
+	for i, a := range c.Swift.Accounts {
+		f := fmt.Sprintf("swift.accounts[%d]", i)
+		if a.Name == "" || strings.ContainsAny(a.Name, ":/\x00") {
+			add(f+".name", "%q must be non-empty without ':', '/' or NUL", a.Name)
+		}
+		for j, u := range a.Users {
+			uf := fmt.Sprintf("%s.users[%d]", f, j)
+			if u.Name == "" || strings.ContainsAny(u.Name, ":/\x00") {
+				add(uf+".name", "%q must be non-empty without ':', '/' or NUL", u.Name)
+			}
+			if u.Key == "" {
+				add(uf+".key", "must not be empty")
+			}
+			if id := a.Name + ":" + u.Name; users[id] {
+				add(uf+".name", "duplicate user %q", id)
+			} else {
+				users[id] = true
+			}
+			for _, r := range u.Roles {
+				if r != RoleAdmin && r != RoleResellerAdmin {
+					add(uf+".roles", "unknown role %q (want %q or %q)", r, RoleAdmin, RoleResellerAdmin)
+				}
+			}
+		}
+	}
+	s := c.Store
+	if s.MinSize < 0 || s.AvgSize < 0 || s.MaxSize < 0 {
+		add("store", "chunk sizes must not be negative")
+	}
+	if s.AvgSize != 0 && s.AvgSize&(s.AvgSize-1) != 0 {
+		add("store.avg_size", "%d is not a power of two", s.AvgSize)
+	}
+	if s.CompressionLevel < -1 || s.CompressionLevel > 4 {
+		add("store.compression_level", "%d: want -1 (off), 0 (default) or 1..4", s.CompressionLevel)
+	}
+	if s.Workers < 0 {
+		add("store.workers", "must not be negative, got %d", s.Workers)
+	}
+	if s.TouchAfter < 0 {
+		add("store.touch_after", "must not be negative, got %v", s.TouchAfter)
+	}
+	touch := s.TouchAfter
+	if touch == 0 {
+		touch = defaultTouchAfter
+	}
+	if c.GC.Interval < 0 {
+		add("gc.interval", "must not be negative, got %v", c.GC.Interval)
+	}
+	if c.GC.Grace < 2*touch {
+		add("gc.grace", "%v must be at least 2×store.touch_after (%v)", c.GC.Grace, 2*touch)
+	}
+	if c.GC.ReclaimAge <= 0 {
+		add("gc.reclaim_age", "must be positive, got %v", c.GC.ReclaimAge)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("shutdown_timeout", "must be positive, got %v", c.ShutdownTimeout)
+	}
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		add("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "console" && c.Log.Format != "json" {
+		add("log.format", "%q: want console or json", c.Log.Format)
+	}
+	if c.Cluster.PeerListen != "" || len(c.Cluster.Peers) > 0 || c.Cluster.Secret != "" {
+		add("cluster", "multi-region clusters are not implemented yet; leave it empty")
+	}
+	return errors.Join(errs...)
+}
+
+// NewLogger returns the zap logger c.Log describes, writing to stderr.
+func (c *Config) NewLogger() (*zap.Logger, error) {
+	var zc zap.Config
+	if c.Log.Format == "json" {
+		zc = zap.NewProductionConfig()
+	} else {
+		zc = zap.NewDevelopmentConfig()
+		zc.Development = false
+		zc.DisableStacktrace = true
+		zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	}
+	lvl, err := zap.ParseAtomicLevel(c.Log.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	zc.Level = lvl
+	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
+	log, err := zc.Build()
+	if err != nil {
+		return nil, err
+	}
+	return log.With(zap.String("region", c.Region)), nil
+}

@@ -1,0 +1,221 @@
+package objects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	glanceshim "github.com/nitro-cloud/nitro/glance-shim"
+	"github.com/nitro-cloud/nitro/node/internal/namespace"
+)
+
+// Account returns the account's totals: Swift's account_autocreate, so an
+// account never used has zero totals. Cost: a scan of the account's
+// container records (see namespace.AccountStats).
+func (s *Service) Account(ctx context.Context, account string) (glanceshim.AccountInfo, error) {
+	n, st, err := s.ns.AccountStats(ctx, account)
+	if err != nil {
+		return glanceshim.AccountInfo{}, notFound(err)
+	}
+	info := glanceshim.AccountInfo{Containers: n, Objects: st.Objects, Bytes: st.Bytes}
+	rec, err := s.ns.GetLive(ctx, namespace.AccountKey(account))
+	switch {
+	case err == nil:
+		info.Meta, info.Created = rec.Meta, nsTime(rec.Created)
+	case !errors.Is(err, namespace.ErrNotFound):
+		return glanceshim.AccountInfo{}, err
+	}
+	return info, nil
+}
+
+// ListContainers lists the account's live containers in byte order. Cost:
+// the listing plus one stats read per container returned.
+func (s *Service) ListContainers(ctx context.Context, account string, opts glanceshim.ListOptions) ([]glanceshim.ContainerInfo, error) {
+	entries, err := s.ns.List(ctx, namespace.AccountKey(account), listOptions(opts))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	out := make([]glanceshim.ContainerInfo, 0, len(entries))
+	for _, e := range entries {
+		if e.Subdir != "" {
+			// Swift's account listings roll containers up by delimiter
+			// too; ContainerInfo has no subdir field, so a
+			// pseudo-container carries just the name.
+			out = append(out, glanceshim.ContainerInfo{Name: e.Subdir})
+			continue
+		}
+		info, err := s.containerInfo(ctx, e.Record)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func listOptions(o glanceshim.ListOptions) namespace.ListOptions {
+	return namespace.ListOptions{
+		Prefix: o.Prefix, Delimiter: o.Delimiter, Marker: o.Marker,
+		EndMarker: o.EndMarker, Limit: o.Limit, Reverse: o.Reverse,
+	}
+}
+
+func (s *Service) containerInfo(ctx context.Context, rec *namespace.Record) (glanceshim.ContainerInfo, error) {
+	st, err := s.ns.ContainerStats(ctx, rec.Account, rec.Container)
+	if err != nil {
+		return glanceshim.ContainerInfo{}, err
+	}
+	meta := rec.Meta
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	return glanceshim.ContainerInfo{
+		Name: rec.Container, Objects: st.Objects, Bytes: st.Bytes, Meta: meta,
+		Created:  nsTime(rec.Created),
+		Modified: nsTime(max(rec.Timestamp, st.Modified)),
+	}, nil
+}
+
+// mergeMeta sets the non-empty values of upd in m and removes the keys
+// whose value is empty; it returns m (allocated if nil and needed).
+func mergeMeta(m, upd map[string]string) map[string]string {
+	for k, v := range upd {
+		if v == "" {
+			delete(m, k)
+			continue
+		}
+		if m == nil {
+			m = map[string]string{}
+		}
+		m[k] = v
+	}
+	return m
+}
+
+// PutContainer creates the container (and its account record on first
+// use), or merges meta into an existing one's metadata (empty values
+// remove keys).
+func (s *Service) PutContainer(ctx context.Context, account, container string, meta map[string]string) (created bool, err error) {
+	var written []*namespace.Record
+	err = s.ns.Update(ctx, func(t *namespace.Txn) error {
+		written, created = written[:0], false
+		ts := s.ns.Now()
+		acct, err := t.Get(namespace.AccountKey(account))
+		if errors.Is(err, namespace.ErrNotFound) || (err == nil && acct.Deleted) {
+			acct = &namespace.Record{Key: namespace.AccountKey(account), Timestamp: ts, Region: s.ns.Region(), Created: ts}
+			if _, err := t.Apply(acct); err != nil {
+				return err
+			}
+			written = append(written, acct)
+		} else if err != nil {
+			return err
+		}
+		k := namespace.ContainerKey(account, container)
+		rec, err := t.Get(k)
+		switch {
+		case errors.Is(err, namespace.ErrNotFound) || (err == nil && rec.Deleted):
+			created = true
+			rec = &namespace.Record{Key: k, Created: ts}
+		case err != nil:
+			return err
+		}
+		rec.Timestamp, rec.Region = ts, s.ns.Region()
+		rec.Meta = mergeMeta(rec.Meta, meta)
+		if _, err := t.Apply(rec); err != nil {
+			return err
+		}
+		written = append(written, rec)
+		return nil
+	})
+	if err != nil {
+		return false, notFound(err)
+	}
+	for _, r := range written {
+		if err := s.replicate(ctx, r); err != nil {
+			return created, err
+		}
+	}
+	return created, nil
+}
+
+// PostContainer merges meta into the container's metadata (empty values
+// remove keys); ErrNotFound if the container is absent.
+func (s *Service) PostContainer(ctx context.Context, account, container string, meta map[string]string) error {
+	rec, err := s.modify(ctx, namespace.ContainerKey(account, container), func(r *namespace.Record) error {
+		r.Meta = mergeMeta(r.Meta, meta)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.replicate(ctx, rec)
+}
+
+// Container returns the container's info; ErrNotFound if absent. O(1):
+// two key reads.
+func (s *Service) Container(ctx context.Context, account, container string) (glanceshim.ContainerInfo, error) {
+	rec, err := s.ns.GetLive(ctx, namespace.ContainerKey(account, container))
+	if err != nil {
+		return glanceshim.ContainerInfo{}, notFound(err)
+	}
+	return s.containerInfo(ctx, rec)
+}
+
+// DeleteContainer writes the container's tombstone; ErrContainerNotEmpty
+// if it holds a live object, ErrNotFound if absent. The emptiness check
+// and the tombstone are one transaction, so a concurrent local PUT either
+// lands first (and the delete fails) or fails with ErrNotFound.
+func (s *Service) DeleteContainer(ctx context.Context, account, container string) error {
+	var tomb *namespace.Record
+	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
+		k := namespace.ContainerKey(account, container)
+		cur, err := t.Get(k)
+		if err != nil {
+			return err
+		}
+		if cur.Deleted {
+			return fmt.Errorf("%w: %v (deleted)", namespace.ErrNotFound, k)
+		}
+		st, err := t.Stats(account, container)
+		if err != nil {
+			return err
+		}
+		if st.Objects > 0 {
+			return fmt.Errorf("%w: %s/%s holds %d objects", glanceshim.ErrContainerNotEmpty, account, container, st.Objects)
+		}
+		tomb = &namespace.Record{Key: k, Timestamp: s.ns.Now(), Region: s.ns.Region(), Deleted: true, Created: cur.Created}
+		_, err = t.Apply(tomb)
+		return err
+	})
+	if err != nil {
+		return notFound(err)
+	}
+	return s.replicate(ctx, tomb)
+}
+
+// modify applies fn to a copy of the live record at k with a new
+// timestamp, in one transaction, and returns the record written;
+// ErrNotFound if there is none.
+func (s *Service) modify(ctx context.Context, k namespace.Key, fn func(r *namespace.Record) error) (*namespace.Record, error) {
+	var rec *namespace.Record
+	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
+		cur, err := t.Get(k)
+		if err != nil {
+			return err
+		}
+		if cur.Deleted {
+			return fmt.Errorf("%w: %v (deleted)", namespace.ErrNotFound, k)
+		}
+		rec = cur.Clone()
+		rec.Timestamp, rec.Region = s.ns.Now(), s.ns.Region()
+		if err := fn(rec); err != nil {
+			return err
+		}
+		_, err = t.Apply(rec)
+		return err
+	})
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return rec, nil
+}

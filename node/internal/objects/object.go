@@ -1,0 +1,242 @@
+package objects
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	glanceshim "github.com/nitro-cloud/nitro/glance-shim"
+	"github.com/nitro-cloud/nitro/node/internal/namespace"
+	"go.uber.org/zap"
+)
+
+// defaultContentType is what Swift stores when a PUT names none.
+const defaultContentType = "application/octet-stream"
+
+// ListObjects lists the container's live objects in byte order;
+// ErrNotFound if the container is absent. Cost: see namespace.List.
+func (s *Service) ListObjects(ctx context.Context, account, container string, opts glanceshim.ListOptions) ([]glanceshim.ObjectInfo, error) {
+	if _, err := s.ns.GetLive(ctx, namespace.ContainerKey(account, container)); err != nil {
+		return nil, notFound(err)
+	}
+	entries, err := s.ns.List(ctx, namespace.ContainerKey(account, container), listOptions(opts))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	out := make([]glanceshim.ObjectInfo, len(entries))
+	for i, e := range entries {
+		if e.Subdir != "" {
+			out[i] = glanceshim.ObjectInfo{Subdir: e.Subdir}
+			continue
+		}
+		out[i] = objectInfo(e.Record)
+	}
+	return out, nil
+}
+
+func objectInfo(r *namespace.Record) glanceshim.ObjectInfo {
+	return glanceshim.ObjectInfo{
+		Name: r.Object, Size: r.Size, ETag: r.ETag, ContentType: r.ContentType,
+		Timestamp: nsTime(r.Timestamp), Meta: r.Meta, Headers: r.Headers, Manifest: r.Manifest,
+	}
+}
+
+// countingReader counts the bytes read through it into n.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// PutObject stores body and commits the object record; see
+// glanceshim.Backend. Nothing is committed if the container is absent
+// (ErrNotFound, checked before reading the body and again at the commit),
+// if reading body fails (that error, wrapped), if fewer or more bytes than
+// a declared opts.Size arrive, or if opts.ETag differs from the body's MD5
+// (ErrETagMismatch).
+func (s *Service) PutObject(ctx context.Context, account, container, object string, body io.Reader, opts glanceshim.PutOptions) (glanceshim.ObjectInfo, error) {
+	k := namespace.ObjectKey(account, container, object)
+	if err := k.Validate(); err != nil {
+		return glanceshim.ObjectInfo{}, err
+	}
+	if _, err := s.ns.GetLive(ctx, namespace.ContainerKey(account, container)); err != nil {
+		return glanceshim.ObjectInfo{}, notFound(err)
+	}
+	cr := &countingReader{r: body}
+	rec, id, err := s.store.Write(ctx, cr)
+	if err != nil {
+		s.metrics.PutsAborted.Add(1)
+		return glanceshim.ObjectInfo{}, fmt.Errorf("objects: storing %v: %w", k, err)
+	}
+	if opts.Size >= 0 && rec.Size != opts.Size {
+		s.metrics.PutsAborted.Add(1)
+		return glanceshim.ObjectInfo{}, fmt.Errorf("objects: %v: got %d bytes, Content-Length says %d: %w", k, rec.Size, opts.Size, io.ErrUnexpectedEOF)
+	}
+	if want := normETag(opts.ETag); want != "" && want != rec.ETag() {
+		s.metrics.PutsAborted.Add(1)
+		return glanceshim.ObjectInfo{}, fmt.Errorf("%w: %v: client says %s, body is %s", glanceshim.ErrETagMismatch, k, want, rec.ETag())
+	}
+	ct := opts.ContentType
+	if ct == "" {
+		ct = defaultContentType
+	}
+	r := &namespace.Record{
+		Key: k, Region: s.ns.Region(), Recipe: id, Size: rec.Size, ETag: rec.ETag(),
+		ContentType: ct, Meta: opts.Meta, Headers: opts.Headers, Manifest: opts.Manifest,
+	}
+	var applied bool
+	err = s.ns.Update(ctx, func(t *namespace.Txn) error {
+		c, err := t.Get(namespace.ContainerKey(account, container))
+		if err != nil {
+			return err
+		}
+		if c.Deleted {
+			return fmt.Errorf("%w: container %s/%s deleted", namespace.ErrNotFound, account, container)
+		}
+		r.Timestamp = s.ns.Now()
+		applied, err = t.Apply(r)
+		return err
+	})
+	if err != nil {
+		return glanceshim.ObjectInfo{}, notFound(err)
+	}
+	s.metrics.ObjectsPut.Add(1)
+	s.metrics.BytesIn.Add(cr.n)
+	s.metrics.ChunkRefs.Add(int64(len(rec.Refs)))
+	if !applied {
+		// A newer record (a replicated write stamped by a clock ahead of
+		// ours) already holds the name: last writer wins, ours lost.
+		s.log.Info("put lost to a newer record", zap.Stringer("key", k))
+		return objectInfo(r), nil
+	}
+	if err := s.replicate(ctx, r); err != nil {
+		return glanceshim.ObjectInfo{}, err
+	}
+	return objectInfo(r), nil
+}
+
+// normETag strips quotes and lower-cases a client's ETag header value.
+func normETag(e string) string {
+	return strings.ToLower(strings.Trim(strings.TrimSpace(e), `"`))
+}
+
+// PostObject replaces the object's user metadata and stored headers, and
+// its content type and manifest when opts sets them; ErrNotFound if
+// absent. The write gets a new timestamp (Last-Modified changes, as with
+// Swift's fast POST).
+func (s *Service) PostObject(ctx context.Context, account, container, object string, opts glanceshim.PutOptions) error {
+	rec, err := s.modify(ctx, namespace.ObjectKey(account, container, object), func(r *namespace.Record) error {
+		r.Meta, r.Headers = opts.Meta, opts.Headers
+		if opts.ContentType != "" {
+			r.ContentType = opts.ContentType
+		}
+		if opts.Manifest != "" {
+			r.Manifest = opts.Manifest
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.replicate(ctx, rec)
+}
+
+// Object returns the object's info; ErrNotFound if absent. O(1).
+func (s *Service) Object(ctx context.Context, account, container, object string) (glanceshim.ObjectInfo, error) {
+	r, err := s.ns.GetLive(ctx, namespace.ObjectKey(account, container, object))
+	if err != nil {
+		return glanceshim.ObjectInfo{}, notFound(err)
+	}
+	return objectInfo(r), nil
+}
+
+// OpenObject returns a reader of the object's bytes [off, off+length)
+// (length < 0: to the end; the range is clipped to the object). Chunks
+// come from the RemoteReader's source when one is set, else from the local
+// store; every chunk is verified by the store's reader. A recipe that is
+// not in the local store is ErrUnavailable.
+func (s *Service) OpenObject(ctx context.Context, account, container, object string, off, length int64) (io.ReadCloser, glanceshim.ObjectInfo, error) {
+	r, err := s.ns.GetLive(ctx, namespace.ObjectKey(account, container, object))
+	if err != nil {
+		return nil, glanceshim.ObjectInfo{}, notFound(err)
+	}
+	info := objectInfo(r)
+	if off < 0 {
+		off = 0
+	}
+	if length < 0 || off+length > r.Size {
+		length = r.Size - off
+	}
+	if length <= 0 || r.Recipe.IsZero() {
+		return io.NopCloser(strings.NewReader("")), info, nil
+	}
+	rec, err := s.store.Recipe(ctx, r.Recipe)
+	if errors.Is(err, chunkstore.ErrNotFound) {
+		s.log.Error("object names a recipe the store lacks", zap.Stringer("key", r.Key), zap.Stringer("recipe", r.Recipe))
+		return nil, info, fmt.Errorf("%w: recipe %s of %v is not here", glanceshim.ErrUnavailable, r.Recipe, r.Key)
+	}
+	if err != nil {
+		return nil, info, err
+	}
+	var src chunkstore.ChunkSource
+	if s.remote != nil {
+		first, last := recipe.Span(rec.Offsets(), off, length)
+		src, err = s.remote.Source(ctx, rec, first, last)
+		if err != nil {
+			return nil, info, fmt.Errorf("%w: %v", glanceshim.ErrUnavailable, err)
+		}
+	}
+	rc, err := s.store.NewReader(ctx, rec, off, length, src)
+	if err != nil {
+		return nil, info, err
+	}
+	return &countingReadCloser{rc: rc, n: &s.metrics.BytesOut}, info, nil
+}
+
+// countingReadCloser adds the bytes read through it to n as they are
+// read.
+type countingReadCloser struct {
+	rc io.ReadCloser
+	n  interface{ Add(int64) int64 }
+}
+
+func (c *countingReadCloser) Read(p []byte) (int, error) {
+	n, err := c.rc.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingReadCloser) Close() error { return c.rc.Close() }
+
+// DeleteObject writes the object's tombstone; ErrNotFound if absent. The
+// chunks stay until GC finds them unreferenced.
+func (s *Service) DeleteObject(ctx context.Context, account, container, object string) error {
+	k := namespace.ObjectKey(account, container, object)
+	var tomb *namespace.Record
+	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
+		cur, err := t.Get(k)
+		if err != nil {
+			return err
+		}
+		if cur.Deleted {
+			return fmt.Errorf("%w: %v (deleted)", namespace.ErrNotFound, k)
+		}
+		tomb = &namespace.Record{Key: k, Timestamp: s.ns.Now(), Region: s.ns.Region(), Deleted: true}
+		_, err = t.Apply(tomb)
+		return err
+	})
+	if err != nil {
+		return notFound(err)
+	}
+	s.metrics.Deletes.Add(1)
+	return s.replicate(ctx, tomb)
+}
