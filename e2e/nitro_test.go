@@ -37,11 +37,23 @@ type nitroConfigData struct {
 }
 
 // singleNodeConfig is the config of a single-region node with an ops
-// listener (schema: node/CONFIG.md).
+// listener (schema: node/default.yaml, node/CONFIG.md). The periodic GC is
+// off and the grace period short (1 s, the least store.touch_after of
+// 500 ms allows), so a test decides when garbage is collected: gc(t)
+// after a deletion empties the store.
 const singleNodeConfig = `# e2e single-region node
-listen: {{.Listen}}
+region: e2e
 data_dir: {{.DataDir}}
+swift:
+  listen: {{.Listen}}
 ops_listen: {{.OpsListen}}
+store:
+  touch_after: 500ms
+gc:
+  interval: 0s
+  grace: 1s
+log:
+  level: info
 `
 
 // startNitro writes cfgTemplate (text/template over nitroConfigData, plus
@@ -168,11 +180,14 @@ func (n *nitroNode) storedBytes(t testing.TB) (bytes int64, raw map[string]any) 
 	return jsonInt(t, m, "stored_bytes"), m
 }
 
-// gc runs garbage collection now with no grace period (ops POST /gc) and
-// returns its stats.
+// gc runs garbage collection now (ops POST /gc) with a 1 s grace period
+// (the least singleNodeConfig allows; the store stamps chunks in whole
+// seconds, so it first waits 2 s for everything written before the call to
+// age past it) and returns its stats.
 func (n *nitroNode) gc(t testing.TB) map[string]any {
 	t.Helper()
-	return n.ops(t, http.MethodPost, "/gc?grace=0s")
+	time.Sleep(2 * time.Second)
+	return n.ops(t, http.MethodPost, "/gc?grace=1s")
 }
 
 // jsonInt finds key in m, also one level down (nested objects), as an

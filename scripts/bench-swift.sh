@@ -120,8 +120,11 @@ nitro_start() { # fresh data dir each time
   mkdir -p "$d"
   nitro_port=$(free_port)
   cat >"$d/nitro.yaml" <<EOF
-listen: 127.0.0.1:$nitro_port
 data_dir: $d/data
+swift:
+  listen: 127.0.0.1:$nitro_port
+log:
+  level: warn
 EOF
   "$nitro_bin" serve --config "$d/nitro.yaml" >"$d/nitro.log" 2>&1 &
   nitro_pid=$!
