@@ -1,0 +1,251 @@
+package peer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Secret is the cluster secret. Required (>= 16 bytes).
+	Secret []byte
+	// Region and Node identify this node to its peers. Region is required.
+	Region, Node string
+	// HTTP is the HTTP client; nil means one with no overall timeout
+	// (streams are bounded by their contexts) and a 10 s dial timeout.
+	HTTP *http.Client
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client speaks the peer protocol to other nodes. Safe for concurrent use.
+type Client struct {
+	cfg      ClientConfig
+	received counters
+}
+
+// StatusError is a peer's non-2xx answer.
+type StatusError struct {
+	URL    string
+	Code   int
+	Detail string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("peer: %s: %d %s: %s", e.URL, e.Code, http.StatusText(e.Code), e.Detail)
+}
+
+// ErrUnauthorized is wrapped by a 401 StatusError.
+var ErrUnauthorized = errors.New("peer: unauthorized")
+
+// Unwrap returns ErrUnauthorized for a 401.
+func (e *StatusError) Unwrap() error {
+	if e.Code == http.StatusUnauthorized {
+		return ErrUnauthorized
+	}
+	return nil
+}
+
+// NewClient returns a Client.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if len(cfg.Secret) < 16 {
+		return nil, errors.New("peer: cluster secret must have at least 16 bytes")
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("peer: client region is required")
+	}
+	if cfg.HTTP == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 32
+		tr.DisableCompression = true // chunks are compressed already
+		cfg.HTTP = &http.Client{Transport: tr}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Client{cfg: cfg}, nil
+}
+
+// ReceivedStats returns the stored chunk bytes received, per serving region.
+func (c *Client) ReceivedStats() map[string]LinkCounters { return c.received.snapshot() }
+
+func (c *Client) do(ctx context.Context, method, base, path string, body []byte, ctype string) (*http.Response, error) {
+	u := strings.TrimSuffix(base, "/") + path
+	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("peer: %w", err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	sign(req, c.cfg.Secret, c.cfg.Region, c.cfg.Node, c.cfg.Now())
+	resp, err := c.cfg.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("peer: %s %s: %w", method, u, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		return nil, &StatusError{URL: u, Code: resp.StatusCode, Detail: strings.TrimSpace(string(b))}
+	}
+	return resp, nil
+}
+
+// Have asks the peer at base which of ids it holds; len(result) == len(ids).
+// Batches of more than MaxIDs go in several requests.
+func (c *Client) Have(ctx context.Context, base string, ids []recipe.ChunkID) ([]bool, error) {
+	out := make([]bool, 0, len(ids))
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), MaxIDs)]
+		ids = ids[len(batch):]
+		resp, err := c.do(ctx, http.MethodPost, base, "/peer/v1/have", encodeIDs(batch), "application/octet-stream")
+		if err != nil {
+			return nil, err
+		}
+		bm, err := io.ReadAll(io.LimitReader(resp.Body, int64(len(batch)+7)/8+1))
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("peer: have: %w", err)
+		}
+		if len(bm) != (len(batch)+7)/8 {
+			return nil, fmt.Errorf("peer: have: bitmap of %d bytes for %d chunks", len(bm), len(batch))
+		}
+		for i := range batch {
+			out = append(out, bm[i/8]&(1<<(i%8)) != 0)
+		}
+	}
+	return out, nil
+}
+
+// FetchChunks streams ids from the peer at base, a node of region, calling
+// fn for each chunk in request order as it arrives, with its stored form
+// (fn owns st.Data; it should verify and store it). A chunk the peer does
+// not hold is passed to fn as a *NotHeldError err and the stream goes on.
+// FetchChunks returns the first error of fn, of the transport, or of the
+// stream ending early. At most one chunk is held in memory.
+func (c *Client) FetchChunks(ctx context.Context, base, region string, ids []recipe.ChunkID,
+	fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error {
+	if len(ids) > MaxIDs {
+		return fmt.Errorf("peer: %d chunk IDs in one stream, at most %d", len(ids), MaxIDs)
+	}
+	resp, err := c.do(ctx, http.MethodPost, base, "/peer/v1/chunks", encodeIDs(ids), "application/octet-stream")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReaderSize(resp.Body, 64<<10)
+	for i, want := range ids {
+		id, st, held, err := readFrame(br)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = fmt.Errorf("peer: stream from %s ended after %d of %d chunks: %w", region, i, len(ids), err)
+			}
+			return err
+		}
+		if id != want {
+			return fmt.Errorf("peer: stream from %s: chunk %s out of order (want %s)", region, id.Short(), want.Short())
+		}
+		var ferr error
+		if held {
+			c.received.add(region, 1, int64(len(st.Data)))
+		} else {
+			ferr = &NotHeldError{ID: id}
+		}
+		if err := fn(id, st, ferr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PushRecords sends recs to the peer at base; it returns how many the peer
+// applied.
+func (c *Client) PushRecords(ctx context.Context, base string, recs []WireRecord) (int, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return 0, err
+		}
+	}
+	resp, err := c.do(ctx, http.MethodPost, base, "/peer/v1/records", buf.Bytes(), "application/x-ndjson")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var ans struct{ Applied int }
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+		return 0, fmt.Errorf("peer: push records: %w", err)
+	}
+	return ans.Applied, nil
+}
+
+// Digest returns the peer's anti-entropy digest.
+func (c *Client) Digest(ctx context.Context, base string) (*Digest, error) {
+	resp, err := c.do(ctx, http.MethodGet, base, "/peer/v1/records/digest", nil, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var d Digest
+	for i := range d {
+		if _, err := io.ReadFull(resp.Body, d[i][:]); err != nil {
+			return nil, fmt.Errorf("peer: digest: %w", err)
+		}
+	}
+	return &d, nil
+}
+
+// Records streams the peer's records in the given digest buckets to fn.
+func (c *Client) Records(ctx context.Context, base string, buckets []int, fn func(WireRecord) error) error {
+	body, _ := json.Marshal(map[string][]int{"buckets": buckets})
+	resp, err := c.do(ctx, http.MethodPost, base, "/peer/v1/records/fetch", body, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var wr WireRecord
+		if err := dec.Decode(&wr); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("peer: records: %w", err)
+		}
+		if err := fn(wr); err != nil {
+			return err
+		}
+	}
+}
+
+// Status fetches the node's status (GET /peer/v1/status) into v.
+func (c *Client) Status(ctx context.Context, base string, v any) error {
+	return c.getJSON(ctx, base, "/peer/v1/status", v)
+}
+
+// Plan fetches the read plan of object "account/container/object" into v.
+func (c *Client) Plan(ctx context.Context, base, object string, v any) error {
+	return c.getJSON(ctx, base, "/peer/v1/plan?object="+url.QueryEscape(object), v)
+}
+
+func (c *Client) getJSON(ctx context.Context, base, path string, v any) error {
+	resp, err := c.do(ctx, http.MethodGet, base, path, nil, "")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}

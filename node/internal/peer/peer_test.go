@@ -1,0 +1,263 @@
+package peer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+var secret = []byte("test-cluster-secret-0123456789")
+
+func openStore(t *testing.T) *chunkstore.Store {
+	t.Helper()
+	s, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// corruptStore serves one chunk as corrupt, as a store whose disk flipped
+// a bit would.
+type corruptStore struct {
+	ChunkStore
+	bad recipe.ChunkID
+}
+
+func (c corruptStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunkstore.Stored, error) {
+	if id == c.bad {
+		return chunkstore.Stored{}, &chunkstore.CorruptChunkError{ID: id}
+	}
+	return c.ChunkStore.GetStored(ctx, id)
+}
+
+type fakeRecords struct {
+	mu   sync.Mutex
+	got  []WireRecord
+	from string
+}
+
+func (f *fakeRecords) ApplyRecords(ctx context.Context, from string, recs []WireRecord) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.from = from
+	f.got = append(f.got, recs...)
+	return len(recs), nil
+}
+
+func (f *fakeRecords) Digest(ctx context.Context) (*Digest, error) {
+	var d Digest
+	d[3][0] = 7
+	return &d, nil
+}
+
+func (f *fakeRecords) RecordsIn(ctx context.Context, buckets []int, fn func(WireRecord) error) error {
+	for _, b := range buckets {
+		if err := fn(WireRecord{Key: []byte{byte(b)}, Value: []byte("v")}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func chunkData(i, n int) []byte {
+	b := make([]byte, n)
+	x := uint32(i*7919 + 1)
+	for j := range b {
+		x = x*1664525 + 1013904223
+		b[j] = byte(x >> 24)
+	}
+	return b
+}
+
+func setup(t *testing.T, cfg ServerConfig, log *zap.Logger) (*httptest.Server, *Server, *chunkstore.Store, []recipe.ChunkID, *fakeRecords) {
+	t.Helper()
+	ctx := t.Context()
+	st := openStore(t)
+	var ids []recipe.ChunkID
+	for i := range 5 {
+		id, err := st.Put(ctx, chunkData(i, 40000+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	cfg.Secret = secret
+	recs := &fakeRecords{}
+	srv, err := NewServer(cfg, corruptStore{st, ids[3]}, recs, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return hs, srv, st, ids, recs
+}
+
+func client(t *testing.T, region string, sec []byte) *Client {
+	c, err := NewClient(ClientConfig{Secret: sec, Region: region, Node: region + "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestHaveAndChunkStream(t *testing.T) {
+	ctx := t.Context()
+	hs, srv, _, ids, _ := setup(t, ServerConfig{Region: "a"}, nil)
+	c := client(t, "b", secret)
+	absent := recipe.Sum([]byte("absent"))
+	q := append(append([]recipe.ChunkID{}, ids...), absent)
+	has, err := c.Have(ctx, hs.URL, q)
+	if err != nil || fmt.Sprint(has) != "[true true true true true false]" {
+		t.Fatalf("Have = %v %v", has, err)
+	}
+
+	dst := openStore(t)
+	var held, notHeld []recipe.ChunkID
+	var bytesGot int64
+	err = c.FetchChunks(ctx, hs.URL, "a", q, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
+		if errors.Is(err, ErrNotHeld) {
+			notHeld = append(notHeld, id)
+			return nil
+		}
+		bytesGot += int64(len(st.Data))
+		held = append(held, id)
+		return dst.PutStored(ctx, id, st)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(held) != 4 || len(notHeld) != 2 || notHeld[0] != ids[3] || notHeld[1] != absent {
+		t.Fatalf("held %d, not held %v", len(held), notHeld)
+	}
+	for i, id := range ids {
+		if i == 3 {
+			continue
+		}
+		if got, err := dst.Get(ctx, id); err != nil || !bytes.Equal(got, chunkData(i, 40000+i)) {
+			t.Fatalf("chunk %d after transfer: %v", i, err)
+		}
+	}
+	if s := srv.SentStats()["b"]; s.Chunks != 4 || s.Bytes != bytesGot {
+		t.Fatalf("server counted %+v, client got %d bytes", s, bytesGot)
+	}
+	if r := c.ReceivedStats()["a"]; r.Chunks != 4 || r.Bytes != bytesGot {
+		t.Fatalf("client counted %+v, want %d bytes", r, bytesGot)
+	}
+}
+
+func TestReceiverRejectsTamperedChunk(t *testing.T) {
+	ctx := t.Context()
+	src, dst := openStore(t), openStore(t)
+	id, _ := src.Put(ctx, chunkData(1, 5000))
+	st, _ := src.GetStored(ctx, id)
+	st.Data[len(st.Data)/2] ^= 1
+	if err := dst.PutStored(ctx, id, st); err == nil {
+		t.Fatal("tampered chunk stored")
+	}
+}
+
+func TestUnauthenticatedRefused(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	hs, _, _, ids, recs := setup(t, ServerConfig{Region: "a"}, zap.New(core))
+	ctx := t.Context()
+
+	// No credentials at all.
+	for _, path := range []string{"/peer/v1/have", "/peer/v1/chunks", "/peer/v1/records"} {
+		resp, err := http.Post(hs.URL+path, "application/octet-stream", bytes.NewReader(encodeIDs(ids)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s without secret: %d", path, resp.StatusCode)
+		}
+	}
+	// Wrong secret.
+	bad := client(t, "b", []byte("not-the-cluster-secret!!"))
+	if _, err := bad.Have(ctx, hs.URL, ids); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	// Stale date.
+	stale, _ := NewClient(ClientConfig{Secret: secret, Region: "b", Now: func() time.Time { return time.Now().Add(-10 * time.Minute) }})
+	if _, err := stale.Have(ctx, hs.URL, ids); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("stale date: %v", err)
+	}
+	// Tampered path: a MAC for /have replayed on /chunks.
+	req, _ := http.NewRequest("POST", hs.URL+"/peer/v1/have", bytes.NewReader(encodeIDs(ids)))
+	sign(req, secret, "b", "n", time.Now())
+	req2, _ := http.NewRequest("POST", hs.URL+"/peer/v1/chunks", bytes.NewReader(encodeIDs(ids)))
+	req2.Header = req.Header.Clone()
+	resp, err := http.DefaultClient.Do(req2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("replayed MAC on other path: %d", resp.StatusCode)
+	}
+	if len(recs.got) != 0 {
+		t.Fatal("records applied without auth")
+	}
+	if n := logs.FilterMessage("refused unauthenticated peer request").Len(); n != 6 {
+		t.Fatalf("%d refusals logged, want 6", n)
+	}
+}
+
+func TestRecordsEndpoints(t *testing.T) {
+	ctx := t.Context()
+	hs, _, _, _, recs := setup(t, ServerConfig{Region: "a"}, nil)
+	c := client(t, "b", secret)
+	n, err := c.PushRecords(ctx, hs.URL, []WireRecord{{Key: []byte("k1"), Value: []byte("v1")}, {Key: []byte("k2"), Value: []byte{0, 1}}})
+	if err != nil || n != 2 || recs.from != "b" || string(recs.got[1].Value) != "\x00\x01" {
+		t.Fatalf("push: %d %v %+v", n, err, recs)
+	}
+	d, err := c.Digest(ctx, hs.URL)
+	if err != nil || d[3][0] != 7 {
+		t.Fatalf("digest: %v", err)
+	}
+	var got []int
+	if err := c.Records(ctx, hs.URL, []int{5, 9}, func(wr WireRecord) error { got = append(got, int(wr.Key[0])); return nil }); err != nil || fmt.Sprint(got) != "[5 9]" {
+		t.Fatalf("records: %v %v", got, err)
+	}
+}
+
+func TestRateLimitAndBlock(t *testing.T) {
+	ctx := t.Context()
+	const rate = 400 << 10 // bytes/s
+	hs, _, _, ids, _ := setup(t, ServerConfig{Region: "a",
+		RateLimit: func(r string) float64 { return rate },
+		Block:     func(r string) bool { return r == "c" }}, nil)
+	c := client(t, "b", secret)
+	start := time.Now()
+	var n int64
+	err := c.FetchChunks(ctx, hs.URL, "a", ids, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
+		n += int64(len(st.Data)) + frameHeader
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	want := time.Duration(float64(n) / rate * float64(time.Second))
+	if el < want*8/10 || el > want*2 {
+		t.Fatalf("%d bytes in %v at %d B/s, want about %v", n, el, rate, want)
+	}
+	blocked := client(t, "c", secret)
+	var se *StatusError
+	if _, err := blocked.Have(ctx, hs.URL, ids); !errors.As(err, &se) || se.Code != 503 {
+		t.Fatalf("blocked region: %v", err)
+	}
+}

@@ -1,0 +1,345 @@
+package peer
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"go.uber.org/zap"
+)
+
+// ChunkStore is what the server needs of the chunk store.
+// *chunkstore.Store implements it.
+type ChunkStore interface {
+	Has(ctx context.Context, ids []recipe.ChunkID) ([]bool, error)
+	// GetStored returns the verified stored form; an error for an absent
+	// or corrupt chunk.
+	GetStored(ctx context.Context, id recipe.ChunkID) (chunkstore.Stored, error)
+}
+
+// RecordStore is what the server needs of the replicated namespace; the
+// replica package implements it.
+type RecordStore interface {
+	// ApplyRecords merges records pushed by region from and returns how
+	// many were newer than what this node had.
+	ApplyRecords(ctx context.Context, from string, recs []WireRecord) (int, error)
+	// Digest returns the anti-entropy digest of this node's records.
+	Digest(ctx context.Context) (*Digest, error)
+	// RecordsIn calls fn for each record in the given digest buckets.
+	RecordsIn(ctx context.Context, buckets []int, fn func(WireRecord) error) error
+}
+
+// Operator answers the operator commands over the peer listener; nil
+// handlers answer 404.
+type Operator interface {
+	Status(ctx context.Context) (any, error)
+	Plan(ctx context.Context, object string) (any, error)
+}
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Secret is the cluster secret. Required (>= 16 bytes).
+	Secret []byte
+	// Region is this node's region (for logs).
+	Region string
+	// MaxStreams bounds concurrent chunk streams; 0 means 16.
+	MaxStreams int
+	// RateLimit, if not nil, returns the rate in bytes/s at which chunk
+	// streams to the given region are paced; <= 0 means unlimited. For
+	// emulating WAN links in tests.
+	RateLimit func(toRegion string) float64
+	// Block, if not nil, makes the server refuse (503) every request from
+	// the regions for which it returns true: a network partition for
+	// tests.
+	Block func(fromRegion string) bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the peer protocol. Safe for concurrent use.
+type Server struct {
+	cfg     ServerConfig
+	chunks  ChunkStore
+	records RecordStore
+	op      Operator
+	log     *zap.Logger
+	streams chan struct{}
+	sent    counters
+	mux     *http.ServeMux
+}
+
+// NewServer returns a peer protocol server over chunks and records (either
+// may be nil: its endpoints then answer 503) and op (may be nil).
+func NewServer(cfg ServerConfig, chunks ChunkStore, records RecordStore, op Operator, log *zap.Logger) (*Server, error) {
+	if len(cfg.Secret) < 16 {
+		return nil, errors.New("peer: cluster secret must have at least 16 bytes")
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 16
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Server{cfg: cfg, chunks: chunks, records: records, op: op, log: log.Named("peer"),
+		streams: make(chan struct{}, cfg.MaxStreams), mux: http.NewServeMux()}
+	s.mux.HandleFunc("POST /peer/v1/records", s.pushRecords)
+	s.mux.HandleFunc("GET /peer/v1/records/digest", s.digest)
+	s.mux.HandleFunc("POST /peer/v1/records/fetch", s.fetchRecords)
+	s.mux.HandleFunc("POST /peer/v1/have", s.have)
+	s.mux.HandleFunc("POST /peer/v1/chunks", s.chunkStream)
+	s.mux.HandleFunc("GET /peer/v1/status", s.status)
+	s.mux.HandleFunc("GET /peer/v1/plan", s.plan)
+	return s, nil
+}
+
+// SentStats returns the stored chunk bytes sent, per requesting region.
+func (s *Server) SentStats() map[string]LinkCounters { return s.sent.snapshot() }
+
+type ctxKey struct{}
+
+// ServeHTTP authenticates every request and dispatches it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	region, err := verify(r, s.cfg.Secret, s.cfg.Now())
+	if err != nil {
+		s.log.Warn("refused unauthenticated peer request", zap.String("remote", r.RemoteAddr),
+			zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.String("reason", err.Error()))
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	if s.cfg.Block != nil && s.cfg.Block(region) {
+		http.Error(w, "partitioned", http.StatusServiceUnavailable)
+		return
+	}
+	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, region)))
+}
+
+func caller(r *http.Request) string { s, _ := r.Context().Value(ctxKey{}).(string); return s }
+
+// fail is the server's one error-to-status table, and where failures are
+// logged.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	var bad badRequest
+	switch {
+	case errors.As(err, &bad):
+		code = http.StatusBadRequest
+	case errors.Is(err, errUnavailable):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, chunkstore.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, context.Canceled):
+		code = 499 // client went away; nobody reads the answer
+	}
+	s.log.Warn("peer request failed", zap.String("from", caller(r)), zap.String("path", r.URL.Path),
+		zap.Int("status", code), zap.Error(err))
+	http.Error(w, err.Error(), code)
+}
+
+type badRequest struct{ error }
+
+var errUnavailable = errors.New("peer: service not available on this node")
+
+func (s *Server) pushRecords(w http.ResponseWriter, r *http.Request) {
+	if s.records == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	var recs []WireRecord
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRecordBytes))
+	for {
+		var wr WireRecord
+		if err := dec.Decode(&wr); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			s.fail(w, r, badRequest{fmt.Errorf("records: %w", err)})
+			return
+		}
+		recs = append(recs, wr)
+	}
+	n, err := s.records.ApplyRecords(r.Context(), caller(r), recs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, map[string]int{"received": len(recs), "applied": n})
+}
+
+func (s *Server) digest(w http.ResponseWriter, r *http.Request) {
+	if s.records == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	d, err := s.records.Digest(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	for i := range d {
+		w.Write(d[i][:])
+	}
+}
+
+func (s *Server) fetchRecords(w http.ResponseWriter, r *http.Request) {
+	if s.records == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	var req struct {
+		Buckets []int `json:"buckets"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+		s.fail(w, r, badRequest{err})
+		return
+	}
+	for _, b := range req.Buckets {
+		if b < 0 || b >= DigestBuckets {
+			s.fail(w, r, badRequest{fmt.Errorf("bucket %d", b)})
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	err := s.records.RecordsIn(r.Context(), req.Buckets, func(wr WireRecord) error { return enc.Encode(wr) })
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		// The status is sent; the client sees a truncated stream.
+		s.log.Warn("records stream failed", zap.String("to", caller(r)), zap.Error(err))
+	}
+}
+
+func (s *Server) have(w http.ResponseWriter, r *http.Request) {
+	if s.chunks == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	ids, err := decodeIDs(r.Body)
+	if err != nil {
+		s.fail(w, r, badRequest{err})
+		return
+	}
+	has, err := s.chunks.Has(r.Context(), ids)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	bm := make([]byte, (len(ids)+7)/8)
+	for i, h := range has {
+		if h {
+			bm[i/8] |= 1 << (i % 8)
+		}
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(bm)
+}
+
+func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
+	if s.chunks == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	ids, err := decodeIDs(r.Body)
+	if err != nil {
+		s.fail(w, r, badRequest{err})
+		return
+	}
+	ctx := r.Context()
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	case <-ctx.Done():
+		return
+	}
+	from := caller(r)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	var out interface{ Write([]byte) (int, error) } = w
+	if s.cfg.RateLimit != nil {
+		if rate := s.cfg.RateLimit(from); rate > 0 {
+			out = &pacer{ctx: ctx, w: w, rate: rate}
+		}
+	}
+	for _, id := range ids {
+		st, err := s.chunks.GetStored(ctx, id)
+		var p *chunkstore.Stored
+		switch {
+		case err == nil:
+			p = &st
+		case ctx.Err() != nil:
+			return
+		default:
+			var ce *chunkstore.CorruptChunkError
+			if errors.As(err, &ce) {
+				s.log.Error("corrupt chunk not served", zap.String("chunk", id.String()), zap.String("to", from), zap.Error(err))
+			} else if !errors.Is(err, chunkstore.ErrNotFound) {
+				s.log.Warn("chunk not served", zap.String("chunk", id.Short()), zap.Error(err))
+			}
+		}
+		if err := writeFrame(out, id, p); err != nil {
+			return // the client went away
+		}
+		_ = rc.Flush()
+		if p != nil {
+			s.sent.add(from, 1, int64(len(p.Data)))
+		}
+	}
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	if s.op == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	v, err := s.op.Status(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, v)
+}
+
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
+	if s.op == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	obj := r.URL.Query().Get("object")
+	if strings.Count(obj, "/") < 2 {
+		s.fail(w, r, badRequest{errors.New("object must be ACCOUNT/CONTAINER/OBJECT")})
+		return
+	}
+	v, err := s.op.Plan(r.Context(), obj)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, v)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Write(append(b, '\n'))
+}

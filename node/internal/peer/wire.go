@@ -1,0 +1,128 @@
+package peer
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+)
+
+// Limits of the protocol.
+const (
+	// MaxIDs is the most chunk IDs one have or chunks request may carry.
+	MaxIDs = 1 << 16
+	// MaxFrame is the largest stored chunk a frame may carry, in bytes:
+	// the largest plain chunk plus zstd's worst-case overhead (a chunk
+	// that does not compress is stored raw, so this is generous).
+	MaxFrame = recipe.MaxChunkSize + 64<<10
+	// MaxRecordBytes caps a records request body, in bytes.
+	MaxRecordBytes = 64 << 20
+	// DigestBuckets is the number of anti-entropy buckets.
+	DigestBuckets = 256
+)
+
+const (
+	frameOK      = 0
+	frameNotHeld = 1
+	frameHeader  = 32 + 1 + 1 + 4
+)
+
+// ErrNotHeld is returned (wrapped in a *NotHeldError) for a chunk a peer
+// asked for does not hold (or failed to verify on its side).
+var ErrNotHeld = errors.New("peer: chunk not held")
+
+// NotHeldError names the chunk a peer did not send.
+type NotHeldError struct{ ID recipe.ChunkID }
+
+func (e *NotHeldError) Error() string { return fmt.Sprintf("peer: chunk %s not held", e.ID.Short()) }
+
+// Unwrap returns ErrNotHeld.
+func (e *NotHeldError) Unwrap() error { return ErrNotHeld }
+
+// WireRecord is a namespace record as it crosses the network: its key and
+// value encodings (namespace.Key.Bytes, Record.MarshalValue).
+type WireRecord struct {
+	Key   []byte `json:"k"`
+	Value []byte `json:"v"`
+}
+
+// Digest is the anti-entropy summary of a node's records: bucket b holds
+// the XOR of SHA-256 over every record whose key hashes to b (see
+// BucketOf); an empty bucket is all zeros.
+type Digest [DigestBuckets][32]byte
+
+// BucketOf returns the digest bucket of a record key: the first byte of
+// SHA-256(key).
+func BucketOf(key []byte) int { return int(sha256Sum(key)[0]) }
+
+func encodeIDs(ids []recipe.ChunkID) []byte {
+	b := make([]byte, 0, 32*len(ids))
+	for _, id := range ids {
+		b = append(b, id[:]...)
+	}
+	return b
+}
+
+func decodeIDs(r io.Reader) ([]recipe.ChunkID, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 32*MaxIDs+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b)%32 != 0 || len(b) > 32*MaxIDs {
+		return nil, fmt.Errorf("body of %d bytes is not at most %d chunk IDs", len(b), MaxIDs)
+	}
+	ids := make([]recipe.ChunkID, len(b)/32)
+	for i := range ids {
+		copy(ids[i][:], b[32*i:])
+	}
+	return ids, nil
+}
+
+func writeFrame(w io.Writer, id recipe.ChunkID, st *chunkstore.Stored) error {
+	var h [frameHeader]byte
+	copy(h[:32], id[:])
+	if st == nil {
+		h[32] = frameNotHeld
+	} else {
+		h[33] = byte(st.Codec)
+		binary.BigEndian.PutUint32(h[34:], uint32(len(st.Data)))
+	}
+	if _, err := w.Write(h[:]); err != nil {
+		return err
+	}
+	if st != nil {
+		_, err := w.Write(st.Data)
+		return err
+	}
+	return nil
+}
+
+// readFrame reads one frame; held is false for a not-held frame.
+func readFrame(r *bufio.Reader) (id recipe.ChunkID, st chunkstore.Stored, held bool, err error) {
+	var h [frameHeader]byte
+	if _, err = io.ReadFull(r, h[:]); err != nil {
+		return id, st, false, err
+	}
+	copy(id[:], h[:32])
+	n := binary.BigEndian.Uint32(h[34:])
+	switch h[32] {
+	case frameNotHeld:
+		return id, st, false, nil
+	case frameOK:
+	default:
+		return id, st, false, fmt.Errorf("peer: bad frame status %d", h[32])
+	}
+	if n == 0 || n > MaxFrame {
+		return id, st, false, fmt.Errorf("peer: frame of %d bytes", n)
+	}
+	st.Codec = chunkstore.Codec(h[33])
+	st.Data = make([]byte, n)
+	if _, err = io.ReadFull(r, st.Data); err != nil {
+		return id, st, false, fmt.Errorf("peer: truncated frame: %w", err)
+	}
+	return id, st, true, nil
+}
