@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# scripts/bench-wan.sh: Nitro's WAN benchmark (issue #6), a thin wrapper
+# around `go run ./bench/wan`. Needs root and iproute2; builds the harness
+# once, runs the subcommand (default: verify), and removes leftover
+# namespaces of this harness if it is interrupted.
+#
+#   scripts/bench-wan.sh verify --num-regions 5 --seed 3
+#   scripts/bench-wan.sh run --regions us-east-1,eu-west-1,ap-south-1,sa-east-1
+#   scripts/bench-wan.sh cleanup
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+bin=$(mktemp -d)/bench-wan
+trap 'rm -rf "$(dirname "$bin")"' EXIT
+go build -o "$bin" ./bench/wan
+[ $# -gt 0 ] || set -- verify
+trap '$SUDO "$bin" cleanup || true; rm -rf "$(dirname "$bin")"' INT TERM
+$SUDO "$bin" "$@"
