@@ -197,6 +197,9 @@ func (p *problem) solveFractional() (float64, *network, error) {
 		for _, r := range p.byAvail {
 			nw.setRegionCap(r, p.byteCap(r, T))
 		}
+		if iter == 0 {
+			nw.greedy(p)
+		}
 		if nw.maxflow() == want {
 			p.tflow = T
 			return tstar, nw, nil

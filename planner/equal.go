@@ -72,6 +72,9 @@ func (p *problem) solveEqual(tstar float64) (float64, *network, error) {
 		for _, r := range p.byAvail {
 			nw.setRegionCap(r, p.chunkCap(r, M, size))
 		}
+		if iter == 0 {
+			nw.greedy(p)
+		}
 		if nw.maxflow() == n {
 			return M, nw, nil
 		}

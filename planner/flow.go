@@ -121,6 +121,9 @@ func (nw *network) flowOn(e int32) int64 { return nw.res[e^1] }
 
 // maxflow augments the current flow to a maximum flow and returns its value.
 func (nw *network) maxflow() int64 {
+	if nw.saturated() {
+		return nw.value
+	}
 	for nw.bfs() {
 		copy(nw.it, nw.start[:len(nw.it)])
 		for {
@@ -235,4 +238,52 @@ func (nw *network) groupFlows(p *problem, g int, fn func(r int, f int64)) {
 func trailing(m RegionSet) int {
 	// bits.TrailingZeros64, spelled out to keep the call sites short.
 	return trailingZeros(uint64(m))
+}
+
+// greedy routes flow straight along source -> group -> region -> sink
+// paths before Dinic runs: groups with the fewest holders first, each to
+// its holders with the most residual sink capacity. It only finds a
+// feasible starting flow, so it changes the cost but not the result of
+// maxflow, which then augments the (usually small) rest.
+func (nw *network) greedy(p *problem) {
+	byLen := make([][]int32, p.k+1)
+	for g, m := range p.gmask {
+		byLen[m.Len()] = append(byLen[m.Len()], int32(g))
+	}
+	for _, gs := range byLen {
+		for _, g := range gs {
+			se := nw.sArc[g]
+			for nw.res[se] > 0 {
+				best, bestArc := int32(-1), int32(-1)
+				e := nw.gArc[g]
+				for m := p.gmask[g]; m != 0; m &= m - 1 {
+					ta := nw.tArc[trailing(m)]
+					if nw.res[ta] > 0 && (best < 0 || nw.res[ta] > nw.res[best]) {
+						best, bestArc = ta, e
+					}
+					e += 2
+				}
+				if best < 0 {
+					break
+				}
+				d := min(nw.res[se], nw.res[best])
+				for _, a := range [3]int32{se, bestArc, best} {
+					nw.res[a] -= d
+					nw.res[a^1] += d
+				}
+				nw.value += d
+			}
+		}
+	}
+}
+
+// saturated reports whether every source arc is saturated, in which case
+// the flow is maximum and no search is needed.
+func (nw *network) saturated() bool {
+	for _, e := range nw.sArc {
+		if nw.res[e] > 0 {
+			return false
+		}
+	}
+	return true
 }

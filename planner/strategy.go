@@ -258,6 +258,7 @@ func (p *problem) nitro() []int8 {
 			c := math.Ceil(x * p.bw[r] / bwmax)
 			nw.setRegionCap(r, int64(min(c, float64(n))))
 		}
+		nw.greedy(p)
 		return nw.maxflow() == n
 	}
 	// Double x until feasible (at the latest when every capacity reaches n,
