@@ -63,7 +63,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // if reading body fails (that error, wrapped), if fewer or more bytes than
 // a declared opts.Size arrive, or if opts.ETag differs from the body's MD5
 // (ErrETagMismatch).
+//
+// PutObject ignores the cancellation of ctx, as Swift does: a body that
+// arrived in full is committed even if the client hangs up before the
+// answer (a client that hangs up mid-body makes reading body fail).
 func (s *Service) PutObject(ctx context.Context, account, container, object string, body io.Reader, opts glanceshim.PutOptions) (glanceshim.ObjectInfo, error) {
+	ctx = context.WithoutCancel(ctx)
 	k := namespace.ObjectKey(account, container, object)
 	if err := k.Validate(); err != nil {
 		return glanceshim.ObjectInfo{}, err
