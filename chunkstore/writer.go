@@ -115,8 +115,8 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 	}
 	gerr := g.Wait()
 	wg.Wait()
-	if err == nil {
-		err = gerr
+	if gerr != nil {
+		err = gerr // the first failure, not the cancellation it caused
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
