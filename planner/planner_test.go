@@ -338,9 +338,17 @@ func TestBaselines(t *testing.T) {
 	if got := owners(Strategy{Kind: OriginOnly, Origin: "a"}); !reflect.DeepEqual(got, []int{0, 0, 0, 0, 0, 0, 2}) {
 		t.Fatalf("origin-only %v", got)
 	}
-	// Nitro: x=3 gives capacities 1,3,2 chunks: feasible with 7 chunks
-	// only at x=4 (2,4,3 after ceil) -> 3 per unit... just check the total.
-	if got := owners(Strategy{Kind: NitroBinarySearch}); len(got) != 7 {
+	// Nitro: capacities ceil(x·bw/30) = ceil(x/3), x, ceil(2x/3) chunks;
+	// x = 3 gives 1+3+2 = 6 < 7 chunks, x = 4 gives 2+4+3 = 9: the plan
+	// uses the flow at x = 4, where b takes at most 4 chunks.
+	got := owners(Strategy{Kind: NitroBinarySearch})
+	var onB int
+	for _, o := range got {
+		if o == 1 {
+			onB++
+		}
+	}
+	if onB > 4 || got[6] != 2 {
 		t.Fatalf("nitro %v", got)
 	}
 }
