@@ -153,8 +153,8 @@ nitro_run() { # run number; appends to $tmp/nitro.{put,get,reput}
   tu=$(get "$url" "$tok"); echo "$tu" >>"$tmp/nitro.get"
   tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/nitro.reput"
   local du
-  du=$(du -sb "$tmp/nitro.$1/data" | cut -f1)
-  log "nitro run $1: PUT $(mbps "$(sed -n "${1}p" "$tmp/nitro.put")") MB/s, GET $(mbps "$(sed -n "${1}p" "$tmp/nitro.get")") MB/s, re-PUT $(mbps "$tu") MB/s, data dir $du B"
+  du=$(du -s --block-size=1 "$tmp/nitro.$1/data" | cut -f1)
+  log "nitro run $1: PUT $(mbps "$(sed -n "${1}p" "$tmp/nitro.put")") MB/s, GET $(mbps "$(sed -n "${1}p" "$tmp/nitro.get")") MB/s, re-PUT $(mbps "$tu") MB/s, data dir uses $du B on disk"
   nitro_stop
   rm -rf "$tmp/nitro.$1"
 }
@@ -186,6 +186,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; e
 echo
 echo "data: $datadesc (1 GiB = $size B), $runs runs each, alternating, loopback, curl"
 echo "host: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+echo "load average at the end: $(cut -d" " -f1-3 /proc/loadavg) (other work on the host skews the numbers)"
 printf '%-22s %10s %10s %10s\n' "median MB/s" Swift Nitro Nitro/Swift
 printf '%-22s %10s %10s %10s\n' "PUT 1 GiB (cold)" "$sp" "$np" "$(ratio "$np" "$sp")"
 printf '%-22s %10s %10s %10s\n' "GET 1 GiB" "$sg" "$ng" "$(ratio "$ng" "$sg")"
