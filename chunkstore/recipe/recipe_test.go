@@ -41,7 +41,13 @@ func TestUnmarshalRejects(t *testing.T) {
 		"truncated": good[:len(good)-1],
 		"trailing":  append(bytes.Clone(good), 0),
 		"noncanon":  append(append([]byte("NRC\x01"), 0x80, 0x00), good[5:]...),
-		"size":      func() []byte { r := sample(); r.Size++; b, _ := (&Recipe{Refs: r.Refs, Size: r.Size - 1, MD5: r.MD5}).MarshalBinary(); b[4]++; return b }(),
+		"size": func() []byte {
+			r := sample()
+			r.Size++
+			b, _ := (&Recipe{Refs: r.Refs, Size: r.Size - 1, MD5: r.MD5}).MarshalBinary()
+			b[4]++
+			return b
+		}(),
 	} {
 		var r Recipe
 		if err := r.UnmarshalBinary(b); !errors.Is(err, ErrMalformed) {
