@@ -137,7 +137,11 @@ func (q *request) fail(err error) {
 		h.Set("Connection", "close")
 	}
 	if status == http.StatusUnauthorized {
-		h.Set("Www-Authenticate", "Swift realm=\""+q.p.Account+"\"")
+		realm := q.p.Account
+		if realm == "" {
+			realm = "unknown"
+		}
+		h.Set("Www-Authenticate", "Swift realm=\""+realm+"\"")
 	}
 	if status == 499 {
 		// Nobody is listening; Swift only logs it.
