@@ -44,10 +44,14 @@ func (e *NotHeldError) Error() string { return fmt.Sprintf("peer: chunk %s not h
 func (e *NotHeldError) Unwrap() error { return ErrNotHeld }
 
 // WireRecord is a namespace record as it crosses the network: its key and
-// value encodings (namespace.Key.Bytes, Record.MarshalValue).
+// value encodings (namespace.Key.Bytes, Record.MarshalValue) and, for an
+// object, the encoding of the recipe it names (recipe.MarshalBinary), which
+// the receiver stores before it applies the record so that every region
+// can read the object.
 type WireRecord struct {
-	Key   []byte `json:"k"`
-	Value []byte `json:"v"`
+	Key    []byte `json:"k"`
+	Value  []byte `json:"v"`
+	Recipe []byte `json:"r,omitempty"`
 }
 
 // Digest is the anti-entropy summary of a node's records: bucket b holds

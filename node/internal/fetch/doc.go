@@ -1,0 +1,47 @@
+// Package fetch reads objects whose chunks are partly in other regions: it
+// implements the object service's RemoteReader with a planned, parallel,
+// multi-source fetch.
+//
+// For a read of refs [first, last) of a recipe, Source
+//  1. asks the local store which chunks it lacks (one Has over the span);
+//  2. joins fetches already under way for any of them (per-chunk futures:
+//     concurrent reads of the same missing chunk share one transfer, the
+//     singleflight of the design);
+//  3. asks every live peer region, concurrently and once each, which of the
+//     rest it holds (a have-bitmap);
+//  4. plans the transfer with the planner (Optimal unless configured) over
+//     link estimates, and starts one chunk stream per source region with
+//     its ordered list;
+//  5. returns a ChunkSource whose Chunk returns local chunks at once and
+//     waits for missing ones; every arriving chunk is verified and stored
+//     (PutStored) before it is announced, and readers read it back from
+//     the store, so memory stays bounded by one frame per stream plus the
+//     reader's own decode-ahead.
+//
+// Sizes: the planner wants wire (stored) sizes, unknown before the fetch; a
+// chunk is estimated at its plain size times the EWMA of the observed
+// stored/plain ratio (initially 1, the worst case: chunks that do not
+// compress are stored raw).
+//
+// Link estimates (Links): per source region, the bandwidth is the EWMA
+// (alpha 0.3) of the throughput of finished streams of at least 64 KiB,
+// seeded from the configured prior (Config.Priors) or DefaultBandwidth;
+// the RTT comes from membership (memberlist probes) and falls back to the
+// prior.
+//
+// Failures: a source whose stream fails is dropped for the rest of the
+// fetch and its remaining chunks are planned again onto the others; a
+// source whose observed rate falls below 1/SlowFactor of its predicted rate
+// after Grace has its stream cancelled, its estimate lowered to what it
+// achieved, and its remaining chunks planned again (mostly onto the
+// others); a chunk a source does not hold after all, or sends corrupt, is
+// asked of its other holders. A chunk fails, with a *NoHolderError naming
+// it, only when no live region holds it.
+//
+// A fetch runs detached from the reader's context (bounded by FetchTimeout):
+// chunks are kept, so finishing a transfer whose reader went away is work
+// the next read does not repeat, and other readers may share it.
+//
+// One node per region is assumed: a second node of a region already seen is
+// ignored.
+package fetch

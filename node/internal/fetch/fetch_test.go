@@ -1,0 +1,439 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"github.com/nitro-cloud/nitro/node/internal/peer"
+	"go.uber.org/zap"
+)
+
+var secret = []byte("fetch-test-cluster-secret-0123")
+
+// region is one region of a test cluster: a store and its peer server.
+type region struct {
+	name  string
+	store *chunkstore.Store
+	srv   *peer.Server
+	hs    *httptest.Server
+	wrap  *faultStore
+}
+
+// faultStore lets a test make a holder serve a chunk corrupt.
+type faultStore struct {
+	*chunkstore.Store
+	mu     sync.Mutex
+	tamper map[recipe.ChunkID]bool
+}
+
+func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunkstore.Stored, error) {
+	st, err := f.Store.GetStored(ctx, id)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil && f.tamper[id] {
+		st.Data[len(st.Data)/2] ^= 0x40 // corrupt on the wire: the receiver must notice
+	}
+	return st, err
+}
+
+func openStore(t *testing.T) *chunkstore.Store {
+	t.Helper()
+	s, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true,
+		MinSize: 16 << 10, AvgSize: 32 << 10, MaxSize: 128 << 10}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newRegion starts a region whose peer server paces streams to every
+// other region at rate bytes/s (0: unlimited).
+func newRegion(t *testing.T, name string, rate float64) *region {
+	t.Helper()
+	r := &region{name: name, store: openStore(t)}
+	r.wrap = &faultStore{Store: r.store, tamper: map[recipe.ChunkID]bool{}}
+	srv, err := peer.NewServer(peer.ServerConfig{Secret: secret, Region: name,
+		RateLimit: func(string) float64 { return rate }}, r.wrap, nil, nil, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv = srv
+	r.hs = httptest.NewServer(srv)
+	t.Cleanup(r.hs.Close)
+	return r
+}
+
+type reader struct {
+	f      *Fetcher
+	client *peer.Client
+	store  *chunkstore.Store
+}
+
+func newReader(t *testing.T, name string, priors map[string]Link, peers ...*region) *reader {
+	t.Helper()
+	st := openStore(t)
+	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: name, Node: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	list := func() []Peer {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []Peer
+		for _, p := range peers {
+			out = append(out, Peer{Region: p.name, URL: p.hs.URL})
+		}
+		return out
+	}
+	f, err := New(Config{Region: name, Priors: priors, Grace: 300 * time.Millisecond,
+		DefaultBandwidth: 1 << 20}, st, list, c, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &reader{f: f, client: c, store: st}
+}
+
+func randomData(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	// Half compressible, so stored sizes differ from plain sizes.
+	for i := 0; i < n/2; i++ {
+		b[i] = "nitro "[i%6]
+	}
+	return b
+}
+
+// incompressible returns n random bytes: stored size equals plain size,
+// so the planner's size estimates are exact.
+func incompressible(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func write(t *testing.T, s *chunkstore.Store, data []byte) *recipe.Recipe {
+	t.Helper()
+	rec, _, err := s.Write(t.Context(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func read(t *testing.T, r *reader, rec *recipe.Recipe, off, n int64) ([]byte, error) {
+	t.Helper()
+	ctx := t.Context()
+	first, last := 0, len(rec.Refs)
+	if n >= 0 {
+		first, last = recipe.Span(rec.Offsets(), off, n)
+	}
+	src, err := r.f.Source(ctx, rec, first, last)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := r.store.NewReader(ctx, rec, off, n, src)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// storedSize sums the stored sizes of the distinct chunks of refs in s.
+func storedSize(t *testing.T, s *chunkstore.Store, refs []recipe.Ref) int64 {
+	seen := map[recipe.ChunkID]bool{}
+	var n int64
+	for _, ref := range refs {
+		if seen[ref.ID] {
+			continue
+		}
+		seen[ref.ID] = true
+		st, err := s.GetStored(t.Context(), ref.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int64(len(st.Data))
+	}
+	return n
+}
+
+func received(r *reader) (total int64, by map[string]int64) {
+	by = map[string]int64{}
+	for reg, lc := range r.client.ReceivedStats() {
+		by[reg] = lc.Bytes
+		total += lc.Bytes
+	}
+	return total, by
+}
+
+func TestReadFromOneRegionThenLocal(t *testing.T) {
+	a := newRegion(t, "a", 0)
+	data := randomData(1, 3<<20)
+	rec := write(t, a.store, data)
+	b := newReader(t, "b", nil, a)
+
+	got, err := read(t, b, rec, 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %v (equal %v)", err, bytes.Equal(got, data))
+	}
+	want := storedSize(t, a.store, rec.Refs)
+	total, _ := received(b)
+	sent := a.srv.SentStats()["b"].Bytes
+	t.Logf("%d refs, %d plain bytes, %d stored bytes crossed; stats %+v", len(rec.Refs), len(data), total, b.f.Stats())
+	if total != want || sent != want {
+		t.Fatalf("crossed: received %d, sent %d, want stored size %d", total, sent, want)
+	}
+	// Second read is local.
+	got, err = read(t, b, rec, 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatal("second read", err)
+	}
+	if again, _ := received(b); again != total {
+		t.Fatalf("second read crossed %d bytes", again-total)
+	}
+}
+
+func TestVariantCrossesOnlyMissingChunks(t *testing.T) {
+	a, c := newRegion(t, "a", 0), newRegion(t, "c", 0)
+	base := randomData(2, 2<<20)
+	recA := write(t, a.store, base)
+	b := newReader(t, "b", nil, a, c)
+	if _, err := read(t, b, recA, 0, -1); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := received(b)
+	// A variant: the base with a changed middle, uploaded at c.
+	variant := bytes.Clone(base)
+	copy(variant[1<<20:], randomData(3, 100<<10))
+	write(t, c.store, base) // c also knows the base
+	recV := write(t, c.store, variant)
+	var lacked []recipe.Ref
+	has, _ := b.store.Has(t.Context(), idsOf(recV.Refs))
+	for i, h := range has {
+		if !h {
+			lacked = append(lacked, recV.Refs[i])
+		}
+	}
+	got, err := read(t, b, recV, 0, -1)
+	if err != nil || !bytes.Equal(got, variant) {
+		t.Fatal("variant", err)
+	}
+	after, _ := received(b)
+	want := storedSize(t, c.store, lacked)
+	t.Logf("variant: %d of %d refs lacked, %d stored bytes crossed", len(lacked), len(recV.Refs), after-before)
+	if after-before != want || len(lacked) == 0 || len(lacked) > len(recV.Refs)/2 {
+		t.Fatalf("variant crossed %d bytes, want %d (%d chunks lacked)", after-before, want, len(lacked))
+	}
+}
+
+func idsOf(refs []recipe.Ref) []recipe.ChunkID {
+	ids := make([]recipe.ChunkID, len(refs))
+	for i, r := range refs {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// copyChunks copies the chunks of rec from one store to another.
+func copyChunks(t *testing.T, from, to *chunkstore.Store, refs []recipe.Ref) {
+	for _, ref := range refs {
+		st, err := from.GetStored(t.Context(), ref.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := to.PutStored(t.Context(), ref.ID, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSplitInProportionToLinkSpeeds(t *testing.T) {
+	const fast, slow = 4 << 20, 2 << 20 // bytes/s
+	a, c := newRegion(t, "a", fast), newRegion(t, "c", slow)
+	data := incompressible(4, 6<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	b := newReader(t, "b", map[string]Link{"a": {Bandwidth: fast}, "c": {Bandwidth: slow}}, a, c)
+	start := time.Now()
+	got, err := read(t, b, rec, 0, -1)
+	el := time.Since(start)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatal(err)
+	}
+	total, by := received(b)
+	share := float64(by["a"]) / float64(total)
+	ideal := time.Duration(float64(total) / (fast + slow) * float64(time.Second))
+	t.Logf("a sent %d, c sent %d (a's share %.3f, want %.3f); %v elapsed, fluid bound %v",
+		by["a"], by["c"], share, 2.0/3, el, ideal)
+	if share < 0.6 || share > 0.73 {
+		t.Fatalf("a's share %.3f, want about 2/3", share)
+	}
+	if el > ideal*3/2 {
+		t.Fatalf("took %v, bound %v", el, ideal)
+	}
+}
+
+func TestHolderKilledMidRead(t *testing.T) {
+	const rate = 2 << 20
+	a, c := newRegion(t, "a", rate), newRegion(t, "c", rate)
+	data := incompressible(5, 4<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	b := newReader(t, "b", map[string]Link{"a": {Bandwidth: rate}, "c": {Bandwidth: rate}}, a, c)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		a.hs.CloseClientConnections()
+		a.hs.Close()
+	}()
+	got, err := read(t, b, rec, 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with a killed holder: %v", err)
+	}
+	_, by := received(b)
+	st := b.f.Stats()
+	t.Logf("a sent %d before dying, c sent %d; stats %+v", by["a"], by["c"], st)
+	if st.SourceFails < 1 || by["a"] == 0 {
+		t.Fatalf("expected a failed source mid-read: %+v", st)
+	}
+}
+
+func TestCorruptChunkFetchedFromAnotherHolder(t *testing.T) {
+	a, c := newRegion(t, "a", 0), newRegion(t, "c", 0)
+	data := randomData(6, 1<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	for _, ref := range rec.Refs { // a corrupts everything it sends
+		a.wrap.tamper[ref.ID] = true
+	}
+	b := newReader(t, "b", map[string]Link{"a": {Bandwidth: 100e6}, "c": {Bandwidth: 1e6}}, a, c)
+	got, err := read(t, b, rec, 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %v", err)
+	}
+	if st := b.f.Stats(); st.CorruptFetch == 0 {
+		t.Fatalf("no corrupt chunk detected: %+v", st)
+	}
+	// Only verified chunks were stored.
+	for _, ref := range rec.Refs {
+		if _, err := b.store.Chunk(t.Context(), ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestNoHolderIsAClearError(t *testing.T) {
+	a := newRegion(t, "a", 0)
+	data := randomData(7, 512<<10)
+	rec := write(t, a.store, data)
+	lost := rec.Refs[len(rec.Refs)/2]
+	other := newRegion(t, "c", 0)
+	copyChunks(t, a.store, other.store, rec.Refs[:len(rec.Refs)/2])
+	b := newReader(t, "b", nil, other) // a is not live
+	_, err := read(t, b, rec, 0, -1)
+	var nh *NoHolderError
+	if !errors.As(err, &nh) || nh.ID != lost.ID || nh.Index != len(rec.Refs)/2 {
+		t.Fatalf("want NoHolderError for ref %d, got %v", len(rec.Refs)/2, err)
+	}
+	t.Log(err)
+}
+
+func TestConcurrentReadsShareOneFetch(t *testing.T) {
+	a := newRegion(t, "a", 8<<20)
+	data := randomData(8, 2<<20)
+	rec := write(t, a.store, data)
+	b := newReader(t, "b", nil, a)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			got, err := read(t, b, rec, 0, -1)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Error("concurrent read", err)
+			}
+		})
+	}
+	wg.Wait()
+	if sent, want := a.srv.SentStats()["b"].Bytes, storedSize(t, a.store, rec.Refs); sent != want {
+		t.Fatalf("sent %d bytes for 4 concurrent reads, want %d (once)", sent, want)
+	}
+	t.Logf("stats %+v", b.f.Stats())
+}
+
+func TestRangeReadFetchesOnlyCoveredChunks(t *testing.T) {
+	a := newRegion(t, "a", 0)
+	data := randomData(9, 2<<20)
+	rec := write(t, a.store, data)
+	b := newReader(t, "b", nil, a)
+	off, n := int64(700<<10), int64(100<<10)
+	got, err := read(t, b, rec, off, n)
+	if err != nil || !bytes.Equal(got, data[off:off+n]) {
+		t.Fatal("range", err)
+	}
+	first, last := recipe.Span(rec.Offsets(), off, n)
+	want := storedSize(t, a.store, rec.Refs[first:last])
+	if total, _ := received(b); total != want {
+		t.Fatalf("range crossed %d, want %d (refs %d..%d)", total, want, first, last)
+	}
+}
+
+func TestSlowSourceReplanned(t *testing.T) {
+	// c is configured as fast but is actually slow: after the grace
+	// period its chunks move to a.
+	a, c := newRegion(t, "a", 4<<20), newRegion(t, "c", 64<<10)
+	data := randomData(10, 3<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	b := newReader(t, "b", map[string]Link{"a": {Bandwidth: 4 << 20}, "c": {Bandwidth: 4 << 20}}, a, c)
+	start := time.Now()
+	got, err := read(t, b, rec, 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	_, by := received(b)
+	st := b.f.Stats()
+	t.Logf("%v; a sent %d, c sent %d; stats %+v; links %+v", el, by["a"], by["c"], st, b.f.Links())
+	if st.SlowSources == 0 || el > 5*time.Second {
+		t.Fatalf("slow source not re-planned (took %v)", el)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	a, c := newRegion(t, "a", 0), newRegion(t, "c", 0)
+	data := randomData(11, 1<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs[:len(rec.Refs)/2])
+	b := newReader(t, "b", map[string]Link{"a": {Bandwidth: 1e6}, "c": {Bandwidth: 1e6}}, a, c)
+	copyChunks(t, a.store, b.store, rec.Refs[:1])
+	rep, err := b.f.Explain(context.Background(), rec, 0, len(rec.Refs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Refs[0] != "local" || rep.Local < 1 || rep.Makespan < rep.LowerBound || rep.LowerBound <= 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	for i, w := range rep.Refs {
+		if i >= len(rec.Refs)/2 && w != "a" && w != "local" {
+			t.Fatalf("ref %d from %s, only a holds it", i, w)
+		}
+	}
+	if total, _ := received(b); total != 0 {
+		t.Fatal("Explain fetched")
+	}
+}

@@ -1,0 +1,347 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"github.com/nitro-cloud/nitro/planner"
+	"go.uber.org/zap"
+)
+
+// Store is what the fetcher needs of the local chunk store;
+// *chunkstore.Store implements it.
+type Store interface {
+	Has(ctx context.Context, ids []recipe.ChunkID) ([]bool, error)
+	Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error)
+	// PutStored verifies st against id and stores it.
+	PutStored(ctx context.Context, id recipe.ChunkID, st chunkstore.Stored) error
+}
+
+// Transport is the peer protocol client; *peer.Client implements it.
+type Transport interface {
+	Have(ctx context.Context, base string, ids []recipe.ChunkID) ([]bool, error)
+	FetchChunks(ctx context.Context, base, region string, ids []recipe.ChunkID,
+		fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error
+}
+
+// Peer is a live node of another region.
+type Peer struct {
+	Region string
+	URL    string        // base URL of its peer listener
+	RTT    time.Duration // measured round trip; 0: unknown
+}
+
+// Config configures a Fetcher. Zero values mean the defaults.
+type Config struct {
+	// Region is this node's region; peers of it are never sources.
+	Region string
+	// Priors are the configured link estimates by source region.
+	Priors map[string]Link
+	// DefaultBandwidth is the prior for regions without one, bytes/s;
+	// 0 means 12.5e6 (100 Mbit/s).
+	DefaultBandwidth float64
+	// Strategy is the planning strategy; zero: planner.Optimal.
+	Strategy planner.Strategy
+	// Grace is how long a stream runs before its rate is judged; 0: 2 s.
+	Grace time.Duration
+	// SlowFactor: a stream slower than predicted/SlowFactor is re-planned;
+	// 0 means 3.
+	SlowFactor float64
+	// MaxStreams bounds concurrent chunk streams of this node; 0: 16.
+	MaxStreams int
+	// FetchTimeout bounds one fetch; 0 means 30 min.
+	FetchTimeout time.Duration
+	// HaveTimeout bounds the have-bitmap requests; 0 means 10 s.
+	HaveTimeout time.Duration
+}
+
+// Fetcher implements the object service's RemoteReader. Safe for
+// concurrent use.
+type Fetcher struct {
+	cfg     Config
+	store   Store
+	peers   func() []Peer
+	tr      Transport
+	log     *zap.Logger
+	links   *links
+	streams chan struct{}
+
+	mu       sync.Mutex
+	inflight map[recipe.ChunkID]*future
+	queued   map[string]int64 // estimated bytes queued per source region
+	stats    Stats
+}
+
+// Stats counts what the fetcher did.
+type Stats struct {
+	Fetches      int64 // fetch jobs started
+	Chunks       int64 // chunks fetched and stored
+	StoredBytes  int64 // their stored bytes
+	Shared       int64 // missing chunks a read found already being fetched
+	Replans      int64 // re-plans after a failure or slow-down
+	SourceFails  int64 // streams that failed
+	SlowSources  int64 // streams cancelled for falling behind
+	NoHolder     int64 // chunks no live region held
+	CorruptFetch int64 // chunks a peer sent that failed verification
+}
+
+// future is one missing chunk being fetched; done closes when err is set.
+type future struct {
+	done chan struct{}
+	err  error
+}
+
+// NoHolderError reports a chunk that no live region holds.
+type NoHolderError struct {
+	ID     recipe.ChunkID
+	Index  int      // ref index in the recipe
+	Asked  []string // regions asked (live peers)
+	Reason string   // why the last holders failed, if any
+}
+
+// ErrNoHolder is wrapped by *NoHolderError.
+var ErrNoHolder = errors.New("fetch: no live region holds the chunk")
+
+func (e *NoHolderError) Error() string {
+	s := fmt.Sprintf("fetch: chunk %s (ref %d) is held by no live region (asked: %s)",
+		e.ID, e.Index, strings.Join(e.Asked, ", "))
+	if len(e.Asked) == 0 {
+		s = fmt.Sprintf("fetch: chunk %s (ref %d) is missing here and no peer region is live", e.ID, e.Index)
+	}
+	if e.Reason != "" {
+		s += "; " + e.Reason
+	}
+	return s
+}
+
+// Unwrap returns ErrNoHolder.
+func (e *NoHolderError) Unwrap() error { return ErrNoHolder }
+
+// New returns a Fetcher over the local store, the live peers (called per
+// read; must not block) and the peer transport.
+func New(cfg Config, store Store, peers func() []Peer, tr Transport, log *zap.Logger) (*Fetcher, error) {
+	if cfg.Region == "" {
+		return nil, errors.New("fetch: region is required")
+	}
+	if store == nil || peers == nil || tr == nil {
+		return nil, errors.New("fetch: store, peers and transport are required")
+	}
+	if cfg.DefaultBandwidth <= 0 {
+		cfg.DefaultBandwidth = 12.5e6
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 2 * time.Second
+	}
+	if cfg.SlowFactor <= 1 {
+		cfg.SlowFactor = 3
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 16
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = 30 * time.Minute
+	}
+	if cfg.HaveTimeout <= 0 {
+		cfg.HaveTimeout = 10 * time.Second
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Fetcher{
+		cfg: cfg, store: store, peers: peers, tr: tr, log: log.Named("fetch"),
+		links:    &links{prior: cfg.Priors, def: cfg.DefaultBandwidth, est: map[string]*LinkEstimate{}, ratio: 1},
+		streams:  make(chan struct{}, cfg.MaxStreams),
+		inflight: map[recipe.ChunkID]*future{},
+		queued:   map[string]int64{},
+	}, nil
+}
+
+// Links returns the current link estimates, by region.
+func (f *Fetcher) Links() []LinkEstimate {
+	out := f.links.all()
+	for i := range out {
+		for _, p := range f.livePeers() {
+			if p.Region == out[i].Region && p.RTT > 0 {
+				out[i].RTT = p.RTT
+			}
+		}
+	}
+	return out
+}
+
+// Stats returns the counters.
+func (f *Fetcher) Stats() Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.stats
+}
+
+// livePeers returns one peer per region other than ours.
+func (f *Fetcher) livePeers() []Peer {
+	seen := map[string]bool{f.cfg.Region: true}
+	var out []Peer
+	for _, p := range f.peers() {
+		if !seen[p.Region] && p.URL != "" {
+			seen[p.Region] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// source is the ChunkSource of one read.
+type source struct {
+	f    *Fetcher
+	wait map[recipe.ChunkID]*future // missing chunks of the span
+}
+
+// Chunk implements chunkstore.ChunkSource: local chunks at once, missing
+// ones once their fetch has stored them.
+func (s *source) Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error) {
+	if fu := s.wait[ref.ID]; fu != nil {
+		select {
+		case <-fu.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if fu.err != nil {
+			return nil, fu.err
+		}
+	}
+	return s.f.store.Chunk(ctx, ref)
+}
+
+// Source implements the object service's RemoteReader: a ChunkSource for
+// refs [first, last) of rec that fetches the chunks this region lacks.
+func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last int) (chunkstore.ChunkSource, error) {
+	if first < 0 || last > len(rec.Refs) || first > last {
+		return nil, fmt.Errorf("fetch: span [%d, %d) of %d refs", first, last, len(rec.Refs))
+	}
+	missing, err := f.missing(ctx, rec, first, last)
+	if err != nil {
+		return nil, err
+	}
+	src := &source{f: f, wait: map[recipe.ChunkID]*future{}}
+	if len(missing) == 0 {
+		return src, nil
+	}
+	var mine []*jchunk
+	f.mu.Lock()
+	for _, m := range missing {
+		if fu := f.inflight[m.id]; fu != nil {
+			src.wait[m.id] = fu
+			f.stats.Shared++
+			continue
+		}
+		fu := &future{done: make(chan struct{})}
+		f.inflight[m.id] = fu
+		src.wait[m.id] = fu
+		m.fut = fu
+		mine = append(mine, m)
+	}
+	f.mu.Unlock()
+	// A fetch that finished between our lookup and our registration has
+	// stored its chunks (PutStored happens before a future resolves), so a
+	// second lookup after registering closes the window.
+	if len(mine) > 0 {
+		ids := make([]recipe.ChunkID, len(mine))
+		for i, c := range mine {
+			ids[i] = c.id
+		}
+		has, err := f.store.Has(ctx, ids)
+		if err != nil {
+			for _, c := range mine {
+				f.complete(c, fmt.Errorf("fetch: local lookup: %w", err), false)
+			}
+			return nil, fmt.Errorf("fetch: local lookup: %w", err)
+		}
+		rest := mine[:0]
+		for i, c := range mine {
+			if has[i] {
+				f.complete(c, nil, false)
+			} else {
+				rest = append(rest, c)
+			}
+		}
+		mine = rest
+	}
+	if len(mine) > 0 {
+		f.count(func(st *Stats) { st.Fetches++ })
+		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.FetchTimeout)
+		j := f.newJob(jctx, cancel, mine)
+		go j.run()
+	}
+	return src, nil
+}
+
+// missing returns the distinct chunks of refs [first, last) not stored
+// locally, in object order, with the index of their first ref.
+func (f *Fetcher) missing(ctx context.Context, rec *recipe.Recipe, first, last int) ([]*jchunk, error) {
+	seen := map[recipe.ChunkID]bool{}
+	var ids []recipe.ChunkID
+	var refs []int
+	for i := first; i < last; i++ {
+		id := rec.Refs[i].ID
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+			refs = append(refs, i)
+		}
+	}
+	has, err := f.store.Has(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: local lookup: %w", err)
+	}
+	var out []*jchunk
+	for k, h := range has {
+		if !h {
+			i := refs[k]
+			out = append(out, &jchunk{id: ids[k], index: i, plain: rec.Refs[i].Size})
+		}
+	}
+	return out, nil
+}
+
+// complete resolves c's future with err (nil: stored; fetched: by us) and
+// forgets it.
+func (f *Fetcher) complete(c *jchunk, err error, fetched bool) {
+	f.mu.Lock()
+	if f.inflight[c.id] == c.fut {
+		delete(f.inflight, c.id)
+	}
+	if err == nil && fetched {
+		f.stats.Chunks++
+	} else if errors.Is(err, ErrNoHolder) {
+		f.stats.NoHolder++
+	}
+	f.mu.Unlock()
+	c.fut.err = err
+	close(c.fut.done)
+}
+
+func (f *Fetcher) addQueued(region string, n int64) {
+	f.mu.Lock()
+	f.queued[region] += n
+	if f.queued[region] <= 0 {
+		delete(f.queued, region)
+	}
+	f.mu.Unlock()
+}
+
+func (f *Fetcher) queuedOn(region string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queued[region]
+}
+
+func (f *Fetcher) count(fn func(*Stats)) {
+	f.mu.Lock()
+	fn(&f.stats)
+	f.mu.Unlock()
+}
