@@ -16,7 +16,7 @@ func runVerify(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	var tf topoFlags
 	tf.register(fs)
-	dur := fs.Duration("duration", 3*time.Second, "bulk transfer time per link")
+	dur := fs.Duration("duration", 10*time.Second, "bulk transfer time per link (long-RTT links need >= 10s to leave slow start and settle)")
 	oneWay := fs.Bool("one-direction", false, "measure each pair in one direction only")
 	tol := fs.Float64("tolerance", 0.15, "largest acceptable relative throughput error")
 	out := fs.String("out", "", "results directory (default results/<timestamp>-verify); \"-\" writes nothing")
