@@ -73,6 +73,12 @@ func (q *request) putObject() error {
 	case !chunked && !hasLength && r.ContentLength <= 0:
 		return httpErr(http.StatusLengthRequired, "")
 	}
+	if r.URL.Query().Get("multipart-manifest") == "put" {
+		// No slo middleware (and /info says so): refuse rather than store
+		// the JSON manifest as a plain object that would later be served
+		// as the image's bytes.
+		return badRequest("Static large objects are not supported")
+	}
 	if err := q.authorizeObject(true); err != nil {
 		return err
 	}

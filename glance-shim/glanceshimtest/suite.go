@@ -769,6 +769,10 @@ func testDLO(t *testing.T, base, user, key string) {
 	if len(r.body) != 0 || r.Header.Get("Etag") != `"`+md5hex(nil)+`"` {
 		t.Errorf("empty DLO: %d bytes, ETag %q", len(r.body), r.Header.Get("Etag"))
 	}
+	// No SLO: a manifest PUT is refused, not stored as a plain object.
+	if r := c.do("PUT", "/"+ct+"/slo?multipart-manifest=put", nil, []byte(`[]`)); r.StatusCode < 400 {
+		t.Errorf("SLO manifest PUT: %d; without slo in /info it must fail", r.StatusCode)
+	}
 	// multipart-manifest=delete on a non-SLO object is a plain delete.
 	want(t, c.do("DELETE", "/"+ct+"/imh?multipart-manifest=delete", nil, nil), 204, "multipart-manifest=delete of a plain object")
 	want(t, c.do("HEAD", "/"+ct+"/imh", nil, nil), 404, "after multipart-manifest=delete")
