@@ -79,7 +79,7 @@ func runDedupstat(ctx context.Context, args []string) error {
 	if *row != "" {
 		fmt.Printf("| %s | %.2f | %.2f | %.2f | %.2f | %.1f %% | %.1f %% | %d | %.0f | %.0f |\n",
 			*row, gib(st.Total), gib(st.Total-st.ZeroBytes), gib(st.Unique), gib(st.UniqueStored),
-			100*st.Saved(), 100*st.SavedStored(), st.Chunks-st.ZeroChunks, st.MeanSize/1024, st.StdDevSize/1024)
+			100*st.Saved(), 100*st.SavedStored(), st.Chunks-st.ZeroChunks, st.MeanNonZero/1024, st.StdDevNonZero/1024)
 		return nil
 	}
 	printStats(os.Stdout, "total", st)
@@ -109,5 +109,6 @@ func printStats(w io.Writer, label string, st chunkstore.DedupStats) {
 	fmt.Fprintf(w, "  unique after dedup    %14d  (saved %.1f%% of non-zero)\n", st.Unique, 100*st.Saved())
 	fmt.Fprintf(w, "  + compression         %14d  (saved %.1f%% of non-zero)\n", st.UniqueStored, 100*st.SavedStored())
 	fmt.Fprintf(w, "  chunks                %14d  (%d unique non-zero)\n", st.Chunks, st.UniqueChunks)
-	fmt.Fprintf(w, "  chunk size mean       %14.0f  stddev %.0f\n", st.MeanSize, st.StdDevSize)
+	fmt.Fprintf(w, "  chunk size mean       %14.0f  stddev %.0f  (all chunks)\n", st.MeanSize, st.StdDevSize)
+	fmt.Fprintf(w, "  non-zero chunk mean   %14.0f  stddev %.0f\n", st.MeanNonZero, st.StdDevNonZero)
 }

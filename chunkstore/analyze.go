@@ -46,9 +46,13 @@ type DedupStats struct {
 	Unique       int64 `json:"unique_bytes"`
 	UniqueStored int64 `json:"unique_stored_bytes"`
 	UniqueChunks int64 `json:"unique_chunks"`
-	// MeanSize and StdDevSize describe the sizes of all chunks.
-	MeanSize   float64 `json:"chunk_mean"`
-	StdDevSize float64 `json:"chunk_stddev"`
+	// MeanSize and StdDevSize describe the sizes of all chunks;
+	// MeanNonZero and StdDevNonZero those of the non-zero chunks (runs of
+	// zeros are cut at MinSize and would drag the mean down).
+	MeanSize      float64 `json:"chunk_mean"`
+	StdDevSize    float64 `json:"chunk_stddev"`
+	MeanNonZero   float64 `json:"nonzero_chunk_mean"`
+	StdDevNonZero float64 `json:"nonzero_chunk_stddev"`
 }
 
 // Saved returns the fraction of non-zero bytes that dedup removes
@@ -81,6 +85,7 @@ type Analyzer struct {
 	seen  map[recipe.ChunkID]struct{}
 	st    DedupStats
 	sum2  float64 // sum of squared chunk sizes
+	sum2z float64 // of zero chunks
 }
 
 // NewAnalyzer validates cfg (errors wrap ErrConfig) and returns an Analyzer.
@@ -125,6 +130,11 @@ func (a *Analyzer) Stats() DedupStats {
 		n := float64(st.Chunks)
 		st.MeanSize = float64(st.Total) / n
 		st.StdDevSize = math.Sqrt(math.Max(0, a.sum2/n-st.MeanSize*st.MeanSize))
+	}
+	if nz := st.Chunks - st.ZeroChunks; nz > 0 {
+		n := float64(nz)
+		st.MeanNonZero = float64(st.Total-st.ZeroBytes) / n
+		st.StdDevNonZero = math.Sqrt(math.Max(0, (a.sum2-a.sum2z)/n-st.MeanNonZero*st.MeanNonZero))
 	}
 	return st
 }
@@ -229,6 +239,7 @@ func (a *Analyzer) add(data []byte) {
 	if zero {
 		a.st.ZeroBytes += n
 		a.st.ZeroChunks++
+		a.sum2z += float64(n) * float64(n)
 		a.mu.Unlock()
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
@@ -210,33 +211,31 @@ func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
 // touch that loses the race retries and then finds the chunk absent.
 func (s *Store) present(ctx context.Context, id recipe.ChunkID) (bool, error) {
 	ck, sk := chunkKey(id), stampKey(id)
+	// Fast path, a read-only transaction: absent, or present and fresh.
+	var found, fresh bool
+	err := s.db.View(func(txn *badger.Txn) error {
+		var err error
+		found, fresh, err = s.lookup(txn, ck, sk, s.now())
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("chunkstore: lookup %s: %w", id.Short(), err)
+	}
+	if !found || fresh {
+		return found, nil
+	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		var found, touch bool
 		now := s.now()
 		txn := s.db.NewTransaction(true)
-		_, err := txn.Get(ck)
-		switch {
-		case errors.Is(err, badger.ErrKeyNotFound):
-		case err != nil:
+		found, fresh, err := s.lookup(txn, ck, sk, now)
+		if err != nil || !found || fresh {
 			txn.Discard()
-			return false, fmt.Errorf("chunkstore: lookup %s: %w", id.Short(), err)
-		default:
-			found = true
-			touch = true
-			if item, err := txn.Get(sk); err == nil {
-				_ = item.Value(func(v []byte) error {
-					if t, ok := decodeStamp(v); ok && now.Sub(unixTime(t)) < s.cfg.TouchAfter {
-						touch = false
-					}
-					return nil
-				})
+			if err != nil {
+				return false, fmt.Errorf("chunkstore: lookup %s: %w", id.Short(), err)
 			}
-		}
-		if !touch {
-			txn.Discard()
 			return found, nil
 		}
 		err = txn.Set(sk, encodeStamp(now.Unix()))
@@ -251,4 +250,29 @@ func (s *Store) present(ctx context.Context, id recipe.ChunkID) (bool, error) {
 			return false, fmt.Errorf("chunkstore: stamp %s: %w", id.Short(), err)
 		}
 	}
+}
+
+// lookup reads chunk key ck and stamp key sk in txn: found reports the
+// chunk is stored, fresh that its stamp is younger than TouchAfter.
+func (s *Store) lookup(txn *badger.Txn, ck, sk []byte, now time.Time) (found, fresh bool, err error) {
+	_, err = txn.Get(ck)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	item, err := txn.Get(sk)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return true, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	err = item.Value(func(v []byte) error {
+		t, ok := decodeStamp(v)
+		fresh = ok && now.Sub(unixTime(t)) < s.cfg.TouchAfter
+		return nil
+	})
+	return true, fresh, err
 }

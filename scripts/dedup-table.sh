@@ -40,7 +40,7 @@ done <"$MANIFEST"
 go build -o /dev/null . # fail early, and warm the build cache for go run
 echo "Images ($FORMAT, ${#files[@]}): ${files[*]##*/}"
 echo
-echo "| chunking | total GiB | non-zero GiB | unique GiB | unique + zstd GiB | saved (dedup) | saved (dedup+zstd) | non-zero chunks | mean KiB | stddev KiB |"
+echo "| chunking | total GiB | non-zero GiB | unique GiB | unique + zstd GiB | saved (dedup) | saved (dedup+zstd) | non-zero chunks | mean KiB (non-zero) | stddev KiB |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 row() { # label, dedupstat flags...
   local label=$1; shift
