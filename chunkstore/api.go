@@ -43,7 +43,7 @@ type Config struct {
 	NoSync bool
 	// Window is the number of chunks a Write keeps in flight (chunked but
 	// not yet committed), which bounds its memory to about Window×MaxSize
-	// bytes; 0 means max(16, 4×Workers).
+	// bytes; 0 means max(32, 8×Workers).
 	Window int
 	// ReadAhead is the number of chunks a reader from NewReader fetches and
 	// decodes ahead of the consumer; 0 means max(8, 4×Workers).

@@ -114,7 +114,7 @@ func (cfg Config) normalize() (Config, error) {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	if cfg.Window <= 0 {
-		cfg.Window = max(16, 4*cfg.Workers)
+		cfg.Window = max(32, 8*cfg.Workers)
 	}
 	if cfg.ReadAhead <= 0 {
 		cfg.ReadAhead = max(8, 4*cfg.Workers)

@@ -9,7 +9,6 @@ import (
 	"io"
 	"sync"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"golang.org/x/sync/errgroup"
 )
@@ -34,7 +33,8 @@ type wjob struct {
 // goroutines hash each chunk, look it up, and compress only chunks that are
 // neither stored nor already claimed by this Write; the calling goroutine
 // consumes chunks in order, computes the MD5 of the stream, appends refs and
-// adds new chunks to a Badger WriteBatch. At most Config.Window chunks are
+// adds new chunks to batched, asynchronously committed
+// transactions (batcher). At most Config.Window chunks are
 // in flight, so memory is bounded whatever the size of r.
 func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.ID, error) {
 	g, gctx := errgroup.WithContext(ctx)
@@ -128,8 +128,8 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 }
 
 func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}) (*recipe.Recipe, recipe.ID, error) {
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
+	wb := newBatcher(s.db)
+	defer wb.cancel()
 	sum := md5.New()
 	rec := &recipe.Recipe{}
 	var stamp []byte
@@ -163,8 +163,8 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 	if err := ctx.Err(); err != nil {
 		return nil, recipe.ID{}, err
 	}
-	if err := wb.Flush(); err != nil {
-		return nil, recipe.ID{}, fmt.Errorf("chunkstore: write chunks: %w", err)
+	if err := wb.flush(); err != nil {
+		return nil, recipe.ID{}, err
 	}
 	copy(rec.MD5[:], sum.Sum(nil))
 	id, err := s.PutRecipe(ctx, rec)
@@ -174,11 +174,11 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 	return rec, id, nil
 }
 
-func setChunk(wb *badger.WriteBatch, id recipe.ChunkID, val, stamp []byte) error {
-	if err := wb.Set(chunkKey(id), val); err != nil {
+func setChunk(wb *batcher, id recipe.ChunkID, val, stamp []byte) error {
+	if err := wb.set(chunkKey(id), val); err != nil {
 		return fmt.Errorf("chunkstore: write chunk %s: %w", id.Short(), err)
 	}
-	if err := wb.Set(stampKey(id), stamp); err != nil {
+	if err := wb.set(stampKey(id), stamp); err != nil {
 		return fmt.Errorf("chunkstore: write chunk %s: %w", id.Short(), err)
 	}
 	return nil

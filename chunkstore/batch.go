@@ -1,0 +1,108 @@
+package chunkstore
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// batcher groups blind writes into Badger transactions committed
+// asynchronously, like badger.WriteBatch, but also cuts a transaction at
+// batchBytes of values and keeps at most batchPending commits in flight.
+// WriteBatch sizes transactions by Badger's estimate, which counts a value
+// that goes to the value log as a 12-byte pointer, so one of its
+// transactions could hold gigabytes of chunks in memory; the batcher holds
+// at most about (batchPending+1)×batchBytes.
+type batcher struct {
+	db      *badger.DB
+	txn     *badger.Txn
+	bytes   int
+	pending chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	err     error
+}
+
+const (
+	batchBytes   = 8 << 20
+	batchPending = 2
+)
+
+func newBatcher(db *badger.DB) *batcher {
+	return &batcher{db: db, pending: make(chan struct{}, batchPending)}
+}
+
+// set adds key → val; the batcher retains both until flush returns.
+func (b *batcher) set(key, val []byte) error {
+	if err := b.error(); err != nil {
+		return err
+	}
+	if b.txn == nil {
+		b.txn = b.db.NewTransaction(true)
+	}
+	err := b.txn.Set(key, val)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		b.commit()
+		b.txn = b.db.NewTransaction(true)
+		err = b.txn.Set(key, val)
+	}
+	if err != nil {
+		return err
+	}
+	b.bytes += len(key) + len(val)
+	if b.bytes >= batchBytes {
+		b.commit()
+	}
+	return nil
+}
+
+// commit starts committing the current transaction, waiting while
+// batchPending commits are in flight.
+func (b *batcher) commit() {
+	if b.txn == nil {
+		return
+	}
+	b.pending <- struct{}{}
+	b.wg.Add(1)
+	txn := b.txn
+	b.txn, b.bytes = nil, 0
+	txn.CommitWith(func(err error) {
+		if err != nil {
+			b.mu.Lock()
+			if b.err == nil {
+				b.err = err
+			}
+			b.mu.Unlock()
+		}
+		<-b.pending
+		b.wg.Done()
+	})
+}
+
+func (b *batcher) error() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// flush commits everything and waits for it; it returns the first error.
+func (b *batcher) flush() error {
+	b.commit()
+	b.wg.Wait()
+	if err := b.error(); err != nil {
+		return fmt.Errorf("chunkstore: commit: %w", err)
+	}
+	return nil
+}
+
+// cancel drops the uncommitted transaction and waits for commits in
+// flight. Safe after flush.
+func (b *batcher) cancel() {
+	if b.txn != nil {
+		b.txn.Discard()
+		b.txn = nil
+	}
+	b.wg.Wait()
+}
