@@ -255,7 +255,9 @@ func TestGlanceSwiftStore(t *testing.T) {
 		gcStart := time.Now()
 		st := node.gc(t)
 		post, raw := node.storedBytes(t)
-		t.Logf("GC (%.1fs): %v; stored bytes %d -> %d (stats %v)", time.Since(gcStart).Seconds(), st, pre, post, raw)
+		t.Logf("GC (POST /gc?grace=1s, %.1fs): removed %d chunks, %d recipes, %d B; stored bytes %d -> %d; chunks left %d, data dir %d B",
+			time.Since(gcStart).Seconds(), jsonInt(t, st, "chunks_removed"), jsonInt(t, st, "recipes_removed"),
+			jsonInt(t, st, "bytes_removed"), pre, post, jsonInt(t, raw, "chunks"), jsonInt(t, raw, "disk_bytes"))
 		if post > 1<<20 {
 			t.Errorf("after deleting every image and GC, %d B are still stored; want ~0 (< 1 MiB)", post)
 		}

@@ -186,13 +186,15 @@ func tail(path string, n int) string {
 }
 
 // artifactDir is where a test keeps files worth reading after it ends
-// (traces, logs): $NITRO_E2E_ARTIFACTS/<test name> when set, else a
-// t.TempDir (gone after the run, so failures dump what matters to the log).
+// (traces): $NITRO_E2E_ARTIFACTS/<test name> when set, else
+// t.ArtifactDir() (kept under -outputdir with `go test -artifacts`,
+// otherwise a temp dir removed after the test; the trace is t.Logged
+// either way).
 func artifactDir(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("NITRO_E2E_ARTIFACTS")
 	if base == "" {
-		return t.TempDir()
+		return t.ArtifactDir()
 	}
 	d := filepath.Join(base, strings.ReplaceAll(t.Name(), "/", "_"))
 	if err := os.MkdirAll(d, 0o755); err != nil {

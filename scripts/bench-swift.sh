@@ -43,6 +43,7 @@ tmp=$(mktemp -d /var/tmp/nitro-bench.XXXXXX)
 nitro_pid=
 cleanup() {
   [ -n "$nitro_pid" ] && kill "$nitro_pid" 2>/dev/null && wait "$nitro_pid" 2>/dev/null
+  [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null
   swift_stop "$tmp/swift" 2>/dev/null || true
   if [ $keep = 1 ]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
@@ -114,7 +115,17 @@ if [ "$only" != swift ] && [ -z "$nitro_bin" ]; then
   log "building nitro"
   go build -o "$tmp/nitro" . && nitro_bin=$tmp/nitro
 fi
-nitro_hwm=0
+nitro_hwm=0 nitro_anon=0 sampler_pid=
+# VmHWM counts file-backed pages too (Badger mmaps its files, and those
+# pages are reclaimable cache), so a sampler also records the peak of
+# RssAnon (heap, stacks: what the process really holds) every 100 ms.
+sample_rss() { # PID OUTFILE
+  local max=0 v
+  while v=$(awk '/^RssAnon:/{print $2}' "/proc/$1/status" 2>/dev/null) && [ -n "$v" ]; do
+    [ "$v" -gt "$max" ] && max=$v && echo "$max" >"$2"
+    sleep 0.1
+  done
+}
 nitro_start() { # fresh data dir each time
   local d=$tmp/nitro.$1
   mkdir -p "$d"
@@ -128,6 +139,8 @@ log:
 EOF
   "$nitro_bin" serve --config "$d/nitro.yaml" >"$d/nitro.log" 2>&1 &
   nitro_pid=$!
+  sample_rss "$nitro_pid" "$d/anon" &
+  sampler_pid=$!
   local i
   for i in $(seq 1 100); do
     curl -fsS -o /dev/null "http://127.0.0.1:$nitro_port/healthcheck" 2>/dev/null && return 0
@@ -141,7 +154,11 @@ nitro_stop() {
   hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$nitro_pid/status" 2>/dev/null || echo 0)
   [ "${hwm:-0}" -gt "$nitro_hwm" ] && nitro_hwm=$hwm
   kill "$nitro_pid"; wait "$nitro_pid" || { echo "nitro exited with $?" >&2; return 1; }
-  nitro_pid=
+  wait "$sampler_pid" 2>/dev/null || true
+  local anon
+  anon=$(cat "$tmp/nitro.$1/anon" 2>/dev/null || echo 0)
+  [ "$anon" -gt "$nitro_anon" ] && nitro_anon=$anon
+  nitro_pid= sampler_pid=
 }
 nitro_run() { # run number; appends to $tmp/nitro.{put,get,reput}
   nitro_start "$1"
@@ -149,13 +166,16 @@ nitro_run() { # run number; appends to $tmp/nitro.{put,get,reput}
   read -r tok su < <(token "http://127.0.0.1:$nitro_port")
   curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $tok" "$su/bench"
   url=$su/bench/object
-  tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/nitro.put"
-  tu=$(get "$url" "$tok"); echo "$tu" >>"$tmp/nitro.get"
+  anon() { echo $(($(cat "$tmp/nitro.$1/anon" 2>/dev/null || echo 0) / 1024)); }
+  local a1 a2
+  tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/nitro.put"; a1=$(anon "$1")
+  tu=$(get "$url" "$tok"); echo "$tu" >>"$tmp/nitro.get"; a2=$(anon "$1")
   tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/nitro.reput"
+  log "nitro run $1: peak RssAnon after PUT $a1 MiB, after GET $a2 MiB, after re-PUT $(anon "$1") MiB"
   local du
   du=$(du -s --block-size=1 "$tmp/nitro.$1/data" | cut -f1)
   log "nitro run $1: PUT $(mbps "$(sed -n "${1}p" "$tmp/nitro.put")") MB/s, GET $(mbps "$(sed -n "${1}p" "$tmp/nitro.get")") MB/s, re-PUT $(mbps "$tu") MB/s, data dir uses $du B on disk"
-  nitro_stop
+  nitro_stop "$1"
   rm -rf "$tmp/nitro.$1"
 }
 
@@ -191,5 +211,5 @@ printf '%-22s %10s %10s %10s\n' "median MB/s" Swift Nitro Nitro/Swift
 printf '%-22s %10s %10s %10s\n' "PUT 1 GiB (cold)" "$sp" "$np" "$(ratio "$np" "$sp")"
 printf '%-22s %10s %10s %10s\n' "GET 1 GiB" "$sg" "$ng" "$(ratio "$ng" "$sg")"
 printf '%-22s %10s %10s %10s\n' "re-PUT same 1 GiB" "$sp" "$nr" "$(ratio "$nr" "$sp")"
-[ "$only" != swift ] && echo "nitro peak RSS (VmHWM): $((nitro_hwm / 1024)) MiB"
+[ "$only" != swift ] && echo "nitro peak RSS: VmHWM $((nitro_hwm / 1024)) MiB (includes Badger's mmapped file pages), RssAnon peak $((nitro_anon / 1024)) MiB (sampled every 100 ms)"
 exit 0
