@@ -82,7 +82,7 @@ func badgerOptions(dir string, log *zap.Logger) badger.Options {
 	o.DetectConflicts = true
 	o.NumVersionsToKeep = 1
 	o.ValueThreshold = valueThreshold
-	o.ValueLogFileSize = 1<<30 - 1
+	o.ValueLogFileSize = 256 << 20 // value-log GC rewrites whole files: keep them small
 	o.MemTableSize = 32 << 20
 	o.NumMemtables = 3
 	o.NumLevelZeroTables = 5
