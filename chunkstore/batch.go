@@ -26,7 +26,7 @@ type batcher struct {
 }
 
 const (
-	batchBytes   = 8 << 20
+	batchBytes   = 4 << 20
 	batchPending = 2
 )
 

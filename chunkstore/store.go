@@ -1,7 +1,6 @@
 package chunkstore
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -24,9 +23,6 @@ const (
 // bytes (chunks, big recipes) go to the value log, smaller ones (stamps,
 // records, small chunks) stay in the LSM tree.
 const valueThreshold = 1 << 10
-
-// ErrClosed is returned by methods of a closed Store.
-var ErrClosed = errors.New("chunkstore: store is closed")
 
 // Store is a deduplicated, compressed, verified chunk and recipe store on
 // Badger, plus an ordered record space for the namespace layer. Safe for
