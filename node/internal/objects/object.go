@@ -45,15 +45,25 @@ func objectInfo(r *namespace.Record) glanceshim.ObjectInfo {
 	}
 }
 
-// countingReader counts the bytes read through it into n.
+// countingReader counts the bytes read through it into n. It also wraps
+// io.ErrUnexpectedEOF (what net/http returns for a body cut short): the
+// chunker compares read errors with io.ErrUnexpectedEOF by equality and
+// takes it for a short read, so the bare error would make it read again
+// forever.
 type countingReader struct {
 	r io.Reader
 	n int64
 }
 
+// errTruncated wraps io.ErrUnexpectedEOF from a request body.
+var errTruncated = fmt.Errorf("objects: request body truncated: %w", io.ErrUnexpectedEOF)
+
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err == io.ErrUnexpectedEOF { //nolint:errorlint // the chunker's exact comparison
+		err = errTruncated
+	}
 	return n, err
 }
 

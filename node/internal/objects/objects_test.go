@@ -1,0 +1,226 @@
+package objects
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"testing/iotest"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	glanceshim "github.com/nitro-cloud/nitro/glance-shim"
+	"github.com/nitro-cloud/nitro/node/internal/namespace"
+	"go.uber.org/zap"
+)
+
+// fakeRepl records what the service replicates; err, if set, fails it.
+type fakeRepl struct {
+	mu   sync.Mutex
+	recs []namespace.Record
+	err  error
+}
+
+func (f *fakeRepl) Replicate(_ context.Context, rec namespace.Record) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.recs = append(f.recs, rec)
+	return f.err
+}
+
+// fakeRemote records the spans asked for and serves from the store.
+type fakeRemote struct {
+	store       *chunkstore.Store
+	first, last int
+	calls       int
+}
+
+func (f *fakeRemote) Source(_ context.Context, rec *recipe.Recipe, first, last int) (chunkstore.ChunkSource, error) {
+	f.first, f.last = first, last
+	f.calls++
+	return f.store, nil
+}
+
+func newService(t *testing.T, repl Replicator, remote func(*chunkstore.Store) RemoteReader) (*Service, *chunkstore.Store) {
+	t.Helper()
+	st, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true, MinSize: 1 << 10, AvgSize: 4 << 10, MaxSize: 16 << 10}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ns, err := namespace.New(namespace.Config{Region: "r1"}, st.Records(), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rr RemoteReader
+	if remote != nil {
+		rr = remote(st)
+	}
+	s, err := New(st, ns, repl, rr, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, st
+}
+
+func rnd(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func TestPutCommitsNothingOnFailure(t *testing.T) {
+	ctx := context.Background()
+	repl := &fakeRepl{}
+	s, _ := newService(t, repl, nil)
+	if _, err := s.PutObject(ctx, "A", "nope", "o", bytes.NewReader(nil), glanceshim.PutOptions{Size: -1}); !errors.Is(err, glanceshim.ErrNotFound) {
+		t.Fatalf("PUT into a missing container: %v", err)
+	}
+	if _, err := s.PutContainer(ctx, "A", "c", nil); err != nil {
+		t.Fatal(err)
+	}
+	body := rnd(t, 100000)
+	cases := map[string]struct {
+		r    io.Reader
+		opts glanceshim.PutOptions
+		want error
+	}{
+		"body fails": {io.MultiReader(bytes.NewReader(body), iotest.ErrReader(io.ErrUnexpectedEOF)), glanceshim.PutOptions{Size: -1}, io.ErrUnexpectedEOF},
+		"etag":       {bytes.NewReader(body), glanceshim.PutOptions{Size: -1, ETag: "0123456789abcdef0123456789abcdef"}, glanceshim.ErrETagMismatch},
+		"short body": {bytes.NewReader(body), glanceshim.PutOptions{Size: int64(len(body)) + 1}, io.ErrUnexpectedEOF},
+	}
+	for name, tc := range cases {
+		if _, err := s.PutObject(ctx, "A", "c", "o", tc.r, tc.opts); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
+		if _, err := s.Object(ctx, "A", "c", "o"); !errors.Is(err, glanceshim.ErrNotFound) {
+			t.Errorf("%s: object visible after a failed PUT: %v", name, err)
+		}
+	}
+	sum := md5.Sum(body)
+	info, err := s.PutObject(ctx, "A", "c", "o", bytes.NewReader(body), glanceshim.PutOptions{Size: int64(len(body)), ETag: `"` + hex.EncodeToString(sum[:]) + `"`})
+	if err != nil || info.ETag != hex.EncodeToString(sum[:]) || info.ContentType != defaultContentType {
+		t.Fatalf("good PUT: %+v, %v", info, err)
+	}
+	ci, _ := s.Container(ctx, "A", "c")
+	if ci.Objects != 1 || ci.Bytes != int64(len(body)) {
+		t.Fatalf("container %+v", ci)
+	}
+	// Replicated: account, container, object, in that order.
+	var kinds []namespace.Kind
+	for _, r := range repl.recs {
+		kinds = append(kinds, r.Kind)
+	}
+	if string(kindsBytes(kinds)) != "aco" || repl.recs[2].Recipe.IsZero() {
+		t.Fatalf("replicated %v", repl.recs)
+	}
+}
+
+func kindsBytes(k []namespace.Kind) []byte {
+	b := make([]byte, len(k))
+	for i, x := range k {
+		b[i] = byte(x)
+	}
+	return b
+}
+
+func TestReplicateErrorIs503(t *testing.T) {
+	ctx := context.Background()
+	repl := &fakeRepl{err: errors.New("peers down")}
+	s, _ := newService(t, repl, nil)
+	if _, err := s.PutContainer(ctx, "A", "c", nil); !errors.Is(err, glanceshim.ErrUnavailable) {
+		t.Fatalf("PutContainer with failing replication: %v", err)
+	}
+	// Committed locally all the same; anti-entropy will spread it.
+	if _, err := s.Container(ctx, "A", "c"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenObjectRangesAndRemoteSpan(t *testing.T) {
+	ctx := context.Background()
+	var remote *fakeRemote
+	s, _ := newService(t, nil, func(st *chunkstore.Store) RemoteReader { remote = &fakeRemote{store: st}; return remote })
+	s.PutContainer(ctx, "A", "c", nil)
+	body := rnd(t, 300000)
+	if _, err := s.PutObject(ctx, "A", "c", "o", bytes.NewReader(body), glanceshim.PutOptions{Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, rg := range []struct{ off, length int64 }{{0, -1}, {0, 1}, {12345, 100000}, {299999, 1}, {250000, -1}, {100, 1 << 30}} {
+		rc, info, err := s.OpenObject(ctx, "A", "c", "o", rg.off, rg.length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		end := int64(len(body))
+		if rg.length >= 0 && rg.off+rg.length < end {
+			end = rg.off + rg.length
+		}
+		if err != nil || !bytes.Equal(got, body[rg.off:end]) || info.Size != int64(len(body)) {
+			t.Fatalf("range %+v: %d bytes, %v", rg, len(got), err)
+		}
+		if remote.first >= remote.last {
+			t.Fatalf("range %+v: remote asked for span [%d,%d)", rg, remote.first, remote.last)
+		}
+	}
+	if remote.calls != 6 {
+		t.Fatalf("remote Source called %d times", remote.calls)
+	}
+}
+
+func TestContainerLifecycle(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, nil, nil)
+	if a, err := s.Account(ctx, "A"); err != nil || a.Containers != 0 {
+		t.Fatalf("autocreated account: %+v, %v", a, err)
+	}
+	created, err := s.PutContainer(ctx, "A", "c", map[string]string{"color": "red", "x-container-read": ".r:*"})
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	if created, _ := s.PutContainer(ctx, "A", "c", map[string]string{"size": "xl"}); created {
+		t.Fatal("second PUT created")
+	}
+	if err := s.PostContainer(ctx, "A", "c", map[string]string{"color": ""}); err != nil {
+		t.Fatal(err)
+	}
+	ci, _ := s.Container(ctx, "A", "c")
+	if len(ci.Meta) != 2 || ci.Meta["size"] != "xl" || ci.Meta["x-container-read"] != ".r:*" || ci.Created.IsZero() {
+		t.Fatalf("meta %+v", ci)
+	}
+	s.PutObject(ctx, "A", "c", "dir/o", bytes.NewReader([]byte("x")), glanceshim.PutOptions{Size: 1})
+	if err := s.DeleteContainer(ctx, "A", "c"); !errors.Is(err, glanceshim.ErrContainerNotEmpty) {
+		t.Fatalf("delete non-empty: %v", err)
+	}
+	l, _ := s.ListObjects(ctx, "A", "c", glanceshim.ListOptions{Delimiter: "/"})
+	if len(l) != 1 || l[0].Subdir != "dir/" {
+		t.Fatalf("delimited listing %+v", l)
+	}
+	if err := s.DeleteObject(ctx, "A", "c", "dir/o"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteObject(ctx, "A", "c", "dir/o"); !errors.Is(err, glanceshim.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := s.DeleteContainer(ctx, "A", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ListObjects(ctx, "A", "c", glanceshim.ListOptions{}); !errors.Is(err, glanceshim.ErrNotFound) {
+		t.Fatalf("listing a deleted container: %v", err)
+	}
+	if err := s.PostContainer(ctx, "A", "c", nil); !errors.Is(err, glanceshim.ErrNotFound) {
+		t.Fatalf("POST to a deleted container: %v", err)
+	}
+	if _, err := s.Object(ctx, "A", "c", "a\x00b"); !errors.Is(err, glanceshim.ErrNotFound) {
+		t.Fatalf("NUL name: %v", err)
+	}
+	if _, err := s.PutObject(ctx, "A", "c", "a\x00b", bytes.NewReader(nil), glanceshim.PutOptions{Size: 0}); !errors.Is(err, namespace.ErrInvalidName) {
+		t.Fatalf("PUT NUL name: %v", err)
+	}
+}
