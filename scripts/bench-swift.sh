@@ -122,7 +122,7 @@ nitro_hwm=0 nitro_anon=0 sampler_pid=
 sample_rss() { # PID OUTFILE
   local max=0 v
   while v=$(awk '/^RssAnon:/{print $2}' "/proc/$1/status" 2>/dev/null) && [ -n "$v" ]; do
-    [ "$v" -gt "$max" ] && max=$v && echo "$max" >"$2"
+    [ "$v" -gt "$max" ] && max=$v && echo "$max" >"$2.new" && mv "$2.new" "$2"
     sleep 0.1
   done
 }
@@ -156,8 +156,8 @@ nitro_stop() {
   kill "$nitro_pid"; wait "$nitro_pid" || { echo "nitro exited with $?" >&2; return 1; }
   wait "$sampler_pid" 2>/dev/null || true
   local anon
-  anon=$(cat "$tmp/nitro.$1/anon" 2>/dev/null || echo 0)
-  [ "$anon" -gt "$nitro_anon" ] && nitro_anon=$anon
+  anon=$(cat "$tmp/nitro.$1/anon" 2>/dev/null)
+  [ "${anon:-0}" -gt "$nitro_anon" ] && nitro_anon=$anon
   nitro_pid= sampler_pid=
 }
 nitro_run() { # run number; appends to $tmp/nitro.{put,get,reput}
@@ -166,7 +166,7 @@ nitro_run() { # run number; appends to $tmp/nitro.{put,get,reput}
   read -r tok su < <(token "http://127.0.0.1:$nitro_port")
   curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $tok" "$su/bench"
   url=$su/bench/object
-  anon() { echo $(($(cat "$tmp/nitro.$1/anon" 2>/dev/null || echo 0) / 1024)); }
+  anon() { local v; v=$(cat "$tmp/nitro.$1/anon" 2>/dev/null); echo $((${v:-0} / 1024)); }
   local a1 a2
   tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/nitro.put"; a1=$(anon "$1")
   tu=$(get "$url" "$tok"); echo "$tu" >>"$tmp/nitro.get"; a2=$(anon "$1")
