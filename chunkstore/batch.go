@@ -19,6 +19,8 @@ type batcher struct {
 	db      *badger.DB
 	txn     *badger.Txn
 	bytes   int
+	bufs    []*[]byte  // pooled values of txn, released after its commit
+	pool    *sync.Pool // where bufs go back; nil: none
 	pending chan struct{}
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -30,9 +32,13 @@ const (
 	batchPending = 2
 )
 
-func newBatcher(db *badger.DB) *batcher {
-	return &batcher{db: db, pending: make(chan struct{}, batchPending)}
+func newBatcher(db *badger.DB, pool *sync.Pool) *batcher {
+	return &batcher{db: db, pool: pool, pending: make(chan struct{}, batchPending)}
 }
+
+// release hands buf (holding a value passed to set) back to the pool once
+// the transaction holding it has committed.
+func (b *batcher) release(buf *[]byte) { b.bufs = append(b.bufs, buf) }
 
 // set adds key → val; the batcher retains both until flush returns.
 func (b *batcher) set(key, val []byte) error {
@@ -44,7 +50,7 @@ func (b *batcher) set(key, val []byte) error {
 	}
 	err := b.txn.Set(key, val)
 	if errors.Is(err, badger.ErrTxnTooBig) {
-		b.commit()
+		b.commit() // val's buffer is released after set, into the next txn
 		b.txn = b.db.NewTransaction(true)
 		err = b.txn.Set(key, val)
 	}
@@ -66,9 +72,14 @@ func (b *batcher) commit() {
 	}
 	b.pending <- struct{}{}
 	b.wg.Add(1)
-	txn := b.txn
-	b.txn, b.bytes = nil, 0
+	txn, bufs := b.txn, b.bufs
+	b.txn, b.bytes, b.bufs = nil, 0, nil
 	txn.CommitWith(func(err error) {
+		if b.pool != nil {
+			for _, p := range bufs {
+				b.pool.Put(p)
+			}
+		}
 		if err != nil {
 			b.mu.Lock()
 			if b.err == nil {

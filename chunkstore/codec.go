@@ -80,19 +80,22 @@ func (c *codec) close() {
 
 // encodeValue returns the Badger value of a new chunk: codec byte then the
 // stored bytes. The result never aliases plain.
-func (c *codec) encodeValue(plain []byte) []byte {
+func (c *codec) encodeValue(plain []byte) []byte { return c.appendValue(nil, plain) }
+
+// appendValue is encodeValue writing into dst's capacity (dst[:0]).
+func (c *codec) appendValue(dst, plain []byte) []byte {
+	if need := 1 + len(plain) + len(plain)/64 + 64; cap(dst) < need {
+		dst = make([]byte, 0, need)
+	}
+	v := dst[:1]
 	if c.enc != nil && len(plain) >= 64 {
-		v := make([]byte, 1, 1+len(plain)+len(plain)/64+64)
 		v[0] = byte(CodecZstd)
 		v = c.enc.EncodeAll(plain, v)
 		if (len(v)-1)*rawDen < len(plain)*rawNum {
 			return v
 		}
 		v = v[:1]
-		v[0] = byte(CodecRaw)
-		return append(v, plain...)
 	}
-	v := make([]byte, 1, 1+len(plain))
 	v[0] = byte(CodecRaw)
 	return append(v, plain...)
 }

@@ -38,6 +38,7 @@ type Store struct {
 	now     func() time.Time
 	maint   sync.Mutex // one GC or Fsck at a time
 	plain   sync.Pool  // *[]byte, decode buffers of readers
+	vals    sync.Pool  // *[]byte, chunk values of writers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -65,6 +66,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now}
 	s.records.s = s
 	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
+	s.vals.New = func() any { b := make([]byte, 0, 1+cfg.MaxSize+cfg.MaxSize/64+64); return &b }
 	s.log.Debug("opened", zap.String("dir", cfg.Dir), zap.Int("min", cfg.MinSize),
 		zap.Int("avg", cfg.AvgSize), zap.Int("max", cfg.MaxSize), zap.Int("level", cfg.CompressionLevel))
 	return s, nil

@@ -18,7 +18,8 @@ type wjob struct {
 	buf  *[]byte // pooled buffer holding data
 	data []byte  // plain bytes
 	id   recipe.ChunkID
-	val  []byte // Badger value to store; nil: already stored or claimed
+	val  []byte  // Badger value to store; nil: already stored or claimed
+	vbuf *[]byte // pooled buffer holding val
 	err  error
 	done chan struct{} // closed by the worker
 }
@@ -95,7 +96,9 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 					case err != nil:
 						j.err = err
 					case !present:
-						j.val = s.codec.encodeValue(j.data)
+						j.vbuf = s.vals.Get().(*[]byte)
+						*j.vbuf = s.codec.appendValue((*j.vbuf)[:0], j.data)
+						j.val = *j.vbuf
 					}
 				}
 				close(j.done)
@@ -128,7 +131,7 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 }
 
 func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}) (*recipe.Recipe, recipe.ID, error) {
-	wb := newBatcher(s.db)
+	wb := newBatcher(s.db, &s.vals)
 	defer wb.cancel()
 	sum := md5.New()
 	rec := &recipe.Recipe{}
@@ -158,6 +161,7 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 			if err := setChunk(wb, j.id, j.val, stamp); err != nil {
 				return nil, recipe.ID{}, err
 			}
+			wb.release(j.vbuf)
 		}
 	}
 	if err := ctx.Err(); err != nil {
