@@ -46,7 +46,8 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Log configures logging.
 	Log LogConfig `yaml:"log"`
-	// Cluster is reserved for multi-region nodes; it must be empty.
+	// Cluster configures the multi-region parts (cluster.go); empty for a
+	// single-region node.
 	Cluster ClusterConfig `yaml:"cluster"`
 }
 
@@ -120,13 +121,6 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 	// Format is console or json.
 	Format string `yaml:"format"`
-}
-
-// ClusterConfig is reserved for the multi-region engineer.
-type ClusterConfig struct {
-	PeerListen string   `yaml:"peer_listen"`
-	Peers      []string `yaml:"peers"`
-	Secret     string   `yaml:"secret"`
 }
 
 // defaultTouchAfter mirrors chunkstore.DefaultTouchAfter for validation.
@@ -285,9 +279,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "console" && c.Log.Format != "json" {
 		add("log.format", "%q: want console or json", c.Log.Format)
 	}
-	if c.Cluster.PeerListen != "" || len(c.Cluster.Peers) > 0 || c.Cluster.Secret != "" {
-		add("cluster", "multi-region clusters are not implemented yet; leave it empty")
-	}
+	c.Cluster.validate(add) // cluster.go
 	return errors.Join(errs...)
 }
 

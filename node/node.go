@@ -28,6 +28,9 @@ type Node struct {
 	store *chunkstore.Store
 	ns    *namespace.Namespace
 	svc   *objects.Service
+	// cluster is the multi-region machinery (cluster.go); nil for a
+	// single-region node.
+	cluster *cluster
 
 	swiftLn, opsLn   net.Listener // opsLn nil: no ops listener
 	swiftSrv, opsSrv *http.Server
@@ -68,7 +71,11 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.svc, err = objects.New(n.store, n.ns, nil, nil, log.Named("objects"))
+	n.cluster, err = newCluster(cfg, n.store, n.ns, log)
+	if err != nil {
+		return nil, err
+	}
+	n.svc, err = objects.New(n.store, n.ns, n.cluster.replicator(), n.cluster.remoteReader(), log.Named("objects"))
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +195,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.cfg.GC.Interval > 0 {
 		g.Go(func() error { n.gcLoop(gctx); return nil })
 	}
+	if n.cluster != nil {
+		g.Go(func() error { return n.cluster.run(gctx, n.cfg.ShutdownTimeout) })
+	}
 	err := g.Wait()
 	n.log.Info("stopped", zap.Error(err))
 	return err
@@ -201,6 +211,9 @@ func (n *Node) Close() error {
 			if ln != nil {
 				ln.Close()
 			}
+		}
+		if n.cluster != nil {
+			n.cluster.close()
 		}
 		if n.store != nil {
 			n.closeErr = n.store.Close()

@@ -332,30 +332,38 @@ func (j *job) worker(s *jsrc) {
 		next := 0
 		var err error
 		if sctx.Err() == nil {
+			// Arrived chunks are verified and stored by putWorkers
+			// goroutines, so that the link is not held up by the local
+			// disk's syncs; at most putQueue frames wait in memory.
+			puts := make(chan arrival, putQueue)
+			var pwg sync.WaitGroup
+			for range putWorkers {
+				pwg.Go(func() {
+					for a := range puts {
+						j.store(s, a)
+					}
+				})
+			}
 			err = f.tr.FetchChunks(sctx, s.URL, s.Region, ids, func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
 				c := batch[next]
 				next++
+				j.mu.Lock()
+				s.streamBytes += int64(len(st.Data))
+				s.streamLeft--
+				j.mu.Unlock()
 				if ferr != nil {
 					j.chunkFailed(s, c, fmt.Sprintf("%s: %v", s.Region, ferr))
 					return nil
 				}
-				if err := f.store.PutStored(j.ctx, id, st); err != nil {
-					if j.ctx.Err() != nil {
-						return err
-					}
-					var ce *chunkstore.CorruptChunkError
-					if errors.As(err, &ce) {
-						f.count(func(st *Stats) { st.CorruptFetch++ })
-						f.log.Error("chunk from peer failed verification; asking another holder",
-							zap.String("region", s.Region), zap.String("chunk", id.String()), zap.Error(err))
-					}
-					j.chunkFailed(s, c, fmt.Sprintf("%s sent chunk that failed: %v", s.Region, err))
+				select {
+				case puts <- arrival{c: c, st: st}:
 					return nil
+				case <-sctx.Done():
+					return sctx.Err() // c stays queued: re-planned below
 				}
-				f.links.received(s.Region, int64(len(st.Data)), int64(c.plain))
-				j.chunkDone(s, c, int64(len(st.Data)))
-				return nil
 			})
+			close(puts)
+			pwg.Wait()
 		} else {
 			err = sctx.Err()
 		}
@@ -366,7 +374,7 @@ func (j *job) worker(s *jsrc) {
 		s.cancel = nil
 		dur := time.Since(s.streamStart)
 		leftover := 0
-		for _, c := range batch[next:] {
+		for _, c := range batch { // every arrival is resolved: the rest never came
 			if c.state == stQueued && c.owner == indexOf(j.srcs, s) {
 				f.addQueued(s.Region, -c.est)
 				c.state = stPlan
@@ -396,6 +404,35 @@ func (j *job) worker(s *jsrc) {
 	}
 }
 
+// Arrival pipeline bounds: putWorkers concurrent PutStored calls and at
+// most putQueue arrived chunks waiting for them, per stream.
+const (
+	putWorkers = 4
+	putQueue   = 4
+)
+
+type arrival struct {
+	c  *jchunk
+	st chunkstore.Stored
+}
+
+// store verifies and stores an arrived chunk and resolves it.
+func (j *job) store(s *jsrc, a arrival) {
+	f := j.f
+	if err := f.store.PutStored(j.ctx, a.c.id, a.st); err != nil {
+		var ce *chunkstore.CorruptChunkError
+		if errors.As(err, &ce) {
+			f.count(func(st *Stats) { st.CorruptFetch++ })
+			f.log.Error("chunk from peer failed verification; asking another holder",
+				zap.String("region", s.Region), zap.String("chunk", a.c.id.String()), zap.Error(err))
+		}
+		j.chunkFailed(s, a.c, fmt.Sprintf("%s sent a chunk that could not be stored: %v", s.Region, err))
+		return
+	}
+	f.links.received(s.Region, int64(len(a.st.Data)), int64(a.c.plain))
+	j.chunkDone(s, a.c, int64(len(a.st.Data)))
+}
+
 func indexOf(srcs []*jsrc, s *jsrc) int {
 	return slices.Index(srcs, s)
 }
@@ -403,8 +440,6 @@ func indexOf(srcs []*jsrc, s *jsrc) int {
 func (j *job) chunkDone(s *jsrc, c *jchunk, stored int64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	s.streamBytes += stored
-	s.streamLeft--
 	j.f.addQueued(s.Region, -c.est)
 	c.state = stDone
 	j.remaining--
@@ -415,7 +450,10 @@ func (j *job) chunkDone(s *jsrc, c *jchunk, stored int64) {
 // chunkFailed takes s out of c's holders and plans c again.
 func (j *job) chunkFailed(s *jsrc, c *jchunk, reason string) {
 	j.mu.Lock()
-	s.streamLeft--
+	if c.state != stQueued { // already re-planned (cancelled stream)
+		j.mu.Unlock()
+		return
+	}
 	j.f.addQueued(s.Region, -c.est)
 	c.holders &^= s.bit
 	c.lastErr = reason

@@ -1,0 +1,422 @@
+package node
+
+// This file wires the multi-region parts (membership, the peer protocol,
+// replication and the planned fetch) into a node. A node whose
+// cluster.peer_listen is empty is a single region and has no cluster.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/membership"
+	"github.com/nitro-cloud/nitro/node/internal/fetch"
+	"github.com/nitro-cloud/nitro/node/internal/namespace"
+	"github.com/nitro-cloud/nitro/node/internal/objects"
+	"github.com/nitro-cloud/nitro/node/internal/peer"
+	"github.com/nitro-cloud/nitro/node/internal/replica"
+	"github.com/nitro-cloud/nitro/planner"
+	"go.uber.org/zap"
+)
+
+// ClusterConfig configures the multi-region parts; all empty means a
+// single-region node.
+type ClusterConfig struct {
+	// PeerListen is the region-to-region listener's TCP address; "" means
+	// a single-region node (every other field must then be empty).
+	PeerListen string `yaml:"peer_listen"`
+	// PeerURL is the peer listener's URL other regions use; "" means
+	// http://<the bound peer_listen address>.
+	PeerURL string `yaml:"peer_url"`
+	// GossipListen is memberlist's address (TCP and UDP); port 0 picks a
+	// free one. "" means the peer_listen host, port 7946.
+	GossipListen string `yaml:"gossip_listen"`
+	// GossipAdvertise is the gossip address others dial; "" means
+	// GossipListen's.
+	GossipAdvertise string `yaml:"gossip_advertise"`
+	// Peers are gossip addresses (host:port) of other nodes to join.
+	Peers []string `yaml:"peers"`
+	// Secret authenticates every peer request (HMAC) and keys the gossip
+	// encryption; at least 16 bytes, the same in every region.
+	Secret string `yaml:"secret"`
+	// PushTimeout bounds the synchronous push of a write to the peers.
+	PushTimeout time.Duration `yaml:"push_timeout"`
+	// AntiEntropyInterval is the period of namespace anti-entropy.
+	AntiEntropyInterval time.Duration `yaml:"anti_entropy_interval"`
+	// ProbeInterval overrides memberlist's WAN probe interval (5 s); 0
+	// keeps it. Short values are for tests.
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+	// Strategy is the fetch planner's strategy (planner.ParseStrategy);
+	// "" means optimal.
+	Strategy string `yaml:"strategy"`
+	// Links are the prior link estimates from each region to this one.
+	Links map[string]LinkConfig `yaml:"links"`
+	// DefaultBandwidthMbit is the prior for regions not in Links, Mbit/s.
+	DefaultBandwidthMbit float64 `yaml:"default_bandwidth_mbit"`
+	// SlowGrace and SlowFactor: a chunk stream slower than predicted /
+	// SlowFactor after SlowGrace is re-planned (0: 2 s and 3).
+	SlowGrace  time.Duration `yaml:"slow_grace"`
+	SlowFactor float64       `yaml:"slow_factor"`
+	// EmulateLinkMbit paces the chunk streams this node sends to each
+	// region, in Mbit/s, to emulate WAN links in tests and demos; empty
+	// means unpaced.
+	EmulateLinkMbit map[string]float64 `yaml:"emulate_link_mbit"`
+}
+
+// LinkConfig is a prior estimate of one link.
+type LinkConfig struct {
+	BandwidthMbit float64 `yaml:"bandwidth_mbit"`
+	RTTms         float64 `yaml:"rtt_ms"`
+	CostPerGB     float64 `yaml:"cost_per_gb"`
+}
+
+// enabled reports whether the node is part of a multi-region cluster.
+func (c *ClusterConfig) enabled() bool { return c.PeerListen != "" }
+
+func (c *ClusterConfig) validate(add func(field, format string, args ...any)) {
+	if !c.enabled() {
+		if len(c.Peers) > 0 || c.Secret != "" || c.GossipListen != "" {
+			add("cluster.peer_listen", "is required for a multi-region node (peers, secret or gossip_listen are set)")
+		}
+		return
+	}
+	if len(c.Secret) < 16 {
+		add("cluster.secret", "must have at least 16 bytes")
+	}
+	if _, _, err := net.SplitHostPort(c.PeerListen); err != nil {
+		add("cluster.peer_listen", "%q: %v", c.PeerListen, err)
+	}
+	if c.GossipListen != "" {
+		if _, _, err := net.SplitHostPort(c.GossipListen); err != nil {
+			add("cluster.gossip_listen", "%q: %v", c.GossipListen, err)
+		}
+	}
+	if c.Strategy != "" {
+		if _, err := planner.ParseStrategy(c.Strategy); err != nil {
+			add("cluster.strategy", "%v", err)
+		}
+	}
+	if c.PushTimeout < 0 || c.AntiEntropyInterval < 0 || c.ProbeInterval < 0 || c.SlowGrace < 0 {
+		add("cluster", "durations must not be negative")
+	}
+	for r, l := range c.Links {
+		if l.BandwidthMbit < 0 || l.RTTms < 0 || l.CostPerGB < 0 {
+			add("cluster.links."+r, "values must not be negative")
+		}
+	}
+}
+
+func mbit(x float64) float64 { return x * 1e6 / 8 } // Mbit/s → bytes/s
+
+// cluster is a node's multi-region machinery.
+type cluster struct {
+	cfg    ClusterConfig
+	region string
+	log    *zap.Logger
+	ml     *membership.Membership
+	client *peer.Client
+	server *peer.Server
+	fetch  *fetch.Fetcher
+	rep    *replica.Replicator
+	ns     *namespace.Namespace
+	store  *chunkstore.Store
+	ln     net.Listener
+	srv    *http.Server
+	url    string
+
+	// block, when set by tests, partitions this node from regions.
+	blockMu sync.Mutex
+	block   func(region string) bool
+}
+
+// newCluster builds the cluster of a node; nil (and no error) for a
+// single-region node. It binds the peer and gossip listeners.
+func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, log *zap.Logger) (_ *cluster, err error) {
+	cc := cfg.Cluster
+	if !cc.enabled() {
+		return nil, nil
+	}
+	c := &cluster{cfg: cc, region: cfg.Region, log: log.Named("cluster"), ns: ns, store: store}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	c.ln, err = net.Listen("tcp", cc.PeerListen)
+	if err != nil {
+		return nil, fmt.Errorf("node: cluster.peer_listen: %w", err)
+	}
+	c.url = cc.PeerURL
+	if c.url == "" {
+		c.url = "http://" + c.ln.Addr().String()
+	}
+	secret := []byte(cc.Secret)
+	c.client, err = peer.NewClient(peer.ClientConfig{Secret: secret, Region: cfg.Region, Node: cfg.Node})
+	if err != nil {
+		return nil, err
+	}
+	strategy, _ := planner.ParseStrategy(cc.Strategy) // validated; "" is Optimal
+	if cc.Strategy == "" {
+		strategy = planner.Strategy{}
+	}
+	priors := map[string]fetch.Link{}
+	for r, l := range cc.Links {
+		priors[r] = fetch.Link{Bandwidth: mbit(l.BandwidthMbit), RTT: time.Duration(l.RTTms * float64(time.Millisecond)),
+			CostPerByte: l.CostPerGB / 1e9}
+	}
+	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
+		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor}, store, c.fetchPeers, c.client, log)
+	if err != nil {
+		return nil, err
+	}
+	c.rep, err = replica.New(replica.Config{Region: cfg.Region, Timeout: cc.PushTimeout, Interval: cc.AntiEntropyInterval,
+		ReclaimAge: cfg.GC.ReclaimAge}, ns, store, c.replicaPeers, c.client, log)
+	if err != nil {
+		return nil, err
+	}
+	c.server, err = peer.NewServer(peer.ServerConfig{Secret: secret, Region: cfg.Region, RateLimit: c.rateLimit, Block: c.blocked},
+		store, c.rep, c, log)
+	if err != nil {
+		return nil, err
+	}
+	c.srv = &http.Server{Handler: c.server, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("peer-http"))}
+
+	gl := cc.GossipListen
+	if gl == "" {
+		host, _, _ := net.SplitHostPort(cc.PeerListen)
+		gl = net.JoinHostPort(host, "7946")
+	}
+	ghost, gport, err := splitPort(gl)
+	if err != nil {
+		return nil, fmt.Errorf("node: cluster.gossip_listen: %w", err)
+	}
+	mc := membership.Config{NodeName: cfg.Node, Region: cfg.Region, PeerURL: c.url, BindAddr: ghost, BindPort: gport,
+		Join: cc.Peers, Secret: secret, ProbeInterval: cc.ProbeInterval}
+	if cc.ProbeInterval > 0 && cc.ProbeInterval < time.Second {
+		// Test timings: everything faster than the WAN preset.
+		mc.ProbeTimeout = cc.ProbeInterval * 4 / 5
+		mc.GossipInterval = cc.ProbeInterval / 2
+		mc.PushPullInterval = 5 * cc.ProbeInterval
+		mc.SuspicionMult = 2
+		mc.RejoinInterval = 2 * cc.ProbeInterval
+	}
+	if cc.GossipAdvertise != "" {
+		if mc.AdvertiseAddr, mc.AdvertisePort, err = splitPort(cc.GossipAdvertise); err != nil {
+			return nil, fmt.Errorf("node: cluster.gossip_advertise: %w", err)
+		}
+	}
+	c.ml, err = membership.New(mc, log)
+	if err != nil {
+		return nil, err
+	}
+	c.ml.OnEvent(func(ev membership.Event) {
+		if ev.Type == membership.EventJoin && !ev.Member.Local {
+			c.rep.Trigger() // catch up with a region that (re)appeared
+		}
+	})
+	c.log.Info("cluster ready", zap.String("peer_url", c.url), zap.String("gossip", c.ml.Addr()))
+	return c, nil
+}
+
+func splitPort(hp string) (string, int, error) {
+	h, p, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	var port int
+	if _, err := fmt.Sscanf(p, "%d", &port); err != nil {
+		return "", 0, fmt.Errorf("port %q", p)
+	}
+	return h, port, nil
+}
+
+func (c *cluster) fetchPeers() []fetch.Peer {
+	var out []fetch.Peer
+	for _, m := range c.ml.Peers() {
+		out = append(out, fetch.Peer{Region: m.Region, URL: m.PeerURL, RTT: m.RTT})
+	}
+	return out
+}
+
+func (c *cluster) replicaPeers() []replica.Peer {
+	var out []replica.Peer
+	for _, m := range c.ml.Peers() {
+		out = append(out, replica.Peer{Region: m.Region, Name: m.Name, URL: m.PeerURL})
+	}
+	return out
+}
+
+func (c *cluster) rateLimit(to string) float64 { return mbit(c.cfg.EmulateLinkMbit[to]) }
+
+func (c *cluster) blocked(from string) bool {
+	c.blockMu.Lock()
+	defer c.blockMu.Unlock()
+	return c.block != nil && c.block(from)
+}
+
+// replicator and remoteReader return the object service's hooks; nil
+// interfaces for a single-region node.
+func (c *cluster) replicator() objects.Replicator {
+	if c == nil {
+		return nil
+	}
+	return c.rep
+}
+
+func (c *cluster) remoteReader() objects.RemoteReader {
+	if c == nil {
+		return nil
+	}
+	return c.fetch
+}
+
+// run serves the peer listener, gossips and runs anti-entropy until ctx is
+// done.
+func (c *cluster) run(ctx context.Context, shutdownTimeout time.Duration) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Go(func() {
+		if err := c.srv.Serve(c.ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("node: peer server: %w", err)
+		}
+	})
+	wg.Go(func() { c.ml.Run(ctx) })
+	wg.Go(func() { c.rep.Run(ctx) })
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if serr := c.srv.Shutdown(sctx); serr != nil {
+		c.srv.Close()
+	}
+	wg.Wait()
+	return err
+}
+
+// kill stops the peer listener and gossip at once, as a crash would (tests).
+func (c *cluster) kill() {
+	c.srv.Close()
+	c.ml.Kill()
+}
+
+func (c *cluster) close() {
+	if c.ln != nil {
+		c.ln.Close()
+	}
+	if c.ml != nil {
+		c.ml.Close()
+	}
+}
+
+// Status is `nitro status`: this node, its peers by region, their state
+// and the link estimates.
+type Status struct {
+	Node        string                       `json:"node"`
+	Region      string                       `json:"region"`
+	PeerURL     string                       `json:"peer_url"`
+	Gossip      string                       `json:"gossip"`
+	Members     []MemberStatus               `json:"members"`
+	Links       []fetch.LinkEstimate         `json:"links"`
+	Fetch       fetch.Stats                  `json:"fetch"`
+	Replication replica.Stats                `json:"replication"`
+	Sent        map[string]peer.LinkCounters `json:"chunk_bytes_sent"`
+	Received    map[string]peer.LinkCounters `json:"chunk_bytes_received"`
+}
+
+// MemberStatus is one peer node in a Status.
+type MemberStatus struct {
+	Name    string        `json:"name"`
+	Region  string        `json:"region"`
+	PeerURL string        `json:"peer_url"`
+	State   string        `json:"state"`
+	RTT     time.Duration `json:"rtt_ns"`
+}
+
+// Status implements peer.Operator.
+func (c *cluster) Status(ctx context.Context) (any, error) { return c.status(), nil }
+
+func (c *cluster) status() *Status {
+	local := c.ml.Local()
+	st := &Status{Node: local.Name, Region: c.region, PeerURL: c.url, Gossip: c.ml.Addr(),
+		Links: c.fetch.Links(), Fetch: c.fetch.Stats(), Replication: c.rep.Stats(),
+		Sent: c.server.SentStats(), Received: c.client.ReceivedStats()}
+	for _, m := range c.ml.Members() {
+		st.Members = append(st.Members, MemberStatus{Name: m.Name, Region: m.Region, PeerURL: m.PeerURL,
+			State: m.State.String(), RTT: m.RTT})
+	}
+	return st
+}
+
+// PlanReport is `nitro plan`: how this region would read an object now.
+type PlanReport = fetch.Report
+
+// Plan implements peer.Operator: object is "account/container/object".
+func (c *cluster) Plan(ctx context.Context, object string) (any, error) {
+	parts := strings.SplitN(object, "/", 3)
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("object %q: want ACCOUNT/CONTAINER/OBJECT", object)
+	}
+	rec, err := c.ns.GetLive(ctx, namespace.ObjectKey(parts[0], parts[1], parts[2]))
+	if err != nil {
+		return nil, err
+	}
+	if rec.Recipe.IsZero() {
+		return nil, fmt.Errorf("object %q has no content of its own (a manifest?)", object)
+	}
+	rc, err := c.store.Recipe(ctx, rec.Recipe)
+	if err != nil {
+		return nil, err
+	}
+	return c.fetch.Explain(ctx, rc, 0, len(rc.Refs))
+}
+
+// peerClient is the client the operator commands use to ask a running node
+// over its peer listener.
+func peerClient(cfg Config) (*peer.Client, string, error) {
+	if !cfg.Cluster.enabled() {
+		return nil, "", errors.New("this node has no cluster configured (cluster.peer_listen)")
+	}
+	url := cfg.Cluster.PeerURL
+	if url == "" {
+		url = "http://" + cfg.Cluster.PeerListen
+	}
+	cl, err := peer.NewClient(peer.ClientConfig{Secret: []byte(cfg.Cluster.Secret), Region: cfg.Region, Node: "nitro-cli"})
+	return cl, url, err
+}
+
+// QueryStatus asks the node that cfg describes, over its peer listener,
+// for its Status (`nitro status`).
+func QueryStatus(ctx context.Context, cfg Config) (*Status, error) {
+	cl, url, err := peerClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var st Status
+	if err := cl.Status(ctx, url, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// QueryPlan asks the node that cfg describes for the plan by which it would
+// read object "account/container/object" now (`nitro plan`).
+func QueryPlan(ctx context.Context, cfg Config, object string) (*PlanReport, error) {
+	cl, url, err := peerClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var rep PlanReport
+	if err := cl.Plan(ctx, url, object, &rep); err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
