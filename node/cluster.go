@@ -366,6 +366,9 @@ func (c *cluster) Plan(ctx context.Context, object string) (any, error) {
 		return nil, fmt.Errorf("object %q: want ACCOUNT/CONTAINER/OBJECT", object)
 	}
 	rec, err := c.ns.GetLive(ctx, namespace.ObjectKey(parts[0], parts[1], parts[2]))
+	if errors.Is(err, namespace.ErrNotFound) {
+		return nil, fmt.Errorf("%w: object %s", peer.ErrNotFound, object)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -165,6 +166,7 @@ func New(cfg Config, store Store, peers func() []Peer, tr Transport, log *zap.Lo
 // Links returns the current link estimates, by region.
 func (f *Fetcher) Links() []LinkEstimate {
 	out := f.links.all()
+	out = slices.DeleteFunc(out, func(l LinkEstimate) bool { return l.Region == f.cfg.Region })
 	for i := range out {
 		for _, p := range f.livePeers() {
 			if p.Region == out[i].Region && p.RTT > 0 {

@@ -137,7 +137,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code = http.StatusBadRequest
 	case errors.Is(err, errUnavailable):
 		code = http.StatusServiceUnavailable
-	case errors.Is(err, chunkstore.ErrNotFound):
+	case errors.Is(err, chunkstore.ErrNotFound), errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
 	case errors.Is(err, context.Canceled):
 		code = 499 // client went away; nobody reads the answer
@@ -150,6 +150,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 type badRequest struct{ error }
 
 var errUnavailable = errors.New("peer: service not available on this node")
+
+// ErrNotFound is wrapped by an Operator's errors for an absent object; the
+// server answers 404.
+var ErrNotFound = errors.New("peer: not found")
 
 func (s *Server) pushRecords(w http.ResponseWriter, r *http.Request) {
 	if s.records == nil {
