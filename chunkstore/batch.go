@@ -19,8 +19,9 @@ type batcher struct {
 	db      *badger.DB
 	txn     *badger.Txn
 	bytes   int
-	bufs    []*[]byte  // pooled values of txn, released after its commit
-	pool    *sync.Pool // where bufs go back; nil: none
+	bufs    []*[]byte   // pooled values of txn, released after its commit
+	kvs     [][2][]byte // entries of txn, to retry it when writes were blocked
+	pool    *sync.Pool  // where bufs go back; nil: none
 	pending chan struct{}
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -52,11 +53,13 @@ func (b *batcher) set(key, val []byte) error {
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		b.commit() // val's buffer is released after set, into the next txn
 		b.txn = b.db.NewTransaction(true)
+		b.kvs = nil
 		err = b.txn.Set(key, val)
 	}
 	if err != nil {
 		return err
 	}
+	b.kvs = append(b.kvs, [2][]byte{key, val})
 	b.bytes += len(key) + len(val)
 	if b.bytes >= batchBytes {
 		b.commit()
@@ -72,9 +75,20 @@ func (b *batcher) commit() {
 	}
 	b.pending <- struct{}{}
 	b.wg.Add(1)
-	txn, bufs := b.txn, b.bufs
-	b.txn, b.bytes, b.bufs = nil, 0, nil
+	txn, bufs, kvs := b.txn, b.bufs, b.kvs
+	b.txn, b.bytes, b.bufs, b.kvs = nil, 0, nil, nil
 	txn.CommitWith(func(err error) {
+		// Runs on its own goroutine: retrying here blocks only this batch.
+		for attempt := 0; blockedRetry(err, attempt); attempt++ {
+			err = b.db.Update(func(txn *badger.Txn) error {
+				for _, kv := range kvs {
+					if err := txn.Set(kv[0], kv[1]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
 		if b.pool != nil {
 			for _, p := range bufs {
 				b.pool.Put(p)
@@ -113,7 +127,7 @@ func (b *batcher) flush() error {
 func (b *batcher) cancel() {
 	if b.txn != nil {
 		b.txn.Discard()
-		b.txn = nil
+		b.txn, b.kvs = nil, nil
 	}
 	b.wg.Wait()
 }

@@ -192,7 +192,7 @@ func (s *Store) PutStored(ctx context.Context, id recipe.ChunkID, st Stored) err
 // putValue writes a chunk value and its stamp in one transaction.
 func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
 	stamp := encodeStamp(s.now().Unix())
-	err := s.db.Update(func(txn *badger.Txn) error {
+	err := s.update(func(txn *badger.Txn) error {
 		if err := txn.Set(chunkKey(id), val); err != nil {
 			return err
 		}
@@ -245,6 +245,9 @@ func (s *Store) present(ctx context.Context, id recipe.ChunkID) (bool, error) {
 		txn.Discard()
 		if err == nil {
 			return true, nil
+		}
+		if blockedRetry(err, attempt) {
+			continue
 		}
 		if !errors.Is(err, badger.ErrConflict) || attempt > 10 {
 			return false, fmt.Errorf("chunkstore: stamp %s: %w", id.Short(), err)

@@ -98,6 +98,9 @@ func (s *Store) putRecipe(ctx context.Context, id recipe.ID, enc []byte) error {
 		if err == nil {
 			return nil
 		}
+		if blockedRetry(err, attempt) {
+			continue
+		}
 		if !errors.Is(err, badger.ErrConflict) || attempt > 10 {
 			return fmt.Errorf("chunkstore: put recipe %s: %w", id, err)
 		}

@@ -61,6 +61,9 @@ func (r *Records) Update(ctx context.Context, fn func(tx RecordTxn) error) error
 		if err == nil {
 			return r.s.sync()
 		}
+		if blockedRetry(err, attempt) {
+			continue
+		}
 		if !errors.Is(err, badger.ErrConflict) || attempt >= 100 {
 			return err
 		}

@@ -1,6 +1,7 @@
 package chunkstore
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -120,6 +121,29 @@ func (s *Store) sync() error {
 		return fmt.Errorf("chunkstore: sync: %w", err)
 	}
 	return nil
+}
+
+// blockedRetry reports whether a commit that failed with err should be
+// retried, after waiting: Badger refuses writes with ErrBlockedWrites while
+// GC flushes its memtables (compactForGC, milliseconds) and while it
+// closes; retries stop after about 10 s.
+func blockedRetry(err error, attempt int) bool {
+	if !errors.Is(err, badger.ErrBlockedWrites) || attempt >= 200 {
+		return false
+	}
+	time.Sleep(50 * time.Millisecond)
+	return true
+}
+
+// update is db.Update retried while writes are blocked (see blockedRetry);
+// fn may run more than once.
+func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.db.Update(fn)
+		if !blockedRetry(err, attempt) {
+			return err
+		}
+	}
 }
 
 // badgerLogger bridges Badger's logger to zap.
