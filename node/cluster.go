@@ -63,6 +63,11 @@ type ClusterConfig struct {
 	// SlowFactor after SlowGrace is re-planned (0: 2 s and 3).
 	SlowGrace  time.Duration `yaml:"slow_grace"`
 	SlowFactor float64       `yaml:"slow_factor"`
+	// Placement names regions to which every new object is copied in the
+	// background right after its PUT (eager placement), unless its
+	// container's X-Container-Meta-Nitro-Placement (comma-separated
+	// regions; "none" for none) says otherwise.
+	Placement []string `yaml:"placement"`
 	// EmulateLinkMbit paces the chunk streams this node sends to each
 	// region, in Mbit/s, to emulate WAN links in tests and demos; empty
 	// means unpaced.
@@ -130,6 +135,12 @@ type cluster struct {
 	srv    *http.Server
 	url    string
 
+	// places bounds the background copies this node runs for eager
+	// placement (placeWorkers at a time, placeQueue waiting).
+	places chan string
+	// pushes bounds the placement requests this node sends.
+	pushes chan struct{}
+
 	// block, when set by tests, partitions this node from regions.
 	blockMu sync.Mutex
 	block   func(region string) bool
@@ -142,7 +153,8 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	if !cc.enabled() {
 		return nil, nil
 	}
-	c := &cluster{cfg: cc, region: cfg.Region, log: log.Named("cluster"), ns: ns, store: store}
+	c := &cluster{cfg: cc, region: cfg.Region, log: log.Named("cluster"), ns: ns, store: store,
+		places: make(chan string, placeQueue), pushes: make(chan struct{}, placeQueue)}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -266,7 +278,7 @@ func (c *cluster) replicator() objects.Replicator {
 	if c == nil {
 		return nil
 	}
-	return c.rep
+	return placingReplicator{c}
 }
 
 func (c *cluster) remoteReader() objects.RemoteReader {
@@ -288,6 +300,9 @@ func (c *cluster) run(ctx context.Context, shutdownTimeout time.Duration) error 
 	})
 	wg.Go(func() { c.ml.Run(ctx) })
 	wg.Go(func() { c.rep.Run(ctx) })
+	for range placeWorkers {
+		wg.Go(func() { c.placeLoop(ctx) })
+	}
 	var err error
 	select {
 	case <-ctx.Done():

@@ -222,6 +222,23 @@ func TestThreeRegions(t *testing.T) {
 		}
 	})
 
+	t.Run("EagerPlacement", func(t *testing.T) {
+		ca.must(201, "PUT", "/placed", map[string]string{"X-Container-Meta-Nitro-Placement": "c"}, nil)
+		data := randomBytes(t, 2<<20)
+		ca.must(201, "PUT", "/placed/img", nil, bytes.NewReader(data))
+		rc := tc.recipeOf("c", "placed", "img")
+		start := time.Now()
+		waitFor(t, 10*time.Second, "placement at c", func() bool { n, _ := tc.lacked("c", "a", rc); return n == 0 })
+		t.Logf("placed at c %v after the PUT returned", time.Since(start))
+		if n, _ := tc.lacked("b", "a", rc); n != len(rc.Unique()) {
+			t.Fatalf("b got %d chunks of an object placed only at c", len(rc.Unique())-n)
+		}
+		before := tc.sentTo("c")
+		if got, _ := tc.get("c", "/placed/img"); !bytes.Equal(got, data) || tc.sentTo("c") != before {
+			t.Fatal("read at c after placement was not local")
+		}
+	})
+
 	t.Run("PartitionAndHeal", func(t *testing.T) {
 		cut := func(on bool) {
 			for r, n := range tc.nodes {

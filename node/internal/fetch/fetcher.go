@@ -347,3 +347,24 @@ func (f *Fetcher) count(fn func(*Stats)) {
 	fn(&f.stats)
 	f.mu.Unlock()
 }
+
+// Prefetch makes refs [first, last) of rec local: it fetches the missing
+// chunks as Source does and waits until they are stored, without reading
+// them back. Eager placement uses it.
+func (f *Fetcher) Prefetch(ctx context.Context, rec *recipe.Recipe, first, last int) error {
+	src, err := f.Source(ctx, rec, first, last)
+	if err != nil {
+		return err
+	}
+	for _, fu := range src.(*source).wait {
+		select {
+		case <-fu.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if fu.err != nil {
+			return fu.err
+		}
+	}
+	return nil
+}

@@ -241,6 +241,17 @@ func (c *Client) Plan(ctx context.Context, base, object string, v any) error {
 	return c.getJSON(ctx, base, "/peer/v1/plan?object="+url.QueryEscape(object), v)
 }
 
+// Place asks the node at base to copy object "account/container/object"
+// to its region in the background.
+func (c *Client) Place(ctx context.Context, base, object string) error {
+	resp, err := c.do(ctx, http.MethodPost, base, "/peer/v1/place?object="+url.QueryEscape(object), nil, "")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
 func (c *Client) getJSON(ctx context.Context, base, path string, v any) error {
 	resp, err := c.do(ctx, http.MethodGet, base, path, nil, "")
 	if err != nil {

@@ -18,6 +18,8 @@
 //	                      verification here), with len 0
 //	GET  /status          the node's status for `nitro status` (JSON)
 //	GET  /plan?object=a/c/o  the read plan for `nitro plan` (JSON)
+//	POST /place?object=a/c/o copy the object here in the background (eager
+//	                      placement); 202 at once
 //
 // Authentication: the client sends X-Nitro-Date (unix seconds),
 // X-Nitro-Region, X-Nitro-Node and

@@ -43,6 +43,9 @@ type RecordStore interface {
 type Operator interface {
 	Status(ctx context.Context) (any, error)
 	Plan(ctx context.Context, object string) (any, error)
+	// Place asks this node to copy object "account/container/object" here
+	// in the background (eager placement); it must not block on the copy.
+	Place(ctx context.Context, object string) error
 }
 
 // ServerConfig configures a Server.
@@ -101,6 +104,7 @@ func NewServer(cfg ServerConfig, chunks ChunkStore, records RecordStore, op Oper
 	s.mux.HandleFunc("POST /peer/v1/chunks", s.chunkStream)
 	s.mux.HandleFunc("GET /peer/v1/status", s.status)
 	s.mux.HandleFunc("GET /peer/v1/plan", s.plan)
+	s.mux.HandleFunc("POST /peer/v1/place", s.place)
 	return s, nil
 }
 
@@ -135,7 +139,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &bad):
 		code = http.StatusBadRequest
-	case errors.Is(err, errUnavailable):
+	case errors.Is(err, errUnavailable), errors.Is(err, ErrBusy):
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, chunkstore.ErrNotFound), errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
@@ -150,6 +154,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 type badRequest struct{ error }
 
 var errUnavailable = errors.New("peer: service not available on this node")
+
+// ErrBusy is wrapped by an Operator's errors when it cannot take more work
+// now; the server answers 503.
+var ErrBusy = errors.New("peer: busy")
 
 // ErrNotFound is wrapped by an Operator's errors for an absent object; the
 // server answers 404.
@@ -335,6 +343,23 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, v)
+}
+
+func (s *Server) place(w http.ResponseWriter, r *http.Request) {
+	if s.op == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	obj := r.URL.Query().Get("object")
+	if strings.Count(obj, "/") < 2 {
+		s.fail(w, r, badRequest{errors.New("object must be ACCOUNT/CONTAINER/OBJECT")})
+		return
+	}
+	if err := s.op.Place(r.Context(), obj); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -403,3 +403,6 @@ func (r *Replicator) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Timeout returns the push timeout.
+func (r *Replicator) Timeout() time.Duration { return r.cfg.Timeout }

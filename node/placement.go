@@ -1,0 +1,145 @@
+package node
+
+// Eager placement: right after an object's PUT, the writing node asks the
+// regions named by the container's X-Container-Meta-Nitro-Placement (or by
+// cluster.placement) to copy the object in the background, so that its
+// first read there is local.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nitro-cloud/nitro/node/internal/namespace"
+	"github.com/nitro-cloud/nitro/node/internal/peer"
+	"go.uber.org/zap"
+)
+
+const (
+	placeWorkers = 2   // background copies at a time, per node
+	placeQueue   = 256 // copies (and requests) waiting; more are dropped and logged
+	placeTimeout = time.Hour
+	// placementMeta is the container metadata key (Swift's
+	// X-Container-Meta-Nitro-Placement, stored lower case without prefix).
+	placementMeta = "nitro-placement"
+)
+
+// placingReplicator is the object service's Replicator: the cluster's
+// replication, then eager placement of new objects.
+type placingReplicator struct{ c *cluster }
+
+func (p placingReplicator) Replicate(ctx context.Context, rec namespace.Record) error {
+	if err := p.c.rep.Replicate(ctx, rec); err != nil {
+		return err
+	}
+	if rec.Kind == namespace.KindObject && rec.Live() && !rec.Recipe.IsZero() && rec.Region == p.c.region {
+		p.c.requestPlacement(ctx, &rec)
+	}
+	return nil
+}
+
+// placementOf returns the regions an object of container should be copied
+// to: the container's metadata, else the configured default.
+func (c *cluster) placementOf(ctx context.Context, account, container string) []string {
+	regions := c.cfg.Placement
+	if cr, err := c.ns.GetLive(ctx, namespace.ContainerKey(account, container)); err == nil {
+		if v, ok := cr.Meta[placementMeta]; ok {
+			regions = nil
+			for _, r := range strings.Split(v, ",") {
+				if r = strings.TrimSpace(r); r != "" && r != "none" {
+					regions = append(regions, r)
+				}
+			}
+		}
+	}
+	return regions
+}
+
+// requestPlacement asks each live peer of the placement regions to copy
+// rec's object; it never blocks the client's request on the copy.
+func (c *cluster) requestPlacement(ctx context.Context, rec *namespace.Record) {
+	regions := c.placementOf(ctx, rec.Account, rec.Container)
+	if len(regions) == 0 {
+		return
+	}
+	object := rec.Account + "/" + rec.Container + "/" + rec.Object
+	peers := c.ml.Peers()
+	for _, r := range regions {
+		if r == c.region {
+			continue
+		}
+		url := ""
+		for _, m := range peers {
+			if m.Region == r {
+				url = m.PeerURL
+				break
+			}
+		}
+		if url == "" {
+			c.log.Warn("placement region not live; the object will be copied there on its first read",
+				zap.String("region", r), zap.String("object", object))
+			continue
+		}
+		select {
+		case c.pushes <- struct{}{}:
+		default:
+			c.log.Warn("too many placement requests in flight; dropped", zap.String("region", r), zap.String("object", object))
+			continue
+		}
+		go func() {
+			defer func() { <-c.pushes }()
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.rep.Timeout())
+			defer cancel()
+			if err := c.client.Place(pctx, url, object); err != nil {
+				c.log.Warn("placement request failed", zap.String("region", r), zap.String("object", object), zap.Error(err))
+			}
+		}()
+	}
+}
+
+// Place implements peer.Operator: queue a background copy of object here.
+func (c *cluster) Place(ctx context.Context, object string) error {
+	select {
+	case c.places <- object:
+		return nil
+	default:
+		return fmt.Errorf("%w: %d placements queued", peer.ErrBusy, placeQueue)
+	}
+}
+
+// placeLoop copies queued objects until ctx is done.
+func (c *cluster) placeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case object := <-c.places:
+			pctx, cancel := context.WithTimeout(ctx, placeTimeout)
+			start := time.Now()
+			n, err := c.place(pctx, object)
+			cancel()
+			if err != nil {
+				c.log.Warn("placement failed; the object will be fetched on its first read", zap.String("object", object), zap.Error(err))
+				continue
+			}
+			c.log.Info("object placed", zap.String("object", object), zap.Int("chunks", n), zap.Duration("took", time.Since(start)))
+		}
+	}
+}
+
+func (c *cluster) place(ctx context.Context, object string) (int, error) {
+	parts := strings.SplitN(object, "/", 3)
+	if len(parts) != 3 {
+		return 0, fmt.Errorf("object %q: want ACCOUNT/CONTAINER/OBJECT", object)
+	}
+	rec, err := c.ns.GetLive(ctx, namespace.ObjectKey(parts[0], parts[1], parts[2]))
+	if err != nil {
+		return 0, err
+	}
+	rc, err := c.store.Recipe(ctx, rec.Recipe)
+	if err != nil {
+		return 0, err
+	}
+	return len(rc.Refs), c.fetch.Prefetch(ctx, rc, 0, len(rc.Refs))
+}
