@@ -23,6 +23,9 @@ type batcher struct {
 	kvs     [][2][]byte // entries of txn, to retry it when writes were blocked
 	pool    *sync.Pool  // where bufs go back; nil: none
 	pending chan struct{}
+	sync    bool       // start a background DB.Sync every syncBytes
+	synced  int        // bytes committed since the last background sync
+	syncing sync.Mutex // held by the background sync
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	err     error
@@ -31,10 +34,16 @@ type batcher struct {
 const (
 	batchBytes   = 4 << 20
 	batchPending = 2
+	// syncBytes: a Write that must be durable syncs in the background every
+	// syncBytes of committed values, so that the disk writes back while the
+	// CPU chunks and compresses, and the final Sync finds little to do.
+	syncBytes = 32 << 20
 )
 
-func newBatcher(db *badger.DB, pool *sync.Pool) *batcher {
-	return &batcher{db: db, pool: pool, pending: make(chan struct{}, batchPending)}
+// newBatcher returns a batcher on db returning value buffers to pool (nil:
+// none); with sync, it syncs in the background as it goes (see syncBytes).
+func newBatcher(db *badger.DB, pool *sync.Pool, sync bool) *batcher {
+	return &batcher{db: db, pool: pool, sync: sync, pending: make(chan struct{}, batchPending)}
 }
 
 // release hands buf (holding a value passed to set) back to the pool once
@@ -76,6 +85,16 @@ func (b *batcher) commit() {
 	b.pending <- struct{}{}
 	b.wg.Add(1)
 	txn, bufs, kvs := b.txn, b.bufs, b.kvs
+	b.synced += b.bytes
+	if b.sync && b.synced >= syncBytes && b.syncing.TryLock() {
+		b.synced = 0
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			defer b.syncing.Unlock()
+			b.db.Sync() // best effort: the final Sync reports errors
+		}()
+	}
 	b.txn, b.bytes, b.bufs, b.kvs = nil, 0, nil, nil
 	txn.CommitWith(func(err error) {
 		// Runs on its own goroutine: retrying here blocks only this batch.

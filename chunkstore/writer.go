@@ -131,7 +131,7 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 }
 
 func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}) (*recipe.Recipe, recipe.ID, error) {
-	wb := newBatcher(s.db, &s.vals)
+	wb := newBatcher(s.db, &s.vals, !s.cfg.NoSync)
 	defer wb.cancel()
 	sum := md5.New()
 	rec := &recipe.Recipe{}
