@@ -60,6 +60,7 @@ func runDedupstat(ctx context.Context, args []string) error {
 		}
 	}
 	st := a.Stats()
+	ck := cfg.Chunking.Normalize()
 	if *asJSON {
 		out := struct {
 			chunkstore.DedupStats
@@ -71,7 +72,7 @@ func runDedupstat(ctx context.Context, args []string) error {
 			Saved       float64 `json:"saved"`
 			SavedStored float64 `json:"saved_stored"`
 			Seconds     float64 `json:"seconds"`
-		}{st, *avg, *minSize, *maxSize, *fixed, *level, st.Saved(), st.SavedStored(), time.Since(start).Seconds()}
+		}{st, ck.AvgSize, ck.MinSize, ck.MaxSize, *fixed, *level, st.Saved(), st.SavedStored(), time.Since(start).Seconds()}
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
