@@ -546,3 +546,19 @@ func TestGCConcurrentWrites(t *testing.T) {
 		t.Fatalf("fsck: %+v %v (%d live)", rep, err, len(live))
 	}
 }
+
+func TestIDSetBounded(t *testing.T) {
+	var s idSet
+	for i := range 3 * idSetGen {
+		id := recipe.Sum([]byte{byte(i), byte(i >> 8), byte(i >> 16)})
+		if s.addSeen(id) {
+			t.Fatalf("%d: new id seen", i)
+		}
+		if !s.addSeen(id) {
+			t.Fatalf("%d: id not remembered", i)
+		}
+	}
+	if len(s.cur)+len(s.old) > 2*idSetGen {
+		t.Fatalf("idSet holds %d ids", len(s.cur)+len(s.old))
+	}
+}

@@ -73,7 +73,7 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 
 	// Workers: hash, look up, compress new chunks.
 	var claimMu sync.Mutex
-	claimed := make(map[recipe.ChunkID]struct{})
+	var claimed idSet
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
 		wg.Add(1)
@@ -87,8 +87,7 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 				}
 				j.id = recipe.ChunkID(sha256.Sum256(j.data))
 				claimMu.Lock()
-				_, dup := claimed[j.id]
-				claimed[j.id] = struct{}{}
+				dup := claimed.addSeen(j.id)
 				claimMu.Unlock()
 				if !dup {
 					present, err := s.present(gctx, j.id)
@@ -186,4 +185,30 @@ func setChunk(wb *batcher, id recipe.ChunkID, val, stamp []byte) error {
 		return fmt.Errorf("chunkstore: write chunk %s: %w", id.Short(), err)
 	}
 	return nil
+}
+
+// idSet remembers the chunk IDs a Write has already handled, so that a
+// chunk repeated within one stream (zero runs, copies) is looked up and
+// compressed once: the first occurrence is stored (or found present)
+// before the recipe, whichever occurrence commits first. It keeps two
+// generations of at most idSetGen IDs, so memory stays bounded (~10 MiB)
+// for any stream length; a repeat further back than that is merely looked
+// up again.
+type idSet struct{ cur, old map[recipe.ChunkID]struct{} }
+
+const idSetGen = 1 << 16
+
+// addSeen adds id and reports whether it was already there.
+func (s *idSet) addSeen(id recipe.ChunkID) bool {
+	if _, ok := s.cur[id]; ok {
+		return true
+	}
+	if _, ok := s.old[id]; ok {
+		return true
+	}
+	if s.cur == nil || len(s.cur) >= idSetGen {
+		s.old, s.cur = s.cur, make(map[recipe.ChunkID]struct{}, 1024)
+	}
+	s.cur[id] = struct{}{}
+	return false
 }
