@@ -425,7 +425,7 @@ func TestExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Refs[0] != "local" || rep.Local < 1 || rep.Makespan < rep.LowerBound || rep.LowerBound <= 0 {
+	if rep.Refs[0] != "local" || rep.Local < 1 || rep.Makespan < rep.LowerBound*(1-1e-9) || rep.LowerBound <= 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	for i, w := range rep.Refs {
