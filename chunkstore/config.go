@@ -32,9 +32,18 @@ const DefaultTouchAfter = 10 * time.Minute
 var ErrConfig = errors.New("chunkstore: invalid config")
 
 // ChunkingConfig is the part of Config that decides where chunks are cut.
-// Every region of a cluster must use the same values.
+// Every region of a cluster must use the same values: a change moves cuts
+// and loses dedup against everything stored before (TestGoldenChunking
+// guards the defaults). Zero fields mean defaults (see Normalize).
 type ChunkingConfig struct {
-	Polynomial                uint64
+	// Polynomial is the Rabin polynomial (irreducible, degree 53); 0 means
+	// DefaultPolynomial.
+	Polynomial uint64
+	// MinSize, AvgSize and MaxSize bound chunk sizes in bytes; AvgSize is a
+	// power of two, the expected distance between cut points after MinSize
+	// (restic/chunker's SetAverageBits). All zero means DefaultMinSize,
+	// DefaultAvgSize, DefaultMaxSize; AvgSize alone implies MinSize =
+	// AvgSize/4 and MaxSize = 4×AvgSize.
 	MinSize, AvgSize, MaxSize int
 }
 
@@ -43,7 +52,7 @@ func (cfg Config) chunking() ChunkingConfig {
 	return ChunkingConfig{cfg.Polynomial, cfg.MinSize, cfg.AvgSize, cfg.MaxSize}
 }
 
-// Normalize fills zero fields with their defaults.
+// Normalize returns c with zero fields filled with their defaults.
 func (c ChunkingConfig) Normalize() ChunkingConfig {
 	if c.Polynomial == 0 {
 		c.Polynomial = DefaultPolynomial
