@@ -37,6 +37,10 @@ type wjob struct {
 // adds new chunks to batched, asynchronously committed
 // transactions (batcher). At most Config.Window chunks are
 // in flight, so memory is bounded whatever the size of r.
+//
+// Cancelling ctx stops the pipeline, but Write returns only once a Read of
+// r in progress returns (an HTTP request body does when its request's
+// context ends). Errors: ctx's error, r's error (wrapped), or a store error.
 func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.ID, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	window := s.cfg.Window
