@@ -48,6 +48,10 @@ type jsrc struct {
 	streamStart time.Time
 	streamBytes int64
 	streamLeft  int // chunks of the stream not yet arrived
+	// first and last frame arrivals, for the throughput sample
+	firstAt, lastAt time.Time
+	firstBytes      int64
+	frames          int
 	slow        bool
 }
 
@@ -316,6 +320,7 @@ func (j *job) worker(s *jsrc) {
 		s.queue = s.queue[n:]
 		sctx, cancel := context.WithCancel(j.ctx)
 		s.cancel, s.streamStart, s.streamBytes, s.streamLeft, s.slow = cancel, time.Now(), 0, len(batch), false
+		s.frames, s.firstBytes = 0, 0
 		j.mu.Unlock()
 
 		select {
@@ -348,6 +353,12 @@ func (j *job) worker(s *jsrc) {
 				c := batch[next]
 				next++
 				j.mu.Lock()
+				now := time.Now()
+				if s.frames == 0 {
+					s.firstAt, s.firstBytes = now, int64(len(st.Data))
+				}
+				s.lastAt = now
+				s.frames++
 				s.streamBytes += int64(len(st.Data))
 				s.streamLeft--
 				j.mu.Unlock()
@@ -372,7 +383,6 @@ func (j *job) worker(s *jsrc) {
 
 		j.mu.Lock()
 		s.cancel = nil
-		dur := time.Since(s.streamStart)
 		leftover := 0
 		for _, c := range batch { // every arrival is resolved: the rest never came
 			if c.state == stQueued && c.owner == indexOf(j.srcs, s) {
@@ -384,11 +394,12 @@ func (j *job) worker(s *jsrc) {
 		switch {
 		case j.ctx.Err() != nil:
 		case err == nil:
-			rtt := s.RTT
-			if rtt <= 0 {
-				rtt = f.links.get(s.Region).RTT
+			// The sample is the rate between the first and the last frame,
+			// which leaves out the request's round trip and the sender's
+			// start-up; short streams give no sample (see links.observe).
+			if s.frames >= 4 {
+				f.links.observe(s.Region, s.streamBytes-s.firstBytes, s.lastAt.Sub(s.firstAt))
 			}
-			f.links.observe(s.Region, s.streamBytes, dur-rtt)
 		case s.slow:
 			// checkSlow lowered the estimate and counted the re-plan.
 		default:
