@@ -52,7 +52,7 @@ type jsrc struct {
 	firstAt, lastAt time.Time
 	firstBytes      int64
 	frames          int
-	slow        bool
+	slow            bool
 }
 
 // job fetches a set of missing chunks: plan, stream, re-plan.
