@@ -562,3 +562,34 @@ func TestIDSetBounded(t *testing.T) {
 		t.Fatalf("idSet holds %d ids", len(s.cur)+len(s.old))
 	}
 }
+
+// TestConcurrentDurablePuts: concurrent PutStored calls on a syncing store
+// all succeed and share fsyncs.
+func TestConcurrentDurablePuts(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, func(c *Config) { c.NoSync = false })
+	errs := make(chan error, 8)
+	for w := range 8 {
+		go func() {
+			var err error
+			for i := range 20 {
+				p := append([]byte{byte(w), byte(i)}, testData(uint64(w*100+i), 5000)...)
+				st := Stored{Codec: CodecRaw, Data: p}
+				err = errors.Join(err, s.PutStored(ctx, recipe.Sum(p), st))
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.group.started == 0 || s.group.started > 160 || s.group.done != s.group.started {
+		t.Fatalf("syncs: started %d done %d", s.group.started, s.group.done)
+	}
+	if st, _ := s.Stats(ctx); st.Chunks != 160 {
+		t.Fatalf("%d chunks stored, want 160", st.Chunks)
+	}
+	t.Logf("160 durable puts, %d fsyncs", s.group.started)
+}

@@ -40,6 +40,7 @@ type Store struct {
 	maint   sync.Mutex // one GC or Fsck at a time
 	plain   sync.Pool  // *[]byte, decode buffers of readers
 	vals    sync.Pool  // *[]byte, chunk values of writers
+	group   syncGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,15 +113,48 @@ func (s *Store) Config() Config { return s.cfg }
 // Chunking returns the chunking parameters the store cuts with.
 func (s *Store) Chunking() ChunkingConfig { return s.chunk }
 
-// sync makes every commit so far durable, unless cfg.NoSync.
+// sync makes every commit so far durable, unless cfg.NoSync. Concurrent
+// callers share fsyncs (group commit): a caller waits for the first
+// DB.Sync that starts after it called, and starts one if none is running,
+// so N concurrent PutStored calls cost about two fsyncs, not N.
 func (s *Store) sync() error {
 	if s.cfg.NoSync {
 		return nil
 	}
-	if err := s.db.Sync(); err != nil {
-		return fmt.Errorf("chunkstore: sync: %w", err)
+	g := &s.group
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+	target := g.started + 1
+	for g.done < target {
+		if g.running {
+			g.cond.Wait()
+			continue
+		}
+		g.running = true
+		g.started++
+		gen := g.started
+		g.mu.Unlock()
+		err := s.db.Sync()
+		g.mu.Lock()
+		g.running, g.done, g.err = false, gen, err
+		g.cond.Broadcast()
+	}
+	if g.err != nil {
+		return fmt.Errorf("chunkstore: sync: %w", g.err)
 	}
 	return nil
+}
+
+// syncGroup is the state of sync's group commit.
+type syncGroup struct {
+	mu            sync.Mutex
+	cond          *sync.Cond
+	running       bool
+	started, done uint64 // generations of DB.Sync calls
+	err           error  // of the last finished one
 }
 
 // blockedRetry reports whether a commit that failed with err should be
