@@ -36,9 +36,34 @@ type RunResult struct {
 	WANBytes map[string]int64 `json:"wan_bytes"`
 	// MinBytes is the stored bytes of the chunks the reader lacked.
 	MinBytes int64 `json:"min_bytes"`
+	// WireBytes is the emulator's count of IP bytes per directed link
+	// into the reader(s) during the read (payload + TCP/IP/HTTP framing,
+	// gossip and acks included): the cross-check of WANBytes.
+	WireBytes map[string]int64 `json:"wire_bytes,omitempty"`
+	// StoredDelta is the growth of the readers' stored_bytes (GET /stats).
+	StoredDelta int64 `json:"stored_delta"`
+	// NeededChunks are the distinct chunks the reader(s) lacked (summed
+	// over readers); ReceivedChunks the chunk transfers they counted.
+	NeededChunks   int64 `json:"needed_chunks"`
+	ReceivedChunks int64 `json:"received_chunks"`
 	// DupChunks counts chunks received more than once.
-	DupChunks int64  `json:"dup_chunks"`
-	Err       string `json:"error,omitempty"`
+	DupChunks int64 `json:"dup_chunks"`
+	// NodeLowerBound and NodeMakespan are what the reader's own planner
+	// predicted just before the read (`nitro plan`), from its link priors
+	// and its estimate of chunk sizes.
+	NodeLowerBound float64 `json:"node_lower_bound_s,omitempty"`
+	NodeMakespan   float64 `json:"node_makespan_s,omitempty"`
+	Note           string  `json:"note,omitempty"`
+	Err            string  `json:"error,omitempty"`
+}
+
+// TotalWire returns the sum of WireBytes.
+func (r RunResult) TotalWire() int64 {
+	var s int64
+	for _, b := range r.WireBytes {
+		s += b
+	}
+	return s
 }
 
 // TotalWAN returns the sum of WANBytes.
@@ -58,6 +83,7 @@ type Summary struct {
 	Median, Min, Max   float64 // seconds
 	RatioLB            float64 // mean of Seconds/LowerBound
 	WANOverMin         float64 // mean of TotalWAN/MinBytes
+	WireOverMin        float64 // mean of TotalWire/MinBytes
 	DupChunks          int64
 	PlannerMedian      float64
 }
@@ -89,7 +115,7 @@ func Summarize(results []RunResult) []Summary {
 	var out []Summary
 	for _, k := range order {
 		s := Summary{Scenario: k.sc, Strategy: k.st, Compression: k.z}
-		var secs, ratios, wan, plan []float64
+		var secs, ratios, wan, wire, plan []float64
 		for _, r := range groups[k] {
 			s.Runs++
 			if r.Err != "" {
@@ -102,6 +128,9 @@ func Summarize(results []RunResult) []Summary {
 			}
 			if r.MinBytes > 0 {
 				wan = append(wan, float64(r.TotalWAN())/float64(r.MinBytes))
+				if len(r.WireBytes) > 0 {
+					wire = append(wire, float64(r.TotalWire())/float64(r.MinBytes))
+				}
 			}
 			plan = append(plan, r.PlannerSeconds)
 			s.DupChunks += r.DupChunks
@@ -109,6 +138,7 @@ func Summarize(results []RunResult) []Summary {
 		if len(secs) > 0 {
 			s.Median, s.Min, s.Max = median(secs), slices.Min(secs), slices.Max(secs)
 			s.RatioLB, s.WANOverMin, s.PlannerMedian = mean(ratios), mean(wan), median(plan)
+			s.WireOverMin = mean(wire)
 		}
 		out = append(out, s)
 	}
@@ -142,15 +172,15 @@ func mean(x []float64) float64 {
 // MarkdownReport renders the summaries as a markdown table.
 func MarkdownReport(sums []Summary) string {
 	var b strings.Builder
-	b.WriteString("| scenario | strategy | wire compression | runs (failed) | median s | min–max s | time / lower bound | WAN bytes / minimum | duplicate chunks | planner ms |\n")
-	b.WriteString("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| scenario | strategy | wire compression | runs (failed) | median s | min–max s | time / lower bound | WAN bytes / minimum | wire bytes / minimum | duplicate chunks | planner ms |\n")
+	b.WriteString("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, s := range sums {
 		z := "off"
 		if s.Compression {
 			z = "on"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d (%d) | %.2f | %.2f–%.2f | %.3f | %.3f | %d | %.2f |\n",
-			s.Scenario, s.Strategy, z, s.Runs, s.Failed, s.Median, s.Min, s.Max, s.RatioLB, s.WANOverMin, s.DupChunks, 1000*s.PlannerMedian)
+		fmt.Fprintf(&b, "| %s | %s | %s | %d (%d) | %.2f | %.2f–%.2f | %.3f | %.3f | %.3f | %d | %.2f |\n",
+			s.Scenario, s.Strategy, z, s.Runs, s.Failed, s.Median, s.Min, s.Max, s.RatioLB, s.WANOverMin, s.WireOverMin, s.DupChunks, 1000*s.PlannerMedian)
 	}
 	return b.String()
 }

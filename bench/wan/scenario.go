@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,16 +25,13 @@ import (
 //	d  variant image read in a region that already holds its base image
 //	e  (a) with one holder killed in the middle of the read
 //
-// "Held by a region" means the image's chunks are stored there: the image
-// is uploaded at the first holder and read once at each other holder
-// before the measured read (every region sees the namespace at once, so
-// reads place chunks; the reads are not measured).
-//
-// STATUS: the multi-region node (cluster config, peer fetch, plan
-// strategy and wire-compression settings, peer byte counters) has not
-// landed, so `run` without --cluster only checks the orchestration (a
-// single-region node per namespace: upload, local read, sha256) and
-// produces no scenario numbers. runScenario is the plug-in point.
+// Every node is a `nitro serve` of one cluster (cluster.peer_listen,
+// gossip, secret, link priors from the topology, cluster.strategy per
+// measured read). How holders get their parts of an image, the lower
+// bound and the counters: see run.go and cluster.go. The reader of every
+// measured read is a fresh node (new data dir) joining the running
+// holders, so it lacks every chunk at the start.
+// --cluster=false keeps the single-node smoke test of the orchestration.
 
 type runFlags struct {
 	topoFlags
@@ -66,7 +62,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	fs.StringVar(&f.strategies, "strategies", "optimal,nitro,random,highest-bandwidth,origin-only", "plan strategies (planner.ParseStrategy names; origin-only gets the first holder)")
 	fs.StringVar(&f.compress, "compression", "both", "wire compression: on, off or both")
 	fs.IntVar(&f.runs, "runs", 3, "random draws per scenario and strategy")
-	fs.BoolVar(&f.cluster, "cluster", false, "configure the nodes as one multi-region cluster (needs the multi-region node)")
+	fs.BoolVar(&f.cluster, "cluster", true, "run the scenarios on a multi-region cluster; --cluster=false only runs the single-node smoke test")
 	fs.StringVar(&f.out, "out", "", "results directory (default results/<timestamp>-run)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the nodes' data directories")
 	if err := fs.Parse(args); err != nil {
@@ -125,8 +121,50 @@ func runScenarios(ctx context.Context, args []string) error {
 	if !f.cluster {
 		return smoke(ctx, w, f, work, img)
 	}
-	// NOT DONE: the measured scenarios need the multi-region node.
-	return errors.New("run --cluster: scenarios (a)-(e) are not implemented yet: the multi-region node (cluster config, plan strategy, wire compression, peer counters) has not landed")
+	variant := img
+	if strings.Contains(f.scenarios, "d") {
+		if variant, err = findImage(f.images, f.variant, f.format); err != nil {
+			return err
+		}
+	}
+	dir, err := newResultsDir(f.out, "run", topo)
+	if err != nil {
+		return err
+	}
+	header := runHeader(topo, f, w.Shaper(), img, variant)
+	b := &bench{w: w, topo: topo, f: f, work: work, log: os.Stderr}
+	t0 := time.Now()
+	res, err := b.clusterRun(ctx, dir, header, img, variant)
+	if werr := WriteReport(dir, res, header+fmt.Sprintf("\nWall time %s; load average at the end: %s\n", time.Since(t0).Round(time.Second), loadAvg())); werr != nil && err == nil {
+		err = werr
+	}
+	fmt.Fprintf(os.Stderr, "results in %s\n", dir)
+	return err
+}
+
+// runHeader is the report's preamble: what was run, where and when.
+func runHeader(topo *Topology, f runFlags, shaper string, img, variant imageEntry) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# WAN provisioning benchmark\n\n")
+	fmt.Fprintf(&b, "- command: `go run ./bench/wan %s`\n", shellJoin(os.Args[1:]))
+	fmt.Fprintf(&b, "- date: %s; load average at start: %s\n", time.Now().UTC().Format(time.RFC3339), loadAvg())
+	fmt.Fprintf(&b, "- regions: %s (topology %s, bandwidth scale %g, shaper %s)\n", strings.Join(topo.Regions, ", "), f.file, f.scale, shaper)
+	fmt.Fprintf(&b, "- image: %s.%s (%d bytes); variant for (d): %s (%d bytes)\n", img.name, img.format, img.bytes, variant.name, variant.bytes)
+	fmt.Fprintf(&b, "- draws for (a): %d (seed %d); (c), (d), (e) on draw 0; wire compression off = store.compression_level -1 on every node\n", f.runs, f.seed)
+	b.WriteString("- time / lower bound: planner.LowerBound on the exact holdings (stored chunk sizes, holder sets) with the topology's bandwidth and RTT; WAN bytes: stored chunk bytes the reader(s) received (node peer counters); wire bytes: IP bytes into the reader(s) counted by the shaper; minimum: stored bytes of the chunks the reader(s) lacked; planner ms: planner.Solve on the same input, timed by the harness\n")
+	return b.String()
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	fs := strings.Fields(string(b))
+	if len(fs) < 3 {
+		return "?"
+	}
+	return strings.Join(fs[:3], " ")
 }
 
 // smoke starts one independent node per region, uploads the image in
@@ -222,6 +260,15 @@ func findImage(dir, name, format string) (imageEntry, error) {
 			n, _ := strconv.ParseInt(fs[3], 10, 64)
 			return imageEntry{name: fs[0], format: fs[1], path: fs[2], bytes: n, sha256: fs[4]}, nil
 		}
+	}
+	// scripts/vm-images.sh rewrites the manifest line by line while it
+	// re-verifies its cache; fall back to the cached image and its
+	// .sha256 file.
+	path := filepath.Join(dir, "images", name+"."+format)
+	sum, serr := os.ReadFile(path + ".sha256")
+	st, err := os.Stat(path)
+	if serr == nil && err == nil && len(strings.Fields(string(sum))) > 0 {
+		return imageEntry{name: name, format: format, path: path, bytes: st.Size(), sha256: strings.Fields(string(sum))[0]}, nil
 	}
 	return imageEntry{}, fmt.Errorf("image %s.%s not in %s/manifest.tsv", name, format, dir)
 }

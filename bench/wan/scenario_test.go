@@ -62,9 +62,16 @@ func TestNodeConfig(t *testing.T) {
 	if strings.Contains(s, "cluster:") {
 		t.Errorf("cluster section without Cluster:\n%s", s)
 	}
-	p.Cluster, p.Join, p.Secret = true, []string{"10.213.0.1:7946"}, "0123456789abcdef"
+	p.Cluster, p.Join, p.Secret = true, []string{"10.213.0.1:7946", "10.213.0.2:7946"}, "0123456789abcdef"
+	p.Strategy, p.CompressionLevel, p.Node = "origin-only:us-east-1", -1, "eu-west-1-7"
+	p.LinkPriors = []LinkPrior{{Region: "us-east-1", Mbit: 149.5, RTTms: 82.1}}
 	b, _ = NodeConfig(p)
-	if s := string(b); !strings.Contains(s, "peer_listen: 10.213.0.3:7946") || !strings.Contains(s, "- 10.213.0.1:7946") {
-		t.Errorf("cluster config:\n%s", s)
+	s = string(b)
+	for _, want := range []string{"node: eu-west-1-7\n", "peer_listen: 10.213.0.3:7947\n", "gossip_listen: 10.213.0.3:7946\n",
+		"peers: [10.213.0.1:7946, 10.213.0.2:7946]\n", "strategy: origin-only:us-east-1\n", "compression_level: -1\n",
+		"us-east-1: {bandwidth_mbit: 149.500, rtt_ms: 82.100}\n"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("cluster config lacks %q:\n%s", want, s)
+		}
 	}
 }

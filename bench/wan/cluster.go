@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+)
+
+// bench is one `run`: the WAN, the nitro binary and the nodes it starts.
+type bench struct {
+	w      *WAN
+	topo   *Topology
+	f      runFlags
+	work   string
+	secret string
+	gen    int // node incarnations, for unique node names and dirs
+	log    io.Writer
+}
+
+// member is a running node and how to restart it.
+type member struct {
+	*Node
+	p NodeParams
+}
+
+func (b *bench) regionIndex(name string) int { return slices.Index(b.topo.Regions, name) }
+
+// start starts a cluster node in region with a fresh data dir (or
+// dataDir, to restart a node on its data), joined to join (gossip
+// addresses of running nodes).
+func (b *bench) start(ctx context.Context, region string, level int, strategy string, join []string, dataDir string) (*member, error) {
+	i := b.regionIndex(region)
+	if i < 0 {
+		return nil, fmt.Errorf("region %s not emulated", region)
+	}
+	b.gen++
+	dir := filepath.Join(b.work, fmt.Sprintf("%s-%d", region, b.gen))
+	if dataDir == "" {
+		dataDir = filepath.Join(dir, "data")
+	}
+	p := NodeParams{Region: region, Node: fmt.Sprintf("%s-%d", region, b.gen), Index: i, Addr: RegionAddr(i).String(),
+		DataDir: dataDir, SwiftPort: swiftPort, OpsPort: opsPort, PeerPort: peerPort, Join: join,
+		Secret: b.secret, Strategy: strategy, CompressionLevel: level, Cluster: true}
+	for _, o := range b.topo.Regions {
+		if o == region {
+			continue
+		}
+		l, _ := b.topo.Link(o, region)
+		p.LinkPriors = append(p.LinkPriors, LinkPrior{Region: o, Mbit: l.Mbit, RTTms: float64(l.RTT) / 1e6})
+	}
+	n, err := b.w.StartNode(ctx, b.f.nitro, dir, p)
+	if err != nil {
+		return nil, err
+	}
+	return &member{Node: n, p: p}, nil
+}
+
+// gossip returns the gossip address of region's node.
+func (b *bench) gossip(region string) string {
+	return fmt.Sprintf("%s:%d", RegionAddr(b.regionIndex(region)), gossipPort)
+}
+
+func (b *bench) gossipOf(regions []string) []string {
+	var out []string
+	for _, r := range regions {
+		out = append(out, b.gossip(r))
+	}
+	return out
+}
+
+// stop stops m and, unless --keep, removes its directory (not a data dir
+// it was given).
+func (b *bench) stop(m *member) {
+	if m == nil {
+		return
+	}
+	m.Stop()
+	if !b.f.keep && strings.HasPrefix(m.p.DataDir, m.Dir) {
+		os.RemoveAll(m.Dir)
+	}
+}
+
+// nodeStatus is the part of `nitro status --json` the harness reads.
+type nodeStatus struct {
+	Members []struct {
+		Name, Region, State string
+	} `json:"members"`
+	Fetch    map[string]int64 `json:"fetch"`
+	Received map[string]struct {
+		Chunks, Bytes int64
+	} `json:"chunk_bytes_received"`
+}
+
+func (s *nodeStatus) alive(region string) bool {
+	for _, m := range s.Members {
+		if m.Region == region && m.State == "alive" {
+			return true
+		}
+	}
+	return false
+}
+
+// received sums the chunks and bytes received, per region and in total.
+func (s *nodeStatus) received() (chunks int64, bytes map[string]int64) {
+	bytes = map[string]int64{}
+	for r, c := range s.Received {
+		chunks += c.Chunks
+		bytes[r] += c.Bytes
+	}
+	return chunks, bytes
+}
+
+// cli runs `nitro <cmd> --config <node's config> --json args...` inside
+// the node's namespace (the operator commands talk to the node's peer
+// listener) and decodes its output into out.
+func (b *bench) cli(ctx context.Context, m *member, out any, cmd string, args ...string) error {
+	a := append([]string{cmd, "--config", filepath.Join(m.Dir, "nitro.yaml"), "--json"}, args...)
+	c := b.w.Command(ctx, m.Region.Index, b.f.nitro, a...)
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	o, err := c.Output()
+	if err != nil {
+		return fmt.Errorf("nitro %s at %s: %w: %s", cmd, m.Region.Name, err, strings.TrimSpace(stderr.String()))
+	}
+	return json.Unmarshal(o, out)
+}
+
+func (b *bench) status(ctx context.Context, m *member) (*nodeStatus, error) {
+	var s nodeStatus
+	return &s, b.cli(ctx, m, &s, "status")
+}
+
+// nodePlan is the part of `nitro plan --json` the harness records.
+type nodePlan struct {
+	Missing    int     `json:"missing_chunks"`
+	Makespan   float64 `json:"makespan_s"`
+	LowerBound float64 `json:"lower_bound_s"`
+	Sources    []struct {
+		Region string `json:"region"`
+		Holds  int    `json:"holds"`
+		Chunks int    `json:"chunks"`
+	} `json:"sources"`
+}
+
+// waitReady waits until m sees every region of regions alive and every
+// object (in container "images") in its namespace.
+func (b *bench) waitReady(ctx context.Context, m *member, regions []string, objects ...string) error {
+	deadline := time.Now().Add(90 * time.Second)
+	var last string
+	for {
+		ok := true
+		st, err := b.status(ctx, m)
+		if err != nil {
+			ok, last = false, err.Error()
+		} else {
+			for _, r := range regions {
+				if !st.alive(r) {
+					ok, last = false, "region "+r+" not alive"
+				}
+			}
+		}
+		for _, o := range objects {
+			if !ok {
+				break
+			}
+			if code, err := m.Head(ctx, "images", o); err != nil || code != http.StatusOK {
+				ok, last = false, fmt.Sprintf("HEAD %s: %d %v", o, code, err)
+			}
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready: %s", m.Region.Name, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// Head returns the status of HEAD container/object.
+func (n *Node) Head(ctx context.Context, container, object string) (int, error) {
+	resp, err := n.do(ctx, "HEAD", "/"+container+"/"+object, nil, 0)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// GetRange reads bytes [r.Off, r.Off+r.Len) of container/object and
+// discards them.
+func (n *Node) GetRange(ctx context.Context, container, object string, r ByteRange) error {
+	if err := n.auth(ctx); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", n.storage+"/"+container+"/"+object, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Auth-Token", n.token)
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", r.Off, r.Off+r.Len-1))
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	got, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusPartialContent || got != r.Len {
+		return fmt.Errorf("GET %s range %d+%d: %s, %d bytes", object, r.Off, r.Len, resp.Status, got)
+	}
+	return nil
+}
+
+// counters is a snapshot of everything a measured read is judged by.
+type counters struct {
+	chunks   int64            // chunks received by the readers
+	payload  map[string]int64 // stored chunk bytes received, "from->to"
+	wire     map[[2]int]LinkCounters
+	storedAt map[string]int64 // readers' stored_bytes
+}
+
+func (b *bench) snapshot(ctx context.Context, readers []*member) (*counters, error) {
+	c := &counters{payload: map[string]int64{}, storedAt: map[string]int64{}}
+	for _, r := range readers {
+		st, err := b.status(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		n, by := st.received()
+		c.chunks += n
+		for from, v := range by {
+			c.payload[from+"->"+r.Region.Name] += v
+		}
+		s, err := r.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if v, ok := s["stored_bytes"].(float64); ok {
+			c.storedAt[r.Region.Name] = int64(v)
+		}
+	}
+	var err error
+	c.wire, err = b.w.LinkStats(ctx)
+	return c, err
+}
+
+// fill sets res's byte fields from the counters before and after a read
+// into readers.
+func (b *bench) fill(res *RunResult, before, after *counters, readers []*member) {
+	res.WANBytes = map[string]int64{}
+	for k, v := range after.payload {
+		if d := v - before.payload[k]; d != 0 {
+			res.WANBytes[k] = d
+		}
+	}
+	res.WireBytes = map[string]int64{}
+	for _, r := range readers {
+		to := r.Region.Index
+		for k, v := range after.wire {
+			if k[1] != to {
+				continue
+			}
+			if d := v.Bytes - before.wire[k].Bytes; d > 0 {
+				res.WireBytes[b.topo.Regions[k[0]]+"->"+r.Region.Name] += d
+			}
+		}
+		res.StoredDelta += after.storedAt[r.Region.Name] - before.storedAt[r.Region.Name]
+	}
+	res.ReceivedChunks = after.chunks - before.chunks
+	res.DupChunks = Duplicates(res.ReceivedChunks, res.NeededChunks)
+}
+
+// reads runs n concurrent GETs of object at each reader, verifying size
+// and SHA-256, and returns the time to the last byte of the slowest. kill,
+// if set, runs after killAfter (scenario e).
+func reads(ctx context.Context, readers []*member, object string, img imageEntry, n int, killAfter time.Duration, kill func()) (float64, error) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	var slowest time.Duration
+	for _, r := range readers {
+		for range n {
+			wg.Go(func() {
+				size, sum, el, err := r.Get(ctx, "images", object)
+				if err == nil && (size != img.bytes || sum != img.sha256) {
+					err = fmt.Errorf("%s: read %d bytes sha256 %s, want %d %s", r.Region.Name, size, sum, img.bytes, img.sha256)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", r.Region.Name, err))
+				}
+				slowest = max(slowest, el)
+			})
+		}
+	}
+	if kill != nil {
+		select {
+		case <-time.After(killAfter):
+			kill()
+		case <-ctx.Done():
+		}
+	}
+	wg.Wait()
+	return slowest.Seconds(), errors.Join(errs...)
+}
+
+// holdings is what each holder of a cluster stores.
+type holdings struct {
+	holders []*member
+	sets    []map[recipe.ChunkID]bool
+	ranges  []string // description of each holder's part
+}
+
+func union(dst, src map[recipe.ChunkID]bool) {
+	for id := range src {
+		dst[id] = true
+	}
+}
+
+// checkHoldings compares each holder's stored chunk count with what the
+// harness expects it to hold; a mismatch means the lower bound would be
+// computed on wrong holder sets.
+func (b *bench) checkHoldings(ctx context.Context, h *holdings) error {
+	for i, m := range h.holders {
+		s, err := m.Stats(ctx)
+		if err != nil {
+			return err
+		}
+		got, _ := s["chunks"].(float64)
+		if int(got) != len(h.sets[i]) {
+			return fmt.Errorf("holder %s stores %d chunks, expected %d", m.Region.Name, int(got), len(h.sets[i]))
+		}
+	}
+	return nil
+}
