@@ -271,6 +271,13 @@ func (j *job) checkSlow() {
 		if observed >= est.Bandwidth/j.f.cfg.SlowFactor {
 			continue
 		}
+		if !j.othersHold(s) {
+			// No other live source holds any chunk s still owes:
+			// re-planning would only ask s again for them and send the
+			// bytes already in flight twice. Let the stream finish; its
+			// rate becomes the link's sample as usual.
+			continue
+		}
 		s.slow = true
 		// Floor: a stalled stream says little about the link later on.
 		j.f.links.set(s.Region, max(observed, est.Prior/100), true)
@@ -281,6 +288,18 @@ func (j *job) checkSlow() {
 		s.cancel()
 		j.requeue(s)
 	}
+}
+
+// othersHold reports whether another live source holds a chunk that is
+// queued on s or in flight from it; j.mu held.
+func (j *job) othersHold(s *jsrc) bool {
+	me, others := indexOf(j.srcs, s), j.alive()&^s.bit
+	for _, c := range j.chunks {
+		if c.state == stQueued && c.owner == me && c.holders&others != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // requeue sends the chunks waiting in s's queue back to planning; j.mu held.
