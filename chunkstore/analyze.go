@@ -203,11 +203,7 @@ func (a *Analyzer) cutter(r io.Reader) func(buf []byte) ([]byte, error) {
 			return buf[:n], err
 		}
 	}
-	ch := a.cfg.Chunking.newChunker(r)
-	return func(buf []byte) ([]byte, error) {
-		c, err := ch.Next(buf)
-		return c.Data, err
-	}
+	return a.cfg.Chunking.newCutter(r).Next
 }
 
 func isZero(p []byte) bool {

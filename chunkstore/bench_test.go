@@ -262,8 +262,24 @@ func BenchmarkStages(b *testing.B) {
 	b.Run("chunker", func(b *testing.B) {
 		b.SetBytes(benchSize)
 		buf := make([]byte, 0, cfg.MaxSize)
+		m := startCPU(b)
+		defer func() { m.report(b, int64(b.N)*benchSize) }()
 		for i := 0; i < b.N; i++ {
 			ch := cfg.newChunker(bytes.NewReader(data))
+			for {
+				if _, err := ch.Next(buf); err != nil {
+					break
+				}
+			}
+		}
+	})
+	b.Run("cutter", func(b *testing.B) {
+		b.SetBytes(benchSize)
+		buf := make([]byte, 0, cfg.MaxSize)
+		m := startCPU(b)
+		defer func() { m.report(b, int64(b.N)*benchSize) }()
+		for i := 0; i < b.N; i++ {
+			ch := cfg.newCutter(bytes.NewReader(data))
 			for {
 				if _, err := ch.Next(buf); err != nil {
 					break

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"sync"
 
@@ -15,13 +16,14 @@ import (
 
 // wjob is one chunk moving through a Write's pipeline.
 type wjob struct {
-	buf  *[]byte // pooled buffer holding data
-	data []byte  // plain bytes
-	id   recipe.ChunkID
-	val  []byte  // Badger value to store; nil: already stored or claimed
-	vbuf *[]byte // pooled buffer holding val
-	err  error
-	done chan struct{} // closed by the worker
+	buf    *[]byte // pooled buffer holding data
+	data   []byte  // plain bytes
+	id     recipe.ChunkID
+	val    []byte  // Badger value to store; nil: already stored or claimed
+	vbuf   *[]byte // pooled buffer holding val
+	err    error
+	done   chan struct{} // closed by the worker
+	hashed chan struct{} // closed by the MD5 goroutine
 }
 
 // Write chunks r, stores new chunks and the recipe, and returns the recipe
@@ -32,10 +34,10 @@ type wjob struct {
 //
 // Pipeline: one goroutine cuts chunks into pooled buffers; Workers
 // goroutines hash each chunk, look it up, and compress only chunks that are
-// neither stored nor already claimed by this Write; the calling goroutine
-// consumes chunks in order, computes the MD5 of the stream, appends refs and
-// adds new chunks to batched, asynchronously committed
-// transactions (batcher). At most Config.Window chunks are
+// neither stored nor already claimed by this Write; one goroutine computes
+// the MD5 of the stream in order, as chunks are cut; the calling goroutine
+// consumes chunks in order, appends refs and adds new chunks to batched,
+// asynchronously committed transactions (batcher). At most Config.Window chunks are
 // in flight, so memory is bounded whatever the size of r.
 //
 // Cancelling ctx stops the pipeline, but Write returns only once a Read of
@@ -47,12 +49,15 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 	slots := make(chan struct{}, window)
 	order := make(chan *wjob, window)
 	work := make(chan *wjob, window)
+	hashq := make(chan *wjob, window)
 
 	// Cutter.
 	g.Go(func() error {
 		defer close(order)
 		defer close(work)
-		ch := s.chunk.newChunker(r)
+		defer close(hashq)
+		ch := s.chunk.newCutter(r)
+		defer ch.release()
 		for {
 			select {
 			case slots <- struct{}{}:
@@ -69,11 +74,27 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 				s.bufs.Put(buf)
 				return fmt.Errorf("chunkstore: write: read: %w", err)
 			}
-			j := &wjob{buf: buf, data: c.Data, done: make(chan struct{})}
+			j := &wjob{buf: buf, data: c, done: make(chan struct{}), hashed: make(chan struct{})}
 			work <- j // never blocks: at most window jobs exist
+			hashq <- j
 			order <- j
 		}
 	})
+
+	// MD5 of the stream, off the committer so that it overlaps the cutter
+	// and the workers.
+	sum := md5.New()
+	var md5wg sync.WaitGroup
+	md5wg.Add(1)
+	go func() {
+		defer md5wg.Done()
+		for j := range hashq {
+			if gctx.Err() == nil {
+				sum.Write(j.data)
+			}
+			close(j.hashed)
+		}
+	}()
 
 	// Workers: hash, look up, compress new chunks.
 	var claimMu sync.Mutex
@@ -110,17 +131,19 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 	}
 
 	// Committer (this goroutine).
-	rec, id, err := s.commitWrite(gctx, order, slots)
+	rec, id, err := s.commitWrite(gctx, order, slots, sum)
 	if err != nil {
 		// Unblock the cutter and the workers, and drain.
 		g.Go(func() error { return err })
 		for j := range order {
 			<-j.done
+			<-j.hashed
 			s.bufs.Put(j.buf)
 		}
 	}
 	gerr := g.Wait()
 	wg.Wait()
+	md5wg.Wait()
 	if gerr != nil {
 		err = gerr // the first failure, not the cancellation it caused
 	}
@@ -133,10 +156,11 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 	return rec, id, nil
 }
 
-func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}) (*recipe.Recipe, recipe.ID, error) {
+// commitWrite consumes the jobs in order; sum is the MD5 of the stream,
+// complete once every job's hashed is closed.
+func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}, sum hash.Hash) (*recipe.Recipe, recipe.ID, error) {
 	wb := newBatcher(s.db, &s.vals, !s.cfg.NoSync)
 	defer wb.cancel()
-	sum := md5.New()
 	rec := &recipe.Recipe{}
 	var stamp []byte
 	for j := range order {
@@ -144,15 +168,16 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 		case <-j.done:
 		case <-ctx.Done():
 			<-j.done // its worker may still read j.data
+			<-j.hashed
 			s.bufs.Put(j.buf)
 			return nil, recipe.ID{}, ctx.Err()
 		}
+		<-j.hashed
 		if j.err != nil {
 			s.bufs.Put(j.buf)
 			<-slots
 			return nil, recipe.ID{}, j.err
 		}
-		sum.Write(j.data)
 		rec.Refs = append(rec.Refs, recipe.Ref{ID: j.id, Size: uint32(len(j.data))})
 		rec.Size += int64(len(j.data))
 		s.bufs.Put(j.buf)
