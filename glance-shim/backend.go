@@ -110,7 +110,8 @@ type ObjectInfo struct {
 	// DLO manifest, empty otherwise.
 	Manifest string
 	// Regions lists the regions that hold every chunk of the object (for
-	// multi-region nodes; nil when unknown).
+	// multi-region nodes; nil when unknown), sorted; sent as
+	// X-Nitro-Regions on GET and HEAD. Advisory: see regionsHeader.
 	Regions []string
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -87,6 +88,26 @@ func dloETag(segs []ObjectInfo) string {
 	return `"` + hex.EncodeToString(h.Sum(nil)) + `"`
 }
 
+// dloRegions returns the regions that hold every segment of a manifest:
+// the intersection of the segments' ObjectInfo.Regions, each from
+// Backend.Object (local lookups for Nitro's backend); nil when there are
+// no segments or a segment's regions are unknown.
+func (q *request) dloRegions(ctx context.Context, container string, segs []ObjectInfo) []string {
+	var out []string
+	for i, s := range segs {
+		info, err := q.s.backend.Object(ctx, q.p.Account, container, s.Name)
+		if err != nil || info.Regions == nil {
+			return nil
+		}
+		if i == 0 {
+			out = slices.Clone(info.Regions)
+			continue
+		}
+		out = slices.DeleteFunc(out, func(r string) bool { return !slices.Contains(info.Regions, r) })
+	}
+	return out
+}
+
 // getDLO serves GET or HEAD of the manifest described by info: headers of
 // the manifest with Content-Length the segments' total, the quoted DLO
 // ETag, X-Object-Manifest echoed; conditionals and one Range over the
@@ -115,6 +136,7 @@ func (q *request) getDLO(info ObjectInfo) error {
 		total += s.Size
 	}
 	etag := dloETag(segs)
+	info.Regions = q.dloRegions(ctx, container, segs)
 	q.objectHeaders(info, etag)
 	if st := q.conditional(etag, info.Timestamp); st != 0 {
 		return q.writeConditional(st)

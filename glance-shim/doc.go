@@ -40,6 +40,9 @@
 //     object.go, copy.go).
 //  7. DLO (dlo.go): GET/HEAD of a manifest concatenate its segments.
 //
+// Extension: GET and HEAD of an object carry X-Nitro-Regions, the regions
+// that hold all of its content (ObjectInfo.Regions; see regionsHeader).
+//
 // Every error goes through one table, statusOf in errors.go, which also
 // logs failures. Responses mid-body that cannot be completed (a chunk
 // failed verification) abort the connection, so clients never receive

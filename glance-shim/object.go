@@ -373,7 +373,18 @@ func (q *request) objectHeaders(info ObjectInfo, etag string) {
 	if info.Manifest != "" {
 		h.Set("X-Object-Manifest", escapePath(info.Manifest))
 	}
+	if len(info.Regions) > 0 {
+		h.Set(regionsHeader, strings.Join(info.Regions, ","))
+	}
 }
+
+// regionsHeader is Nitro's extension header on GET and HEAD of an object:
+// the regions that hold every chunk of it, comma-separated in byte order
+// (ObjectInfo.Regions), as the local node knows them when the request
+// arrives; for a DLO manifest, the regions that hold every segment.
+// Absent when unknown. Advisory: a region listed may since have lost a
+// chunk (it then fetches it again when it reads it).
+const regionsHeader = "X-Nitro-Regions"
 
 // conditional evaluates If-Match, If-Unmodified-Since, If-None-Match and
 // If-Modified-Since in RFC 9110 order against the object's ETag and

@@ -141,6 +141,14 @@ type cluster struct {
 	// pushes bounds the placement requests this node sends.
 	pushes chan struct{}
 
+	// life ends when the cluster stops; bg counts the holding writes the
+	// fetcher started (onComplete), which stopBackground waits for.
+	life     context.Context
+	endLife  context.CancelFunc
+	bgMu     sync.Mutex
+	bgClosed bool
+	bg       sync.WaitGroup
+
 	// block, when set by tests, partitions this node from regions.
 	blockMu sync.Mutex
 	block   func(region string) bool
@@ -155,6 +163,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	}
 	c := &cluster{cfg: cc, region: cfg.Region, log: log.Named("cluster"), ns: ns, store: store,
 		places: make(chan string, placeQueue), pushes: make(chan struct{}, placeQueue)}
+	c.life, c.endLife = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			c.close()
@@ -183,7 +192,8 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 			CostPerByte: l.CostPerGB / 1e9}
 	}
 	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
-		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor}, store, c.fetchPeers, c.client, log)
+		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, OnComplete: c.onComplete},
+		store, c.fetchPeers, c.client, log)
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +324,7 @@ func (c *cluster) run(ctx context.Context, shutdownTimeout time.Duration) error 
 		c.srv.Close()
 	}
 	wg.Wait()
+	c.stopBackground()
 	return err
 }
 
@@ -324,6 +335,7 @@ func (c *cluster) kill() {
 }
 
 func (c *cluster) close() {
+	c.stopBackground()
 	if c.ln != nil {
 		c.ln.Close()
 	}

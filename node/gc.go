@@ -26,6 +26,9 @@ type GCResult struct {
 	ChunksRemoved  int   `json:"chunks_removed"`
 	BytesRemoved   int64 `json:"bytes_removed"`
 	VlogRewrites   int   `json:"vlog_rewrites"`
+	// HoldingsExpired is the number of holdings of recipes no live object
+	// names that were tombstoned (see namespace.ExpireHoldings).
+	HoldingsExpired int `json:"holdings_expired"`
 	// TombstonesPurged is the number of tombstones older than the reclaim
 	// age that were removed.
 	TombstonesPurged int `json:"tombstones_purged"`
@@ -33,7 +36,8 @@ type GCResult struct {
 
 // CollectGarbage runs one garbage collection over an open store: the live
 // recipes of ns, the store's sweep of what is unreferenced and older than
-// grace, then the purge of tombstones older than the reclaim age. It is
+// grace, the expiry of holdings of dead recipes older than grace, then the
+// purge of tombstones older than the reclaim age. It is
 // what the node's GC loop, POST /gc and `nitro gc` run. Errors wrapping
 // chunkstore.ErrGrace mean grace < 2×store.touch_after.
 func CollectGarbage(ctx context.Context, store *chunkstore.Store, ns *namespace.Namespace, grace time.Duration) (GCResult, error) {
@@ -48,6 +52,10 @@ func CollectGarbage(ctx context.Context, store *chunkstore.Store, ns *namespace.
 		st.RecipesRemoved, st.ChunksRemoved, st.BytesRemoved, st.VlogRewrites
 	if err != nil {
 		return res, fmt.Errorf("gc: %w", err)
+	}
+	res.HoldingsExpired, err = ns.ExpireHoldings(ctx, live, res.Start.Add(-grace).UnixNano())
+	if err != nil {
+		return res, fmt.Errorf("gc: expiring holdings: %w", err)
 	}
 	res.TombstonesPurged, err = ns.PurgeTombstones(ctx)
 	res.Duration = time.Since(res.Start)
@@ -73,7 +81,7 @@ func (n *Node) GC(ctx context.Context, grace time.Duration) (GCResult, error) {
 	n.lastGC = res
 	n.log.Info("gc", zap.Int("live_recipes", res.LiveRecipes), zap.Int("recipes_removed", res.RecipesRemoved),
 		zap.Int("chunks_removed", res.ChunksRemoved), zap.Int64("bytes_removed", res.BytesRemoved),
-		zap.Int("tombstones_purged", res.TombstonesPurged), zap.Duration("took", res.Duration))
+		zap.Int("holdings_expired", res.HoldingsExpired), zap.Int("tombstones_purged", res.TombstonesPurged), zap.Duration("took", res.Duration))
 	return res, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
 	"github.com/nitro-cloud/nitro/node/internal/peer"
 	"go.uber.org/zap"
@@ -29,11 +30,14 @@ const (
 // replication, then eager placement of new objects.
 type placingReplicator struct{ c *cluster }
 
-func (p placingReplicator) Replicate(ctx context.Context, rec namespace.Record) error {
-	if err := p.c.rep.Replicate(ctx, rec); err != nil {
+func (p placingReplicator) Replicate(ctx context.Context, recs ...namespace.Record) error {
+	if err := p.c.rep.Replicate(ctx, recs...); err != nil {
 		return err
 	}
-	if rec.Kind == namespace.KindObject && rec.Live() && !rec.Recipe.IsZero() && rec.Region == p.c.region {
+	if len(recs) == 0 {
+		return nil
+	}
+	if rec := recs[0]; rec.Kind == namespace.KindObject && rec.Live() && !rec.Recipe.IsZero() && rec.Region == p.c.region {
 		p.c.requestPlacement(ctx, &rec)
 	}
 	return nil
@@ -141,5 +145,61 @@ func (c *cluster) place(ctx context.Context, object string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return len(rc.Refs), c.fetch.Prefetch(ctx, rc, 0, len(rc.Refs))
+	if err := c.fetch.Prefetch(ctx, rc, 0, len(rc.Refs)); err != nil {
+		return 0, err
+	}
+	// The fetcher's OnComplete writes the holding too, but asynchronously
+	// and only after a lookup; placement knows, so it says so now.
+	c.hold(ctx, rec.Recipe)
+	return len(rc.Refs), nil
+}
+
+// holdTimeout bounds the write and the push of a holding.
+const holdTimeout = 30 * time.Second
+
+// hold records that this region holds every chunk of recipe id (unless it
+// already says so) and pushes the holding to the live peers; failures are
+// logged (anti-entropy spreads the holding later, or the next complete
+// read writes it).
+func (c *cluster) hold(ctx context.Context, id recipe.ID) {
+	if ok, err := c.ns.Holds(ctx, id); err == nil && ok {
+		return
+	}
+	rec, err := c.ns.Hold(ctx, id)
+	if err != nil {
+		c.log.Warn("writing a holding", zap.Stringer("recipe", id), zap.Error(err))
+		return
+	}
+	if rec == nil {
+		return
+	}
+	if err := c.rep.Replicate(ctx, *rec); err != nil {
+		c.log.Warn("pushing a holding", zap.Stringer("recipe", id), zap.Error(err))
+	}
+}
+
+// onComplete is the fetcher's OnComplete: hold, detached from any request
+// but not from the node (run waits for it at shutdown).
+func (c *cluster) onComplete(id recipe.ID) {
+	c.bgMu.Lock()
+	if c.bgClosed {
+		c.bgMu.Unlock()
+		return
+	}
+	c.bg.Add(1)
+	c.bgMu.Unlock()
+	defer c.bg.Done()
+	ctx, cancel := context.WithTimeout(c.life, holdTimeout)
+	defer cancel()
+	c.hold(ctx, id)
+}
+
+// stopBackground cancels and waits for the onComplete calls under way and
+// makes later ones no-ops; it is idempotent.
+func (c *cluster) stopBackground() {
+	c.bgMu.Lock()
+	c.bgClosed = true
+	c.bgMu.Unlock()
+	c.endLife()
+	c.bg.Wait()
 }

@@ -34,8 +34,12 @@
 // source whose observed rate falls below 1/SlowFactor of its predicted rate
 // after Grace has its stream cancelled, its estimate lowered to what it
 // achieved, and its remaining chunks planned again (mostly onto the
-// others); a chunk a source does not hold after all, or sends corrupt, is
-// asked of its other holders. A chunk fails, with a *NoHolderError naming
+// others) — the time its frames waited for the local store (a full
+// arrival queue behind disk syncs) is not counted against it (the
+// throughput samples keep it: see worker); a chunk a source does not hold after all, or sends corrupt, is
+// asked of its other holders. A local chunk that fails verification when
+// a read reads it is dropped and fetched again like a missing one
+// (self-heal; see heal), never returned. A chunk fails, with a *NoHolderError naming
 // it, only when no live region holds it.
 //
 // A fetch runs detached from the reader's context (bounded by FetchTimeout):

@@ -22,6 +22,9 @@ type Store interface {
 	Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error)
 	// PutStored verifies st against id and stores it.
 	PutStored(ctx context.Context, id recipe.ChunkID, st chunkstore.Stored) error
+	// Drop deletes a chunk that failed verification, so that it can be
+	// stored again.
+	Drop(ctx context.Context, id recipe.ChunkID) error
 }
 
 // Transport is the peer protocol client; *peer.Client implements it.
@@ -60,6 +63,14 @@ type Config struct {
 	FetchTimeout time.Duration
 	// HaveTimeout bounds the have-bitmap requests; 0 means 10 s.
 	HaveTimeout time.Duration
+	// OnComplete, if set, is called when a read (Source) or a Prefetch
+	// finds or leaves every chunk of recipe id stored locally: a read of
+	// the whole recipe that lacked nothing, or any read or prefetch whose
+	// fetch succeeded and after which a lookup of the recipe's chunks
+	// finds none missing. It is called on a goroutine of its own and may
+	// block; it may be called more than once for a recipe. The node writes
+	// the region's holding of the recipe with it.
+	OnComplete func(id recipe.ID)
 }
 
 // Fetcher implements the object service's RemoteReader. Safe for
@@ -90,6 +101,10 @@ type Stats struct {
 	SlowSources  int64 // streams cancelled for falling behind
 	NoHolder     int64 // chunks no live region held
 	CorruptFetch int64 // chunks a peer sent that failed verification
+	// CorruptLocal counts local chunks that failed verification when read
+	// and were dropped to be fetched again (self-heal); Healed counts
+	// those fetched again successfully.
+	CorruptLocal, Healed int64
 }
 
 // future is one missing chunk being fetched; done closes when err is set.
@@ -199,12 +214,15 @@ func (f *Fetcher) livePeers() []Peer {
 
 // source is the ChunkSource of one read.
 type source struct {
-	f    *Fetcher
-	wait map[recipe.ChunkID]*future // missing chunks of the span
+	f           *Fetcher
+	rec         *recipe.Recipe
+	first, last int                        // the span of refs read
+	wait        map[recipe.ChunkID]*future // missing chunks of the span
 }
 
 // Chunk implements chunkstore.ChunkSource: local chunks at once, missing
-// ones once their fetch has stored them.
+// ones once their fetch has stored them. A local chunk that fails
+// verification is healed (see heal) and read again; it is never returned.
 func (s *source) Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error) {
 	if fu := s.wait[ref.ID]; fu != nil {
 		select {
@@ -216,7 +234,72 @@ func (s *source) Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error) {
 			return nil, fu.err
 		}
 	}
+	b, err := s.f.store.Chunk(ctx, ref)
+	var ce *chunkstore.CorruptChunkError
+	if !errors.As(err, &ce) {
+		return b, err
+	}
+	if herr := s.f.heal(ctx, ref, s.index(ref.ID)); herr != nil {
+		return nil, fmt.Errorf("%w; fetching it again: %w", err, herr)
+	}
 	return s.f.store.Chunk(ctx, ref)
+}
+
+// index returns the index of the first ref of id in the span (for logs
+// and plans).
+func (s *source) index(id recipe.ChunkID) int {
+	for i := s.first; i < s.last; i++ {
+		if s.rec.Refs[i].ID == id {
+			return i
+		}
+	}
+	return s.first
+}
+
+// heal repairs the local chunk ref, which failed verification when read:
+// it drops it and fetches it again from a region that holds it, through
+// the same per-chunk futures as missing chunks, so that concurrent readers
+// of the corrupt chunk share one repair. The reader that registers the
+// repair reads the chunk once more first: if it verifies, another repair
+// finished in between and there is nothing to drop. heal returns when the
+// chunk is stored again, or why it could not be.
+func (f *Fetcher) heal(ctx context.Context, ref recipe.Ref, index int) error {
+	f.mu.Lock()
+	fu := f.inflight[ref.ID]
+	var c *jchunk
+	if fu == nil {
+		fu = &future{done: make(chan struct{})}
+		f.inflight[ref.ID] = fu
+		c = &jchunk{id: ref.ID, index: index, plain: ref.Size, fut: fu}
+	}
+	f.mu.Unlock()
+	if c != nil {
+		_, err := f.store.Chunk(ctx, ref)
+		var ce *chunkstore.CorruptChunkError
+		switch {
+		case err == nil:
+			f.complete(c, nil, false)
+		case !errors.As(err, &ce):
+			f.complete(c, err, false)
+		default:
+			if derr := f.store.Drop(ctx, ref.ID); derr != nil {
+				f.complete(c, fmt.Errorf("fetch: dropping corrupt chunk %s: %w", ref.ID.Short(), derr), false)
+				break
+			}
+			f.count(func(st *Stats) { st.CorruptLocal++; st.Fetches++ })
+			f.log.Warn("local chunk failed verification; dropped it, fetching it again from a region that holds it",
+				zap.String("chunk", ref.ID.String()), zap.Int("ref", index), zap.Error(err))
+			c.healing = true
+			jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.FetchTimeout)
+			go f.newJob(jctx, cancel, []*jchunk{c}).run()
+		}
+	}
+	select {
+	case <-fu.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return fu.err
 }
 
 // Source implements the object service's RemoteReader: a ChunkSource for
@@ -229,8 +312,11 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 	if err != nil {
 		return nil, err
 	}
-	src := &source{f: f, wait: map[recipe.ChunkID]*future{}}
+	src := &source{f: f, rec: rec, first: first, last: last, wait: map[recipe.ChunkID]*future{}}
 	if len(missing) == 0 {
+		if first == 0 && last == len(rec.Refs) && f.cfg.OnComplete != nil {
+			go f.cfg.OnComplete(rec.ID())
+		}
 		return src, nil
 	}
 	var mine []*jchunk
@@ -279,7 +365,35 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 		j := f.newJob(jctx, cancel, mine)
 		go j.run()
 	}
+	if f.cfg.OnComplete != nil && len(src.wait) > 0 {
+		go f.whenComplete(rec, src.wait)
+	}
 	return src, nil
+}
+
+// whenComplete waits for the fetches of a read and calls OnComplete if
+// they all succeeded and no chunk of rec is missing then (a lookup of the
+// recipe's distinct chunks: one Has, only for reads that fetched).
+func (f *Fetcher) whenComplete(rec *recipe.Recipe, wait map[recipe.ChunkID]*future) {
+	for _, fu := range wait {
+		<-fu.done // every future resolves, at the latest at FetchTimeout
+		if fu.err != nil {
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.HaveTimeout)
+	defer cancel()
+	has, err := f.store.Has(ctx, rec.Unique())
+	if err != nil {
+		f.log.Warn("completeness lookup", zap.Stringer("recipe", rec.ID()), zap.Error(err))
+		return
+	}
+	for _, h := range has {
+		if !h {
+			return
+		}
+	}
+	f.cfg.OnComplete(rec.ID())
 }
 
 // missing returns the distinct chunks of refs [first, last) not stored
@@ -319,6 +433,9 @@ func (f *Fetcher) complete(c *jchunk, err error, fetched bool) {
 	}
 	if err == nil && fetched {
 		f.stats.Chunks++
+		if c.healing {
+			f.stats.Healed++
+		}
 	} else if errors.Is(err, ErrNoHolder) {
 		f.stats.NoHolder++
 	}

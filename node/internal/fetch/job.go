@@ -34,6 +34,7 @@ type jchunk struct {
 	state   chunkState
 	owner   int
 	lastErr string
+	healing bool // fetched again after the local copy failed verification
 }
 
 // jsrc is one source region of a job.
@@ -53,6 +54,12 @@ type jsrc struct {
 	firstBytes      int64
 	frames          int
 	slow            bool
+	// Local back-pressure of the stream: the time its frames waited for
+	// the local store (putQueue full: disk syncs), which is not the
+	// link's fault. stall is the finished waits; stallSince the start of
+	// the current one (zero: none).
+	stall      time.Duration
+	stallSince time.Time
 }
 
 // job fetches a set of missing chunks: plan, stream, re-plan.
@@ -263,7 +270,7 @@ func (j *job) checkSlow() {
 		if rtt <= 0 {
 			rtt = est.RTT
 		}
-		el := now.Sub(s.streamStart) - rtt
+		el := now.Sub(s.streamStart) - rtt - s.stalled(now)
 		if el < j.f.cfg.Grace {
 			continue
 		}
@@ -300,6 +307,15 @@ func (j *job) othersHold(s *jsrc) bool {
 		}
 	}
 	return false
+}
+
+// stalled returns the stream's local back-pressure time so far; j.mu held.
+func (s *jsrc) stalled(now time.Time) time.Duration {
+	d := s.stall
+	if !s.stallSince.IsZero() {
+		d += now.Sub(s.stallSince)
+	}
+	return d
 }
 
 // requeue sends the chunks waiting in s's queue back to planning; j.mu held.
@@ -339,7 +355,7 @@ func (j *job) worker(s *jsrc) {
 		s.queue = s.queue[n:]
 		sctx, cancel := context.WithCancel(j.ctx)
 		s.cancel, s.streamStart, s.streamBytes, s.streamLeft, s.slow = cancel, time.Now(), 0, len(batch), false
-		s.frames, s.firstBytes = 0, 0
+		s.frames, s.firstBytes, s.stall, s.stallSince = 0, 0, 0, time.Time{}
 		j.mu.Unlock()
 
 		select {
@@ -385,8 +401,25 @@ func (j *job) worker(s *jsrc) {
 					j.chunkFailed(s, c, fmt.Sprintf("%s: %v", s.Region, ferr))
 					return nil
 				}
+				a := arrival{c: c, st: st}
 				select {
-				case puts <- arrival{c: c, st: st}:
+				case puts <- a:
+					return nil
+				default:
+				}
+				// The local store is behind: time the wait so that the
+				// rate checks do not blame the link for it.
+				j.mu.Lock()
+				s.stallSince = time.Now()
+				j.mu.Unlock()
+				defer func() {
+					j.mu.Lock()
+					s.stall += time.Since(s.stallSince)
+					s.stallSince = time.Time{}
+					j.mu.Unlock()
+				}()
+				select {
+				case puts <- a:
 					return nil
 				case <-sctx.Done():
 					return sctx.Err() // c stays queued: re-planned below
@@ -416,6 +449,9 @@ func (j *job) worker(s *jsrc) {
 			// The sample is the rate between the first and the last frame,
 			// which leaves out the request's round trip and the sender's
 			// start-up; short streams give no sample (see links.observe).
+			// Local stalls stay in: frames the sender paced into the
+			// socket buffers during a stall arrive in a burst after it,
+			// so leaving the stall out would overrate the link.
 			if s.frames >= 4 {
 				f.links.observe(s.Region, s.streamBytes-s.firstBytes, s.lastAt.Sub(s.firstAt))
 			}

@@ -14,6 +14,10 @@
 //     wrote it. Records merge by last writer wins on (Timestamp, Region).
 //     A delete is a tombstone (Deleted set) with its own timestamp, purged
 //     after the reclaim age (see PurgeTombstones).
+//   - Holding: a record that a region held every chunk of a recipe, keyed
+//     "h"+recipe ID+region, replicated like the others; the regions of an
+//     object (X-Nitro-Regions) are the live holdings of its recipe.
+//     Advisory; see holding.go.
 //   - Stats: per-container object count and bytes, a local index that
 //     Apply maintains in the same transaction as the object records, so it
 //     is exact on every node whatever order replicated records arrive in.

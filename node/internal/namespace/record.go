@@ -21,6 +21,9 @@ const (
 	KindAccount   Kind = 'a'
 	KindContainer Kind = 'c'
 	KindObject    Kind = 'o'
+	// KindHolding records that a region holds every chunk of a recipe
+	// (see holding.go).
+	KindHolding Kind = 'h'
 	// kindStats is the local, derived per-container stats index.
 	kindStats Kind = 's'
 )
@@ -34,6 +37,8 @@ func (k Kind) String() string {
 		return "container"
 	case KindObject:
 		return "object"
+	case KindHolding:
+		return "holding"
 	case kindStats:
 		return "stats"
 	}
@@ -53,10 +58,16 @@ var ErrNotFound = errors.New("namespace: not found")
 // its children's keys.
 const sep = 0
 
-// Key names one record.
+// Key names one record. Account, Container and Object name accounts,
+// containers and objects; Held and Holder name a holding (and only a
+// holding).
 type Key struct {
 	Kind                       Kind
 	Account, Container, Object string
+	// Held is the recipe a holding is about.
+	Held recipe.ID
+	// Holder is the region a holding is about.
+	Holder string
 }
 
 // AccountKey returns the key of an account record.
@@ -88,6 +99,12 @@ func ValidateName(what, name string) error {
 
 // Validate checks the names the kind needs (and only those).
 func (k Key) Validate() error {
+	if k.Kind == KindHolding {
+		return k.validateHolding()
+	}
+	if !k.Held.IsZero() || k.Holder != "" {
+		return fmt.Errorf("%w: %v key with a holding's recipe or region", ErrInvalidName, k.Kind)
+	}
 	if err := ValidateName("account", k.Account); err != nil {
 		return err
 	}
@@ -114,6 +131,9 @@ func (k Key) Validate() error {
 // Bytes returns the key's encoding (see the package doc). The key must be
 // valid.
 func (k Key) Bytes() []byte {
+	if k.Kind == KindHolding {
+		return k.holdingBytes()
+	}
 	b := make([]byte, 0, 3+len(k.Account)+len(k.Container)+len(k.Object))
 	b = append(b, byte(k.Kind))
 	b = append(b, k.Account...)
@@ -131,6 +151,9 @@ func (k Key) Bytes() []byte {
 
 // String returns "kind:account/container/object" for logs.
 func (k Key) String() string {
+	if k.Kind == KindHolding {
+		return "holding:" + k.Held.String() + "@" + k.Holder
+	}
 	s := k.Kind.String() + ":" + k.Account
 	if k.Kind != KindAccount {
 		s += "/" + k.Container
@@ -147,6 +170,9 @@ func ParseKey(b []byte) (Key, error) {
 		return Key{}, fmt.Errorf("%w: key %q too short", ErrInvalidName, b)
 	}
 	k := Key{Kind: Kind(b[0])}
+	if k.Kind == KindHolding {
+		return parseHoldingKey(b)
+	}
 	parts := bytes.Split(b[1:], []byte{sep})
 	want := map[Kind]int{KindAccount: 1, KindContainer: 2, kindStats: 2, KindObject: 3}[k.Kind]
 	if want == 0 || len(parts) != want {

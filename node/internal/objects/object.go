@@ -109,6 +109,7 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 		ContentType: ct, Meta: opts.Meta, Headers: opts.Headers, Manifest: opts.Manifest,
 	}
 	var applied bool
+	var hold *namespace.Record // this region's new holding of the recipe
 	err = s.ns.Update(ctx, func(t *namespace.Txn) error {
 		c, err := t.Get(namespace.ContainerKey(account, container))
 		if err != nil {
@@ -118,7 +119,11 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 			return fmt.Errorf("%w: container %s/%s deleted", namespace.ErrNotFound, account, container)
 		}
 		r.Timestamp = s.ns.Now()
-		applied, err = t.Apply(r)
+		if applied, err = t.Apply(r); err != nil {
+			return err
+		}
+		// Write just stored every chunk here: this region is complete.
+		hold, err = t.Hold(id, r.Timestamp)
 		return err
 	})
 	if err != nil {
@@ -133,10 +138,33 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 		s.log.Info("put lost to a newer record", zap.Stringer("key", k))
 		return objectInfo(r), nil
 	}
-	if err := s.replicate(ctx, r); err != nil {
+	var more []*namespace.Record
+	if hold != nil {
+		more = append(more, hold)
+	}
+	if err := s.replicate(ctx, r, more...); err != nil {
 		return glanceshim.ObjectInfo{}, err
 	}
-	return objectInfo(r), nil
+	info := objectInfo(r)
+	info.Regions = s.regions(ctx, r)
+	return info, nil
+}
+
+// regions returns the regions whose holdings name r's recipe (see
+// glanceshim.ObjectInfo.Regions), from local records only; nil for an
+// object without content of its own (a manifest, an empty object written
+// before holdings existed) or when the lookup fails (logged: the regions
+// are advisory, never worth failing a request).
+func (s *Service) regions(ctx context.Context, r *namespace.Record) []string {
+	if r.Recipe.IsZero() {
+		return nil
+	}
+	regions, err := s.ns.Holders(ctx, r.Recipe)
+	if err != nil {
+		s.log.Warn("holdings lookup", zap.Stringer("key", r.Key), zap.Error(err))
+		return nil
+	}
+	return regions
 }
 
 // normETag strips quotes and lower-cases a client's ETag header value.
@@ -165,13 +193,17 @@ func (s *Service) PostObject(ctx context.Context, account, container, object str
 	return s.replicate(ctx, rec)
 }
 
-// Object returns the object's info; ErrNotFound if absent. O(1).
+// Object returns the object's info, with the regions that hold all of
+// its content (local records only: one key read and one short prefix
+// scan); ErrNotFound if absent.
 func (s *Service) Object(ctx context.Context, account, container, object string) (glanceshim.ObjectInfo, error) {
 	r, err := s.ns.GetLive(ctx, namespace.ObjectKey(account, container, object))
 	if err != nil {
 		return glanceshim.ObjectInfo{}, notFound(err)
 	}
-	return objectInfo(r), nil
+	info := objectInfo(r)
+	info.Regions = s.regions(ctx, r)
+	return info, nil
 }
 
 // OpenObject returns a reader of the object's bytes [off, off+length)
@@ -185,6 +217,7 @@ func (s *Service) OpenObject(ctx context.Context, account, container, object str
 		return nil, glanceshim.ObjectInfo{}, notFound(err)
 	}
 	info := objectInfo(r)
+	info.Regions = s.regions(ctx, r) // as of the open: a fetch this read starts is not in it
 	if off < 0 {
 		off = 0
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"testing/iotest"
@@ -26,10 +27,10 @@ type fakeRepl struct {
 	err  error
 }
 
-func (f *fakeRepl) Replicate(_ context.Context, rec namespace.Record) error {
+func (f *fakeRepl) Replicate(_ context.Context, recs ...namespace.Record) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.recs = append(f.recs, rec)
+	f.recs = append(f.recs, recs...)
 	return f.err
 }
 
@@ -111,13 +112,18 @@ func TestPutCommitsNothingOnFailure(t *testing.T) {
 	if ci.Objects != 1 || ci.Bytes != int64(len(body)) {
 		t.Fatalf("container %+v", ci)
 	}
-	// Replicated: account, container, object, in that order.
+	// Replicated: account, container, object and its region's holding of
+	// the recipe, in that order.
 	var kinds []namespace.Kind
 	for _, r := range repl.recs {
 		kinds = append(kinds, r.Kind)
 	}
-	if string(kindsBytes(kinds)) != "aco" || repl.recs[2].Recipe.IsZero() {
+	if string(kindsBytes(kinds)) != "acoh" || repl.recs[2].Recipe.IsZero() ||
+		repl.recs[3].Key != namespace.HoldingKey(repl.recs[2].Recipe, "r1") {
 		t.Fatalf("replicated %v", repl.recs)
+	}
+	if info.Regions == nil {
+		t.Fatalf("PUT info without regions: %+v", info)
 	}
 }
 
@@ -222,5 +228,70 @@ func TestContainerLifecycle(t *testing.T) {
 	}
 	if _, err := s.PutObject(ctx, "A", "c", "a\x00b", bytes.NewReader(nil), glanceshim.PutOptions{Size: 0}); !errors.Is(err, namespace.ErrInvalidName) {
 		t.Fatalf("PUT NUL name: %v", err)
+	}
+}
+
+// TestObjectRegions: an object's regions are those whose holdings name its
+// current recipe, from local records.
+func TestObjectRegions(t *testing.T) {
+	ctx := t.Context()
+	s, _ := newService(t, nil, nil)
+	if _, err := s.PutContainer(ctx, "A", "c", nil); err != nil {
+		t.Fatal(err)
+	}
+	put := func(body []byte) {
+		t.Helper()
+		if _, err := s.PutObject(ctx, "A", "c", "o", bytes.NewReader(body), glanceshim.PutOptions{Size: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	regions := func() []string {
+		t.Helper()
+		info, err := s.Object(ctx, "A", "c", "o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, info2, err := s.OpenObject(ctx, "A", "c", "o", 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+		if !slices.Equal(info.Regions, info2.Regions) {
+			t.Fatalf("HEAD says %v, GET says %v", info.Regions, info2.Regions)
+		}
+		return info.Regions
+	}
+	recipeOf := func() recipe.ID {
+		r, err := s.ns.GetLive(ctx, namespace.ObjectKey("A", "c", "o"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Recipe
+	}
+	hold := func(id recipe.ID, region string, deleted bool) {
+		t.Helper()
+		if _, err := s.ns.Apply(ctx, &namespace.Record{Key: namespace.HoldingKey(id, region), Timestamp: s.ns.Now(), Region: region, Deleted: deleted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	put(rnd(t, 50000))
+	if got := regions(); !slices.Equal(got, []string{"r1"}) {
+		t.Fatalf("after PUT: %v, want [r1]", got)
+	}
+	old := recipeOf()
+	hold(old, "r3", false)
+	hold(old, "r0", false)
+	if got := regions(); !slices.Equal(got, []string{"r0", "r1", "r3"}) {
+		t.Fatalf("with holdings of r0 and r3: %v", got)
+	}
+	hold(old, "r0", true)
+	put(rnd(t, 50000)) // overwritten: r3's holding names the old recipe
+	if got := regions(); !slices.Equal(got, []string{"r1"}) {
+		t.Fatalf("after overwrite: %v, want [r1]", got)
+	}
+	hold(recipeOf(), "r2", false)
+	if got := regions(); !slices.Equal(got, []string{"r1", "r2"}) {
+		t.Fatalf("with r2's holding of the new recipe: %v", got)
 	}
 }

@@ -34,16 +34,18 @@ type Store interface {
 
 var _ Store = (*chunkstore.Store)(nil)
 
-// Replicator pushes a record committed locally to the other regions. The
+// Replicator pushes records committed locally to the other regions. The
 // service calls it after every local write that changed the namespace and
 // before it answers the client, so Replicate may block (it should bound
-// itself with a timeout). It returns nil once the record is safe by its
-// own policy (peers that missed it catch up by anti-entropy); an error
-// makes the client's request fail with 503 although the record stays
-// committed locally. For an object the record names a recipe that is in
-// the local store (Store.Recipe) and that peers need too.
+// itself with a timeout). It returns nil once the records are safe by its
+// own policy (peers that missed them catch up by anti-entropy); an error
+// makes the client's request fail with 503 although the records stay
+// committed locally. The first record is the one the client's request
+// wrote; a PUT adds the region's holding of the new recipe. For an object
+// the record names a recipe that is in the local store (Store.Recipe) and
+// that peers need too.
 type Replicator interface {
-	Replicate(ctx context.Context, rec namespace.Record) error
+	Replicate(ctx context.Context, recs ...namespace.Record) error
 }
 
 // RemoteReader supplies chunks that are missing locally. For a read of
@@ -93,12 +95,16 @@ func New(store Store, ns *namespace.Namespace, repl Replicator, remote RemoteRea
 // Metrics returns the service's live counters.
 func (s *Service) Metrics() *Metrics { return &s.metrics }
 
-// replicate hands rec to the Replicator, if any.
-func (s *Service) replicate(ctx context.Context, rec *namespace.Record) error {
+// replicate hands rec and more to the Replicator, if any.
+func (s *Service) replicate(ctx context.Context, rec *namespace.Record, more ...*namespace.Record) error {
 	if s.repl == nil {
 		return nil
 	}
-	if err := s.repl.Replicate(ctx, *rec.Clone()); err != nil {
+	recs := []namespace.Record{*rec.Clone()}
+	for _, m := range more {
+		recs = append(recs, *m.Clone())
+	}
+	if err := s.repl.Replicate(ctx, recs...); err != nil {
 		s.metrics.ReplErrors.Add(1)
 		s.log.Warn("replicate", zap.Stringer("key", rec.Key), zap.Error(err))
 		return fmt.Errorf("%w: replicating %v: %v", glanceshim.ErrUnavailable, rec.Key, err)

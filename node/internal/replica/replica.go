@@ -61,7 +61,7 @@ type Config struct {
 
 // Stats counts replication work.
 type Stats struct {
-	Pushed, PushFailures   int64 // record pushes to peers that succeeded / failed
+	Pushed, PushFailures   int64 // records pushed to peers / push requests that failed
 	Received, Applied      int64 // records received from peers / that were newer
 	Rounds, Pulled         int64 // anti-entropy rounds, records pulled
 	IgnoredOldTombstones   int64
@@ -145,14 +145,22 @@ func (r *Replicator) wire(ctx context.Context, rec *namespace.Record) (peer.Wire
 	return wr, nil
 }
 
-// Replicate implements the object service's Replicator: it pushes rec to
-// every live peer in parallel and waits for all of them, each bounded by
-// Config.Timeout. It returns nil even when some peers failed (they catch
-// up by anti-entropy); it returns an error only when rec cannot be encoded.
-func (r *Replicator) Replicate(ctx context.Context, rec namespace.Record) error {
-	wr, err := r.wire(ctx, &rec)
-	if err != nil {
-		return fmt.Errorf("replica: encode %v: %w", rec.Key, err)
+// Replicate implements the object service's Replicator: it pushes recs
+// (in one request per peer, in order) to every live peer in parallel and
+// waits for all of them, each bounded by Config.Timeout. It returns nil
+// even when some peers failed (they catch up by anti-entropy); it returns
+// an error only when a record cannot be encoded.
+func (r *Replicator) Replicate(ctx context.Context, recs ...namespace.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	wrs := make([]peer.WireRecord, len(recs))
+	for i := range recs {
+		wr, err := r.wire(ctx, &recs[i])
+		if err != nil {
+			return fmt.Errorf("replica: encode %v: %w", recs[i].Key, err)
+		}
+		wrs[i] = wr
 	}
 	peers := r.peers()
 	var wg sync.WaitGroup
@@ -160,13 +168,13 @@ func (r *Replicator) Replicate(ctx context.Context, rec namespace.Record) error 
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 			defer cancel()
-			if _, err := r.tr.PushRecords(pctx, p.URL, []peer.WireRecord{wr}); err != nil {
+			if _, err := r.tr.PushRecords(pctx, p.URL, wrs); err != nil {
 				r.count(func(s *Stats) { s.PushFailures++ })
 				r.log.Warn("push failed; the peer will catch up by anti-entropy",
-					zap.String("region", p.Region), zap.Stringer("key", rec.Key), zap.Error(err))
+					zap.String("region", p.Region), zap.Stringer("key", recs[0].Key), zap.Int("records", len(recs)), zap.Error(err))
 				return
 			}
-			r.count(func(s *Stats) { s.Pushed++ })
+			r.count(func(s *Stats) { s.Pushed += int64(len(recs)) })
 		})
 	}
 	wg.Wait()
@@ -226,7 +234,9 @@ func (r *Replicator) apply(ctx context.Context, wr peer.WireRecord) (bool, error
 	return r.ns.Apply(ctx, rec)
 }
 
-var kinds = []namespace.Kind{namespace.KindAccount, namespace.KindContainer, namespace.KindObject}
+// kinds are the replicated kinds, in the order anti-entropy sends them:
+// objects before the holdings of their recipes.
+var kinds = []namespace.Kind{namespace.KindAccount, namespace.KindContainer, namespace.KindObject, namespace.KindHolding}
 
 // scan calls fn for every record that takes part in anti-entropy.
 func (r *Replicator) scan(ctx context.Context, fn func(rec *namespace.Record, key []byte) error) error {

@@ -1,0 +1,37 @@
+package chunkstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+)
+
+// Drop deletes chunk id and its GC stamp, whatever their state; dropping
+// an absent chunk is not an error. It is used to quarantine a chunk whose
+// bytes failed verification (a *CorruptChunkError from Get, Chunk,
+// GetStored or a reader): once dropped the chunk is missing, so Has says
+// so, fsck lists it under Missing, and the next Put or PutStored of its
+// bytes (a fetch from another region, a new upload) stores it again,
+// which it would not do over a present chunk. Durable on return unless
+// Config.NoSync.
+//
+// Drop does not check the bytes itself: a caller that read the chunk
+// before another goroutine replaced it with good bytes must re-read it (or
+// serialize its repairs) before dropping, or it drops the good copy.
+func (s *Store) Drop(ctx context.Context, id recipe.ChunkID) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.update(func(txn *badger.Txn) error {
+		if err := txn.Delete(chunkKey(id)); err != nil {
+			return err
+		}
+		return txn.Delete(stampKey(id))
+	})
+	if err != nil {
+		return fmt.Errorf("chunkstore: drop chunk %s: %w", id.Short(), err)
+	}
+	return s.sync()
+}
