@@ -311,6 +311,22 @@ func BenchmarkStages(b *testing.B) {
 			}
 		}
 	})
+	b.Run("zstd1random", func(b *testing.B) {
+		cd, _ := newCodec(1, cfg.MaxSize, 1)
+		defer cd.close()
+		rng := splitmix(5)
+		random := make([]byte, benchSize)
+		for i := range random {
+			random[i] = byte(rng.next())
+		}
+		b.SetBytes(benchSize)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for off := 0; off < len(random); off += 64 << 10 {
+				cd.encodeValue(random[off : off+64<<10])
+			}
+		}
+	})
 	b.Run("unzstd1", func(b *testing.B) {
 		cd, _ := newCodec(1, cfg.MaxSize, 1)
 		defer cd.close()

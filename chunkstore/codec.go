@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
@@ -88,7 +90,7 @@ func (c *codec) appendValue(dst, plain []byte) []byte {
 		dst = make([]byte, 0, need)
 	}
 	v := dst[:1]
-	if c.enc != nil && len(plain) >= 64 {
+	if c.enc != nil && len(plain) >= 64 && !incompressible(plain) {
 		v[0] = byte(CodecZstd)
 		v = c.enc.EncodeAll(plain, v)
 		if (len(v)-1)*rawDen < len(plain)*rawNum {
@@ -182,4 +184,72 @@ func decodeStamp(v []byte) (int64, bool) {
 		return 0, false
 	}
 	return int64(binary.BigEndian.Uint64(v)), true
+}
+
+// Skipping zstd for incompressible chunks: zstd level 1 spends about as
+// long failing on random or already-compressed bytes as compressing, only
+// to have the chunk stored raw. incompressible samples sampleCount pieces
+// of samplePiece bytes spread evenly over a chunk (so any compressible run
+// longer than the spacing plus a piece, 4.25 KiB on a 64 KiB chunk, is
+// sampled), requires every piece to look random (sampleDistinct distinct
+// bytes) and estimates the byte entropy of the sample: above
+// rawEntropy bits per byte, the literals Huffman coding could save less
+// than the 3 % the raw rule asks for, and a sample without any repeated
+// structure says the LZ stage has little to find. Chunks under
+// sampleMinSize are always compressed. On the VM image set the rule
+// changes stored bytes by under 0.1 % (README); the Analyzer uses the
+// same codec, so dedupstat reports what the store does.
+const (
+	sampleCount   = 16
+	samplePiece   = 256
+	sampleMinSize = 16 << 10
+	sampleBytes   = sampleCount * samplePiece
+	rawEntropy    = 7.85 // bits per byte; uniform random estimates ~7.95
+	// sampleDistinct: every piece must have this many distinct bytes.
+	sampleDistinct = 128
+)
+
+// clogc[n] = n·log2(n), for the entropy of a sample's histogram.
+var clogc = func() *[sampleBytes + 1]float64 {
+	var t [sampleBytes + 1]float64
+	for n := 2; n <= sampleBytes; n++ {
+		t[n] = float64(n) * math.Log2(float64(n))
+	}
+	return &t
+}()
+
+// incompressible reports whether zstd is unlikely to save 3 % of p (see
+// sampleCount).
+func incompressible(p []byte) bool {
+	if len(p) < sampleMinSize {
+		return false
+	}
+	var h [4][256]uint16
+	step := (len(p) - samplePiece) / (sampleCount - 1)
+	for i := range sampleCount {
+		piece := p[i*step : i*step+samplePiece]
+		var seen [4]uint64
+		for k := 0; k+4 <= len(piece); k += 4 {
+			b0, b1, b2, b3 := piece[k], piece[k+1], piece[k+2], piece[k+3]
+			h[0][b0]++
+			h[1][b1]++
+			h[2][b2]++
+			h[3][b3]++
+			seen[b0>>6] |= 1 << (b0 & 63)
+			seen[b1>>6] |= 1 << (b1 & 63)
+			seen[b2>>6] |= 1 << (b2 & 63)
+			seen[b3>>6] |= 1 << (b3 & 63)
+		}
+		// A random piece has ~162 distinct bytes; text ~40, a run 1.
+		n := bits.OnesCount64(seen[0]) + bits.OnesCount64(seen[1]) + bits.OnesCount64(seen[2]) + bits.OnesCount64(seen[3])
+		if n < sampleDistinct {
+			return false
+		}
+	}
+	// H = log2(N) - Σ c·log2(c) / N
+	var sum float64
+	for b := range 256 {
+		sum += clogc[h[0][b]+h[1][b]+h[2][b]+h[3][b]]
+	}
+	return 12-sum/sampleBytes > rawEntropy // log2(4096) = 12
 }
