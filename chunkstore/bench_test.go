@@ -344,3 +344,42 @@ func BenchmarkStages(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCutImage compares restic/chunker and the cutter on the first
+// 256 MiB of a real image (zero runs, file data): set NITRO_BENCH_IMAGE to
+// its path, e.g. /var/cache/nitro-images/images/bookworm-minbase.raw.
+func BenchmarkCutImage(b *testing.B) {
+	path := os.Getenv("NITRO_BENCH_IMAGE")
+	if path == "" {
+		b.Skip("set NITRO_BENCH_IMAGE")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 256<<20)
+	n, _ := io.ReadFull(f, data)
+	f.Close()
+	data = data[:n]
+	cfg := ChunkingConfig{}.Normalize()
+	buf := make([]byte, 0, cfg.MaxSize)
+	for _, impl := range []string{"chunker", "cutter"} {
+		b.Run(impl, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			m := startCPU(b)
+			for i := 0; i < b.N; i++ {
+				var next func() error
+				if impl == "chunker" {
+					ch := cfg.newChunker(bytes.NewReader(data))
+					next = func() error { _, err := ch.Next(buf); return err }
+				} else {
+					ct := cfg.newCutter(bytes.NewReader(data))
+					next = func() error { _, err := ct.Next(buf); return err }
+				}
+				for next() == nil {
+				}
+			}
+			m.report(b, int64(b.N)*int64(len(data)))
+		})
+	}
+}

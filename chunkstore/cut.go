@@ -22,11 +22,13 @@ import (
 // starting at s at the first such e in [s+MinSize, s+MaxSize], else at
 // s+MaxSize, else at the end of the stream.
 //
-// The cutter reads big blocks, marks every candidate end in a bitmap with
-// a rolling hash run in four interleaved lanes (four independent
-// dependency chains instead of restic's one: the table lookup's latency
-// bounds restic's loop), then picks cuts from the bitmap. It hashes every
-// byte (restic skips MinSize-64 per chunk) at about half the CPU per byte.
+// The cutter reads big blocks and, from each chunk's start+MinSize on,
+// marks candidate ends in a bitmap with a rolling hash run in four
+// interleaved lanes (four independent dependency chains instead of
+// restic's one: the table lookup's latency bounds restic's loop), in
+// blocks that grow until a candidate turns up; marks past a cut serve the
+// next chunk. Hashing starts at MinSize-64 like restic's, so zero runs,
+// cut at MinSize, stay cheap.
 // TestCutterMatchesRestic and the golden file pin the equivalence.
 type cutter struct {
 	r        io.Reader
@@ -131,13 +133,38 @@ func (c *cutter) Next(dst []byte) ([]byte, error) {
 	if avail == 0 {
 		return nil, io.EOF
 	}
-	end := rel + min(avail, c.max)
-	if e := c.nextMark(rel+c.min, end); e >= 0 {
-		end = e
-	}
+	end := c.cut(rel, rel+min(avail, c.max))
 	c.start = c.base + int64(end)
 	return append(dst[:0], c.buf[rel:end]...), nil
 }
+
+// cut returns the end of the chunk starting at rel, at most end: the first
+// marked end in [rel+min, end], else end. It marks lazily, in blocks that
+// grow from cutFirstBlock to cutMaxBlock bytes, from rel+min on: ends
+// before that are never needed (later chunks start later), so that, like
+// restic, a chunk cut at MinSize (zero runs) costs little hashing.
+func (c *cutter) cut(rel, end int) int {
+	lo := rel + c.min
+	if lo > end {
+		return end
+	}
+	if c.scanned < lo-1 {
+		c.scanned = lo - 1
+	} else if e := c.nextMark(lo, min(c.scanned, end)); e >= 0 {
+		return e
+	}
+	for blk := cutFirstBlock; c.scanned < end; blk = min(2*blk, cutMaxBlock) {
+		from, to := c.scanned+1, min(c.scanned+blk, end)
+		c.mark(from, to)
+		c.scanned = to
+		if e := c.nextMark(from, to); e >= 0 {
+			return e
+		}
+	}
+	return end
+}
+
+const cutFirstBlock, cutMaxBlock = 512, 64 << 10
 
 // nextMark returns the first marked end in [from, to], or -1.
 func (c *cutter) nextMark(from, to int) int {
@@ -184,10 +211,12 @@ func (c *cutter) fill() error {
 	case err != nil:
 		return err
 	}
-	// Ends (scanned, len]: each needs the 64 bytes before it, and ends
-	// closer than 64 to the chunk start cannot be cuts (MinSize >= 64).
-	from := max(c.scanned+1, cutWindow)
-	to := len(c.buf)
+	return nil
+}
+
+// mark sets the marks of ends [from, to] (from >= 64) in cutLanes
+// interleaved lanes, clearing them first.
+func (c *cutter) mark(from, to int) {
 	for i := from >> 6; i <= to>>6; i++ {
 		if i<<6 >= from {
 			c.marks[i] = 0
@@ -195,16 +224,6 @@ func (c *cutter) fill() error {
 			c.marks[i] &= 1<<(uint(from)&63) - 1
 		}
 	}
-	if from <= to {
-		c.mark(from, to)
-	}
-	c.scanned = max(c.scanned, to)
-	return nil
-}
-
-// mark sets the marks of ends [from, to] (from >= 64) in cutLanes
-// interleaved lanes.
-func (c *cutter) mark(from, to int) {
 	n := to - from + 1
 	per := n / cutLanes
 	if per < 256 {
