@@ -5,8 +5,15 @@
 # namespaces of this harness if it is interrupted.
 #
 #   scripts/bench-wan.sh verify --num-regions 5 --seed 3
-#   scripts/bench-wan.sh run --regions us-east-1,eu-west-1,ap-south-1,sa-east-1
+#   scripts/bench-wan.sh run --runs 3            # scenarios (a)-(e), 5 strategies,
+#                                                # wire compression on and off (~35 min)
+#   scripts/bench-wan.sh run --scenarios a --strategies optimal,random --compression on --runs 1
 #   scripts/bench-wan.sh cleanup
+#
+# `run` writes report.md, chart.png, results.json, command.txt and
+# topology.csv to results/<UTC time>-run (or --out DIR); see
+# bench/wan/RESULTS.md for a recorded run. It needs the VM images of
+# scripts/vm-images.sh --set full (bookworm-minbase and bookworm-nginx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
