@@ -1,6 +1,7 @@
 package chunkstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -206,17 +207,16 @@ func (a *Analyzer) cutter(r io.Reader) func(buf []byte) ([]byte, error) {
 	return a.cfg.Chunking.newCutter(r).Next
 }
 
+// zeroBlock is compared against to find zero chunks (bytes.Equal is SIMD).
+var zeroBlock [16 << 10]byte
+
 func isZero(p []byte) bool {
-	for len(p) >= 8 {
-		if p[0]|p[1]|p[2]|p[3]|p[4]|p[5]|p[6]|p[7] != 0 {
+	for len(p) > 0 {
+		n := min(len(p), len(zeroBlock))
+		if !bytes.Equal(p[:n], zeroBlock[:n]) {
 			return false
 		}
-		p = p[8:]
-	}
-	for _, b := range p {
-		if b != 0 {
-			return false
-		}
+		p = p[n:]
 	}
 	return true
 }

@@ -3,7 +3,10 @@ package chunkstore
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"testing"
+
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 )
 
 // TestIncompressible checks the sampling rule that skips zstd: random and
@@ -53,5 +56,21 @@ func TestIncompressible(t *testing.T) {
 		if incompressible(p) && Codec(v[0]) != CodecRaw {
 			t.Fatal("incompressible chunk not stored raw")
 		}
+	}
+}
+
+func TestChunkIDZero(t *testing.T) {
+	for _, n := range []int{1, 100, 16 << 10, 16 << 10, 20000, 16<<10 + 1, 256 << 10} {
+		z := make([]byte, n)
+		if got, want := chunkID(z), recipe.ChunkID(sha256.Sum256(z)); got != want {
+			t.Fatalf("zero chunk of %d bytes: %v, want %v", n, got, want)
+		}
+		z[n-1] = 1
+		if got, want := chunkID(z), recipe.ChunkID(sha256.Sum256(z)); got != want {
+			t.Fatalf("chunk of %d bytes: %v, want %v", n, got, want)
+		}
+	}
+	if !isZero(nil) || !isZero(make([]byte, 40000)) || isZero(append(make([]byte, 40000), 1)) {
+		t.Fatal("isZero")
 	}
 }
