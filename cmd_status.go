@@ -85,8 +85,10 @@ func printStatus(w io.Writer, st *node.Status) {
 	}
 	tw.Flush()
 	f, rp := st.Fetch, st.Replication
-	fmt.Fprintf(w, "\nfetch: %d fetches, %d chunks (%s), %d shared, %d re-plans (%d failed, %d slow sources), %d without holder, %d corrupt from peers\n",
-		f.Fetches, f.Chunks, bytesStr(f.StoredBytes), f.Shared, f.Replans, f.SourceFails, f.SlowSources, f.NoHolder, f.CorruptFetch)
+	fmt.Fprintf(w, "\nfetch: %d fetches, %d chunks (%s), %d shared, %d re-plans (%d failed, %d slow sources), %d without holder, %d corrupt from peers, %d duplicate chunks\n",
+		f.Fetches, f.Chunks, bytesStr(f.StoredBytes), f.Shared, f.Replans, f.SourceFails, f.SlowSources, f.NoHolder, f.CorruptFetch, f.DuplicateChunks)
+	fmt.Fprintf(w, "planner: %d plans, %.3f ms in total, last %.3f ms\n",
+		f.Plans, float64(f.PlanNanos)/1e6, float64(f.LastPlanNanos)/1e6)
 	fmt.Fprintf(w, "replication: %d pushed, %d push failures, %d received (%d applied), %d anti-entropy rounds (%d incomplete), %d pulled\n",
 		rp.Pushed, rp.PushFailures, rp.Received, rp.Applied, rp.Rounds, rp.RoundFailures, rp.Pulled)
 }

@@ -235,15 +235,19 @@ type counters struct {
 	payload  map[string]int64 // stored chunk bytes received, "from->to"
 	wire     map[[2]int]LinkCounters
 	storedAt map[string]int64 // readers' stored_bytes
+	// planNanos is the readers' reported planner.Solve time (nitro status
+	// fetch.PlanNanos), slowest reader: fetch.Plans counts them.
+	planNanos map[string]int64
 }
 
 func (b *bench) snapshot(ctx context.Context, readers []*member) (*counters, error) {
-	c := &counters{payload: map[string]int64{}, storedAt: map[string]int64{}}
+	c := &counters{payload: map[string]int64{}, storedAt: map[string]int64{}, planNanos: map[string]int64{}}
 	for _, r := range readers {
 		st, err := b.status(ctx, r)
 		if err != nil {
 			return nil, err
 		}
+		c.planNanos[r.Region.Name] = st.Fetch["PlanNanos"]
 		n, by := st.received()
 		c.chunks += n
 		for from, v := range by {

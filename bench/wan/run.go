@@ -109,6 +109,16 @@ func (b *bench) measure(ctx context.Context, m measurement) RunResult {
 		return res
 	}
 	b.fill(&res, before, after, m.readers)
+	// The node's own planning time when it reports one (the Solve calls
+	// of the read's plans and re-plans, slowest reader); else the
+	// harness's timing above.
+	var node int64
+	for k, v := range after.planNanos {
+		node = max(node, v-before.planNanos[k])
+	}
+	if node > 0 {
+		res.PlannerSeconds = float64(node) / 1e9
+	}
 	return res
 }
 

@@ -8,7 +8,7 @@
 //     concurrent reads of the same missing chunk share one transfer, the
 //     singleflight of the design);
 //  3. asks every live peer region, concurrently and once each, which of the
-//     rest it holds (a have-bitmap);
+//     rest it holds and at what stored size (the have answer);
 //  4. plans the transfer with the planner (Optimal unless configured) over
 //     link estimates, and starts one chunk stream per source region with
 //     its ordered list;
@@ -18,10 +18,11 @@
 //     the store, so memory stays bounded by one frame per stream plus the
 //     reader's own decode-ahead.
 //
-// Sizes: the planner wants wire (stored) sizes, unknown before the fetch; a
-// chunk is estimated at its plain size times the EWMA of the observed
-// stored/plain ratio (initially 1, the worst case: chunks that do not
-// compress are stored raw).
+// Sizes: the planner gets each chunk's wire (stored) size as its holders
+// reported it in the have answer (chunkstore.StoredSizes, read without the
+// value log), the largest if they differ; so plans, and `nitro plan`, use
+// the bytes that will cross the links. Only a chunk no region holds is
+// estimated (plain size times the EWMA of the stored/plain ratio).
 //
 // Link estimates (Links): per source region, the bandwidth is the EWMA
 // (alpha 0.3) of the throughput of finished streams of at least 64 KiB,
@@ -36,7 +37,17 @@
 // achieved, and its remaining chunks planned again (mostly onto the
 // others) — the time its frames waited for the local store (a full
 // arrival queue behind disk syncs) is not counted against it (the
-// throughput samples keep it: see worker); a chunk a source does not hold after all, or sends corrupt, is
+// throughput samples keep it: see worker). "Below its predicted rate" is
+// RTT- and size-aware, so that TCP slow start on a long-RTT link does not
+// count (see checkSlow): the stream is judged only after
+// max(Grace, 6 RTT + 4 chunks at the predicted rate), against the plan's
+// progress curve (t - RTT)·bw - queued, and must stay below 1/SlowFactor
+// of it, and receive at below 1/SlowFactor of the rate, for a further
+// max(Grace/2, 2 RTT). A chunk
+// that is in flight on a cancelled stream stays that stream's until the
+// stream has unwound (arrivals meanwhile are stored), so a re-plan never
+// asks for it twice; a frame for a chunk already received is counted
+// (Stats.DuplicateChunks) and dropped. A chunk a source does not hold after all, or sends corrupt, is
 // asked of its other holders. A local chunk that fails verification when
 // a read reads it is dropped and fetched again like a missing one
 // (self-heal; see heal), never returned. A chunk fails, with a *NoHolderError naming

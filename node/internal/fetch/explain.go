@@ -38,7 +38,7 @@ type SourceReport struct {
 	URL       string        `json:"url"`
 	Holds     int           `json:"holds"` // missing chunks it holds
 	Chunks    int           `json:"chunks"`
-	Bytes     int64         `json:"bytes"` // estimated stored bytes
+	Bytes     int64         `json:"bytes"` // stored bytes, as the holders reported them
 	Bandwidth float64       `json:"bandwidth_Bps"`
 	RTT       time.Duration `json:"rtt_ns"`
 	Finish    float64       `json:"finish_s"`
@@ -75,7 +75,7 @@ func (f *Fetcher) Explain(ctx context.Context, rec *recipe.Recipe, first, last i
 	}
 	var srcs []*jsrc
 	if len(missing) > 0 {
-		srcs = f.sources(peers, f.haveBitmaps(ctx, peers, ids), missing)
+		srcs = f.sources(peers, f.haveSizes(ctx, peers, ids), missing)
 	}
 	var todo []*jchunk
 	for _, c := range missing {

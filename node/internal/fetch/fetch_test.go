@@ -33,9 +33,22 @@ type faultStore struct {
 	*chunkstore.Store
 	mu     sync.Mutex
 	tamper map[recipe.ChunkID]bool
+	// slowFor, if set, makes the store serve one chunk per 400 ms for
+	// slowFor after its first read: a stream slow to start.
+	slowFor   time.Duration
+	slowStart time.Time
 }
 
 func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunkstore.Stored, error) {
+	f.mu.Lock()
+	if f.slowFor > 0 && f.slowStart.IsZero() {
+		f.slowStart = time.Now()
+	}
+	slow := f.slowFor > 0 && time.Since(f.slowStart) < f.slowFor
+	f.mu.Unlock()
+	if slow {
+		time.Sleep(400 * time.Millisecond)
+	}
 	st, err := f.Store.GetStored(ctx, id)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -412,6 +425,38 @@ func TestSlowSourceReplanned(t *testing.T) {
 	if st.SlowSources == 0 || el > 5*time.Second {
 		t.Fatalf("slow source not re-planned (took %v)", el)
 	}
+	// The re-plan asks no chunk twice: what crossed is the stored size.
+	total, _ := received(b)
+	if want := storedSize(t, a.store, rec.Refs); st.DuplicateChunks != 0 || total != want {
+		t.Fatalf("%d duplicate chunks; received %d bytes, want %d", st.DuplicateChunks, total, want)
+	}
+	if st.Plans < 2 || st.PlanNanos <= 0 || st.LastPlanNanos <= 0 {
+		t.Fatalf("planner time not counted: %+v", st)
+	}
+}
+
+func TestSlowStartNotReplanned(t *testing.T) {
+	// c starts slowly (as TCP does on a long-RTT link: a few round trips
+	// below the link's rate) and then runs at its rate: it is behind its
+	// predicted progress early on, but not for long, and keeps its chunks.
+	// (The old check, observed rate over the first Grace, moved them.)
+	a, c := newRegion(t, "a", 1<<20), newRegion(t, "c", 1<<20)
+	c.wrap.slowFor = 900 * time.Millisecond
+	data := incompressible(12, 4<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	prior := Link{Bandwidth: 1 << 20, RTT: 150 * time.Millisecond}
+	b := newReader(t, "b", map[string]Link{"a": prior, "c": prior}, a, c)
+	got, err := read(t, b, rec, 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatal(err)
+	}
+	_, by := received(b)
+	st := b.f.Stats()
+	t.Logf("a sent %d, c sent %d; stats %+v", by["a"], by["c"], st)
+	if st.SlowSources != 0 || st.Replans != 0 || st.DuplicateChunks != 0 {
+		t.Fatalf("slow start taken for a slow source: %+v", st)
+	}
 }
 
 func TestSlowSoleHolderKeepsItsStream(t *testing.T) {
@@ -458,5 +503,22 @@ func TestExplain(t *testing.T) {
 	}
 	if total, _ := received(b); total != 0 {
 		t.Fatal("Explain fetched")
+	}
+	// The plan's bytes are the stored (wire) sizes the holders reported,
+	// not plain sizes times a compression estimate.
+	var planned int64
+	for _, s := range rep.Sources {
+		planned += s.Bytes
+	}
+	seen := map[recipe.ChunkID]bool{rec.Refs[0].ID: true}
+	var refs []recipe.Ref
+	for _, r := range rec.Refs {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			refs = append(refs, r)
+		}
+	}
+	if want := storedSize(t, a.store, refs); planned != want {
+		t.Fatalf("plan of %d bytes, stored size of the missing chunks %d", planned, want)
 	}
 }

@@ -29,7 +29,9 @@ type Store interface {
 
 // Transport is the peer protocol client; *peer.Client implements it.
 type Transport interface {
-	Have(ctx context.Context, base string, ids []recipe.ChunkID) ([]bool, error)
+	// Have returns the stored (wire) size of each of ids at the peer,
+	// -1 (or 0) for a chunk it does not hold.
+	Have(ctx context.Context, base string, ids []recipe.ChunkID) ([]int64, error)
 	FetchChunks(ctx context.Context, base, region string, ids []recipe.ChunkID,
 		fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error
 }
@@ -105,6 +107,15 @@ type Stats struct {
 	// and were dropped to be fetched again (self-heal); Healed counts
 	// those fetched again successfully.
 	CorruptLocal, Healed int64
+	// DuplicateChunks counts chunk frames received for a chunk a job had
+	// already received (from any source); they are not stored again. Zero
+	// in the normal case: a re-plan never asks for a chunk that is in
+	// flight.
+	DuplicateChunks int64
+	// Plans counts planner.Solve calls of fetch jobs (first plans and
+	// re-plans; not Explain); PlanNanos is their total duration and
+	// LastPlanNanos the duration of the latest, in nanoseconds.
+	Plans, PlanNanos, LastPlanNanos int64
 }
 
 // future is one missing chunk being fetched; done closes when err is set.

@@ -35,6 +35,7 @@ type jchunk struct {
 	owner   int
 	lastErr string
 	healing bool // fetched again after the local copy failed verification
+	got     int  // frames received for it (any source); > 1: duplicates
 }
 
 // jsrc is one source region of a job.
@@ -54,6 +55,16 @@ type jsrc struct {
 	firstBytes      int64
 	frames          int
 	slow            bool
+	// The plan's prediction for the stream: batchBytes stored bytes of
+	// chunks behind ahead bytes other fetches had queued on the region.
+	batchBytes, ahead int64
+	batchChunks       int
+	// behindSince is when the stream was first seen far behind its
+	// predicted progress (zero: it is not), with the bytes and local
+	// stall time of that moment.
+	behindSince time.Time
+	behindBytes int64
+	behindStall time.Duration
 	// Local back-pressure of the stream: the time its frames waited for
 	// the local store (putQueue full: disk syncs), which is not the
 	// link's fault. stall is the finished waits; stallSince the start of
@@ -87,10 +98,11 @@ func (j *job) poke() {
 	}
 }
 
-// haveBitmaps asks every peer concurrently which of ids it holds; a peer
-// that fails to answer is left out (its slot is nil).
-func (f *Fetcher) haveBitmaps(ctx context.Context, peers []Peer, ids []recipe.ChunkID) [][]bool {
-	out := make([][]bool, len(peers))
+// haveSizes asks every peer concurrently which of ids it holds and their
+// stored sizes (-1: not held); a peer that fails to answer is left out
+// (its slot is nil).
+func (f *Fetcher) haveSizes(ctx context.Context, peers []Peer, ids []recipe.ChunkID) [][]int64 {
+	out := make([][]int64, len(peers))
 	var wg sync.WaitGroup
 	for i, p := range peers {
 		wg.Go(func() {
@@ -110,24 +122,32 @@ func (f *Fetcher) haveBitmaps(ctx context.Context, peers []Peer, ids []recipe.Ch
 }
 
 // sources turns the peers that answered into job sources and sets the
-// chunks' holder sets.
-func (f *Fetcher) sources(peers []Peer, bitmaps [][]bool, chunks []*jchunk) []*jsrc {
+// chunks' holder sets and sizes: the stored (wire) size the holders
+// reported (the largest if they differ, which they should not with the
+// same codec settings), so that plans are made with the bytes that will
+// cross the links.
+func (f *Fetcher) sources(peers []Peer, sizes [][]int64, chunks []*jchunk) []*jsrc {
 	var srcs []*jsrc
-	ratio := f.links.compression()
-	for k, c := range chunks {
-		c.est = max(1, int64(float64(c.plain)*ratio+0.5))
-		_ = k
+	for _, c := range chunks {
+		c.est = 0
 	}
 	for i, p := range peers {
-		if bitmaps[i] == nil {
+		if sizes[i] == nil {
 			continue
 		}
 		s := &jsrc{Peer: p, bit: planner.Regions(len(srcs))}
 		srcs = append(srcs, s)
 		for k, c := range chunks {
-			if bitmaps[i][k] {
+			if n := sizes[i][k]; n > 0 {
 				c.holders |= s.bit
+				c.est = max(c.est, n)
 			}
+		}
+	}
+	ratio := f.links.compression()
+	for _, c := range chunks {
+		if c.est <= 0 { // held nowhere: the estimate only matters for reports
+			c.est = max(1, int64(float64(c.plain)*ratio+0.5))
 		}
 	}
 	return srcs
@@ -166,7 +186,7 @@ func (j *job) run() {
 	for i, c := range j.chunks {
 		ids[i] = c.id
 	}
-	j.srcs = f.sources(peers, f.haveBitmaps(j.ctx, peers, ids), j.chunks)
+	j.srcs = f.sources(peers, f.haveSizes(j.ctx, peers, ids), j.chunks)
 
 	tick := time.NewTicker(max(j.f.cfg.Grace/4, 50*time.Millisecond))
 	defer tick.Stop()
@@ -237,7 +257,10 @@ func (j *job) planPending() {
 		return
 	}
 	in := j.f.input(j.srcs, todo)
+	t0 := time.Now()
 	plan, err := planner.Solve(in, j.f.cfg.Strategy)
+	d := time.Since(t0).Nanoseconds()
+	j.f.count(func(st *Stats) { st.Plans++; st.PlanNanos += d; st.LastPlanNanos = d })
 	if err != nil {
 		for _, c := range todo {
 			j.fail(c, fmt.Errorf("fetch: plan chunk %s: %w", c.id.Short(), err))
@@ -258,11 +281,29 @@ func (j *job) planPending() {
 		zap.Float64("lower_bound_s", plan.LowerBound))
 }
 
-// checkSlow cancels streams far behind their predicted rate; j.mu held.
+// Slow-source detection. A stream's predicted progress is the plan's: its
+// first byte one RTT after the request, once the ahead bytes other
+// fetches had queued on the region are through, then the link's estimated
+// rate: expected(t) = (t - RTT - stall)·bw - ahead, at most the stream's
+// bytes. A stream is judged only once it has run judgeRTTs round trips
+// plus the time for judgeChunks chunks at the predicted rate, and at least
+// Grace, so that TCP's slow start on a long-RTT link (several round trips
+// below the link's rate) is not taken for a slow source. It is slow when it
+// has received less than expected/SlowFactor bytes and, over a further
+// max(Grace/2, sustainRTTs·RTT), both stayed that far behind and received
+// at less than bw/SlowFactor: a link that was slow to start but now runs
+// at its rate keeps its chunks.
+const (
+	judgeRTTs   = 6
+	judgeChunks = 4
+	sustainRTTs = 2
+)
+
+// checkSlow cancels streams far behind their predicted progress; j.mu held.
 func (j *job) checkSlow() {
 	now := time.Now()
 	for _, s := range j.srcs {
-		if s.cancel == nil || s.slow || s.streamLeft == 0 {
+		if s.cancel == nil || s.slow || s.streamLeft == 0 || s.streamStart.IsZero() {
 			continue
 		}
 		est := j.f.links.get(s.Region)
@@ -270,12 +311,35 @@ func (j *job) checkSlow() {
 		if rtt <= 0 {
 			rtt = est.RTT
 		}
-		el := now.Sub(s.streamStart) - rtt - s.stalled(now)
-		if el < j.f.cfg.Grace {
+		bw := est.Bandwidth
+		if bw <= 0 {
 			continue
 		}
-		observed := float64(s.streamBytes) / el.Seconds()
-		if observed >= est.Bandwidth/j.f.cfg.SlowFactor {
+		stall := s.stalled(now)
+		avg := float64(s.batchBytes) / float64(max(s.batchChunks, 1))
+		judgeAfter := max(j.f.cfg.Grace, judgeRTTs*rtt+secs(judgeChunks*avg/bw)+secs(float64(s.ahead)/bw))
+		if now.Sub(s.streamStart)-stall < rtt+judgeAfter {
+			s.behindSince = time.Time{}
+			continue
+		}
+		el := now.Sub(s.streamStart) - rtt - stall
+		expected := min(el.Seconds()*bw-float64(s.ahead), float64(s.batchBytes))
+		if float64(s.streamBytes) >= expected/j.f.cfg.SlowFactor {
+			s.behindSince = time.Time{}
+			continue
+		}
+		if s.behindSince.IsZero() {
+			s.behindSince, s.behindBytes, s.behindStall = now, s.streamBytes, stall
+			continue
+		}
+		win := now.Sub(s.behindSince) - (stall - s.behindStall)
+		if win < max(j.f.cfg.Grace/2, sustainRTTs*rtt) {
+			continue
+		}
+		recent := float64(s.streamBytes-s.behindBytes) / win.Seconds()
+		if recent >= bw/j.f.cfg.SlowFactor {
+			// Behind, but catching up at the link's rate: slow start.
+			s.behindSince, s.behindBytes, s.behindStall = now, s.streamBytes, stall
 			continue
 		}
 		if !j.othersHold(s) {
@@ -285,17 +349,25 @@ func (j *job) checkSlow() {
 			// rate becomes the link's sample as usual.
 			continue
 		}
+		observed := float64(s.streamBytes) / el.Seconds()
 		s.slow = true
 		// Floor: a stalled stream says little about the link later on.
-		j.f.links.set(s.Region, max(observed, est.Prior/100), true)
+		j.f.links.set(s.Region, max(observed, recent, est.Prior/100), true)
 		j.f.count(func(st *Stats) { st.SlowSources++; st.Replans++ })
-		j.f.log.Warn("source far behind its predicted rate; re-planning its chunks",
+		j.f.log.Warn("source far behind its predicted progress; re-planning its chunks",
 			zap.String("region", s.Region), zap.Float64("observed_Bps", observed),
-			zap.Float64("predicted_Bps", est.Bandwidth))
+			zap.Float64("recent_Bps", recent), zap.Float64("predicted_Bps", bw),
+			zap.Int64("received_bytes", s.streamBytes), zap.Float64("expected_bytes", expected),
+			zap.Duration("rtt", rtt))
+		// The stream's chunks in flight stay its own until the worker has
+		// unwound it (those that arrive before the cancel takes effect are
+		// stored); only its queue is planned again now.
 		s.cancel()
 		j.requeue(s)
 	}
 }
+
+func secs(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
 
 // othersHold reports whether another live source holds a chunk that is
 // queued on s or in flight from it; j.mu held.
@@ -350,12 +422,30 @@ func (j *job) worker(s *jsrc) {
 			j.mu.Unlock()
 			return
 		}
-		n := min(len(s.queue), 4096)
-		batch := slices.Clone(s.queue[:n])
-		s.queue = s.queue[n:]
+		me := indexOf(j.srcs, s)
+		var batch []*jchunk
+		for len(s.queue) > 0 && len(batch) < 4096 {
+			c := s.queue[0]
+			s.queue = s.queue[1:]
+			// Never ask for a chunk that is no longer this source's to
+			// send (re-planned elsewhere, or already stored).
+			if c.state == stQueued && c.owner == me {
+				batch = append(batch, c)
+			}
+		}
+		if len(batch) == 0 {
+			j.mu.Unlock()
+			continue
+		}
 		sctx, cancel := context.WithCancel(j.ctx)
-		s.cancel, s.streamStart, s.streamBytes, s.streamLeft, s.slow = cancel, time.Now(), 0, len(batch), false
+		// streamStart stays zero (not judged) until the stream has a slot.
+		s.cancel, s.streamStart, s.streamBytes, s.streamLeft, s.slow = cancel, time.Time{}, 0, len(batch), false
 		s.frames, s.firstBytes, s.stall, s.stallSince = 0, 0, 0, time.Time{}
+		s.behindSince, s.behindBytes, s.behindStall = time.Time{}, 0, 0
+		s.batchBytes, s.batchChunks = 0, len(batch)
+		for _, c := range batch {
+			s.batchBytes += c.est
+		}
 		j.mu.Unlock()
 
 		select {
@@ -364,6 +454,16 @@ func (j *job) worker(s *jsrc) {
 		}
 		j.mu.Lock()
 		s.streamStart = time.Now() // the wait for a stream slot is not the link's fault
+		// What other fetches have queued on the region goes first (the
+		// planner's Source.Queued): this job's own chunks on s are not
+		// ahead of the stream.
+		own := int64(0)
+		for _, c := range j.chunks {
+			if c.state == stQueued && c.owner == me {
+				own += c.est
+			}
+		}
+		s.ahead = max(0, j.f.queuedOn(s.Region)-own)
 		j.mu.Unlock()
 		ids := make([]recipe.ChunkID, len(batch))
 		for i, c := range batch {
@@ -396,9 +496,22 @@ func (j *job) worker(s *jsrc) {
 				s.frames++
 				s.streamBytes += int64(len(st.Data))
 				s.streamLeft--
+				dup := false
+				if ferr == nil {
+					c.got++
+					dup = c.got > 1 || c.state != stQueued || c.owner != me
+				}
 				j.mu.Unlock()
 				if ferr != nil {
 					j.chunkFailed(s, c, fmt.Sprintf("%s: %v", s.Region, ferr))
+					return nil
+				}
+				if dup {
+					// Received already (or no longer ours): count it, do not
+					// store or resolve it again.
+					f.count(func(st *Stats) { st.DuplicateChunks++ })
+					f.log.Warn("chunk received twice", zap.String("region", s.Region),
+						zap.String("chunk", c.id.Short()), zap.Int("ref", c.index))
 					return nil
 				}
 				a := arrival{c: c, st: st}
@@ -418,11 +531,15 @@ func (j *job) worker(s *jsrc) {
 					s.stallSince = time.Time{}
 					j.mu.Unlock()
 				}()
+				// Wait even if the stream was cancelled meanwhile (re-plan):
+				// the chunk has crossed the link; dropping it would make
+				// the re-plan fetch it a second time. Only the job's end
+				// drops it.
 				select {
 				case puts <- a:
-					return nil
-				case <-sctx.Done():
-					return sctx.Err() // c stays queued: re-planned below
+					return sctx.Err() // nil unless cancelled: then stop reading
+				case <-j.ctx.Done():
+					return j.ctx.Err() // c stays queued: failed with the job
 				}
 			})
 			close(puts)
@@ -437,7 +554,7 @@ func (j *job) worker(s *jsrc) {
 		s.cancel = nil
 		leftover := 0
 		for _, c := range batch { // every arrival is resolved: the rest never came
-			if c.state == stQueued && c.owner == indexOf(j.srcs, s) {
+			if c.state == stQueued && c.owner == me {
 				f.addQueued(s.Region, -c.est)
 				c.state = stPlan
 				leftover++
@@ -506,6 +623,9 @@ func indexOf(srcs []*jsrc, s *jsrc) int {
 func (j *job) chunkDone(s *jsrc, c *jchunk, stored int64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if c.state != stQueued { // resolved already: never twice
+		return
+	}
 	j.f.addQueued(s.Region, -c.est)
 	c.state = stDone
 	j.remaining--
@@ -524,6 +644,7 @@ func (j *job) chunkFailed(s *jsrc, c *jchunk, reason string) {
 	c.holders &^= s.bit
 	c.lastErr = reason
 	c.state = stPlan
+	c.got = 0 // what arrived was unusable: the next copy is no duplicate
 	j.mu.Unlock()
 	j.poke()
 }

@@ -103,10 +103,12 @@ func (c *Client) do(ctx context.Context, method, base, path string, body []byte,
 	return resp, nil
 }
 
-// Have asks the peer at base which of ids it holds; len(result) == len(ids).
-// Batches of more than MaxIDs go in several requests.
-func (c *Client) Have(ctx context.Context, base string, ids []recipe.ChunkID) ([]bool, error) {
-	out := make([]bool, 0, len(ids))
+// Have asks the peer at base which of ids it holds and their stored sizes
+// (the bytes FetchChunks would receive for each); -1 for a chunk it does
+// not hold; len(result) == len(ids). Batches of more than MaxIDs go in
+// several requests.
+func (c *Client) Have(ctx context.Context, base string, ids []recipe.ChunkID) ([]int64, error) {
+	out := make([]int64, 0, len(ids))
 	for len(ids) > 0 {
 		batch := ids[:min(len(ids), MaxIDs)]
 		ids = ids[len(batch):]
@@ -114,17 +116,16 @@ func (c *Client) Have(ctx context.Context, base string, ids []recipe.ChunkID) ([
 		if err != nil {
 			return nil, err
 		}
-		bm, err := io.ReadAll(io.LimitReader(resp.Body, int64(len(batch)+7)/8+1))
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 4*int64(len(batch))+1))
 		resp.Body.Close()
 		if err != nil {
 			return nil, fmt.Errorf("peer: have: %w", err)
 		}
-		if len(bm) != (len(batch)+7)/8 {
-			return nil, fmt.Errorf("peer: have: bitmap of %d bytes for %d chunks", len(bm), len(batch))
+		sizes, err := decodeSizes(b, len(batch))
+		if err != nil {
+			return nil, fmt.Errorf("peer: have: %w", err)
 		}
-		for i := range batch {
-			out = append(out, bm[i/8]&(1<<(i%8)) != 0)
-		}
+		out = append(out, sizes...)
 	}
 	return out, nil
 }

@@ -8,9 +8,10 @@
 //	GET  /records/digest  the anti-entropy digest: DigestBuckets XOR-sums
 //	                      of SHA-256(key, timestamp, region, deleted)
 //	POST /records/fetch   the records in the given buckets (NDJSON)
-//	POST /have            body: chunk IDs (32 bytes each); answer: a bitmap,
-//	                      bit i (LSB first in byte i/8) set when the
-//	                      chunk with the i-th ID is stored here
+//	POST /have            body: chunk IDs (32 bytes each); answer: one
+//	                      uint32 (big endian) per ID, in request order: the
+//	                      chunk's stored size (the bytes a /chunks frame
+//	                      carries for it), 0 when it is not stored here
 //	POST /chunks          body: chunk IDs; answer: a stream of frames in
 //	                      request order, each id[32] | status(1) | codec(1) |
 //	                      len(4, big endian) | stored bytes[len]; status 0 is

@@ -115,13 +115,19 @@ func client(t *testing.T, region string, sec []byte) *Client {
 
 func TestHaveAndChunkStream(t *testing.T) {
 	ctx := t.Context()
-	hs, srv, _, ids, _ := setup(t, ServerConfig{Region: "a"}, nil)
+	hs, srv, src, ids, _ := setup(t, ServerConfig{Region: "a"}, nil)
 	c := client(t, "b", secret)
 	absent := recipe.Sum([]byte("absent"))
 	q := append(append([]recipe.ChunkID{}, ids...), absent)
-	has, err := c.Have(ctx, hs.URL, q)
-	if err != nil || fmt.Sprint(has) != "[true true true true true false]" {
-		t.Fatalf("Have = %v %v", has, err)
+	sizes, err := c.Have(ctx, hs.URL, q)
+	if err != nil || len(sizes) != len(q) || sizes[len(q)-1] != -1 {
+		t.Fatalf("Have = %v %v", sizes, err)
+	}
+	for i, id := range ids { // the stored (wire) size of each held chunk
+		st, err := src.GetStored(ctx, id)
+		if err != nil || sizes[i] != int64(len(st.Data)) {
+			t.Fatalf("Have: chunk %d: size %d, stored %d (%v)", i, sizes[i], len(st.Data), err)
+		}
 	}
 
 	dst := openStore(t)

@@ -20,7 +20,9 @@ import (
 // ChunkStore is what the server needs of the chunk store.
 // *chunkstore.Store implements it.
 type ChunkStore interface {
-	Has(ctx context.Context, ids []recipe.ChunkID) ([]bool, error)
+	// StoredSizes returns the stored (wire) size of each chunk, or a
+	// value <= 0 for a chunk not stored; it must not read chunk values.
+	StoredSizes(ctx context.Context, ids []recipe.ChunkID) ([]int64, error)
 	// GetStored returns the verified stored form; an error for an absent
 	// or corrupt chunk.
 	GetStored(ctx context.Context, id recipe.ChunkID) (chunkstore.Stored, error)
@@ -246,19 +248,13 @@ func (s *Server) have(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest{err})
 		return
 	}
-	has, err := s.chunks.Has(r.Context(), ids)
+	sizes, err := s.chunks.StoredSizes(r.Context(), ids)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	bm := make([]byte, (len(ids)+7)/8)
-	for i, h := range has {
-		if h {
-			bm[i/8] |= 1 << (i % 8)
-		}
-	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Write(bm)
+	w.Write(encodeSizes(sizes))
 }
 
 func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {

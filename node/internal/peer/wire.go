@@ -86,6 +86,31 @@ func decodeIDs(r io.Reader) ([]recipe.ChunkID, error) {
 	return ids, nil
 }
 
+// encodeSizes encodes a have answer: one big-endian uint32 per chunk,
+// its stored size, 0 for absent (a stored chunk has at least one byte).
+func encodeSizes(sizes []int64) []byte {
+	b := make([]byte, 4*len(sizes))
+	for i, n := range sizes {
+		binary.BigEndian.PutUint32(b[4*i:], uint32(min(max(n, 0), MaxFrame)))
+	}
+	return b
+}
+
+// decodeSizes decodes a have answer for n chunks: sizes, -1 for absent.
+func decodeSizes(b []byte, n int) ([]int64, error) {
+	if len(b) != 4*n {
+		return nil, fmt.Errorf("have answer of %d bytes for %d chunks", len(b), n)
+	}
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = int64(binary.BigEndian.Uint32(b[4*i:]))
+		if out[i] == 0 {
+			out[i] = -1
+		}
+	}
+	return out, nil
+}
+
 func writeFrame(w io.Writer, id recipe.ChunkID, st *chunkstore.Stored) error {
 	var h [frameHeader]byte
 	copy(h[:32], id[:])
