@@ -151,7 +151,7 @@ func runHeader(topo *Topology, f runFlags, shaper string, img, variant imageEntr
 	fmt.Fprintf(&b, "- regions: %s (topology %s, bandwidth scale %g, shaper %s)\n", strings.Join(topo.Regions, ", "), f.file, f.scale, shaper)
 	fmt.Fprintf(&b, "- image: %s.%s (%d bytes); variant for (d): %s (%d bytes)\n", img.name, img.format, img.bytes, variant.name, variant.bytes)
 	fmt.Fprintf(&b, "- draws for (a): %d (seed %d); (c), (d), (e) on draw 0; wire compression off = store.compression_level -1 on every node\n", f.runs, f.seed)
-	b.WriteString("- time / lower bound: planner.LowerBound on the exact holdings (stored chunk sizes, holder sets) with the topology's bandwidth and RTT; WAN bytes: stored chunk bytes the reader(s) received (node peer counters); wire bytes: IP bytes into the reader(s) counted by the shaper; minimum: stored bytes of the chunks the reader(s) lacked; planner ms: planner.Solve on the same input, timed by the harness\n")
+	b.WriteString("- time / lower bound: planner.LowerBound on the exact holdings (stored chunk sizes, holder sets) with the topology's bandwidth and RTT; WAN bytes: stored chunk bytes the reader(s) received (node peer counters); wire bytes: IP bytes into the reader(s) counted by the shaper; minimum: stored bytes of the chunks the reader(s) lacked; planner ms: the reader node's own planner.Solve time for the read (nitro status fetch.PlanNanos; re-plans included), else planner.Solve on the same input timed by the harness\n")
 	return b.String()
 }
 
