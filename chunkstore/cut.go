@@ -1,7 +1,6 @@
 package chunkstore
 
 import (
-	"errors"
 	"io"
 	"math/bits"
 	"sync"
@@ -42,18 +41,14 @@ type cutter struct {
 	scanned  int      // ends in buf up to scanned are marked
 	eof      bool
 	mem      *cutMem
+	pool     *sync.Pool // where mem returns
 }
 
 const cutLanes = 4
 
 type cutTables struct{ out, mod [256]uint64 }
 
-var cutTableCache sync.Map // uint64 polynomial → *cutTables
-
-func tablesFor(pol uint64) *cutTables {
-	if t, ok := cutTableCache.Load(pol); ok {
-		return t.(*cutTables)
-	}
+func newCutTables(pol uint64) *cutTables {
 	p := chunker.Pol(pol)
 	k := p.Deg()
 	t := &cutTables{}
@@ -66,8 +61,7 @@ func tablesFor(pol uint64) *cutTables {
 		t.out[b] = uint64(h)
 		t.mod[b] = uint64(chunker.Pol(uint64(b)<<uint(k)).Mod(p) | chunker.Pol(uint64(b)<<uint(k)))
 	}
-	v, _ := cutTableCache.LoadOrStore(pol, t)
-	return v.(*cutTables)
+	return t
 }
 
 const cutWindow = 64
@@ -76,45 +70,55 @@ const cutWindow = 64
 // Validate enforces).
 const cutShift = 53 - 8
 
-// newCutter returns a cutter of r with c's parameters (c validated, so
-// MinSize >= 64 and the polynomial has degree 53).
-func (c ChunkingConfig) newCutter(r io.Reader) *cutter {
-	t := tablesFor(c.Polynomial)
+// cutters makes cutters with one set of parameters: the polynomial's
+// tables (computed once, about a millisecond) and a pool of buffers. A
+// Store and an Analyzer own one each; safe for concurrent use.
+type cutters struct {
+	c    ChunkingConfig
+	t    *cutTables
+	size int // buffer bytes
+	pool sync.Pool
+}
+
+// newCutters returns a cutter factory for c (validated, so MinSize >= 64
+// and the polynomial has degree 53).
+func newCutters(c ChunkingConfig) *cutters {
 	size := c.MaxSize + max(c.MaxSize, 1<<20)
 	size = (size + 127) &^ 63
+	f := &cutters{c: c, t: newCutTables(c.Polynomial), size: size}
+	f.pool.New = func() any {
+		return &cutMem{make([]byte, 0, size), make([]uint64, size/64+1)}
+	}
+	return f
+}
+
+// newCutter returns a cutter of r; release it when done.
+func (f *cutters) newCutter(r io.Reader) *cutter {
 	ct := &cutter{
-		r: r, min: c.MinSize, max: c.MaxSize,
-		mask: 1<<uint(c.averageBits()) - 1,
-		out:  &t.out, mod: &t.mod,
-		mem: cutMems(size).Get().(*cutMem),
+		r: r, min: f.c.MinSize, max: f.c.MaxSize,
+		mask: 1<<uint(f.c.averageBits()) - 1,
+		out:  &f.t.out, mod: &f.t.mod,
+		mem: f.pool.Get().(*cutMem), pool: &f.pool,
 	}
 	ct.buf, ct.marks = ct.mem.buf[:0], ct.mem.marks
 	return ct
 }
 
-// cutMem is a cutter's buffer and marks, pooled per buffer size.
+// newCutter returns a cutter of r with c's parameters, with tables of its
+// own; for one-off use (tests, benchmarks).
+func (c ChunkingConfig) newCutter(r io.Reader) *cutter { return newCutters(c).newCutter(r) }
+
+// cutMem is a cutter's buffer and marks.
 type cutMem struct {
 	buf   []byte
 	marks []uint64
-}
-
-var cutMemPools sync.Map // int → *sync.Pool of *cutMem
-
-func cutMems(size int) *sync.Pool {
-	if p, ok := cutMemPools.Load(size); ok {
-		return p.(*sync.Pool)
-	}
-	p, _ := cutMemPools.LoadOrStore(size, &sync.Pool{New: func() any {
-		return &cutMem{make([]byte, 0, size), make([]uint64, size/64+1)}
-	}})
-	return p.(*sync.Pool)
 }
 
 // release returns the cutter's memory for reuse; the cutter is dead after
 // (the chunks it returned are copies).
 func (c *cutter) release() {
 	if c.mem != nil {
-		cutMems(cap(c.mem.buf)).Put(c.mem)
+		c.pool.Put(c.mem)
 		c.mem, c.buf, c.marks = nil, nil, nil
 	}
 }
@@ -203,15 +207,37 @@ func (c *cutter) fill() error {
 		c.scanned -= keep
 	}
 	old := len(c.buf)
-	n, err := io.ReadFull(c.r, c.buf[old:cap(c.buf)])
+	n, err := readFull(c.r, c.buf[old:cap(c.buf)])
 	c.buf = c.buf[:old+n]
 	switch {
-	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
+	case err == io.EOF:
 		c.eof = true
 	case err != nil:
 		return err
 	}
 	return nil
+}
+
+// readFull reads into p until it is full or r returns an error. Unlike
+// io.ReadFull it returns r's error as it is: only a bare io.EOF means the
+// stream ended. An io.ErrUnexpectedEOF from r (an HTTP body shorter than
+// its Content-Length) is a failed read, never a short last chunk, so a
+// truncated upload is never committed as a whole object.
+func readFull(r io.Reader, p []byte) (int, error) {
+	n, empty := 0, 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		if m > 0 {
+			empty = 0
+		} else if empty++; empty >= 100 {
+			return n, io.ErrNoProgress
+		}
+	}
+	return n, nil
 }
 
 // mark sets the marks of ends [from, to] (from >= 64) in cutLanes

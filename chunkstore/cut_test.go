@@ -2,6 +2,8 @@ package chunkstore
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -145,5 +147,27 @@ func TestCutterReadError(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// TestWriteShortBodyFails: a reader that fails with io.ErrUnexpectedEOF
+// (an HTTP body shorter than its Content-Length) makes Write fail; it is
+// never taken for the end of the stream.
+func TestWriteShortBodyFails(t *testing.T) {
+	s := openTest(t, nil)
+	data := testData(3, 300<<10)
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"bare", io.ErrUnexpectedEOF},
+		{"wrapped", fmt.Errorf("body: %w", io.ErrUnexpectedEOF)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := io.MultiReader(bytes.NewReader(data), iotest.ErrReader(tc.err))
+			if _, _, err := s.Write(context.Background(), r); !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("Write of a short body: %v, want %v", err, io.ErrUnexpectedEOF)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -31,16 +32,20 @@ const valueThreshold = 1 << 10
 type Store struct {
 	cfg     Config
 	chunk   ChunkingConfig
-	db      *badger.DB
-	log     *zap.Logger
-	codec   *codec
-	bufs    sync.Pool // *[]byte of cap cfg.MaxSize, for the writer
-	records Records
-	now     func() time.Time
-	maint   sync.Mutex // one GC or Fsck at a time
-	plain   sync.Pool  // *[]byte, decode buffers of readers
-	vals    sync.Pool  // *[]byte, chunk values of writers
-	group   syncGroup
+	cutters *cutters // cutters with chunk's parameters
+	// lastZero caches the last zero chunk ID computed (zero chunks are
+	// nearly all MinSize long).
+	lastZero atomic.Pointer[zeroID]
+	db       *badger.DB
+	log      *zap.Logger
+	codec    *codec
+	bufs     sync.Pool // *[]byte of cap cfg.MaxSize, for the writer
+	records  Records
+	now      func() time.Time
+	maint    sync.Mutex // one GC or Fsck at a time
+	plain    sync.Pool  // *[]byte, decode buffers of readers
+	vals     sync.Pool  // *[]byte, chunk values of writers
+	group    syncGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -65,7 +70,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 		cd.close()
 		return nil, fmt.Errorf("chunkstore: open badger in %s: %w", cfg.Dir, err)
 	}
-	s := &Store{cfg: cfg, chunk: cfg.chunking(), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now}
+	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now}
 	s.records.s = s
 	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
 	s.vals.New = func() any { b := make([]byte, 0, 1+cfg.MaxSize+cfg.MaxSize/64+64); return &b }

@@ -9,7 +9,6 @@ import (
 	"hash"
 	"io"
 	"sync"
-	"sync/atomic"
 
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"golang.org/x/sync/errgroup"
@@ -57,7 +56,7 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 		defer close(order)
 		defer close(work)
 		defer close(hashq)
-		ch := s.chunk.newCutter(r)
+		ch := s.cutters.newCutter(r)
 		defer ch.release()
 		for {
 			select {
@@ -111,7 +110,7 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 					close(j.done)
 					continue
 				}
-				j.id = chunkID(j.data)
+				j.id = s.chunkID(j.data)
 				claimMu.Lock()
 				dup := claimed.addSeen(j.id)
 				claimMu.Unlock()
@@ -246,15 +245,15 @@ func (s *idSet) addSeen(id recipe.ChunkID) bool {
 // chunkID returns the SHA-256 of data, from a cache for zero chunks: zero
 // runs of disk images (most of a sparse raw image) cut into MinSize
 // chunks of zeros, and checking for zeros is ~20× cheaper than hashing.
-func chunkID(data []byte) recipe.ChunkID {
+func (s *Store) chunkID(data []byte) recipe.ChunkID {
 	if len(data) == 0 || data[0] != 0 || !isZero(data) {
 		return recipe.ChunkID(sha256.Sum256(data))
 	}
-	if z := lastZero.Load(); z != nil && z.n == len(data) {
+	if z := s.lastZero.Load(); z != nil && z.n == len(data) {
 		return z.id
 	}
 	z := &zeroID{n: len(data), id: recipe.ChunkID(sha256.Sum256(data))}
-	lastZero.Store(z)
+	s.lastZero.Store(z)
 	return z.id
 }
 
@@ -263,7 +262,3 @@ type zeroID struct {
 	n  int
 	id recipe.ChunkID
 }
-
-// lastZero caches the last zero chunk ID computed (zero chunks are nearly
-// all MinSize long).
-var lastZero atomic.Pointer[zeroID]
