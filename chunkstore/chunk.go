@@ -14,7 +14,21 @@ import (
 // len(ids). It reads one Badger snapshot and no values.
 func (s *Store) Has(ctx context.Context, ids []recipe.ChunkID) ([]bool, error) {
 	out := make([]bool, len(ids))
-	err := s.db.View(func(txn *badger.Txn) error {
+	err := s.eachChunkItem(ctx, ids, "has", func(i int, item *badger.Item) {
+		out[i] = item != nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachChunkItem calls fn(i, item) for each of ids in one read-only
+// transaction, with item nil for a chunk not stored; item is valid only
+// during the call. It reads keys and value pointers, never the value log.
+// what names the operation in errors.
+func (s *Store) eachChunkItem(ctx context.Context, ids []recipe.ChunkID, what string, fn func(i int, item *badger.Item)) error {
+	return s.db.View(func(txn *badger.Txn) error {
 		key := make([]byte, 1+len(recipe.ChunkID{}))
 		key[0] = prefixChunk
 		for i, id := range ids {
@@ -24,21 +38,18 @@ func (s *Store) Has(ctx context.Context, ids []recipe.ChunkID) ([]bool, error) {
 				}
 			}
 			copy(key[1:], id[:])
-			_, err := txn.Get(key)
+			item, err := txn.Get(key)
 			switch {
 			case err == nil:
-				out[i] = true
+				fn(i, item)
 			case errors.Is(err, badger.ErrKeyNotFound):
+				fn(i, nil)
 			default:
-				return fmt.Errorf("chunkstore: has %s: %w", id.Short(), err)
+				return fmt.Errorf("chunkstore: %s %s: %w", what, id.Short(), err)
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // Missing returns the ids not stored, in input order, without duplicates.

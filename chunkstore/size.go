@@ -3,8 +3,6 @@ package chunkstore
 import (
 	"context"
 	"encoding/binary"
-	"errors"
-	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
@@ -18,27 +16,12 @@ import (
 // of its stored bytes all the same (its reader finds out).
 func (s *Store) StoredSizes(ctx context.Context, ids []recipe.ChunkID) ([]int64, error) {
 	out := make([]int64, len(ids))
-	err := s.db.View(func(txn *badger.Txn) error {
-		key := make([]byte, 1+len(recipe.ChunkID{}))
-		key[0] = prefixChunk
-		for i, id := range ids {
-			if i%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			copy(key[1:], id[:])
-			item, err := txn.Get(key)
-			switch {
-			case err == nil:
-				out[i] = max(storedValueSize(item)-1, 0) // less the codec byte
-			case errors.Is(err, badger.ErrKeyNotFound):
-				out[i] = -1
-			default:
-				return fmt.Errorf("chunkstore: stored size of %s: %w", id.Short(), err)
-			}
+	err := s.eachChunkItem(ctx, ids, "stored size of", func(i int, item *badger.Item) {
+		if item == nil {
+			out[i] = -1
+			return
 		}
-		return nil
+		out[i] = max(storedValueSize(item)-1, 0) // less the codec byte
 	})
 	if err != nil {
 		return nil, err
