@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,9 +72,7 @@ func runDedupstat(ctx context.Context, args []string) error {
 			SavedStored float64 `json:"saved_stored"`
 			Seconds     float64 `json:"seconds"`
 		}{st, ck.AvgSize, ck.MinSize, ck.MaxSize, *fixed, *level, st.Saved(), st.SavedStored(), time.Since(start).Seconds()}
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return printJSON(out)
 	}
 	if *row != "" {
 		fmt.Printf("| %s | %.2f | %.2f | %.2f | %.2f | %.1f %% | %.1f %% | %d | %.0f | %.0f |\n",

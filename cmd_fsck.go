@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
+
 	"github.com/nitro-cloud/nitro/node"
-	"os"
 )
 
 // errFsck is returned when fsck finds problems (exit status 1).
@@ -32,9 +31,7 @@ func runFsck(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
+	if err := printJSON(rep); err != nil {
 		return err
 	}
 	if !rep.OK() {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/nitro-cloud/nitro/node"
 	"go.uber.org/zap"
@@ -30,9 +28,7 @@ func runGC(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(res)
+	return printJSON(res)
 }
 
 // offlineConfig loads the config (or the defaults) and a logger for the

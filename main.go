@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -49,6 +50,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "nitro %s: %v\n", os.Args[1], err)
 		os.Exit(1)
 	}
+}
+
+// printJSON writes v to stdout as indented JSON, the machine-readable
+// output of the operator commands.
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func usage(cmds map[string]command) {
