@@ -323,14 +323,25 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, v)
 }
 
-func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
+// opObject returns the ?object=ACCOUNT/CONTAINER/OBJECT of an operator
+// request, or answers the request (503 without an operator, 400 for a
+// malformed name) and returns false.
+func (s *Server) opObject(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if s.op == nil {
 		s.fail(w, r, errUnavailable)
-		return
+		return "", false
 	}
 	obj := r.URL.Query().Get("object")
 	if strings.Count(obj, "/") < 2 {
 		s.fail(w, r, badRequest{errors.New("object must be ACCOUNT/CONTAINER/OBJECT")})
+		return "", false
+	}
+	return obj, true
+}
+
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
+	obj, ok := s.opObject(w, r)
+	if !ok {
 		return
 	}
 	v, err := s.op.Plan(r.Context(), obj)
@@ -342,13 +353,8 @@ func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) place(w http.ResponseWriter, r *http.Request) {
-	if s.op == nil {
-		s.fail(w, r, errUnavailable)
-		return
-	}
-	obj := r.URL.Query().Get("object")
-	if strings.Count(obj, "/") < 2 {
-		s.fail(w, r, badRequest{errors.New("object must be ACCOUNT/CONTAINER/OBJECT")})
+	obj, ok := s.opObject(w, r)
+	if !ok {
 		return
 	}
 	if err := s.op.Place(r.Context(), obj); err != nil {
