@@ -386,11 +386,11 @@ func TestGC(t *testing.T) {
 	if recA == nil || recB == nil {
 		t.Fatal("write failed")
 	}
-	if _, err := s.GC(ctx, nil, time.Minute); !errors.Is(err, ErrGrace) {
+	if _, err := s.GC(ctx, fixedRoots(), time.Minute); !errors.Is(err, ErrGrace) {
 		t.Fatalf("short grace: %v", err)
 	}
 	// Everything is younger than grace: nothing goes.
-	st, err := s.GC(ctx, []recipe.ID{idA}, time.Hour)
+	st, err := s.GC(ctx, fixedRoots(idA), time.Hour)
 	if err != nil || st.ChunksRemoved != 0 || st.RecipesRemoved != 0 {
 		t.Fatalf("young GC: %+v %v", st, err)
 	}
@@ -402,7 +402,7 @@ func TestGC(t *testing.T) {
 	if _, err := s.Put(ctx, plainLastB); err != nil {
 		t.Fatal(err)
 	}
-	st, err = s.GC(ctx, []recipe.ID{idA}, time.Hour)
+	st, err = s.GC(ctx, fixedRoots(idA), time.Hour)
 	if err != nil || st.RecipesRemoved != 1 || st.ChunksRemoved == 0 || st.BytesRemoved == 0 {
 		t.Fatalf("GC: %+v %v", st, err)
 	}
@@ -481,7 +481,7 @@ func TestGCRacesTouch(t *testing.T) {
 		}
 		done <- relied
 	}()
-	if _, err := s.GC(ctx, nil, 2*time.Minute); err != nil {
+	if _, err := s.GC(ctx, fixedRoots(), 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	relied := <-done
@@ -525,7 +525,7 @@ func TestGCConcurrentWrites(t *testing.T) {
 	}()
 	go func() {
 		for range 3 {
-			if _, err := s.GC(ctx, nil, 10*time.Minute); err != nil {
+			if _, err := s.GC(ctx, fixedRoots(), 10*time.Minute); err != nil {
 				errs <- err
 				return
 			}

@@ -165,7 +165,7 @@ func (s *Store) Put(ctx context.Context, plain []byte) (recipe.ChunkID, error) {
 		return recipe.ChunkID{}, fmt.Errorf("chunkstore: put: chunk of %d bytes", len(plain))
 	}
 	id := recipe.Sum(plain)
-	present, err := s.present(ctx, id)
+	present, err := s.present(ctx, nil, id)
 	if err != nil || present {
 		return id, err
 	}
@@ -187,7 +187,7 @@ func (s *Store) PutStored(ctx context.Context, id recipe.ChunkID, st Stored) err
 	if len(plain) == 0 {
 		return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: empty chunk", ErrCodec)}
 	}
-	present, err := s.present(ctx, id)
+	present, err := s.present(ctx, nil, id)
 	if err != nil || present {
 		return err
 	}
@@ -220,7 +220,11 @@ func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
 // re-stamped in a transaction that reads the chunk key, so that a
 // concurrent GC sweep and this touch cannot both succeed (see doc.go). A
 // touch that loses the race retries and then finds the chunk absent.
-func (s *Store) present(ctx context.Context, id recipe.ChunkID) (bool, error) {
+//
+// It first pins id into p (nil: only while a GC runs, see Pin), so a GC
+// cannot delete the chunk after this lookup found it.
+func (s *Store) present(ctx context.Context, p *Pin, id recipe.ChunkID) (bool, error) {
+	s.pins.pinChunk(p, id)
 	ck, sk := chunkKey(id), stampKey(id)
 	// Fast path, a read-only transaction: absent, or present and fresh.
 	var found, fresh bool

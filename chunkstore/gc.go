@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -18,18 +19,71 @@ var ErrGrace = errors.New("chunkstore: grace period too short")
 // sweepBatch is the number of deletions per GC transaction.
 const sweepBatch = 256
 
-// GC removes recipes not in live and chunks no kept recipe references, that
-// are older than grace, then runs Badger's value-log GC until it has
-// nothing to rewrite.
+// Roots returns the IDs of the recipes that committed records name (the
+// live objects' recipes): the roots GC marks from. GC calls it once, after
+// it started protecting pins (see GC), so it must read the records as of
+// the call, not return a list taken earlier.
+type Roots func(ctx context.Context) ([]recipe.ID, error)
+
+// GC removes the recipes that are not roots and the chunks that no kept
+// recipe references, if they are older than grace and not pinned, then
+// runs Badger's value-log GC until it has nothing to rewrite. One GC runs
+// at a time per store.
 //
-// Mark: the chunks of every live recipe and of every recipe kept because
-// it is younger than grace (an upload whose record is not yet committed).
-// Sweep: unmarked chunks whose stamp is older than grace. Deletions run in
-// transactions that read the stamp, so a write re-stamping the chunk at the
-// same moment makes one of the two fail (see doc.go). A live ID whose
-// recipe is absent is logged and skipped (Fsck reports it). GC's memory
-// is about 50 bytes per marked chunk.
-func (s *Store) GC(ctx context.Context, live []recipe.ID, grace time.Duration) (GCStats, error) {
+// Steps, in this order:
+//
+//  1. cutoff = now − grace.
+//  2. Under the pin lock: GC becomes active and every ID pinned now is
+//     copied into the protected sets; until GC ends, every ID pinned
+//     (even if released at once) is added to them too.
+//  3. live = roots(ctx): the records as of now, after step 2.
+//  4. Scan the recipes: a recipe is doomed if it is not live and its stamp
+//     is older than cutoff; the chunks of every other recipe are marked.
+//  5. Delete the doomed recipes, under the pin lock, batch by batch: a
+//     protected one is kept and its chunks are marked; the others go if
+//     their stamp (read in the deleting transaction) is still older than
+//     cutoff.
+//  6. Sweep the chunks, under the pin lock, batch by batch: delete those
+//     unmarked, unprotected and with a stamp older than cutoff.
+//  7. GC ends (protection dropped); value-log GC.
+//
+// Why nothing acknowledged is swept. An object is acknowledged once the
+// record naming its recipe R is committed; before that, the writer (the
+// object service's PUT through WritePinned, replication through
+// Pin.Recipe and Pin.Chunks) holds a Pin on R and on every chunk it
+// relies on, taken before it looked each of them up, and released only
+// after the commit. Take one GC and an acknowledged object that is still
+// live when the GC starts:
+//
+//   - Record committed before step 3: R is live, so R is not deleted in
+//     step 5. R is stored (it was stored before its record and no earlier
+//     GC deleted it, by this same argument), so step 4 sees it and marks
+//     its chunks, and step 6 deletes no marked chunk.
+//   - Record committed after step 3: the writer's pins were held at some
+//     moment during the GC (at step 2, or taken after it), so R and every
+//     chunk the writer relied on are protected from their pin to the end
+//     of the GC, and steps 5 and 6 skip protected IDs. Deletion and its
+//     protection check happen in one critical section of the pin lock,
+//     and a pin is taken before its lookup: either the deletion committed
+//     before the pin, and the writer's lookup finds the ID absent and
+//     stores it anew, or the pin came first and the ID is not deleted.
+//     Chunks the writer stored anew during the GC were not in the
+//     snapshot step 6 iterates, or carry a stamp newer than cutoff.
+//
+// This holds at any grace, even zero, and for writes, commits and
+// replication pushes of any duration: no clock is involved. The stamps
+// and the grace period (at least 2×Config.TouchAfter, else ErrGrace) are a
+// second line of defence, for writers that use Write without a pin
+// (benchmarks, tools), and the reason an abandoned upload's chunks are
+// kept for a while.
+//
+// Deleted objects and overwritten versions are collected by the first GC
+// that starts after the grace period, once no writer pins their recipe. A
+// live ID whose recipe is absent is logged and skipped (Fsck reports it).
+// GC's memory is about 50 bytes per marked chunk plus 40 per ID pinned
+// during the run. Errors: ErrGrace (wrapped), roots' error, ctx's error,
+// Badger's.
+func (s *Store) GC(ctx context.Context, roots Roots, grace time.Duration) (GCStats, error) {
 	var st GCStats
 	s.maint.Lock()
 	defer s.maint.Unlock()
@@ -37,6 +91,12 @@ func (s *Store) GC(ctx context.Context, live []recipe.ID, grace time.Duration) (
 		return st, fmt.Errorf("%w: %v < 2×TouchAfter (%v)", ErrGrace, grace, s.cfg.TouchAfter)
 	}
 	cutoff := s.now().Add(-grace).Unix()
+	s.pins.begin()
+	defer s.pins.end()
+	live, err := roots(ctx)
+	if err != nil {
+		return st, fmt.Errorf("chunkstore: gc: roots: %w", err)
+	}
 	liveSet := make(map[recipe.ID]struct{}, len(live))
 	for _, id := range live {
 		liveSet[id] = struct{}{}
@@ -46,7 +106,7 @@ func (s *Store) GC(ctx context.Context, live []recipe.ID, grace time.Duration) (
 
 	// Recipes: mark the kept, sweep the rest.
 	var doomed []recipe.ID
-	err := s.db.View(func(txn *badger.Txn) error {
+	err = s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixRecipe}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -66,15 +126,8 @@ func (s *Store) GC(ctx context.Context, live []recipe.ID, grace time.Duration) (
 					doomed = append(doomed, id)
 					return nil
 				}
-				var rec recipe.Recipe
-				if err := rec.UnmarshalBinary(enc); err != nil {
-					return err
-				}
 				found[id] = struct{}{}
-				for _, ref := range rec.Refs {
-					marked[ref.ID] = struct{}{}
-				}
-				return nil
+				return markRefs(marked, enc)
 			})
 			if err != nil {
 				// A bad recipe must not make GC sweep its chunks: stop.
@@ -91,14 +144,23 @@ func (s *Store) GC(ctx context.Context, live []recipe.ID, grace time.Duration) (
 			s.log.Warn("gc: live recipe is absent", zap.Stringer("recipe", id))
 		}
 	}
-	for _, id := range doomed {
-		ok, err := s.deleteRecipe(id, cutoff)
+	for len(doomed) > 0 {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		n := min(len(doomed), sweepBatch)
+		removed, kept, err := s.deleteRecipes(doomed[:n], cutoff)
+		st.RecipesRemoved += removed
 		if err != nil {
 			return st, err
 		}
-		if ok {
-			st.RecipesRemoved++
+		// Pinned since the scan: someone relies on it again.
+		for _, id := range kept {
+			if err := s.markRecipe(ctx, marked, id); err != nil {
+				return st, err
+			}
 		}
+		doomed = doomed[n:]
 	}
 
 	// Chunks.
@@ -142,6 +204,7 @@ func (s *Store) GC(ctx context.Context, live []recipe.ID, grace time.Duration) (
 	if err != nil {
 		return st, err
 	}
+	s.pins.end() // nothing is deleted from here on
 	if err := s.stampOrphans(ctx); err != nil {
 		return st, err
 	}
@@ -173,43 +236,111 @@ func (s *Store) GC(ctx context.Context, live []recipe.ID, grace time.Duration) (
 	return st, s.sync()
 }
 
-// deleteRecipe deletes recipe id if its stamp is still older than cutoff.
-func (s *Store) deleteRecipe(id recipe.ID, cutoff int64) (bool, error) {
-	deleted := false
-	err := s.db.Update(func(txn *badger.Txn) error {
-		deleted = false
-		item, err := txn.Get(recipeKey(id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		old := false
-		_ = item.Value(func(v []byte) error {
-			t, _, err := splitRecipeValue(v)
-			old = err == nil && t < cutoff
-			return nil
-		})
-		if !old {
-			return nil
-		}
-		deleted = true
-		return txn.Delete(recipeKey(id))
-	})
-	if errors.Is(err, badger.ErrConflict) {
-		return false, nil // re-stamped concurrently: keep it
+// markRefs adds the chunks of the recipe encoding enc to marked.
+func markRefs(marked map[recipe.ChunkID]struct{}, enc []byte) error {
+	var rec recipe.Recipe
+	if err := rec.UnmarshalBinary(enc); err != nil {
+		return err
 	}
-	if err != nil {
-		return false, fmt.Errorf("chunkstore: gc: delete recipe %s: %w", id, err)
+	for _, ref := range rec.Refs {
+		marked[ref.ID] = struct{}{}
 	}
-	return deleted, nil
+	return nil
 }
 
-// sweepChunks deletes the chunks of ids whose stamp is still older than
-// cutoff, in one transaction, or one by one if that conflicts. It returns
-// the number of chunks and stored bytes removed.
+// markRecipe adds the chunks of stored recipe id, if any, to marked.
+func (s *Store) markRecipe(ctx context.Context, marked map[recipe.ChunkID]struct{}, id recipe.ID) error {
+	rec, err := s.Recipe(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("chunkstore: gc: %w", err)
+	}
+	for _, ref := range rec.Refs {
+		marked[ref.ID] = struct{}{}
+	}
+	return nil
+}
+
+// deleteRecipes deletes, in one transaction committed under the pin lock,
+// the recipes of ids that are not protected and whose stamp is still
+// older than cutoff (one transaction per recipe if that conflicts). It
+// returns how many it deleted and the protected ones it kept.
+func (s *Store) deleteRecipes(ids []recipe.ID, cutoff int64) (int, []recipe.ID, error) {
+	s.pins.mu.Lock()
+	defer s.pins.mu.Unlock()
+	var kept, doomed []recipe.ID
+	for _, id := range ids {
+		if s.pins.recipeProtected(id) {
+			kept = append(kept, id)
+		} else {
+			doomed = append(doomed, id)
+		}
+	}
+	n, err := s.deleteRecipeTxn(doomed, cutoff)
+	if !errors.Is(err, badger.ErrConflict) {
+		return n, kept, err
+	}
+	n = 0
+	for _, id := range doomed {
+		n1, err := s.deleteRecipeTxn([]recipe.ID{id}, cutoff)
+		if errors.Is(err, badger.ErrConflict) {
+			continue // re-stamped concurrently: keep it
+		}
+		if err != nil {
+			return n, kept, err
+		}
+		n += n1
+	}
+	return n, kept, nil
+}
+
+func (s *Store) deleteRecipeTxn(ids []recipe.ID, cutoff int64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	n := 0
+	err := s.db.Update(func(txn *badger.Txn) error {
+		n = 0
+		for _, id := range ids {
+			item, err := txn.Get(recipeKey(id))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			old := false
+			_ = item.Value(func(v []byte) error {
+				t, _, err := splitRecipeValue(v)
+				old = err == nil && t < cutoff
+				return nil
+			})
+			if !old {
+				continue
+			}
+			if err := txn.Delete(recipeKey(id)); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, badger.ErrConflict) {
+		err = fmt.Errorf("chunkstore: gc: delete recipes: %w", err)
+	}
+	return n, err
+}
+
+// sweepChunks deletes the chunks of ids that are not protected and whose
+// stamp is still older than cutoff, in one transaction committed under
+// the pin lock, or one by one if that conflicts. It returns the number of
+// chunks and stored bytes removed.
 func (s *Store) sweepChunks(ids []recipe.ChunkID, cutoff int64) (int, int64, error) {
+	s.pins.mu.Lock()
+	defer s.pins.mu.Unlock()
+	ids = slices.DeleteFunc(ids, s.pins.chunkProtected)
 	if len(ids) == 0 {
 		return 0, 0, nil
 	}

@@ -54,12 +54,23 @@ func splitRecipeValue(val []byte) (int64, []byte, error) {
 // re-stamped when older than TouchAfter) and returns its ID. Durable on
 // return unless Config.NoSync. PutRecipe does not check that rec's chunks
 // are stored.
+//
+// GC: the recipe is pinned only for the call (see Pin). A caller that
+// commits a record naming the recipe pins it first with its own Pin
+// (Pin.Recipe) and releases that after the commit.
 func (s *Store) PutRecipe(ctx context.Context, rec *recipe.Recipe) (recipe.ID, error) {
+	return s.putRecipePinned(ctx, nil, rec)
+}
+
+// putRecipePinned is PutRecipe pinning the recipe into p (nil: only for
+// the call) before it looks it up.
+func (s *Store) putRecipePinned(ctx context.Context, p *Pin, rec *recipe.Recipe) (recipe.ID, error) {
 	enc, err := rec.MarshalBinary()
 	if err != nil {
 		return recipe.ID{}, err
 	}
 	id := recipe.ID(recipe.Sum(enc))
+	s.pins.pinRecipe(p, id)
 	if err := s.putRecipe(ctx, id, enc); err != nil {
 		return id, err
 	}

@@ -46,6 +46,7 @@ type Store struct {
 	plain    sync.Pool  // *[]byte, decode buffers of readers
 	vals     sync.Pool  // *[]byte, chunk values of writers
 	group    syncGroup
+	pins     pinRegistry // see Pin and GC
 
 	closeOnce sync.Once
 	closeErr  error

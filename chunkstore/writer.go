@@ -26,11 +26,27 @@ type wjob struct {
 	hashed chan struct{} // closed by the MD5 goroutine
 }
 
-// Write chunks r, stores new chunks and the recipe, and returns the recipe
-// and its ID. The returned recipe and everything it names are durable when
-// Write returns nil (unless Config.NoSync). Nothing is visible under a name
-// until the caller commits a record naming the recipe; chunks of an
-// abandoned write are swept by GC after the grace period.
+// Write is WritePinned with a pin released when it returns: once Write
+// returns, only the stamps protect the recipe from GC (for one grace
+// period). A caller that commits a record naming the recipe must use
+// WritePinned instead.
+func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.ID, error) {
+	p := s.NewPin()
+	defer p.Release()
+	return s.WritePinned(ctx, r, p)
+}
+
+// WritePinned chunks r, stores new chunks and the recipe, and returns the
+// recipe and its ID. The returned recipe and everything it names are
+// durable when it returns nil (unless Config.NoSync). Nothing is visible
+// under a name until the caller commits a record naming the recipe; chunks
+// of an abandoned write are swept by GC after the grace period.
+//
+// GC: every chunk ID is pinned into p before it is looked up, and the
+// recipe ID before it is looked up and stored, so nothing the write relies
+// on can be swept while p is held (see GC). The caller releases p after
+// it committed the record naming the recipe, or gave up. p must not be
+// nil.
 //
 // Pipeline: one goroutine cuts chunks into pooled buffers; Workers
 // goroutines hash each chunk, look it up, and compress only chunks that are
@@ -43,7 +59,7 @@ type wjob struct {
 // Cancelling ctx stops the pipeline, but Write returns only once a Read of
 // r in progress returns (an HTTP request body does when its request's
 // context ends). Errors: ctx's error, r's error (wrapped), or a store error.
-func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.ID, error) {
+func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.Recipe, recipe.ID, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	window := s.cfg.Window
 	slots := make(chan struct{}, window)
@@ -115,7 +131,7 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 				dup := claimed.addSeen(j.id)
 				claimMu.Unlock()
 				if !dup {
-					present, err := s.present(gctx, j.id)
+					present, err := s.present(gctx, p, j.id)
 					switch {
 					case err != nil:
 						j.err = err
@@ -131,7 +147,7 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 	}
 
 	// Committer (this goroutine).
-	rec, id, err := s.commitWrite(gctx, order, slots, sum)
+	rec, id, err := s.commitWrite(gctx, order, slots, sum, p)
 	if err != nil {
 		// Unblock the cutter and the workers, and drain.
 		g.Go(func() error { return err })
@@ -157,8 +173,8 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 }
 
 // commitWrite consumes the jobs in order; sum is the MD5 of the stream,
-// complete once every job's hashed is closed.
-func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}, sum hash.Hash) (*recipe.Recipe, recipe.ID, error) {
+// complete once every job's hashed is closed. The recipe is pinned into p.
+func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}, sum hash.Hash, p *Pin) (*recipe.Recipe, recipe.ID, error) {
 	wb := newBatcher(s.db, &s.vals, !s.cfg.NoSync)
 	defer wb.cancel()
 	rec := &recipe.Recipe{}
@@ -199,7 +215,7 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 		return nil, recipe.ID{}, err
 	}
 	copy(rec.MD5[:], sum.Sum(nil))
-	id, err := s.PutRecipe(ctx, rec)
+	id, err := s.putRecipePinned(ctx, p, rec)
 	if err != nil {
 		return nil, recipe.ID{}, err
 	}
