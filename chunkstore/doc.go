@@ -30,13 +30,21 @@
 // commits in order, so a synced recipe implies its chunks, written
 // earlier, are durable too.
 //
-// Concurrency with GC: a write that finds a chunk already present relies
-// on it. If the chunk's stamp is older than Config.TouchAfter the write
-// re-stamps it in a transaction that reads the chunk key, and GC deletes
-// in transactions that read the stamp, so Badger's conflict detection
-// lets only one of them win (the loser retries: the writer then stores
-// the chunk again). A chunk whose stamp is younger than TouchAfter is
-// relied on without a write, which is safe as long as GC's grace period
-// exceeds TouchAfter plus the duration of the longest write; GC refuses a
-// grace period under 2×TouchAfter.
+// Concurrency with GC: pins (Pin) are what make GC safe. A write pins
+// every chunk and recipe ID before it looks it up, and its caller releases
+// the pin only after the record naming the recipe is committed; GC never
+// deletes an ID that was pinned at any moment while it ran, and it takes
+// its live set only after it started protecting pins. Store.GC gives the
+// argument in full; it does not depend on clocks, grace periods or how
+// long a write or a commit takes.
+//
+// Stamps are the second line of defence, for writes without a pin (Write,
+// Put, PutStored, PutRecipe outside a caller's Pin) and for abandoned
+// uploads: a write that finds a chunk already present and stamped more
+// than Config.TouchAfter ago re-stamps it in a transaction that reads the
+// chunk key, and GC deletes in transactions that read the stamp, so
+// Badger's conflict detection lets only one of them win (the loser
+// retries: the writer then stores the chunk again). GC never deletes what
+// is younger than its grace period and refuses a grace period under
+// 2×TouchAfter.
 package chunkstore

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
 	"go.uber.org/zap"
 )
@@ -42,12 +43,20 @@ type GCResult struct {
 // chunkstore.ErrGrace mean grace < 2×store.touch_after.
 func CollectGarbage(ctx context.Context, store *chunkstore.Store, ns *namespace.Namespace, grace time.Duration) (GCResult, error) {
 	res := GCResult{Start: time.Now(), Grace: grace}
-	live, err := ns.LiveRecipes(ctx)
-	if err != nil {
-		return res, fmt.Errorf("gc: live recipes: %w", err)
+	// The store reads the live recipes itself, once it protects every
+	// write in progress (see chunkstore.Store.GC): a list taken before
+	// would miss the records committed in between.
+	var live []recipe.ID
+	roots := func(ctx context.Context) ([]recipe.ID, error) {
+		var err error
+		live, err = ns.LiveRecipes(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("live recipes: %w", err)
+		}
+		return live, nil
 	}
+	st, err := store.GC(ctx, roots, grace)
 	res.LiveRecipes = len(live)
-	st, err := store.GC(ctx, live, grace)
 	res.RecipesRemoved, res.ChunksRemoved, res.BytesRemoved, res.VlogRewrites =
 		st.RecipesRemoved, st.ChunksRemoved, st.BytesRemoved, st.VlogRewrites
 	if err != nil {

@@ -87,7 +87,12 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 		return glanceshim.ObjectInfo{}, notFound(err)
 	}
 	cr := &countingReader{r: body}
-	rec, id, err := s.store.Write(ctx, cr)
+	// The pin keeps GC off the recipe and the chunks until the record
+	// naming them is committed (chunkstore.Store.GC says why that
+	// suffices); released on every path, after the commit at the latest.
+	pin := s.store.NewPin()
+	defer pin.Release()
+	rec, id, err := s.store.WritePinned(ctx, cr, pin)
 	if err != nil {
 		s.metrics.PutsAborted.Add(1)
 		return glanceshim.ObjectInfo{}, fmt.Errorf("objects: storing %v: %w", k, err)
@@ -126,6 +131,7 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 		hold, err = t.Hold(id, r.Timestamp)
 		return err
 	})
+	pin.Release() // committed: the record protects the recipe from now on
 	if err != nil {
 		return glanceshim.ObjectInfo{}, notFound(err)
 	}

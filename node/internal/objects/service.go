@@ -4,9 +4,10 @@
 //
 // Every write follows one order: store the content (chunks, recipe), then
 // commit the record locally with namespace LWW, then hand the record to the
-// Replicator, then answer the client. A write that fails before the commit
-// leaves only unreferenced chunks and recipes, which GC sweeps after its
-// grace period.
+// Replicator, then answer the client. The content is pinned against GC
+// from before it is looked up until the record is committed. A write that
+// fails before the commit leaves only unreferenced chunks and recipes,
+// which GC sweeps after its grace period.
 package objects
 
 import (
@@ -27,7 +28,11 @@ import (
 // Store is what the service needs from the content layer;
 // *chunkstore.Store implements it.
 type Store interface {
-	Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.ID, error)
+	// NewPin and WritePinned: a PUT pins what it writes and relies on
+	// until its record is committed, so GC cannot sweep it in between
+	// (see chunkstore.Store.GC).
+	NewPin() *chunkstore.Pin
+	WritePinned(ctx context.Context, r io.Reader, p *chunkstore.Pin) (*recipe.Recipe, recipe.ID, error)
 	Recipe(ctx context.Context, id recipe.ID) (*recipe.Recipe, error)
 	NewReader(ctx context.Context, rec *recipe.Recipe, off, length int64, src chunkstore.ChunkSource) (io.ReadCloser, error)
 }

@@ -29,6 +29,10 @@ type Namespace interface {
 type Recipes interface {
 	Recipe(ctx context.Context, id recipe.ID) (*recipe.Recipe, error)
 	PutRecipe(ctx context.Context, rec *recipe.Recipe) (recipe.ID, error)
+	// NewPin: an incoming object record's recipe (and its chunks, when
+	// the recipe came with it) is pinned against GC from before the
+	// recipe is stored until the record is merged.
+	NewPin() *chunkstore.Pin
 }
 
 // Transport is the peer protocol client; *peer.Client implements it.
@@ -219,15 +223,29 @@ func (r *Replicator) apply(ctx context.Context, wr peer.WireRecord) (bool, error
 			return false, err
 		}
 	}
+	var rc *recipe.Recipe
 	if len(wr.Recipe) > 0 {
-		var rc recipe.Recipe
+		rc = new(recipe.Recipe)
 		if err := rc.UnmarshalBinary(wr.Recipe); err != nil {
 			return false, err
 		}
 		if rc.ID() != rec.Recipe {
 			return false, fmt.Errorf("recipe %s sent for a record naming %s", rc.ID(), rec.Recipe)
 		}
-		if _, err := r.recipes.PutRecipe(ctx, &rc); err != nil {
+	}
+	if rec.Kind == namespace.KindObject && rec.Live() && !rec.Recipe.IsZero() {
+		// Until the record is merged nothing names the recipe here: pin
+		// it, and the chunks of it already stored here, so that a GC
+		// running meanwhile keeps them (see chunkstore.Store.GC).
+		pin := r.recipes.NewPin()
+		defer pin.Release()
+		pin.Recipe(rec.Recipe)
+		if rc != nil {
+			pin.Chunks(rc.Unique()...)
+		}
+	}
+	if rc != nil {
+		if _, err := r.recipes.PutRecipe(ctx, rc); err != nil {
 			return false, err
 		}
 	}
