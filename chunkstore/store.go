@@ -3,6 +3,8 @@ package chunkstore
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +68,10 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := removeEmptyMemtables(cfg.Dir, log); err != nil {
+		cd.close()
+		return nil, err
+	}
 	db, err := badger.Open(badgerOptions(cfg.Dir, log))
 	if err != nil {
 		cd.close()
@@ -78,6 +84,30 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s.log.Debug("opened", zap.String("dir", cfg.Dir), zap.Int("min", cfg.MinSize),
 		zap.Int("avg", cfg.AvgSize), zap.Int("max", cfg.MaxSize), zap.Int("level", cfg.CompressionLevel))
 	return s, nil
+}
+
+// removeEmptyMemtables deletes the zero-length Badger memtable files
+// (*.mem) in dir. A process killed between the creation of a memtable's
+// file and its first write leaves one behind, and badger.Open then fails
+// with z.NewFile ("Create a new file"), every time in read-only mode and
+// on the first attempt otherwise (dgraph-io/badger#2207, found by
+// e2e.TestReliabilityCrashLoop). An empty file holds no data.
+func removeEmptyMemtables(dir string, log *zap.Logger) error {
+	mems, err := filepath.Glob(filepath.Join(dir, "*.mem"))
+	if err != nil {
+		return fmt.Errorf("chunkstore: %w", err)
+	}
+	for _, m := range mems {
+		fi, err := os.Stat(m)
+		if err != nil || fi.Size() != 0 {
+			continue
+		}
+		if err := os.Remove(m); err != nil {
+			return fmt.Errorf("chunkstore: remove empty memtable: %w", err)
+		}
+		log.Warn("removed an empty memtable file left by a crash", zap.String("file", m))
+	}
+	return nil
 }
 
 // badgerOptions sets every Badger option that matters to us explicitly.

@@ -239,16 +239,27 @@ type crashName struct {
 // contentGen streams the deterministic content of one object: pieces that
 // are either one of the shared segments (so objects share chunks) or
 // bytes of the object's own.
+// With stallAt > 0, Read pauses for stall once stallAt bytes are left: a
+// client that stops in the middle of an upload.
 type contentGen struct {
-	rng    *rand.Rand
-	shared [][]byte
-	left   int64
-	cur    []byte
+	rng     *rand.Rand
+	shared  [][]byte
+	left    int64
+	cur     []byte
+	stallAt int64
+	stall   time.Duration
 }
 
 func (g *contentGen) Read(p []byte) (int, error) {
 	if g.left == 0 {
 		return 0, io.EOF
+	}
+	if g.stallAt > 0 && g.left <= g.stallAt {
+		g.stallAt = 0
+		time.Sleep(g.stall)
+	}
+	if g.stallAt > 0 {
+		p = p[:min(int64(len(p)), g.left-g.stallAt)]
 	}
 	if len(g.cur) == 0 {
 		if g.rng.IntN(2) == 0 {
@@ -273,14 +284,14 @@ func (g *contentGen) Read(p []byte) (int, error) {
 // (region a, pushing every write to region b before acknowledging it) is
 // SIGKILLed at random moments while 4 writers PUT, overwrite and DELETE
 // objects of 1 KiB up to 1 MiB (64 MiB with NITRO_RELIABILITY_FULL=1) that
-// share chunks and GC runs back to back at the least accepted grace. After
+// share chunks (one writer also sends 6–8 MiB objects that pause mid-body) and GC runs back to back at the least accepted grace. After
 // each kill the offline `nitro fsck` must be clean; after each restart
 // every acknowledged object reads back whole (sha256 and ETag), an
 // operation in flight at the kill is either fully visible or not at all,
 // and no acknowledged DELETE comes back. CI: 10 kills; full: 100.
 func TestReliabilityCrashLoop(t *testing.T) {
 	full := os.Getenv("NITRO_RELIABILITY_FULL") == "1"
-	kills, maxSize, maxRun := 10, int64(1<<20), 2500*time.Millisecond
+	kills, maxSize, maxRun := 10, int64(1<<20), 6*time.Second
 	if full {
 		kills, maxSize, maxRun = 100, 64<<20, 6*time.Second
 	}
@@ -310,6 +321,7 @@ func TestReliabilityCrashLoop(t *testing.T) {
 	}
 	var verified, lost int64
 	var killsDuringGC, killsDuringPut int
+	var stalled atomic.Int64 // acknowledged PUTs that paused mid-body
 
 	// check compares what the node serves for every name with what the
 	// test knows, and folds a pending operation into the acknowledged state.
@@ -416,11 +428,22 @@ func TestReliabilityCrashLoop(t *testing.T) {
 					size := int64(1024) << wrng.IntN(bitsLen(maxSize/1024))
 					size += wrng.Int64N(size)
 					size = min(size, maxSize)
+					// Writer 0 uploads bigger objects (more than a 4 MiB
+					// store batch) and pauses in the middle for longer
+					// than the grace period: GC runs while the upload's
+					// chunks are stored and its recipe is not.
+					var stallAt int64
+					if w == 0 && wrng.IntN(2) == 0 {
+						size = min(maxSize, 6<<20) + wrng.Int64N(2<<20)
+						stallAt = size / 4
+					}
 					cseed := wrng.Uint64()
 					want, _ := digestReader(&contentGen{rng: rand.New(rand.NewPCG(cseed, 3)), shared: shared, left: size})
 					n.pending = &objectState{present: true, d: want}
 					inPut.Add(1)
-					code, etag, _, msg, err := s.do("PUT", "/crash/"+name, &contentGen{rng: rand.New(rand.NewPCG(cseed, 3)), shared: shared, left: size})
+					body := &contentGen{rng: rand.New(rand.NewPCG(cseed, 3)), shared: shared, left: size,
+						stallAt: stallAt, stall: 3500 * time.Millisecond}
+					code, etag, _, msg, err := s.do("PUT", "/crash/"+name, body)
 					inPut.Add(-1)
 					if err != nil || killed.Load() {
 						if !killed.Load() {
@@ -433,6 +456,9 @@ func TestReliabilityCrashLoop(t *testing.T) {
 						return
 					}
 					n.acked, n.pending = *n.pending, nil
+					if stallAt > 0 {
+						stalled.Add(1)
+					}
 				}
 			})
 		}
@@ -459,8 +485,8 @@ func TestReliabilityCrashLoop(t *testing.T) {
 	if !t.Failed() {
 		a.fsck()
 	}
-	t.Logf("reliability crash loop: kills=%d kills_during_gc=%d kills_during_put=%d acknowledged_verified=%d lost=%d",
-		min(kills, a.starts-1), killsDuringGC, killsDuringPut, verified, lost)
+	t.Logf("reliability crash loop: kills=%d kills_during_gc=%d kills_during_put=%d stalled_puts_acknowledged=%d acknowledged_verified=%d lost=%d",
+		min(kills, a.starts-1), killsDuringGC, killsDuringPut, stalled.Load(), verified, lost)
 	if lost > 0 {
 		t.Fatalf("%d acknowledged objects lost", lost)
 	}
