@@ -169,7 +169,9 @@ func (s *Service) Container(ctx context.Context, account, container string) (gla
 // DeleteContainer writes the container's tombstone; ErrContainerNotEmpty
 // if it holds a live object, ErrNotFound if absent. The emptiness check
 // and the tombstone are one transaction, so a concurrent local PUT either
-// lands first (and the delete fails) or fails with ErrNotFound.
+// lands first (and the delete fails) or fails with ErrNotFound: a PUT
+// that commits while the check runs rewrites the container's write mark,
+// which the check reads (namespace.Txn.Stats), so the check runs again.
 func (s *Service) DeleteContainer(ctx context.Context, account, container string) error {
 	var tomb *namespace.Record
 	k := namespace.ContainerKey(account, container)
