@@ -176,7 +176,7 @@ func (ns *Namespace) Update(ctx context.Context, fn func(t *Txn) error) error {
 		last = &Txn{ns: ns, tx: tx}
 		return fn(last)
 	})
-	if err == nil && len(last.touched) > 0 {
+	if err == nil && last != nil && len(last.touched) > 0 {
 		ns.folds.committed(ctx, ns, last.touched)
 	}
 	return err
