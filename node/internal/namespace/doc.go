@@ -21,7 +21,9 @@
 //   - Stats: per-container object count and bytes, a local index that
 //     Apply maintains in the same transaction as the object records, so it
 //     is exact on every node whatever order replicated records arrive in.
-//     Stats are derived, never replicated.
+//     Stats are derived, never replicated. Each write adds a delta key of
+//     its own rather than rewriting one shared key, so concurrent writers
+//     to one container do not conflict; see stats.go.
 //
 // Values are JSON (see record.go) with a version field "v"; JSON was chosen
 // for debuggability and because records are small next to the chunks they

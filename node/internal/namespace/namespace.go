@@ -2,7 +2,6 @@ package namespace
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -53,6 +52,8 @@ type Namespace struct {
 
 	mu   sync.Mutex
 	last int64 // last timestamp handed out, unix nanoseconds
+
+	folds foldState // see stats.go
 }
 
 // New returns the namespace stored in kv.
@@ -71,6 +72,9 @@ func New(cfg Config, kv KV, log *zap.Logger) (*Namespace, error) {
 	}
 	if kv == nil {
 		return nil, errors.New("namespace: nil record space")
+	}
+	if log == nil {
+		log = zap.NewNop()
 	}
 	return &Namespace{kv: kv, region: cfg.Region, reclaim: cfg.ReclaimAge, now: cfg.Now, log: log}, nil
 }
@@ -105,8 +109,9 @@ type Stats struct {
 // function given to Update. It must not be used after that function
 // returns.
 type Txn struct {
-	ns *Namespace
-	tx chunkstore.RecordTxn
+	ns      *Namespace
+	tx      chunkstore.RecordTxn
+	touched []containerRef // containers whose stats got a delta
 }
 
 // Get returns the record at k, tombstones included; ErrNotFound if there is
@@ -120,22 +125,6 @@ func (t *Txn) Get(k Key) (*Record, error) {
 		return nil, mapNotFound(err, k)
 	}
 	return UnmarshalRecord(k.Bytes(), v)
-}
-
-// Stats returns the container's totals (zero if it never held objects).
-func (t *Txn) Stats(account, container string) (Stats, error) {
-	k := Key{Kind: kindStats, Account: account, Container: container}
-	if err := k.Validate(); err != nil {
-		return Stats{}, err
-	}
-	v, err := t.tx.Get(k.Bytes())
-	if errors.Is(err, chunkstore.ErrNotFound) {
-		return Stats{}, nil
-	}
-	if err != nil {
-		return Stats{}, err
-	}
-	return decodeStats(v)
 }
 
 // Apply stores rec if it is newer (see Record.Newer) than the record at its
@@ -162,50 +151,14 @@ func (t *Txn) Apply(rec *Record) (applied bool, err error) {
 		return false, err
 	}
 	if rec.Kind == KindObject {
-		if err := t.updateStats(old, rec); err != nil {
+		if err := t.addDelta(old, rec); err != nil {
 			return false, err
 		}
 	}
 	return true, nil
 }
 
-// updateStats moves the container totals from old (nil: absent) to rec.
-func (t *Txn) updateStats(old, rec *Record) error {
-	s, err := t.Stats(rec.Account, rec.Container)
-	if err != nil {
-		return err
-	}
-	if old.Live() {
-		s.Objects--
-		s.Bytes -= old.Size
-	}
-	if rec.Live() {
-		s.Objects++
-		s.Bytes += rec.Size
-	}
-	s.Modified = max(s.Modified, rec.Timestamp)
-	k := Key{Kind: kindStats, Account: rec.Account, Container: rec.Container}
-	return t.tx.Set(k.Bytes(), encodeStats(s))
-}
-
-func encodeStats(s Stats) []byte {
-	b := make([]byte, 0, 3*binary.MaxVarintLen64)
-	b = binary.AppendVarint(b, s.Objects)
-	b = binary.AppendVarint(b, s.Bytes)
-	return binary.AppendVarint(b, s.Modified)
-}
-
-func decodeStats(b []byte) (Stats, error) {
-	var s Stats
-	for _, p := range []*int64{&s.Objects, &s.Bytes, &s.Modified} {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			return Stats{}, errors.New("namespace: malformed stats")
-		}
-		*p, b = v, b[n:]
-	}
-	return s, nil
-}
+func isNotFound(err error) bool { return errors.Is(err, chunkstore.ErrNotFound) }
 
 func mapNotFound(err error, k Key) error {
 	if errors.Is(err, chunkstore.ErrNotFound) {
@@ -218,9 +171,15 @@ func mapNotFound(err error, k Key) error {
 // once (on conflict), so it must not have side effects outside t that a
 // rerun would repeat.
 func (ns *Namespace) Update(ctx context.Context, fn func(t *Txn) error) error {
-	return ns.kv.Update(ctx, func(tx chunkstore.RecordTxn) error {
-		return fn(&Txn{ns: ns, tx: tx})
+	var last *Txn
+	err := ns.kv.Update(ctx, func(tx chunkstore.RecordTxn) error {
+		last = &Txn{ns: ns, tx: tx}
+		return fn(last)
 	})
+	if err == nil && last != nil && len(last.touched) > 0 {
+		ns.folds.committed(ctx, ns, last.touched)
+	}
+	return err
 }
 
 // Apply merges rec by last writer wins in its own transaction: the merge
@@ -260,26 +219,9 @@ func (ns *Namespace) GetLive(ctx context.Context, k Key) (*Record, error) {
 	return r, nil
 }
 
-// ContainerStats returns the container's totals (zero if it never held
-// objects). O(1): a single key read.
-func (ns *Namespace) ContainerStats(ctx context.Context, account, container string) (Stats, error) {
-	k := Key{Kind: kindStats, Account: account, Container: container}
-	if err := k.Validate(); err != nil {
-		return Stats{}, err
-	}
-	v, err := ns.kv.Get(ctx, k.Bytes())
-	if errors.Is(err, chunkstore.ErrNotFound) {
-		return Stats{}, nil
-	}
-	if err != nil {
-		return Stats{}, err
-	}
-	return decodeStats(v)
-}
-
 // AccountStats returns the number of live containers of the account and
 // the totals of their objects. Cost: a scan of the account's container
-// records plus one stats read per live container.
+// records plus one stats read per live container (see ContainerStats).
 func (ns *Namespace) AccountStats(ctx context.Context, account string) (containers int64, s Stats, err error) {
 	if err := ValidateName("account", account); err != nil {
 		return 0, Stats{}, err
@@ -421,13 +363,12 @@ func (ns *Namespace) purge(ctx context.Context, keys []Key, cutoff int64) (int, 
 			}
 			n++
 			if k.Kind == KindContainer {
-				s, err := t.Stats(k.Account, k.Container)
+				s, deltas, err := t.stats(k.Account, k.Container)
 				if err != nil {
 					return err
 				}
 				if s.Objects == 0 {
-					sk := Key{Kind: kindStats, Account: k.Account, Container: k.Container}
-					if err := t.tx.Delete(sk.Bytes()); err != nil {
+					if err := t.dropStats(k.Account, k.Container, deltas); err != nil {
 						return err
 					}
 				}

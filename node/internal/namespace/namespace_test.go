@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +62,29 @@ func (t *memTxn) Set(key, val []byte) error {
 }
 
 func (t *memTxn) Delete(key []byte) error { t.writes[string(key)] = nil; return nil }
+
+func (t *memTxn) Scan(prefix []byte, fn func(key, val []byte) (bool, error)) error {
+	var keys []string
+	for k := range t.kv.m {
+		if _, ok := t.writes[k]; !ok && bytes.HasPrefix([]byte(k), prefix) {
+			keys = append(keys, k)
+		}
+	}
+	for k, v := range t.writes {
+		if v != nil && bytes.HasPrefix([]byte(k), prefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, _ := t.Get([]byte(k))
+		ok, err := fn([]byte(k), v)
+		if err != nil || !ok {
+			return err
+		}
+	}
+	return nil
+}
 
 func (kv *memKV) Update(_ context.Context, fn func(tx chunkstore.RecordTxn) error) error {
 	kv.mu.Lock()
@@ -210,7 +234,9 @@ func TestApplyOrderIndependent(t *testing.T) {
 		st, _ := ns.ContainerStats(ctx, "A", "c")
 		keys := make([]string, 0, len(kv.m))
 		for k := range kv.m {
-			keys = append(keys, k)
+			if k[0] != byte(kindStats) && k[0] != byte(kindWriteMark) {
+				keys = append(keys, k) // stats deltas have random names: compared as st
+			}
 		}
 		sort.Strings(keys)
 		var b bytes.Buffer
@@ -345,8 +371,14 @@ func TestPurgeAndLiveRecipes(t *testing.T) {
 	if st, _ := ns.ContainerStats(ctx, "A", "c"); st.Objects != 600 || st.Bytes != 600 {
 		t.Fatalf("stats after purge %+v", st)
 	}
-	if len(kv.m) != 600+1+1 { // live objects, fresh tombstone, c's stats
-		t.Fatalf("%d keys left", len(kv.m))
+	records := 0
+	for k := range kv.m {
+		if k[0] != byte(kindStats) && k[0] != byte(kindWriteMark) {
+			records++
+		}
+	}
+	if records != 600+1 { // live objects, fresh tombstone
+		t.Fatalf("%d records left", records)
 	}
 }
 
@@ -370,5 +402,124 @@ func TestRecordEncoding(t *testing.T) {
 	}
 	if _, err := UnmarshalRecord(r.Key.Bytes(), []byte(`{"v":2}`)); err == nil {
 		t.Fatal("unknown version accepted")
+	}
+}
+
+// statsKeys counts the stats keys (base and deltas) and write marks of
+// container A/c in kv.
+func statsKeys(kv *memKV, container string) (deltas int, base, mark bool) {
+	b := string(statsKey("A", container))
+	for k := range kv.m {
+		switch {
+		case k == b:
+			base = true
+		case strings.HasPrefix(k, b+"\x00"):
+			deltas++
+		case k == string(writeMarkKey("A", container)):
+			mark = true
+		}
+	}
+	return deltas, base, mark
+}
+
+// TestStatsDeltasFold: every object write adds a stats delta; deltas are
+// folded into the base after foldAt commits by this process, or when a
+// read finds foldAt of them (written before a restart), and the totals
+// stay exact throughout. Containers whose names extend another's ("c",
+// "c2", "c\x01") keep separate stats.
+func TestStatsDeltasFold(t *testing.T) {
+	ctx := context.Background()
+	ns, kv := newNS(t, "r1", nil)
+	want := map[string]Stats{}
+	live := map[Key]int64{}
+	apply := func(ns *Namespace, container, object string, deleted bool, size int64) {
+		t.Helper()
+		k := ObjectKey("A", container, object)
+		r := &Record{Key: k, Timestamp: ns.Now(), Region: "r1", Deleted: deleted, Size: size, Recipe: recipe.ID{1}}
+		if _, err := ns.Apply(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		s := want[container]
+		if old, ok := live[k]; ok {
+			s.Objects--
+			s.Bytes -= old
+			delete(live, k)
+		}
+		if !deleted {
+			s.Objects++
+			s.Bytes += size
+			live[k] = size
+		}
+		s.Modified = max(s.Modified, r.Timestamp)
+		want[container] = s
+	}
+	check := func(ns *Namespace, step string) {
+		t.Helper()
+		for c, w := range want {
+			got, err := ns.ContainerStats(ctx, "A", c)
+			if err != nil || got != w {
+				t.Fatalf("%s: stats of %q = %+v, %v; want %+v", step, c, got, err, w)
+			}
+		}
+	}
+	for i := range 1000 {
+		c := []string{"c", "c", "c", "c2", "c\x01"}[i%5]
+		apply(ns, c, fmt.Sprintf("o%d", i%97), i%7 == 3, int64(i))
+		if i%61 == 0 {
+			check(ns, fmt.Sprintf("write %d", i))
+		}
+	}
+	check(ns, "after the writes")
+	if d, base, mark := statsKeys(kv, "c"); d >= foldAt || !base || !mark {
+		t.Fatalf("c: %d deltas, base %v, mark %v; want < %d deltas, a base and a mark", d, base, mark, foldAt)
+	}
+
+	// Restarts: fresh namespaces that never reach foldAt commits each
+	// leave the deltas; the first read that finds foldAt folds them.
+	for range 3 {
+		ns2, err := New(Config{Region: "r1"}, kv, zap.NewNop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range foldAt - 1 {
+			apply(ns2, "c", fmt.Sprintf("p%d", i), false, 1)
+		}
+	}
+	if d, _, _ := statsKeys(kv, "c"); d < 3*(foldAt-1) {
+		t.Fatalf("%d deltas after the restarts", d)
+	}
+	check(ns, "before the read that folds")
+	if d, _, _ := statsKeys(kv, "c"); d != 0 {
+		t.Fatalf("%d deltas left after a read found %d", d, 3*(foldAt-1))
+	}
+	check(ns, "after the fold")
+}
+
+// TestPurgeDropsStats: purging the tombstone of an empty container removes
+// its stats base, deltas and write mark; a container that still holds
+// objects keeps its stats.
+func TestPurgeDropsStats(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_000_000, 0)
+	ns, kv := newNS(t, "r1", func() time.Time { return now })
+	old := now.Add(-8 * 24 * time.Hour).UnixNano()
+	for i, c := range []string{"gone", "kept"} {
+		for j := range 3 {
+			k := ObjectKey("A", c, fmt.Sprint(j))
+			ns.Apply(ctx, &Record{Key: k, Timestamp: old + int64(j), Region: "r1", Size: 5, Recipe: recipe.ID{1}})
+			if i == 0 || j > 0 { // kept keeps object 0
+				ns.Apply(ctx, &Record{Key: k, Timestamp: old + 10, Region: "r1", Deleted: true})
+			}
+		}
+		ns.Apply(ctx, &Record{Key: ContainerKey("A", c), Timestamp: old + 20, Region: "r1", Deleted: true})
+	}
+	if _, err := ns.PurgeTombstones(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, base, mark := statsKeys(kv, "gone"); d != 0 || base || mark {
+		t.Fatalf("gone: %d deltas, base %v, mark %v left", d, base, mark)
+	}
+	if st, err := ns.ContainerStats(ctx, "A", "kept"); err != nil || st.Objects != 1 || st.Bytes != 5 {
+		t.Fatalf("kept: %+v, %v", st, err)
 	}
 }

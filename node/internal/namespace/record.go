@@ -24,8 +24,11 @@ const (
 	// KindHolding records that a region holds every chunk of a recipe
 	// (see holding.go).
 	KindHolding Kind = 'h'
-	// kindStats is the local, derived per-container stats index.
+	// kindStats is the local, derived per-container stats index: bases
+	// and deltas (see stats.go).
 	kindStats Kind = 's'
+	// kindWriteMark is a container's write mark (see stats.go).
+	kindWriteMark Kind = 'w'
 )
 
 // String returns "account", "container" or "object".
@@ -41,6 +44,8 @@ func (k Kind) String() string {
 		return "holding"
 	case kindStats:
 		return "stats"
+	case kindWriteMark:
+		return "write mark"
 	}
 	return fmt.Sprintf("kind(%#x)", byte(k))
 }
@@ -114,7 +119,7 @@ func (k Key) Validate() error {
 			return fmt.Errorf("%w: account key with a container or object name", ErrInvalidName)
 		}
 		return nil
-	case KindContainer, kindStats:
+	case KindContainer, kindStats, kindWriteMark:
 		if k.Object != "" {
 			return fmt.Errorf("%w: container key with an object name", ErrInvalidName)
 		}
@@ -290,8 +295,8 @@ func (r *Record) Validate() error {
 	if err := r.Key.Validate(); err != nil {
 		return err
 	}
-	if r.Kind == kindStats {
-		return fmt.Errorf("%w: stats are not records", ErrInvalidName)
+	if r.Kind == kindStats || r.Kind == kindWriteMark {
+		return fmt.Errorf("%w: %v keys are not records", ErrInvalidName, r.Kind)
 	}
 	if r.Timestamp <= 0 {
 		return fmt.Errorf("namespace: record %v: timestamp %d not positive", r.Key, r.Timestamp)

@@ -97,6 +97,10 @@ func mergeMeta(m, upd map[string]string) map[string]string {
 // remove keys).
 func (s *Service) PutContainer(ctx context.Context, account, container string, meta map[string]string) (created bool, err error) {
 	var written []*namespace.Record
+	if err := namespace.ContainerKey(account, container).Validate(); err != nil {
+		return false, notFound(err)
+	}
+	unlock := s.commits.lock(namespace.ContainerKey(account, container).Bytes())
 	err = s.ns.Update(ctx, func(t *namespace.Txn) error {
 		written, created = written[:0], false
 		ts := s.ns.Now()
@@ -127,6 +131,7 @@ func (s *Service) PutContainer(ctx context.Context, account, container string, m
 		written = append(written, rec)
 		return nil
 	})
+	unlock()
 	if err != nil {
 		return false, notFound(err)
 	}
@@ -164,11 +169,17 @@ func (s *Service) Container(ctx context.Context, account, container string) (gla
 // DeleteContainer writes the container's tombstone; ErrContainerNotEmpty
 // if it holds a live object, ErrNotFound if absent. The emptiness check
 // and the tombstone are one transaction, so a concurrent local PUT either
-// lands first (and the delete fails) or fails with ErrNotFound.
+// lands first (and the delete fails) or fails with ErrNotFound: a PUT
+// that commits while the check runs rewrites the container's write mark,
+// which the check reads (namespace.Txn.Stats), so the check runs again.
 func (s *Service) DeleteContainer(ctx context.Context, account, container string) error {
 	var tomb *namespace.Record
+	k := namespace.ContainerKey(account, container)
+	if err := k.Validate(); err != nil {
+		return notFound(err)
+	}
+	unlock := s.commits.lock(k.Bytes())
 	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
-		k := namespace.ContainerKey(account, container)
 		cur, err := t.Get(k)
 		if err != nil {
 			return err
@@ -187,6 +198,7 @@ func (s *Service) DeleteContainer(ctx context.Context, account, container string
 		_, err = t.Apply(tomb)
 		return err
 	})
+	unlock()
 	if err != nil {
 		return notFound(err)
 	}
@@ -198,6 +210,11 @@ func (s *Service) DeleteContainer(ctx context.Context, account, container string
 // ErrNotFound if there is none.
 func (s *Service) modify(ctx context.Context, k namespace.Key, fn func(r *namespace.Record) error) (*namespace.Record, error) {
 	var rec *namespace.Record
+	if err := k.Validate(); err != nil {
+		return nil, notFound(err)
+	}
+	unlock := s.commits.lock(k.Bytes())
+	defer unlock()
 	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
 		cur, err := t.Get(k)
 		if err != nil {

@@ -115,6 +115,7 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 	}
 	var applied bool
 	var hold *namespace.Record // this region's new holding of the recipe
+	unlock := s.commits.lock(k.Bytes())
 	err = s.ns.Update(ctx, func(t *namespace.Txn) error {
 		c, err := t.Get(namespace.ContainerKey(account, container))
 		if err != nil {
@@ -131,8 +132,11 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 		hold, err = t.Hold(id, r.Timestamp)
 		return err
 	})
+	unlock()
 	pin.Release() // committed: the record protects the recipe from now on
 	if err != nil {
+		// The recipe and chunks Write stored are named by no record: GC
+		// sweeps them once older than its grace, as after a failed body.
 		return glanceshim.ObjectInfo{}, notFound(err)
 	}
 	s.metrics.ObjectsPut.Add(1)
@@ -276,6 +280,10 @@ func (c *countingReadCloser) Close() error { return c.rc.Close() }
 func (s *Service) DeleteObject(ctx context.Context, account, container, object string) error {
 	k := namespace.ObjectKey(account, container, object)
 	var tomb *namespace.Record
+	if err := k.Validate(); err != nil {
+		return notFound(err)
+	}
+	unlock := s.commits.lock(k.Bytes())
 	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
 		cur, err := t.Get(k)
 		if err != nil {
@@ -288,6 +296,7 @@ func (s *Service) DeleteObject(ctx context.Context, account, container, object s
 		_, err = t.Apply(tomb)
 		return err
 	})
+	unlock()
 	if err != nil {
 		return notFound(err)
 	}

@@ -81,6 +81,7 @@ type Service struct {
 	remote  RemoteReader // nil: local store only
 	log     *zap.Logger
 	metrics Metrics
+	commits keyLocks // one local committer per record key
 }
 
 var _ glanceshim.Backend = (*Service)(nil)
@@ -118,10 +119,16 @@ func (s *Service) replicate(ctx context.Context, rec *namespace.Record, more ...
 }
 
 // notFound maps the namespace's "absent" and "invalid name" errors (a name
-// that cannot be stored does not exist) to glanceshim.ErrNotFound.
+// that cannot be stored does not exist) to glanceshim.ErrNotFound, and a
+// commit that still conflicted after its retries (chunkstore.ErrConflict)
+// to glanceshim.ErrUnavailable: 503, which Swift clients retry, since
+// nothing was committed.
 func notFound(err error) error {
 	if errors.Is(err, namespace.ErrNotFound) || errors.Is(err, namespace.ErrInvalidName) {
 		return fmt.Errorf("%w: %v", glanceshim.ErrNotFound, err)
+	}
+	if errors.Is(err, chunkstore.ErrConflict) {
+		return fmt.Errorf("%w: %v", glanceshim.ErrUnavailable, err)
 	}
 	return err
 }
