@@ -70,6 +70,9 @@ func (s *Store) PutRecipe(ctx context.Context, rec *recipe.Recipe) (recipe.ID, e
 // The transaction reads the key, so a concurrent GC delete conflicts.
 func (s *Store) putRecipe(ctx context.Context, id recipe.ID, enc []byte) error {
 	key := recipeKey(id)
+	if err := s.space.Charge(chunkCost(len(enc))); err != nil {
+		return fmt.Errorf("chunkstore: put recipe %s: %w", id, err)
+	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err

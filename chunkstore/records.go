@@ -52,7 +52,13 @@ func (r *Records) Get(ctx context.Context, key []byte) ([]byte, error) {
 // Update runs fn in one serializable read-write transaction, retried on
 // conflict; fn may run more than once, so it must not have side effects
 // outside tx. The commit is durable on return unless Config.NoSync.
+// Records are small, so Update goes on while the disk is below the
+// reserve (deletes must work on a full disk) and fails with ErrNoSpace
+// only below a floor of a few MiB (see space.go).
 func (r *Records) Update(ctx context.Context, fn func(tx RecordTxn) error) error {
+	if err := r.s.space.ChargeFloor(recordCost, r.s.spaceFloor()); err != nil {
+		return fmt.Errorf("chunkstore: records: %w", err)
+	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err

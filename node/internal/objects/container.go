@@ -128,7 +128,7 @@ func (s *Service) PutContainer(ctx context.Context, account, container string, m
 		return nil
 	})
 	if err != nil {
-		return false, notFound(err)
+		return false, noSpace(notFound(err))
 	}
 	for _, r := range written {
 		if err := s.replicate(ctx, r); err != nil {
@@ -188,7 +188,7 @@ func (s *Service) DeleteContainer(ctx context.Context, account, container string
 		return err
 	})
 	if err != nil {
-		return notFound(err)
+		return noSpace(notFound(err))
 	}
 	return s.replicate(ctx, tomb)
 }
@@ -215,7 +215,7 @@ func (s *Service) modify(ctx context.Context, k namespace.Key, fn func(r *namesp
 		return err
 	})
 	if err != nil {
-		return nil, notFound(err)
+		return nil, noSpace(notFound(err))
 	}
 	return rec, nil
 }

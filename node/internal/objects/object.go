@@ -86,11 +86,18 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 	if _, err := s.ns.GetLive(ctx, namespace.ContainerKey(account, container)); err != nil {
 		return glanceshim.ObjectInfo{}, notFound(err)
 	}
+	// A body of known size that would cross the disk's reserve is refused
+	// before it is read (Swift's fallocate_reserve); any other is charged
+	// chunk by chunk as it is stored, and Write fails where it crosses.
+	if err := s.store.CheckSpace(max(opts.Size, 0)); err != nil {
+		s.metrics.PutsAborted.Add(1)
+		return glanceshim.ObjectInfo{}, noSpace(fmt.Errorf("objects: storing %v: %w", k, err))
+	}
 	cr := &countingReader{r: body}
 	rec, id, err := s.store.Write(ctx, cr)
 	if err != nil {
 		s.metrics.PutsAborted.Add(1)
-		return glanceshim.ObjectInfo{}, fmt.Errorf("objects: storing %v: %w", k, err)
+		return glanceshim.ObjectInfo{}, noSpace(fmt.Errorf("objects: storing %v: %w", k, err))
 	}
 	if opts.Size >= 0 && rec.Size != opts.Size {
 		s.metrics.PutsAborted.Add(1)
@@ -127,7 +134,7 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 		return err
 	})
 	if err != nil {
-		return glanceshim.ObjectInfo{}, notFound(err)
+		return glanceshim.ObjectInfo{}, noSpace(notFound(err))
 	}
 	s.metrics.ObjectsPut.Add(1)
 	s.metrics.BytesIn.Add(cr.n)
@@ -283,7 +290,7 @@ func (s *Service) DeleteObject(ctx context.Context, account, container, object s
 		return err
 	})
 	if err != nil {
-		return notFound(err)
+		return noSpace(notFound(err))
 	}
 	s.metrics.Deletes.Add(1)
 	return s.replicate(ctx, tomb)
