@@ -91,8 +91,12 @@ func newSpaceGuard(cfg Config, log *zap.Logger) (*diskspace.Guard, error) {
 	}
 	reserve := reserveFor(cfg, sp.Total)
 	ballast := diskspace.Ballast{Path: filepath.Join(cfg.Dir, BallastName), Size: min(reserve/4, maxBallast)}
-	g, err := diskspace.NewGuard(cfg.Dir, reserve, ballast, func(msg string, free int64) {
-		log.Warn(msg, zap.String("dir", cfg.Dir), zap.Int64("free_bytes", free),
+	g, err := diskspace.NewGuard(cfg.Dir, reserve, ballast, func(released bool, free int64) {
+		lvl, msg := zap.InfoLevel, "created the ballast file"
+		if released {
+			lvl, msg = zap.WarnLevel, "disk nearly full: released the ballast file"
+		}
+		log.Log(lvl, msg, zap.String("dir", cfg.Dir), zap.Int64("free_bytes", free),
 			zap.Int64("reserve_bytes", reserve), zap.Int64("ballast_bytes", ballast.Size))
 	})
 	if err != nil {

@@ -87,7 +87,7 @@ type Guard struct {
 	dir     string
 	reserve int64
 	ballast Ballast
-	notify  func(msg string, free int64)
+	notify  func(released bool, free int64)
 	statfs  func(string) (Space, error)
 	now     func() time.Time
 
@@ -107,11 +107,11 @@ const (
 // NewGuard returns a guard keeping reserve bytes free on the file system
 // of dir (reserve <= 0: never refuses), measuring it now. A non-empty
 // ballast.Path makes the guard manage that ballast file (see Ballast);
-// notify (may be nil) hears when it releases or creates it, with the free
-// bytes measured before.
-func NewGuard(dir string, reserve int64, ballast Ballast, notify func(msg string, free int64)) (*Guard, error) {
+// notify (may be nil) hears when it releases (true) or creates (false)
+// it, with the free bytes measured before.
+func NewGuard(dir string, reserve int64, ballast Ballast, notify func(released bool, free int64)) (*Guard, error) {
 	if notify == nil {
-		notify = func(string, int64) {}
+		notify = func(bool, int64) {}
 	}
 	g := &Guard{dir: dir, reserve: reserve, ballast: ballast, notify: notify, statfs: Statfs, now: time.Now}
 	g.mu.Lock()
@@ -190,7 +190,7 @@ func (g *Guard) refreshLocked() error {
 		if released, err := g.ballast.Release(); err != nil {
 			return err
 		} else if released {
-			g.notify("disk nearly full: released the ballast file", g.free)
+			g.notify(true, g.free)
 			if sp, err = g.statfs(g.dir); err != nil {
 				return err
 			}
@@ -198,7 +198,7 @@ func (g *Guard) refreshLocked() error {
 		}
 	case g.free >= g.reserve+g.ballast.Size:
 		if created, err := g.ballast.Ensure(); err == nil && created {
-			g.notify("created the ballast file", g.free)
+			g.notify(false, g.free)
 			if sp, err = g.statfs(g.dir); err != nil {
 				return err
 			}
