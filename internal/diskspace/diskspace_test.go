@@ -200,3 +200,21 @@ func TestUsageCountsBlocks(t *testing.T) {
 		t.Errorf("Usage without skip = %d, want >= %d", all, got+1<<20)
 	}
 }
+
+// BenchmarkGuardCharge is the per-chunk cost of the reserve check on the
+// write path (one charge per new chunk, a real statfs every RefreshBytes
+// or RefreshEvery).
+func BenchmarkGuardCharge(b *testing.B) {
+	g, err := NewGuard(b.TempDir(), 1, Ballast{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := g.Charge(64 << 10); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
