@@ -233,9 +233,7 @@ func (b Ballast) Ensure() (created bool, err error) {
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		err = writeZeros(f, b.Size)
 	}
-	if err == nil {
-		err = f.Sync()
-	}
+	// No fsync: a ballast lost in a crash is made again at the next open.
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
