@@ -52,6 +52,14 @@ type Config struct {
 	// stored re-stamps it, protecting it from GC (see doc.go); 0 means
 	// DefaultTouchAfter. GC refuses a grace period under 2×TouchAfter.
 	TouchAfter time.Duration
+	// ReserveBytes is the free space in bytes that writes of chunks and
+	// recipes never eat into on Dir's file system: they fail with
+	// ErrNoSpace instead (see space.go). 0 means DefaultReserve (what
+	// Badger may need in one go); negative turns the check off.
+	ReserveBytes int64
+	// ReservePercent, if positive, raises the reserve to this percentage of
+	// the file system's size (Swift's fallocate_reserve in %).
+	ReservePercent float64
 }
 
 // ErrNotFound is returned (wrapped) when a chunk, recipe or record is absent.

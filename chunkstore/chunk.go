@@ -202,6 +202,9 @@ func (s *Store) PutStored(ctx context.Context, id recipe.ChunkID, st Stored) err
 
 // putValue writes a chunk value and its stamp in one transaction.
 func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
+	if err := s.space.Charge(chunkCost(len(val))); err != nil {
+		return fmt.Errorf("chunkstore: put chunk %s: %w", id.Short(), err)
+	}
 	stamp := encodeStamp(s.now().Unix())
 	err := s.update(func(txn *badger.Txn) error {
 		if err := txn.Set(chunkKey(id), val); err != nil {

@@ -81,6 +81,9 @@ func (s *Store) putRecipePinned(ctx context.Context, p *Pin, rec *recipe.Recipe)
 // The transaction reads the key, so a concurrent GC delete conflicts.
 func (s *Store) putRecipe(ctx context.Context, id recipe.ID, enc []byte) error {
 	key := recipeKey(id)
+	if err := s.space.Charge(chunkCost(len(enc))); err != nil {
+		return fmt.Errorf("chunkstore: put recipe %s: %w", id, err)
+	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -94,8 +94,13 @@ func conflictWait(attempt int) time.Duration {
 // and jitter (see conflictWait), at most conflictAttempts runs in all,
 // then fails with ErrConflict; a commit refused while GC flushes is
 // retried too (blockedRetry). The commit is durable on return unless
-// Config.NoSync.
+// Config.NoSync. Records are small, so Update goes on while the disk is
+// below the reserve (deletes must work on a full disk) and fails with
+// ErrNoSpace only below a floor of a few MiB (see space.go).
 func (r *Records) Update(ctx context.Context, fn func(tx RecordTxn) error) error {
+	if err := r.s.space.ChargeFloor(recordCost, r.s.spaceFloor()); err != nil {
+		return fmt.Errorf("chunkstore: records: %w", err)
+	}
 	conflicts := 0
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {

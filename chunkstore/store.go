@@ -11,6 +11,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/nitro-cloud/nitro/internal/diskspace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -49,6 +50,7 @@ type Store struct {
 	vals     sync.Pool  // *[]byte, chunk values of writers
 	group    syncGroup
 	pins     pinRegistry // see Pin and GC
+	space    *diskspace.Guard // free-space reserve of cfg.Dir (space.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -61,6 +63,12 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 		log = zap.NewNop()
 	}
 	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	// Before Badger opens: on a full disk, the guard releases the ballast
+	// file so that Badger finds the pages it writes at open (space.go).
+	space, err := newSpaceGuard(cfg, log.Named("chunkstore"))
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +85,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 		cd.close()
 		return nil, fmt.Errorf("chunkstore: open badger in %s: %w", cfg.Dir, err)
 	}
-	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now}
+	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now, space: space}
 	s.records.s = s
 	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
 	s.vals.New = func() any { b := make([]byte, 0, 1+cfg.MaxSize+cfg.MaxSize/64+64); return &b }
@@ -118,9 +126,9 @@ func badgerOptions(dir string, log *zap.Logger) badger.Options {
 	o.DetectConflicts = true
 	o.NumVersionsToKeep = 1
 	o.ValueThreshold = valueThreshold
-	o.ValueLogFileSize = 256 << 20 // value-log GC rewrites whole files: keep them small
-	o.MemTableSize = 32 << 20
-	o.NumMemtables = 3
+	o.ValueLogFileSize = valueLogFileSize // value-log GC rewrites whole files: keep them small
+	o.MemTableSize = memTableSize
+	o.NumMemtables = numMemtables
 	o.NumLevelZeroTables = 5
 	o.NumLevelZeroTablesStall = 15
 	o.BlockCacheSize = 64 << 20

@@ -199,6 +199,10 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 		s.bufs.Put(j.buf)
 		<-slots
 		if j.val != nil {
+			if err := s.space.Charge(chunkCost(len(j.val))); err != nil {
+				s.vals.Put(j.vbuf)
+				return nil, recipe.ID{}, fmt.Errorf("chunkstore: write: %w", err)
+			}
 			if stamp == nil {
 				stamp = encodeStamp(s.now().Unix())
 			}

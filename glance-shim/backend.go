@@ -66,6 +66,11 @@ var (
 	ErrConflict          = errors.New("conflict")                           // 409
 	ErrETagMismatch      = errors.New("etag does not match the body's md5") // 422
 	ErrUnavailable       = errors.New("service unavailable")                // 503
+	// ErrInsufficientStorage: the store refuses new data because its disk
+	// is (nearly) full; nothing of the request was committed (507, as
+	// Swift's object server answers when a write would cross its
+	// fallocate_reserve).
+	ErrInsufficientStorage = errors.New("insufficient storage") // 507
 )
 
 // AccountInfo is an account's totals and metadata.

@@ -71,6 +71,7 @@ var swiftReasons = map[int][2]string{
 	500: {"Internal Error", "The server has either erred or is incapable of performing the requested operation."},
 	501: {"Not Implemented", "The server does not implement the requested method."},
 	503: {"Service Unavailable", "The server is currently unavailable. Please try again at a later time."},
+	507: {"Insufficient Storage", "There was not enough space to save the resource. Drive: nitro"},
 }
 
 // statusOf is the error-to-status table: every error a handler or the
@@ -98,6 +99,8 @@ func statusOf(err error) (status int, body string) {
 		status = http.StatusRequestTimeout
 	case errors.Is(err, errClientDisconnect), errors.Is(err, context.Canceled):
 		status = 499
+	case errors.Is(err, ErrInsufficientStorage):
+		status = http.StatusInsufficientStorage
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusServiceUnavailable
 	default:

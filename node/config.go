@@ -103,6 +103,13 @@ type StoreConfig struct {
 	Workers int `yaml:"workers"`
 	// TouchAfter: see chunkstore.Config.TouchAfter; 0: its default (10m).
 	TouchAfter time.Duration `yaml:"touch_after"`
+	// ReserveBytes is the free disk space in bytes that new data never
+	// eats into (PUTs get 507); 0: chunkstore.DefaultReserve (448 MiB),
+	// negative: no check. See chunkstore.Config.ReserveBytes.
+	ReserveBytes int64 `yaml:"reserve_bytes"`
+	// ReservePercent raises the reserve to this percentage of the file
+	// system's size; 0: off.
+	ReservePercent float64 `yaml:"reserve_percent"`
 }
 
 // GCConfig configures garbage collection.
@@ -255,6 +262,9 @@ func (c *Config) Validate() error {
 	}
 	if s.TouchAfter < 0 {
 		add("store.touch_after", "must not be negative, got %v", s.TouchAfter)
+	}
+	if s.ReservePercent < 0 || s.ReservePercent >= 100 {
+		add("store.reserve_percent", "%v: want 0 <= percent < 100", s.ReservePercent)
 	}
 	touch := s.TouchAfter
 	if touch == 0 {

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -92,8 +90,10 @@ type Stats struct {
 	Chunks      int64 `json:"chunks"`
 	StoredBytes int64 `json:"stored_bytes"`
 	Recipes     int64 `json:"recipes"`
-	// DiskBytes is the size of the data dir's files in bytes (includes
-	// Badger's not yet collected garbage).
+	// DiskBytes is the disk space the data dir's files use in bytes: their
+	// allocated blocks, as du(1) counts them, not their apparent sizes
+	// (Badger's files are sparse and preallocated), without the ballast
+	// file; includes Badger's not yet collected garbage.
 	DiskBytes int64 `json:"disk_bytes"`
 	// Counters of the object service since the node started.
 	BytesIn     int64 `json:"bytes_in"`
@@ -117,7 +117,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	m := n.svc.Metrics()
 	st := Stats{
 		Chunks: cs.Chunks, StoredBytes: cs.StoredBytes, Recipes: cs.Recipes,
-		DiskBytes: dirSize(n.cfg.DataDir),
+		DiskBytes: n.store.DiskUsage(),
 		BytesIn:   m.BytesIn.Load(), BytesOut: m.BytesOut.Load(), ObjectsPut: m.ObjectsPut.Load(),
 		ChunkRefs: m.ChunkRefs.Load(), PutsAborted: m.PutsAborted.Load(), Deletes: m.Deletes.Load(),
 	}
@@ -125,19 +125,6 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	st.LastGC = n.lastGC
 	n.gcMu.Unlock()
 	return st, nil
-}
-
-func dirSize(dir string) int64 {
-	var total int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if fi, err := d.Info(); err == nil {
-				total += fi.Size()
-			}
-		}
-		return nil
-	})
-	return total
 }
 
 // writeMetrics writes the Prometheus text exposition format by hand.
@@ -160,7 +147,7 @@ func (n *Node) writeMetrics(w http.ResponseWriter, st Stats) {
 	metric("nitro_store_chunks", "gauge", "Chunks in the store.", st.Chunks)
 	metric("nitro_store_stored_bytes", "gauge", "Stored (compressed) bytes of the chunks in the store.", st.StoredBytes)
 	metric("nitro_store_recipes", "gauge", "Recipes in the store.", st.Recipes)
-	metric("nitro_store_disk_bytes", "gauge", "Bytes of the data directory's files.", st.DiskBytes)
+	metric("nitro_store_disk_bytes", "gauge", "Disk space used by the data directory's files (allocated blocks, as du counts them).", st.DiskBytes)
 	metric("nitro_gc_last_chunks_removed", "gauge", "Chunks removed by the last GC.", int64(st.LastGC.ChunksRemoved))
 	metric("nitro_gc_last_bytes_removed", "gauge", "Stored bytes removed by the last GC.", st.LastGC.BytesRemoved)
 	metric("nitro_gc_last_success_timestamp_seconds", "gauge", "Unix time of the last successful GC (0: none).", unixOrZero(st.LastGC.Start))

@@ -5,9 +5,11 @@ package testenv
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -103,4 +105,56 @@ func ImageNamed(t testing.TB, name, format string) Image {
 	}
 	Need(t, false, "VM image "+name+"."+format+" not built")
 	return Image{}
+}
+
+// SmallFS mounts a new file system of size bytes for t and returns its
+// mount point, unmounted when t ends: kind "tmpfs" (memory), or "ext4" (an
+// image file in t.TempDir formatted with mkfs.ext4 -m 0, so that root has
+// no reserved blocks either, loop-mounted). Tests of what happens when a
+// disk fills use it. It needs root (and e2fsprogs for ext4): it skips, or
+// fails when Required, without them.
+func SmallFS(t testing.TB, kind string, size int64) string {
+	t.Helper()
+	Root(t)
+	mountBin := Tool(t, "mount")
+	umountBin := Tool(t, "umount")
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	switch kind {
+	case "tmpfs":
+		args = []string{"-t", "tmpfs", "-o", "size=" + strconv.FormatInt(size, 10), "tmpfs", mnt}
+	case "ext4":
+		mkfs := Tool(t, "mkfs.ext4")
+		img := filepath.Join(dir, "fs.img")
+		if err := os.WriteFile(img, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(img, size); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(mkfs, "-q", "-F", "-m", "0", img).CombinedOutput(); err != nil {
+			t.Fatalf("mkfs.ext4: %v\n%s", err, out)
+		}
+		args = []string{"-o", "loop", img, mnt}
+	default:
+		t.Fatalf("SmallFS: unknown kind %q", kind)
+	}
+	if out, err := exec.Command(mountBin, args...).CombinedOutput(); err != nil {
+		Need(t, false, fmt.Sprintf("mount %s: %v: %s", strings.Join(args, " "), err, out))
+	}
+	t.Cleanup(func() {
+		out, err := exec.Command(umountBin, mnt).CombinedOutput()
+		if err != nil {
+			// Busy (a process of the test still holds a file): detach it
+			// now, the kernel frees it when the last user goes.
+			if out2, err2 := exec.Command(umountBin, "-l", mnt).CombinedOutput(); err2 != nil {
+				t.Errorf("umount %s: %v: %s; %v: %s", mnt, err, out, err2, out2)
+			}
+		}
+	})
+	return mnt
 }

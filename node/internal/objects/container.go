@@ -133,7 +133,7 @@ func (s *Service) PutContainer(ctx context.Context, account, container string, m
 	})
 	unlock()
 	if err != nil {
-		return false, notFound(err)
+		return false, noSpace(notFound(err))
 	}
 	for _, r := range written {
 		if err := s.replicate(ctx, r); err != nil {
@@ -200,7 +200,7 @@ func (s *Service) DeleteContainer(ctx context.Context, account, container string
 	})
 	unlock()
 	if err != nil {
-		return notFound(err)
+		return noSpace(notFound(err))
 	}
 	return s.replicate(ctx, tomb)
 }
@@ -232,7 +232,7 @@ func (s *Service) modify(ctx context.Context, k namespace.Key, fn func(r *namesp
 		return err
 	})
 	if err != nil {
-		return nil, notFound(err)
+		return nil, noSpace(notFound(err))
 	}
 	return rec, nil
 }

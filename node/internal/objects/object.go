@@ -86,6 +86,13 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 	if _, err := s.ns.GetLive(ctx, namespace.ContainerKey(account, container)); err != nil {
 		return glanceshim.ObjectInfo{}, notFound(err)
 	}
+	// A body of known size that would cross the disk's reserve is refused
+	// before it is read (Swift's fallocate_reserve); any other is charged
+	// chunk by chunk as it is stored, and Write fails where it crosses.
+	if err := s.store.CheckSpace(max(opts.Size, 0)); err != nil {
+		s.metrics.PutsAborted.Add(1)
+		return glanceshim.ObjectInfo{}, noSpace(fmt.Errorf("objects: storing %v: %w", k, err))
+	}
 	cr := &countingReader{r: body}
 	// The pin keeps GC off the recipe and the chunks until the record
 	// naming them is committed (chunkstore.Store.GC says why that
@@ -95,7 +102,7 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 	rec, id, err := s.store.WritePinned(ctx, cr, pin)
 	if err != nil {
 		s.metrics.PutsAborted.Add(1)
-		return glanceshim.ObjectInfo{}, fmt.Errorf("objects: storing %v: %w", k, err)
+		return glanceshim.ObjectInfo{}, noSpace(fmt.Errorf("objects: storing %v: %w", k, err))
 	}
 	if opts.Size >= 0 && rec.Size != opts.Size {
 		s.metrics.PutsAborted.Add(1)
@@ -137,7 +144,7 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 	if err != nil {
 		// The recipe and chunks Write stored are named by no record: GC
 		// sweeps them once older than its grace, as after a failed body.
-		return glanceshim.ObjectInfo{}, notFound(err)
+		return glanceshim.ObjectInfo{}, noSpace(notFound(err))
 	}
 	s.metrics.ObjectsPut.Add(1)
 	s.metrics.BytesIn.Add(cr.n)
@@ -298,7 +305,7 @@ func (s *Service) DeleteObject(ctx context.Context, account, container, object s
 	})
 	unlock()
 	if err != nil {
-		return notFound(err)
+		return noSpace(notFound(err))
 	}
 	s.metrics.Deletes.Add(1)
 	return s.replicate(ctx, tomb)

@@ -35,6 +35,9 @@ type Store interface {
 	WritePinned(ctx context.Context, r io.Reader, p *chunkstore.Pin) (*recipe.Recipe, recipe.ID, error)
 	Recipe(ctx context.Context, id recipe.ID) (*recipe.Recipe, error)
 	NewReader(ctx context.Context, rec *recipe.Recipe, off, length int64, src chunkstore.ChunkSource) (io.ReadCloser, error)
+	// CheckSpace reports (chunkstore.ErrNoSpace) whether about n more
+	// bytes of content would cross the disk's free-space reserve.
+	CheckSpace(n int64) error
 }
 
 var _ Store = (*chunkstore.Store)(nil)
@@ -129,6 +132,16 @@ func notFound(err error) error {
 	}
 	if errors.Is(err, chunkstore.ErrConflict) {
 		return fmt.Errorf("%w: %v", glanceshim.ErrUnavailable, err)
+	}
+	return err
+}
+
+// noSpace maps the store's chunkstore.ErrNoSpace (the disk's free-space
+// reserve would be crossed) to glanceshim.ErrInsufficientStorage (507);
+// other errors pass unchanged.
+func noSpace(err error) error {
+	if errors.Is(err, chunkstore.ErrNoSpace) {
+		return fmt.Errorf("%w: %w", glanceshim.ErrInsufficientStorage, err)
 	}
 	return err
 }
