@@ -363,3 +363,50 @@ func BenchmarkChunkStreamMAC(b *testing.B) {
 		}
 	}
 }
+
+// TestSegReaderRejects: malformed framing is ErrResponseAuth, without
+// allocating what a forged length asks for.
+func TestSegReaderRejects(t *testing.T) {
+	key := respKey(secret, newNonce(), 200)
+	var good bytes.Buffer
+	w := newSegWriter(&good, key)
+	w.Write([]byte("hello"))
+	w.emit(segFinal)
+	ok := good.Bytes()
+	for _, tc := range []struct {
+		name string
+		wire []byte
+	}{
+		{"empty", nil},
+		{"huge length", append([]byte{0, 0xff, 0xff, 0xff, 0xff}, ok[segHeader:]...)},
+		{"unknown flag", append([]byte{4}, ok[1:]...)},
+		{"no final segment", func() []byte {
+			var b bytes.Buffer
+			w := newSegWriter(&b, key)
+			w.Write([]byte("hello"))
+			w.emit(0)
+			return b.Bytes()
+		}()},
+		{"trailing data", append(bytes.Clone(ok), 'x')},
+		{"other key", func() []byte {
+			var b bytes.Buffer
+			w := newSegWriter(&b, respKey(secret, newNonce(), 200))
+			w.Write([]byte("hello"))
+			w.emit(segFinal)
+			return b.Bytes()
+		}()},
+		{"other status", func() []byte {
+			var b bytes.Buffer
+			w := newSegWriter(&b, respKey(secret, "x", 202))
+			w.emit(segFinal)
+			return b.Bytes()
+		}()},
+	} {
+		if _, err := io.ReadAll(newSegReader(bytes.NewReader(tc.wire), key)); !errors.Is(err, ErrResponseAuth) {
+			t.Errorf("%s: %v, want ErrResponseAuth", tc.name, err)
+		}
+	}
+	if b, err := io.ReadAll(newSegReader(bytes.NewReader(ok), key)); err != nil || string(b) != "hello" {
+		t.Fatalf("good stream: %q %v", b, err)
+	}
+}
