@@ -444,11 +444,14 @@ func (c *cluster) Plan(ctx context.Context, object string) (any, error) {
 	if errors.Is(err, namespace.ErrNotFound) {
 		return nil, fmt.Errorf("%w: object %s", peer.ErrNotFound, object)
 	}
+	if errors.Is(err, namespace.ErrInvalidName) {
+		return nil, fmt.Errorf("%w: %w", peer.ErrInvalid, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if rec.Recipe.IsZero() {
-		return nil, fmt.Errorf("object %q has no content of its own (a manifest?)", object)
+		return nil, fmt.Errorf("%w: object %q has no content of its own (a manifest?)", peer.ErrInvalid, object)
 	}
 	rc, err := c.store.Recipe(ctx, rec.Recipe)
 	if err != nil {

@@ -181,10 +181,10 @@ func TestPeerMutualTLS(t *testing.T) {
 	}
 }
 
-// TestPeerMalformedRecords: a signed record push with a malformed record
+// TestPeerMalformedRequests: a signed record push with a malformed record
 // is a 400 with a short body (an empty key was a 500), and nothing of the
-// batch is applied.
-func TestPeerMalformedRecords(t *testing.T) {
+// batch is applied; malformed operator requests are 4xx too.
+func TestPeerMalformedRequests(t *testing.T) {
 	a := startNode(t, regionConfig(t, "a", nil))
 	pc, err := peer.NewClient(peer.ClientConfig{Secret: []byte(clusterSecret), Region: "b", Node: "b-1"})
 	if err != nil {
@@ -206,6 +206,26 @@ func TestPeerMalformedRecords(t *testing.T) {
 		var se *peer.StatusError
 		if !errors.As(err, &se) || se.Code != http.StatusBadRequest || len(se.Detail) > 300 {
 			t.Errorf("%s: %v, want 400", tc.name, err)
+		}
+	}
+	if _, err := a.ns.Get(t.Context(), namespace.ObjectKey("AUTH_test", "c", "o")); err == nil {
+		t.Fatal("a record of a refused batch was applied")
+	}
+
+	// The operator endpoints: bad object names are 4xx.
+	for _, tc := range []struct {
+		object string
+		want   int
+	}{
+		{"AUTH_test/c", 400},
+		{"AUTH_test/c/\x00bad", 400},
+		{"AUTH_test/c/absent", 404},
+	} {
+		var v any
+		err := pc.Plan(t.Context(), a.cluster.url, tc.object, &v)
+		var se *peer.StatusError
+		if !errors.As(err, &se) || se.Code != tc.want {
+			t.Errorf("plan %q: %v, want %d", tc.object, err, tc.want)
 		}
 	}
 }
