@@ -6,6 +6,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -72,6 +73,29 @@ type ClusterConfig struct {
 	// region, in Mbit/s, to emulate WAN links in tests and demos; empty
 	// means unpaced.
 	EmulateLinkMbit map[string]float64 `yaml:"emulate_link_mbit"`
+	// TLSCertFile and TLSKeyFile are PEM files of this node's peer
+	// certificate (chain) and key: set both to serve the peer listener
+	// over TLS (peer_url then defaults to https://). The same certificate
+	// is this node's client certificate towards peers that require one;
+	// it then needs both the serverAuth and clientAuth extended key uses.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// TLSCAFile is a PEM file of the CA(s) that sign the peers'
+	// certificates; "" means the system roots.
+	TLSCAFile string `yaml:"tls_ca_file"`
+	// TLSClientAuth makes the peer listener require a client certificate
+	// signed by TLSCAFile (mutual TLS).
+	TLSClientAuth bool `yaml:"tls_client_auth"`
+}
+
+func (c *ClusterConfig) tlsFiles() tlsFiles { return tlsFiles{c.TLSCertFile, c.TLSKeyFile} }
+
+// scheme is the peer URL scheme this node serves.
+func (c *ClusterConfig) scheme() string {
+	if c.tlsFiles().enabled() {
+		return "https://"
+	}
+	return "http://"
 }
 
 // LinkConfig is a prior estimate of one link.
@@ -86,8 +110,8 @@ func (c *ClusterConfig) enabled() bool { return c.PeerListen != "" }
 
 func (c *ClusterConfig) validate(add func(field, format string, args ...any)) {
 	if !c.enabled() {
-		if len(c.Peers) > 0 || c.Secret != "" || c.GossipListen != "" {
-			add("cluster.peer_listen", "is required for a multi-region node (peers, secret or gossip_listen are set)")
+		if len(c.Peers) > 0 || c.Secret != "" || c.GossipListen != "" || c.tlsFiles().enabled() || c.TLSCAFile != "" || c.TLSClientAuth {
+			add("cluster.peer_listen", "is required for a multi-region node (peers, secret, gossip_listen or tls_* are set)")
 		}
 		return
 	}
@@ -96,6 +120,13 @@ func (c *ClusterConfig) validate(add func(field, format string, args ...any)) {
 	}
 	if _, _, err := net.SplitHostPort(c.PeerListen); err != nil {
 		add("cluster.peer_listen", "%q: %v", c.PeerListen, err)
+	}
+	validateTLS(add, "cluster", c.tlsFiles())
+	if c.TLSClientAuth && (c.TLSCAFile == "" || !c.tlsFiles().enabled()) {
+		add("cluster.tls_client_auth", "%v", errClientAuthNeedsCA)
+	}
+	if c.PeerURL != "" && c.tlsFiles().enabled() && !strings.HasPrefix(c.PeerURL, "https://") {
+		add("cluster.peer_url", "%q must be https:// when the peer listener serves TLS", c.PeerURL)
 	}
 	if c.GossipListen != "" {
 		if _, _, err := net.SplitHostPort(c.GossipListen); err != nil {
@@ -169,16 +200,33 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 			c.close()
 		}
 	}()
+	var srvTLS *tls.Config
+	if cc.tlsFiles().enabled() {
+		ca := ""
+		if cc.TLSClientAuth {
+			ca = cc.TLSCAFile
+		}
+		if srvTLS, err = serverTLS("cluster", cc.tlsFiles(), ca); err != nil {
+			return nil, err
+		}
+	}
+	cliTLS, err := peerClientTLS(&cc)
+	if err != nil {
+		return nil, err
+	}
 	c.ln, err = net.Listen("tcp", cc.PeerListen)
 	if err != nil {
 		return nil, fmt.Errorf("node: cluster.peer_listen: %w", err)
 	}
 	c.url = cc.PeerURL
 	if c.url == "" {
-		c.url = "http://" + c.ln.Addr().String()
+		c.url = cc.scheme() + c.ln.Addr().String()
+	}
+	if srvTLS != nil {
+		c.ln = tls.NewListener(c.ln, srvTLS)
 	}
 	secret := []byte(cc.Secret)
-	c.client, err = peer.NewClient(peer.ClientConfig{Secret: secret, Region: cfg.Region, Node: cfg.Node})
+	c.client, err = peer.NewClient(peer.ClientConfig{Secret: secret, Region: cfg.Region, Node: cfg.Node, TLS: cliTLS})
 	if err != nil {
 		return nil, err
 	}
@@ -396,11 +444,14 @@ func (c *cluster) Plan(ctx context.Context, object string) (any, error) {
 	if errors.Is(err, namespace.ErrNotFound) {
 		return nil, fmt.Errorf("%w: object %s", peer.ErrNotFound, object)
 	}
+	if errors.Is(err, namespace.ErrInvalidName) {
+		return nil, fmt.Errorf("%w: %w", peer.ErrInvalid, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if rec.Recipe.IsZero() {
-		return nil, fmt.Errorf("object %q has no content of its own (a manifest?)", object)
+		return nil, fmt.Errorf("%w: object %q has no content of its own (a manifest?)", peer.ErrInvalid, object)
 	}
 	rc, err := c.store.Recipe(ctx, rec.Recipe)
 	if err != nil {
@@ -417,9 +468,13 @@ func peerClient(cfg Config) (*peer.Client, string, error) {
 	}
 	url := cfg.Cluster.PeerURL
 	if url == "" {
-		url = "http://" + cfg.Cluster.PeerListen
+		url = cfg.Cluster.scheme() + cfg.Cluster.PeerListen
 	}
-	cl, err := peer.NewClient(peer.ClientConfig{Secret: []byte(cfg.Cluster.Secret), Region: cfg.Region, Node: "nitro-cli"})
+	cliTLS, err := peerClientTLS(&cfg.Cluster)
+	if err != nil {
+		return nil, "", err
+	}
+	cl, err := peer.NewClient(peer.ClientConfig{Secret: []byte(cfg.Cluster.Secret), Region: cfg.Region, Node: "nitro-cli", TLS: cliTLS})
 	return cl, url, err
 }
 

@@ -67,6 +67,11 @@ type SwiftConfig struct {
 	MaxFileSize int64 `yaml:"max_file_size"`
 	// Accounts are the tempauth accounts.
 	Accounts []AccountConfig `yaml:"accounts"`
+	// TLSCertFile and TLSKeyFile are PEM files of the listener's
+	// certificate (chain) and private key; set both to serve HTTPS, leave
+	// both empty for plain HTTP.
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // AccountConfig is one tempauth account.
@@ -290,6 +295,7 @@ func (c *Config) Validate() error {
 		add("log.format", "%q: want console or json", c.Log.Format)
 	}
 	c.Cluster.validate(add) // cluster.go
+	validateTLS(add, "swift", tlsFiles{c.Swift.TLSCertFile, c.Swift.TLSKeyFile})
 	return errors.Join(errs...)
 }
 

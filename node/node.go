@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -83,9 +84,18 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: swift front end: %w", err)
 	}
+	var swiftTLS *tls.Config
+	if f := (tlsFiles{cfg.Swift.TLSCertFile, cfg.Swift.TLSKeyFile}); f.enabled() {
+		if swiftTLS, err = serverTLS("swift", f, ""); err != nil {
+			return nil, err
+		}
+	}
 	n.swiftLn, err = net.Listen("tcp", cfg.Swift.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("node: swift.listen: %w", err)
+	}
+	if swiftTLS != nil {
+		n.swiftLn = tls.NewListener(n.swiftLn, swiftTLS)
 	}
 	n.swiftSrv = &http.Server{
 		Handler:           n.reqs.wrap(shim.Handler()),

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +25,13 @@ type ClientConfig struct {
 	// Region and Node identify this node to its peers. Region is required.
 	Region, Node string
 	// HTTP is the HTTP client; nil means one with no overall timeout
-	// (streams are bounded by their contexts) and a 10 s dial timeout.
+	// (streams are bounded by their contexts), Go's default dial timeout
+	// and TLS as below.
 	HTTP *http.Client
+	// TLS configures the connections to https:// peers when HTTP is nil
+	// (the CA that signs the peers' certificates, and this node's client
+	// certificate for mutual TLS); nil means Go's defaults (system roots).
+	TLS *tls.Config
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -70,6 +76,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 32
 		tr.DisableCompression = true // chunks are compressed already
+		if cfg.TLS != nil {
+			tr.TLSClientConfig = cfg.TLS.Clone()
+		}
 		cfg.HTTP = &http.Client{Transport: tr}
 	}
 	if cfg.Now == nil {
@@ -81,6 +90,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // ReceivedStats returns the stored chunk bytes received, per serving region.
 func (c *Client) ReceivedStats() map[string]LinkCounters { return c.received.snapshot() }
 
+// do sends a signed request and returns the answer of a 2xx status, whose
+// Body yields only data that passed the response MAC; the caller must end
+// it with finish to learn whether the whole body was authentic. Other
+// statuses are returned as a *StatusError.
 func (c *Client) do(ctx context.Context, method, base, path string, body []byte, ctype string) (*http.Response, error) {
 	u := strings.TrimSuffix(base, "/") + path
 	req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
@@ -90,7 +103,7 @@ func (c *Client) do(ctx context.Context, method, base, path string, body []byte,
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	sign(req, c.cfg.Secret, c.cfg.Region, c.cfg.Node, c.cfg.Now())
+	nonce := sign(req, c.cfg.Secret, c.cfg.Region, c.cfg.Node, body, c.cfg.Now())
 	resp, err := c.cfg.HTTP.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("peer: %s %s: %w", method, u, err)
@@ -100,7 +113,35 @@ func (c *Client) do(ctx context.Context, method, base, path string, body []byte,
 		resp.Body.Close()
 		return nil, &StatusError{URL: u, Code: resp.StatusCode, Detail: strings.TrimSpace(string(b))}
 	}
+	if resp.Header.Get(hdrBody) != bodyV2 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("peer: %s %s: %w: body not framed", method, u, ErrResponseAuth)
+	}
+	resp.Body = verifiedBody{newSegReader(resp.Body, respKey(c.cfg.Secret, nonce, resp.StatusCode)), resp.Body}
 	return resp, nil
+}
+
+// verifiedBody is a response body read through its segReader.
+type verifiedBody struct {
+	io.Reader
+	io.Closer
+}
+
+// finish reads the rest of an answer's body, which must be nothing but its
+// final segment, and closes it; it returns ErrResponseAuth (wrapped) for a
+// body that was tampered with or truncated.
+func finish(resp *http.Response) error {
+	defer resp.Body.Close()
+	var b [1]byte
+	n, err := io.ReadFull(resp.Body, b[:])
+	switch {
+	case n > 0:
+		return fmt.Errorf("peer: %s: unexpected data after the answer", resp.Request.URL)
+	case errors.Is(err, io.EOF):
+		return nil
+	default:
+		return fmt.Errorf("peer: %s: %w", resp.Request.URL, err)
+	}
 }
 
 // Have asks the peer at base which of ids it holds and their stored sizes
@@ -117,7 +158,11 @@ func (c *Client) Have(ctx context.Context, base string, ids []recipe.ChunkID) ([
 			return nil, err
 		}
 		b, err := io.ReadAll(io.LimitReader(resp.Body, 4*int64(len(batch))+1))
-		resp.Body.Close()
+		if err == nil {
+			err = finish(resp)
+		} else {
+			resp.Body.Close()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("peer: have: %w", err)
 		}
@@ -168,7 +213,7 @@ func (c *Client) FetchChunks(ctx context.Context, base, region string, ids []rec
 			return err
 		}
 	}
-	return nil
+	return finish(resp)
 }
 
 // PushRecords sends recs to the peer at base; it returns how many the peer
@@ -185,10 +230,13 @@ func (c *Client) PushRecords(ctx context.Context, base string, recs []WireRecord
 	if err != nil {
 		return 0, err
 	}
-	defer resp.Body.Close()
 	var ans struct{ Applied int }
 	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+		resp.Body.Close()
 		return 0, fmt.Errorf("peer: push records: %w", err)
+	}
+	if err := finish(resp); err != nil {
+		return 0, err
 	}
 	return ans.Applied, nil
 }
@@ -199,12 +247,15 @@ func (c *Client) Digest(ctx context.Context, base string) (*Digest, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	var d Digest
 	for i := range d {
 		if _, err := io.ReadFull(resp.Body, d[i][:]); err != nil {
+			resp.Body.Close()
 			return nil, fmt.Errorf("peer: digest: %w", err)
 		}
+	}
+	if err := finish(resp); err != nil {
+		return nil, err
 	}
 	return &d, nil
 }
@@ -249,8 +300,7 @@ func (c *Client) Place(ctx context.Context, base, object string) error {
 	if err != nil {
 		return err
 	}
-	resp.Body.Close()
-	return nil
+	return finish(resp)
 }
 
 func (c *Client) getJSON(ctx context.Context, base, path string, v any) error {
@@ -258,6 +308,9 @@ func (c *Client) getJSON(ctx context.Context, base, path string, v any) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(v)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		resp.Body.Close()
+		return fmt.Errorf("peer: %s: %w", path, err)
+	}
+	return finish(resp)
 }

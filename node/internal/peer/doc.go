@@ -22,16 +22,32 @@
 //	POST /place?object=a/c/o copy the object here in the background (eager
 //	                      placement); 202 at once
 //
-// Authentication: the client sends X-Nitro-Date (unix seconds),
-// X-Nitro-Region, X-Nitro-Node and
-// "Authorization: Nitro <hex HMAC-SHA256(secret, method \n path?query \n
-// date \n region \n node)>". The server accepts a date within ±5 minutes
-// (MaxSkew) and compares MACs with hmac.Equal; anything else is 401, logged,
-// and nothing is served. The MAC covers the request line and identity, not
-// the body: chunk bodies are verified against their IDs by the receiver,
-// and an operator who needs confidentiality or body integrity on the WAN
-// puts the listener behind TLS. Within the skew window a captured request
-// can be replayed; all endpoints are idempotent.
+// Authentication (scheme v2): the client sends X-Nitro-Date (unix
+// seconds), X-Nitro-Region, X-Nitro-Node, X-Nitro-Nonce (128 random bits,
+// hex), X-Nitro-Content-Sha256 (hex SHA-256 of the body) and
+// "Authorization: Nitro-v2 <hex HMAC-SHA256(secret, "nitro-peer-v2
+// request" \n method \n path?query \n date \n region \n node \n nonce \n
+// body-sha256 \n)>". The server checks, in this order: the scheme (the v1
+// "Nitro <mac>" scheme, which covered neither body nor nonce, is refused),
+// the date within ±MaxSkew, the MAC (hmac.Equal), that the nonce is not in
+// its replay cache, then reads the body (at most MaxRecordBytes) and
+// compares its SHA-256 with the signed one; only then does it remember the
+// nonce (until its date leaves the window; at most ReplayCacheSize nonces,
+// 503 when full) and serve the request. Any failure is 401, logged with
+// its reason (never the MAC), and nothing is served: a captured request
+// cannot be replayed, and its body cannot be swapped.
+//
+// Answers: a 2xx answer's body is framed (X-Nitro-Body: v2-framed) as
+// segments flags(1) | len(4) | data | HMAC-SHA256(k, seq(8) | flags | len |
+// data), k = HMAC-SHA256(secret, "nitro-peer-v2 response" \n nonce \n
+// status \n), the last segment flagged final. The client hands out a
+// segment's data only after its MAC checks and requires the final segment,
+// so a stream (chunks, records) is authenticated as it is read, and an
+// answer cannot be altered, truncated, or moved to another request
+// (ErrResponseAuth). Error answers (non-2xx) are plain text and not
+// authenticated: an attacker on the path can fail a request, which it can
+// anyway. TLS on the peer listener (node: cluster.tls_*) adds
+// confidentiality; the MACs hold without it.
 //
 // Bounded resources: the server serves at most Config.MaxStreams chunk
 // streams at once (others wait), reads one chunk at a time from the store

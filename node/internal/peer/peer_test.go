@@ -203,7 +203,7 @@ func TestUnauthenticatedRefused(t *testing.T) {
 	}
 	// Tampered path: a MAC for /have replayed on /chunks.
 	req, _ := http.NewRequest("POST", hs.URL+"/peer/v1/have", bytes.NewReader(encodeIDs(ids)))
-	sign(req, secret, "b", "n", time.Now())
+	sign(req, secret, "b", "n", encodeIDs(ids), time.Now())
 	req2, _ := http.NewRequest("POST", hs.URL+"/peer/v1/chunks", bytes.NewReader(encodeIDs(ids)))
 	req2.Header = req.Header.Clone()
 	resp, err := http.DefaultClient.Do(req2)

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -32,7 +33,8 @@ type ChunkStore interface {
 // replica package implements it.
 type RecordStore interface {
 	// ApplyRecords merges records pushed by region from and returns how
-	// many were newer than what this node had.
+	// many were newer than what this node had. An error wrapping
+	// ErrInvalid (a malformed record) is answered 400, others 500.
 	ApplyRecords(ctx context.Context, from string, recs []WireRecord) (int, error)
 	// Digest returns the anti-entropy digest of this node's records.
 	Digest(ctx context.Context) (*Digest, error)
@@ -80,6 +82,7 @@ type Server struct {
 	streams chan struct{}
 	sent    counters
 	mux     *http.ServeMux
+	replay  *replayCache
 }
 
 // NewServer returns a peer protocol server over chunks and records (either
@@ -98,7 +101,7 @@ func NewServer(cfg ServerConfig, chunks ChunkStore, records RecordStore, op Oper
 		log = zap.NewNop()
 	}
 	s := &Server{cfg: cfg, chunks: chunks, records: records, op: op, log: log.Named("peer"),
-		streams: make(chan struct{}, cfg.MaxStreams), mux: http.NewServeMux()}
+		streams: make(chan struct{}, cfg.MaxStreams), mux: http.NewServeMux(), replay: newReplayCache(ReplayCacheSize)}
 	s.mux.HandleFunc("POST /peer/v1/records", s.pushRecords)
 	s.mux.HandleFunc("GET /peer/v1/records/digest", s.digest)
 	s.mux.HandleFunc("POST /peer/v1/records/fetch", s.fetchRecords)
@@ -115,20 +118,115 @@ func (s *Server) SentStats() map[string]LinkCounters { return s.sent.snapshot() 
 
 type ctxKey struct{}
 
-// ServeHTTP authenticates every request and dispatches it.
+// ServeHTTP authenticates every request and dispatches it: the headers'
+// MAC and date first, then that the nonce is new, then the body (read
+// whole, at most MaxRecordBytes) against its signed digest; only then is
+// the nonce remembered and the request served. A 2xx answer's body is
+// framed and MACed (segWriter) with a key bound to the request's nonce.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	region, err := verify(r, s.cfg.Secret, s.cfg.Now())
+	now := s.cfg.Now()
+	sg, date, err := verifyHeaders(r, s.cfg.Secret, now)
+	if err == nil && s.replay.seenBefore(sg.nonce) {
+		err = authError{"replayed nonce"}
+	}
 	if err != nil {
-		s.log.Warn("refused unauthenticated peer request", zap.String("remote", r.RemoteAddr),
-			zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.String("reason", err.Error()))
-		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		s.refuse(w, r, err)
 		return
 	}
-	if s.cfg.Block != nil && s.cfg.Block(region) {
+	if s.cfg.Block != nil && s.cfg.Block(sg.region) {
 		http.Error(w, "partitioned", http.StatusServiceUnavailable)
 		return
 	}
-	s.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, region)))
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRecordBytes+1))
+	if err != nil {
+		http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if len(body) > MaxRecordBytes {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if err := checkBody(sg, body); err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	if err := s.replay.add(sg.nonce, date, now); err != nil {
+		if errors.Is(err, errReplayFull) {
+			s.log.Warn("peer replay cache full", zap.String("from", sg.region))
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		s.refuse(w, r, err)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rw := &respWriter{ResponseWriter: w, secret: s.cfg.Secret, nonce: sg.nonce}
+	s.mux.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sg.region)))
+	rw.finish()
+}
+
+// refuse answers 401 to a request that failed authentication and logs
+// why (never the MAC or the secret).
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Warn("refused unauthenticated peer request", zap.String("remote", r.RemoteAddr),
+		zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.String("reason", err.Error()))
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+}
+
+// respWriter frames and MACs a 2xx answer's body; other answers pass
+// through as they are (the client reads only a short error text from
+// them).
+type respWriter struct {
+	http.ResponseWriter
+	secret []byte
+	nonce  string
+	wrote  bool
+	seg    *segWriter // nil: not framed
+}
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	if code/100 == 2 {
+		h := w.Header()
+		h.Del("Content-Length") // the framing adds bytes
+		h.Set(hdrBody, bodyV2)
+		w.seg = newSegWriter(w.ResponseWriter, respKey(w.secret, w.nonce, code))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.seg == nil {
+		return w.ResponseWriter.Write(p)
+	}
+	return w.seg.Write(p)
+}
+
+// Flush sends the buffered data as a segment and flushes the connection.
+func (w *respWriter) Flush() {
+	if w.seg != nil {
+		_ = w.seg.emit(0)
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// finish ends the answer: a framed body gets its final segment.
+func (w *respWriter) finish() {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.seg != nil {
+		_ = w.seg.emit(segFinal)
+	}
 }
 
 func caller(r *http.Request) string { s, _ := r.Context().Value(ctxKey{}).(string); return s }
@@ -139,7 +237,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusInternalServerError
 	var bad badRequest
 	switch {
-	case errors.As(err, &bad):
+	case errors.As(err, &bad), errors.Is(err, ErrInvalid):
 		code = http.StatusBadRequest
 	case errors.Is(err, errUnavailable), errors.Is(err, ErrBusy):
 		code = http.StatusServiceUnavailable
@@ -154,6 +252,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 type badRequest struct{ error }
+
+// ErrInvalid is wrapped by a RecordStore's or an Operator's errors for a
+// malformed request (a record with an empty or unparsable key, a bad
+// value); the server answers 400.
+var ErrInvalid = errors.New("peer: invalid request")
 
 var errUnavailable = errors.New("peer: service not available on this node")
 
@@ -233,8 +336,10 @@ func (s *Server) fetchRecords(w http.ResponseWriter, r *http.Request) {
 		err = bw.Flush()
 	}
 	if err != nil {
-		// The status is sent; the client sees a truncated stream.
+		// The status is sent: abort the answer so that the client sees
+		// a stream without its final segment, not a complete one.
 		s.log.Warn("records stream failed", zap.String("to", caller(r)), zap.Error(err))
+		panic(http.ErrAbortHandler)
 	}
 }
 
@@ -291,7 +396,7 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 		case err == nil:
 			p = &st
 		case ctx.Err() != nil:
-			return
+			panic(http.ErrAbortHandler) // the client went away
 		default:
 			var ce *chunkstore.CorruptChunkError
 			if errors.As(err, &ce) {
@@ -301,7 +406,7 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if err := writeFrame(out, id, p); err != nil {
-			return // the client went away
+			panic(http.ErrAbortHandler) // the client went away
 		}
 		_ = rc.Flush()
 		if p != nil {

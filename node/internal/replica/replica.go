@@ -191,8 +191,19 @@ func (r *Replicator) old(rec *namespace.Record) bool {
 }
 
 // ApplyRecords implements peer.RecordStore: it stores the recipes and
-// merges the records by last writer wins.
+// merges the records by last writer wins. A batch with a malformed record
+// (an empty or unparsable key, a bad value) is refused whole, before any
+// record is applied, with an error wrapping peer.ErrInvalid.
 func (r *Replicator) ApplyRecords(ctx context.Context, from string, recs []peer.WireRecord) (int, error) {
+	for i, wr := range recs {
+		rec, err := namespace.UnmarshalRecord(wr.Key, wr.Value)
+		if err == nil {
+			err = rec.Validate()
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%w: record %d from %s: %w", peer.ErrInvalid, i, from, err)
+		}
+	}
 	applied := 0
 	for _, wr := range recs {
 		ok, err := r.apply(ctx, wr)
@@ -210,10 +221,10 @@ func (r *Replicator) ApplyRecords(ctx context.Context, from string, recs []peer.
 func (r *Replicator) apply(ctx context.Context, wr peer.WireRecord) (bool, error) {
 	rec, err := namespace.UnmarshalRecord(wr.Key, wr.Value)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("%w: %w", peer.ErrInvalid, err)
 	}
 	if err := rec.Validate(); err != nil {
-		return false, err
+		return false, fmt.Errorf("%w: %w", peer.ErrInvalid, err)
 	}
 	if r.old(rec) {
 		if _, err := r.ns.Get(ctx, rec.Key); errors.Is(err, namespace.ErrNotFound) {
@@ -227,10 +238,10 @@ func (r *Replicator) apply(ctx context.Context, wr peer.WireRecord) (bool, error
 	if len(wr.Recipe) > 0 {
 		rc = new(recipe.Recipe)
 		if err := rc.UnmarshalBinary(wr.Recipe); err != nil {
-			return false, err
+			return false, fmt.Errorf("%w: %w", peer.ErrInvalid, err)
 		}
 		if rc.ID() != rec.Recipe {
-			return false, fmt.Errorf("recipe %s sent for a record naming %s", rc.ID(), rec.Recipe)
+			return false, fmt.Errorf("%w: recipe %s sent for a record naming %s", peer.ErrInvalid, rc.ID(), rec.Recipe)
 		}
 	}
 	if rec.Kind == namespace.KindObject && rec.Live() && !rec.Recipe.IsZero() {
