@@ -37,7 +37,7 @@ type Node struct {
 	reqs             *requestCounters
 	shim             *glanceshim.Server // the Swift front end, for Reload
 	reloadMu         sync.Mutex         // one Reload at a time; guards cfg's reloadable fields
-	started          time.Time // when New returned, for Status
+	started          time.Time          // when New returned, for Status
 
 	gcMu   sync.Mutex // one collection at a time
 	lastGC GCResult   // guarded by gcMu

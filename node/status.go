@@ -25,9 +25,9 @@ type Status struct {
 	// Version is the running binary's build (as /info's "nitro" key).
 	Version version.Info `json:"version"`
 	// SwiftListen is the Swift API's bound address.
-	SwiftListen   string    `json:"swift_listen"`
-	StartedAt     time.Time `json:"started_at"`
-	UptimeSeconds float64   `json:"uptime_seconds"`
+	SwiftListen   string        `json:"swift_listen"`
+	StartedAt     time.Time     `json:"started_at"`
+	UptimeSeconds float64       `json:"uptime_seconds"`
 	Store         StoreStatus   `json:"store"`
 	Objects       ObjectsStatus `json:"objects"`
 	// SinceStart counts the object service's work since the node started.
