@@ -61,6 +61,8 @@ func runServe(ctx context.Context, args []string) error {
 		u := cfg.Swift.Accounts[0]
 		fmt.Printf("auth: curl -H 'X-Auth-User: %s:%s' -H 'X-Auth-Key: %s' http://%s/auth/v1.0\n",
 			u.Name, u.Users[0].Name, u.Users[0].Key, n.SwiftAddr())
+		fmt.Printf("swift: swift -A http://%s/auth/v1.0 -U %s:%s -K %s stat\n",
+			n.SwiftAddr(), u.Name, u.Users[0].Name, u.Users[0].Key)
 	}
 	go reloadOnHUP(ctx, hup, *config, n, &level, log)
 	runErr := n.Run(ctx)

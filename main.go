@@ -75,7 +75,7 @@ func usage(cmds map[string]command) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintln(os.Stderr, "usage: nitro COMMAND [flags]\n\ncommands:")
+	fmt.Fprintln(os.Stderr, "usage: nitro COMMAND [flags]    (nitro --version: the build)\n\ncommands:")
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, cmds[n].summary)
 	}
