@@ -159,3 +159,19 @@ func TestReload(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestOpsURL(t *testing.T) {
+	for _, tc := range []struct{ listen, want, err string }{
+		{"127.0.0.1:8081", "http://127.0.0.1:8081", ""},
+		{":8081", "http://127.0.0.1:8081", ""},
+		{"0.0.0.0:8081", "http://127.0.0.1:8081", ""},
+		{"[::]:8081", "http://[::1]:8081", ""},
+		{"[::1]:8081", "http://[::1]:8081", ""},
+		{"", "", "ops_listen is off"},
+	} {
+		got, err := OpsURL(Config{OpsListen: tc.listen})
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("OpsURL(%q) = %q, %v; want %q, %q", tc.listen, got, err, tc.want, tc.err)
+		}
+	}
+}
