@@ -255,13 +255,13 @@ func (c *cluster) status() *ClusterStatus {
 	return st
 }
 
-// OpsURL is the base URL ("http://127.0.0.1:9091") at which the operator
+// OpsURL is the base URL ("http://127.0.0.1:8081") at which the operator
 // commands reach the ops listener of the node that cfg describes: an
-// unspecified host (":9091", "0.0.0.0:9091") is reached over loopback.
+// unspecified host (":8081", "0.0.0.0:8081") is reached over loopback.
 // It fails when ops_listen is off.
 func OpsURL(cfg Config) (string, error) {
 	if cfg.OpsListen == "" {
-		return "", errors.New("ops_listen is off in this configuration: set it (e.g. 127.0.0.1:9091), or pass the node's ops address")
+		return "", errors.New("ops_listen is off in this configuration: set it (e.g. 127.0.0.1:8081), or give the node's ops address (--addr)")
 	}
 	host, port, err := net.SplitHostPort(cfg.OpsListen)
 	if err != nil {
