@@ -187,3 +187,32 @@ func TestServeSIGHUP(t *testing.T) {
 		t.Errorf("reload log: want log.level applied, never the key:\n%s", tail(n.Log, 10))
 	}
 }
+
+// TestStatusTwoRegions: `nitro status` of a node in a cluster shows its
+// peers (the JSON the multi-region Glance test reads, through the ops
+// listener) with snake_case keys.
+func TestStatusTwoRegions(t *testing.T) {
+	a := startRegion(t, "a")
+	b := startRegion(t, "b", a.gossipAddr())
+	deadline := time.Now().Add(60 * time.Second)
+	for b.status(t).alivePeers() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b does not see a alive after 60 s: %+v", b.status(t))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	cfg := filepath.Join(b.Dir, "nitro.yaml")
+	out, _, err := nitroCmd(t, "status", "--config", cfg)
+	if err != nil || !strings.Contains(out, "REGION") || !strings.Contains(out, "a-node") {
+		t.Errorf("nitro status: %v\n%s", err, out)
+	}
+	out, _, err = nitroCmd(t, "status", "--json", "--config", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range regexp.MustCompile(`"([^"]+)":`).FindAllStringSubmatch(out, -1) {
+		if !regexp.MustCompile(`^[a-z][a-z0-9_]*$`).MatchString(k[1]) {
+			t.Errorf("status key %q is not snake_case", k[1])
+		}
+	}
+}
