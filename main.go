@@ -8,16 +8,21 @@
 //	nitro status [--config FILE]    this node, its peers and links
 //	nitro plan [--config FILE] ACCOUNT/CONTAINER/OBJECT
 //	                                how this region would fetch an object
+//	nitro version [--json]          the module version and VCS revision
+//	                                of this build (also: nitro --version)
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/nitro-cloud/nitro/internal/version"
 )
 
 // command is one subcommand: it parses its own flags from args.
@@ -34,11 +39,15 @@ func commands() map[string]command {
 		"gc":        {"remove unreferenced recipes and chunks now", runGC},
 		"status":    {"show this node, its peers and link estimates", runStatus},
 		"plan":      {"show how this region would fetch an object", runPlan},
+		"version":   {"print the version and VCS revision of this build", runVersion},
 	}
 }
 
 func main() {
 	cmds := commands()
+	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
+		os.Args[1] = "version"
+	}
 	if len(os.Args) < 2 || cmds[os.Args[1]].run == nil {
 		usage(cmds)
 		os.Exit(2)
@@ -66,8 +75,27 @@ func usage(cmds map[string]command) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	fmt.Fprintln(os.Stderr, "usage: nitro COMMAND [flags]\n\ncommands:")
+	fmt.Fprintln(os.Stderr, "usage: nitro COMMAND [flags]    (nitro --version: the build)\n\ncommands:")
 	for _, n := range names {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, cmds[n].summary)
 	}
+}
+
+// runVersion prints the build's version line, or with --json the
+// version.Info object (the same as /info's "nitro" key).
+func runVersion(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print the build information as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	in := version.Get()
+	if *asJSON {
+		return printJSON(in)
+	}
+	_, err := fmt.Println(in)
+	return err
 }

@@ -117,20 +117,21 @@ type GCStats struct {
 
 // FsckReport lists what fsck found.
 type FsckReport struct {
-	ChunksChecked int
-	Corrupt       []recipe.ChunkID
-	Missing       map[recipe.ID][]recipe.ChunkID // live recipe → absent chunks
-	Repaired      int
+	ChunksChecked int                            `json:"chunks_checked"`
+	Corrupt       []recipe.ChunkID               `json:"corrupt_chunks"`
+	Missing       map[recipe.ID][]recipe.ChunkID `json:"missing_chunks"` // live recipe → absent chunks
+	Repaired      int                            `json:"repaired"`
 	// RecipesChecked counts stored recipes decoded and hashed.
-	RecipesChecked int
+	RecipesChecked int `json:"recipes_checked"`
 	// BadRecipes are stored recipes that do not decode or whose encoding
 	// does not hash to their key (repair deletes them).
-	BadRecipes []recipe.ID
+	BadRecipes []recipe.ID `json:"bad_recipes"`
 	// MissingRecipes are live recipe IDs with no stored recipe.
-	MissingRecipes []recipe.ID
+	MissingRecipes []recipe.ID `json:"missing_recipes"`
 	// Unstamped counts chunks without a GC stamp (repair stamps them now);
 	// StrayStamps counts stamps without a chunk (repair deletes them).
-	Unstamped, StrayStamps int
+	Unstamped   int `json:"unstamped_chunks"`
+	StrayStamps int `json:"stray_stamps"`
 }
 
 // OK reports whether fsck found nothing wrong (repairs of stamps aside).

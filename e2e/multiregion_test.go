@@ -55,27 +55,29 @@ func startRegion(t *testing.T, region string, join ...string) *nitroNode {
 
 func (n *nitroNode) gossipAddr() string { return fmt.Sprintf("127.0.0.1:%d", n.Ports["gossip"]) }
 
-// linkCounters are peer.LinkCounters as `nitro status --json` prints them:
+// linkCounters are node.ChunkTraffic as `nitro status --json` prints them:
 // stored (compressed, as on the wire) chunk bytes, without framing.
 type linkCounters struct {
-	Chunks int64
-	Bytes  int64
+	Chunks int64 `json:"chunks"`
+	Bytes  int64 `json:"bytes"`
 }
 
 // clusterStatus is the part of `nitro status --json` (node.Status) the
 // test reads.
 type clusterStatus struct {
 	Region  string `json:"region"`
-	Members []struct {
-		Region string `json:"region"`
-		State  string `json:"state"`
-	} `json:"members"`
-	Sent     map[string]linkCounters `json:"chunk_bytes_sent"`
-	Received map[string]linkCounters `json:"chunk_bytes_received"`
+	Cluster struct {
+		Members []struct {
+			Region string `json:"region"`
+			State  string `json:"state"`
+		} `json:"members"`
+		Sent     map[string]linkCounters `json:"chunks_sent"`
+		Received map[string]linkCounters `json:"chunks_received"`
+	} `json:"cluster"`
 }
 
-// status runs `nitro status --json` against the node (over its
-// authenticated peer listener, as an operator would).
+// status runs `nitro status --json` against the node (over its ops
+// listener, as an operator would).
 func (n *nitroNode) status(t testing.TB) clusterStatus {
 	t.Helper()
 	out, err := exec.Command(nitroBinary(t), "status", "--json", "--config", filepath.Join(n.Dir, "nitro.yaml")).Output()
@@ -96,7 +98,7 @@ func (n *nitroNode) status(t testing.TB) clusterStatus {
 // alivePeers counts the other regions the node sees alive.
 func (st clusterStatus) alivePeers() int {
 	n := 0
-	for _, m := range st.Members {
+	for _, m := range st.Cluster.Members {
 		if m.State == "alive" && m.Region != st.Region {
 			n++
 		}
@@ -288,7 +290,7 @@ func TestGlanceMultiRegion(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("region %s sees %d live peers after 30 s, want 2: %+v", r, st.alivePeers(), st.Members)
+				t.Fatalf("region %s sees %d live peers after 30 s, want 2: %+v", r, st.alivePeers(), st.Cluster.Members)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -337,10 +339,10 @@ func TestGlanceMultiRegion(t *testing.T) {
 	snapshot := func() (map[string]int64, int64, nodeStats) {
 		sent := map[string]int64{}
 		for _, r := range regions {
-			sent[r] = nodes[r].status(t).Sent["b"].Bytes
+			sent[r] = nodes[r].status(t).Cluster.Sent["b"].Bytes
 		}
 		var recv int64
-		for _, lc := range nodes["b"].status(t).Received {
+		for _, lc := range nodes["b"].status(t).Cluster.Received {
 			recv += lc.Bytes
 		}
 		return sent, recv, nodes["b"].nodeStats(t)

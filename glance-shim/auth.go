@@ -112,10 +112,10 @@ type TempAuth struct {
 	prefix    string
 	ttl       time.Duration
 	maxTokens int
-	users     map[string]*tempUser // by "account:user"
 	now       func() time.Time
 
 	mu      sync.Mutex
+	users   map[string]*tempUser  // by "account:user"; replaced by SetAccounts
 	tokens  map[string]*tempToken // by token
 	inserts int                   // since the last purge
 }
@@ -152,7 +152,6 @@ func NewTempAuth(cfg TempAuthConfig) (*TempAuth, error) {
 		prefix:    cfg.ResellerPrefix,
 		ttl:       cfg.TokenTTL,
 		maxTokens: cfg.MaxTokens,
-		users:     map[string]*tempUser{},
 		tokens:    map[string]*tempToken{},
 		now:       time.Now,
 	}
@@ -165,7 +164,19 @@ func NewTempAuth(cfg TempAuthConfig) (*TempAuth, error) {
 	if a.maxTokens <= 0 {
 		a.maxTokens = 100000
 	}
-	for _, acc := range cfg.Accounts {
+	users, err := a.buildUsers(cfg.Accounts)
+	if err != nil {
+		return nil, err
+	}
+	a.users = users
+	return a, nil
+}
+
+// buildUsers validates accounts and returns their users by
+// "account:user".
+func (a *TempAuth) buildUsers(accounts []Account) (map[string]*tempUser, error) {
+	users := map[string]*tempUser{}
+	for _, acc := range accounts {
 		if acc.Name == "" || strings.ContainsAny(acc.Name, ":/") {
 			return nil, fmt.Errorf("glanceshim: tempauth: bad account name %q", acc.Name)
 		}
@@ -174,11 +185,11 @@ func NewTempAuth(cfg TempAuthConfig) (*TempAuth, error) {
 				return nil, fmt.Errorf("glanceshim: tempauth: bad user %q in account %q (empty key or name with ':' or '/')", u.Name, acc.Name)
 			}
 			name := acc.Name + ":" + u.Name
-			if _, dup := a.users[name]; dup {
+			if _, dup := users[name]; dup {
 				return nil, fmt.Errorf("glanceshim: tempauth: duplicate user %q", name)
 			}
 			full := a.prefix + acc.Name
-			a.users[name] = &tempUser{
+			users[name] = &tempUser{
 				account: full,
 				key:     []byte(u.Key),
 				id: Identity{
@@ -191,20 +202,55 @@ func NewTempAuth(cfg TempAuthConfig) (*TempAuth, error) {
 			}
 		}
 	}
-	return a, nil
+	return users, nil
+}
+
+// SetAccounts replaces the accounts and users (a configuration reload).
+// Users whose key and roles are unchanged keep their tokens; the tokens
+// of removed or changed users are revoked at once. On a validation error
+// (as NewTempAuth's) nothing changes. It returns the number of tokens
+// revoked.
+func (a *TempAuth) SetAccounts(accounts []Account) (revoked int, err error) {
+	users, err := a.buildUsers(accounts)
+	if err != nil {
+		return 0, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for name, nu := range users {
+		if old, ok := a.users[name]; ok && sameUser(old, nu) {
+			users[name] = old // keeps its tokens and current token
+		}
+	}
+	for id, t := range a.tokens {
+		if users[t.user.id.User] != t.user {
+			delete(a.tokens, id)
+			revoked++
+		}
+	}
+	a.users = users
+	return revoked, nil
+}
+
+func sameUser(a, b *tempUser) bool {
+	return a.account == b.account && subtle.ConstantTimeCompare(a.key, b.key) == 1 &&
+		a.id.Admin == b.id.Admin && a.id.ResellerAdmin == b.id.ResellerAdmin
 }
 
 // Login implements PasswordAuthenticator: a valid user gets its current
 // token if it is still valid for at least half of TokenTTL, else a new
 // one ("AUTH_tk" + 32 random bytes in hex).
 func (a *TempAuth) Login(_ context.Context, user, key string) (Token, error) {
-	u, ok := a.users[user]
-	if !ok || subtle.ConstantTimeCompare(u.key, []byte(key)) != 1 {
-		return Token{}, fmt.Errorf("login of %q: %w", user, ErrUnauthorized)
-	}
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	u, ok := a.users[user]
+	if !ok {
+		return Token{}, fmt.Errorf("login of %q: unknown user: %w", user, ErrUnauthorized)
+	}
+	if subtle.ConstantTimeCompare(u.key, []byte(key)) != 1 {
+		return Token{}, fmt.Errorf("login of %q: wrong key: %w", user, ErrUnauthorized)
+	}
 	if t, ok := a.tokens[u.current]; ok && t.expires.Sub(now) > a.ttl/2 {
 		return Token{ID: u.current, Account: u.account, Expires: t.expires}, nil
 	}
@@ -252,11 +298,13 @@ func (a *TempAuth) Authenticate(_ context.Context, token string) (Identity, erro
 	t, ok := a.tokens[token]
 	if ok && !a.now().Before(t.expires) {
 		delete(a.tokens, token)
-		ok = false
+		a.mu.Unlock()
+		// The user, never the token, names it in the log.
+		return Identity{}, fmt.Errorf("token of %q expired at %s: %w", t.user.id.User, t.expires.UTC().Format(time.RFC3339), ErrUnauthorized)
 	}
 	a.mu.Unlock()
 	if !ok {
-		return Identity{}, fmt.Errorf("token: %w", ErrUnauthorized)
+		return Identity{}, fmt.Errorf("unknown token (never issued, expired and purged, or issued before a restart): %w", ErrUnauthorized)
 	}
 	id := t.user.id
 	id.Expires = t.expires

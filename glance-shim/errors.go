@@ -115,15 +115,17 @@ func statusOf(err error) (status int, body string) {
 }
 
 // fail answers the request with err's status and Swift-style body, and
-// logs the failure: 5xx at Error, 499 at Info, other 4xx at Debug. Tokens,
-// keys and query strings are never logged.
+// logs the failure: 5xx at Error, 499 and 401 at Info (the error names the
+// reason of an authentication failure: unknown user, wrong key, expired or
+// unknown token), other 4xx at Debug. Tokens, keys and query strings are
+// never logged.
 func (q *request) fail(err error) {
 	status, body := statusOf(err)
 	lvl := zapcore.DebugLevel
 	switch {
 	case status >= 500:
 		lvl = zapcore.ErrorLevel
-	case status == 499:
+	case status == 499, status == http.StatusUnauthorized:
 		lvl = zapcore.InfoLevel
 	}
 	if ce := q.s.log.Check(lvl, "request failed"); ce != nil {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/nitro-cloud/nitro/internal/version"
 )
 
 // SwiftVersion is the Swift release whose API the front end follows, as
@@ -15,7 +17,10 @@ const SwiftVersion = "2.30.1"
 // middleware). It advertises exactly what this package implements: the
 // core API, tempauth without account ACLs; no slo, bulk_delete, tempurl,
 // versioning or symlinks (so swiftclient's delete does not try bulk
-// deletes). DLO is always on and has no key, as in Swift.
+// deletes). DLO is always on and has no key, as in Swift. The "nitro" key
+// is Nitro's own (version.Info: module version and VCS revision of the
+// build); the "swift" key's version stays SwiftVersion, the release whose
+// API Swift clients may compare against.
 func (q *request) handleInfo() error {
 	if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead {
 		q.w.Header().Set("Allow", "GET, HEAD")
@@ -45,6 +50,7 @@ func (q *request) handleInfo() error {
 			"allow_open_expired":        false,
 		},
 		"tempauth": map[string]any{"account_acls": false},
+		"nitro":    version.Get(),
 	}
 	body, _ := json.Marshal(info)
 	h := q.w.Header()

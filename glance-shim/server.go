@@ -63,8 +63,11 @@ type Server struct {
 	backend Backend
 	auth    Authenticator
 	ks      *keystoneRules
-	log     *zap.Logger
-	e       *echo.Echo
+	// tempauth is the built-in TempAuth when New made it (nil with an
+	// Authenticator of the caller's), for SetAccounts.
+	tempauth *TempAuth
+	log      *zap.Logger
+	e        *echo.Echo
 }
 
 // New validates cfg and returns a Server over backend. auth validates
@@ -100,6 +103,7 @@ func New(cfg Config, backend Backend, auth Authenticator, log *zap.Logger) (*Ser
 		auth = ta
 	}
 	s := &Server{cfg: cfg, backend: backend, auth: auth, ks: newKeystoneRules(cfg.Keystone), log: log.Named("glanceshim")}
+	s.tempauth, _ = auth.(*TempAuth)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.echoError
@@ -110,6 +114,22 @@ func New(cfg Config, backend Backend, auth Authenticator, log *zap.Logger) (*Ser
 	e.RouteNotFound("/*", s.serve)
 	s.e = e
 	return s, nil
+}
+
+// ErrNoTempAuth is returned by SetAccounts when the server authenticates
+// with an Authenticator other than the built-in TempAuth.
+var ErrNoTempAuth = errors.New("glanceshim: the server does not use tempauth accounts")
+
+// SetAccounts replaces the built-in TempAuth's accounts and users while
+// serving (TempAuth.SetAccounts: unchanged users keep their tokens, the
+// tokens of removed or changed users are revoked). It returns the number
+// of tokens revoked; ErrNoTempAuth when New got an Authenticator of its
+// caller's that is not a *TempAuth.
+func (s *Server) SetAccounts(accounts []Account) (revoked int, err error) {
+	if s.tempauth == nil {
+		return 0, ErrNoTempAuth
+	}
+	return s.tempauth.SetAccounts(accounts)
 }
 
 // Handler returns the HTTP handler serving the Swift API (an echo

@@ -392,44 +392,9 @@ func (c *cluster) close() {
 	}
 }
 
-// Status is `nitro status`: this node, its peers by region, their state
-// and the link estimates.
-type Status struct {
-	Node        string                       `json:"node"`
-	Region      string                       `json:"region"`
-	PeerURL     string                       `json:"peer_url"`
-	Gossip      string                       `json:"gossip"`
-	Members     []MemberStatus               `json:"members"`
-	Links       []fetch.LinkEstimate         `json:"links"`
-	Fetch       fetch.Stats                  `json:"fetch"`
-	Replication replica.Stats                `json:"replication"`
-	Sent        map[string]peer.LinkCounters `json:"chunk_bytes_sent"`
-	Received    map[string]peer.LinkCounters `json:"chunk_bytes_received"`
-}
-
-// MemberStatus is one peer node in a Status.
-type MemberStatus struct {
-	Name    string        `json:"name"`
-	Region  string        `json:"region"`
-	PeerURL string        `json:"peer_url"`
-	State   string        `json:"state"`
-	RTT     time.Duration `json:"rtt_ns"`
-}
-
-// Status implements peer.Operator.
+// Status implements peer.Operator: the cluster part of `nitro status`
+// (ClusterStatus, status.go).
 func (c *cluster) Status(ctx context.Context) (any, error) { return c.status(), nil }
-
-func (c *cluster) status() *Status {
-	local := c.ml.Local()
-	st := &Status{Node: local.Name, Region: c.region, PeerURL: c.url, Gossip: c.ml.Addr(),
-		Links: c.fetch.Links(), Fetch: c.fetch.Stats(), Replication: c.rep.Stats(),
-		Sent: c.server.SentStats(), Received: c.client.ReceivedStats()}
-	for _, m := range c.ml.Members() {
-		st.Members = append(st.Members, MemberStatus{Name: m.Name, Region: m.Region, PeerURL: m.PeerURL,
-			State: m.State.String(), RTT: m.RTT})
-	}
-	return st
-}
 
 // PlanReport is `nitro plan`: how this region would read an object now.
 type PlanReport = fetch.Report
@@ -476,20 +441,6 @@ func peerClient(cfg Config) (*peer.Client, string, error) {
 	}
 	cl, err := peer.NewClient(peer.ClientConfig{Secret: []byte(cfg.Cluster.Secret), Region: cfg.Region, Node: "nitro-cli", TLS: cliTLS})
 	return cl, url, err
-}
-
-// QueryStatus asks the node that cfg describes, over its peer listener,
-// for its Status (`nitro status`).
-func QueryStatus(ctx context.Context, cfg Config) (*Status, error) {
-	cl, url, err := peerClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	var st Status
-	if err := cl.Status(ctx, url, &st); err != nil {
-		return nil, err
-	}
-	return &st, nil
 }
 
 // QueryPlan asks the node that cfg describes for the plan by which it would

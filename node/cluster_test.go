@@ -310,8 +310,8 @@ func TestThreeRegions(t *testing.T) {
 	t.Run("StatusAndPlan", func(t *testing.T) {
 		cfg := tc.nodes["b"].cfg
 		cfg.Cluster.PeerURL = tc.nodes["b"].cluster.url
-		st, err := QueryStatus(ctx, cfg)
-		if err != nil || len(st.Members) != 2 || st.Region != "b" {
+		st, err := QueryStatus(ctx, "http://"+tc.nodes["b"].OpsAddr())
+		if err != nil || st.Cluster == nil || len(st.Cluster.Members) != 2 || st.Region != "b" {
 			t.Fatalf("status: %+v %v", st, err)
 		}
 		ca.must(201, "PUT", "/images/planned", nil, bytes.NewReader(randomBytes(t, 1<<20)))

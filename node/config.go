@@ -305,6 +305,13 @@ func (c *Config) Validate() error {
 
 // NewLogger returns the zap logger c.Log describes, writing to stderr.
 func (c *Config) NewLogger() (*zap.Logger, error) {
+	log, _, err := c.NewLoggerLevel()
+	return log, err
+}
+
+// NewLoggerLevel is NewLogger that also returns the logger's level, which
+// Node.Reload changes on SIGHUP.
+func (c *Config) NewLoggerLevel() (*zap.Logger, zap.AtomicLevel, error) {
 	var zc zap.Config
 	if c.Log.Format == "json" {
 		zc = zap.NewProductionConfig()
@@ -316,13 +323,13 @@ func (c *Config) NewLogger() (*zap.Logger, error) {
 	}
 	lvl, err := zap.ParseAtomicLevel(c.Log.Level)
 	if err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return nil, lvl, fmt.Errorf("log.level: %w", err)
 	}
 	zc.Level = lvl
 	zc.OutputPaths, zc.ErrorOutputPaths = []string{"stderr"}, []string{"stderr"}
 	log, err := zc.Build()
 	if err != nil {
-		return nil, err
+		return nil, lvl, err
 	}
-	return log.With(zap.String("region", c.Region)), nil
+	return log.With(zap.String("region", c.Region)), lvl, nil
 }

@@ -36,6 +36,9 @@ type Node struct {
 	swiftLn, opsLn   net.Listener // opsLn nil: no ops listener
 	swiftSrv, opsSrv *http.Server
 	reqs             *requestCounters
+	shim             *glanceshim.Server // the Swift front end, for Reload
+	reloadMu         sync.Mutex         // one Reload at a time; guards cfg's reloadable fields
+	started          time.Time          // when New returned, for Status
 
 	gcMu   sync.Mutex // one collection at a time
 	lastGC GCResult   // guarded by gcMu
@@ -94,6 +97,7 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 			return nil, err
 		}
 	}
+	n.shim = shim
 	n.swiftLn, err = net.Listen("tcp", cfg.Swift.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("node: swift.listen: %w", err)
@@ -116,6 +120,7 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		n.opsSrv = &http.Server{Handler: n.opsHandler(), ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog: zap.NewStdLog(log.Named("ops-http"))}
 	}
+	n.started = time.Now()
 	n.log.Info("node ready", zap.String("node", cfg.Node), zap.String("data_dir", cfg.DataDir),
 		zap.Stringer("swift", n.swiftLn.Addr()), zap.String("ops", n.OpsAddr()))
 	return n, nil
@@ -176,8 +181,13 @@ func (n *Node) OpsAddr() string {
 	return n.opsLn.Addr().String()
 }
 
-// Config returns the node's configuration (with Node filled in).
-func (n *Node) Config() Config { return n.cfg }
+// Config returns the node's configuration (with Node filled in, and the
+// settings Reload applied).
+func (n *Node) Config() Config {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
+	return n.cfg
+}
 
 // Run serves until ctx is done, then shuts down gracefully: the listeners
 // stop accepting, requests in flight get up to cfg.ShutdownTimeout to

@@ -24,6 +24,7 @@ import (
 //	POST /gc[?grace=DUR]   run a GC now (grace a Go duration, default
 //	                       gc.grace); JSON GCResult; 400 if grace is
 //	                       below 2×store.touch_after
+//	GET  /status, /fsck    see addOpsRoutes (opsroutes.go)
 func (n *Node) opsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +71,7 @@ func (n *Node) opsHandler() http.Handler {
 			writeJSON(w, http.StatusOK, res)
 		}
 	})
+	n.addOpsRoutes(mux)
 	return mux
 }
 

@@ -14,7 +14,7 @@ export GOFLAGS=${GOFLAGS:-}
 pkgs=(swift swift-proxy swift-account swift-container swift-object
       python3-swiftclient glance-api python3-glance-store
       python3-openstackclient python3-glanceclient memcached sqlite3 curl
-      debootstrap qemu-utils fdisk e2fsprogs iproute2 procps
+      debootstrap qemu-utils fdisk e2fsprogs iproute2 procps systemd passwd
       keystone uwsgi uwsgi-plugin-python3)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,309 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nitro-cloud/nitro/internal/version"
+	"github.com/nitro-cloud/nitro/node/internal/namespace"
+)
+
+// Status is `nitro status` and the ops listener's GET /status: what this
+// node is, what its store and namespace hold, and, for a node of a
+// multi-region cluster, its peers and links. JSON keys are snake_case and
+// carry their unit (_bytes, _seconds, _bytes_per_second); times are RFC
+// 3339 and end in _at.
+type Status struct {
+	Node   string `json:"node"`
+	Region string `json:"region"`
+	// Version is the running binary's build (as /info's "nitro" key).
+	Version version.Info `json:"version"`
+	// SwiftListen is the Swift API's bound address.
+	SwiftListen   string        `json:"swift_listen"`
+	StartedAt     time.Time     `json:"started_at"`
+	UptimeSeconds float64       `json:"uptime_seconds"`
+	Store         StoreStatus   `json:"store"`
+	Objects       ObjectsStatus `json:"objects"`
+	// SinceStart counts the object service's work since the node started.
+	SinceStart TrafficStatus `json:"since_start"`
+	// LastGC is the last successful collection; nil: none since start.
+	LastGC *GCStatus `json:"last_gc,omitempty"`
+	// Cluster is nil for a single-region node.
+	Cluster *ClusterStatus `json:"cluster,omitempty"`
+}
+
+// StoreStatus is what the chunk store holds (chunkstore.Stats) and the
+// size of the data dir.
+type StoreStatus struct {
+	Chunks int64 `json:"chunks"`
+	// StoredBytes is the compressed size of the chunks.
+	StoredBytes int64 `json:"stored_bytes"`
+	Recipes     int64 `json:"recipes"`
+	// DiskBytes is the size of the data dir's files (includes Badger's
+	// garbage not yet collected).
+	DiskBytes int64 `json:"disk_bytes"`
+}
+
+// ObjectsStatus is what the namespace holds: live accounts, containers,
+// objects and the sum of the objects' plain sizes (the bytes clients
+// stored; StoreStatus.StoredBytes over it is the dedup and compression
+// ratio).
+type ObjectsStatus struct {
+	Accounts   int64 `json:"accounts"`
+	Containers int64 `json:"containers"`
+	Objects    int64 `json:"objects"`
+	PlainBytes int64 `json:"plain_bytes"`
+}
+
+// TrafficStatus counts the object service's work since the node started.
+type TrafficStatus struct {
+	BytesIn          int64 `json:"bytes_in"`
+	BytesOut         int64 `json:"bytes_out"`
+	ObjectsPut       int64 `json:"objects_put"`
+	ObjectsDeleted   int64 `json:"objects_deleted"`
+	PutsAborted      int64 `json:"puts_aborted"`
+	ChunkRefsWritten int64 `json:"chunk_refs_written"`
+}
+
+// GCStatus is a GCResult with its durations in seconds.
+type GCStatus struct {
+	StartedAt        time.Time `json:"started_at"`
+	DurationSeconds  float64   `json:"duration_seconds"`
+	GraceSeconds     float64   `json:"grace_seconds"`
+	LiveRecipes      int       `json:"live_recipes"`
+	RecipesRemoved   int       `json:"recipes_removed"`
+	ChunksRemoved    int       `json:"chunks_removed"`
+	StoredBytesFreed int64     `json:"stored_bytes_removed"`
+	HoldingsExpired  int       `json:"holdings_expired"`
+	TombstonesPurged int       `json:"tombstones_purged"`
+}
+
+// ClusterStatus is the multi-region part of a Status: this node's peer
+// URL and gossip address, the members by region with their state and RTT,
+// the per-region link estimates the planner uses, the fetch and
+// replication counters, and chunk traffic per peer region.
+type ClusterStatus struct {
+	PeerURL     string            `json:"peer_url"`
+	GossipAddr  string            `json:"gossip_addr"`
+	Members     []MemberStatus    `json:"members"`
+	Links       []LinkStatus      `json:"links"`
+	Fetch       FetchStatus       `json:"fetch"`
+	Replication ReplicationStatus `json:"replication"`
+	// ChunksSent and ChunksReceived are by peer region.
+	ChunksSent     map[string]ChunkTraffic `json:"chunks_sent"`
+	ChunksReceived map[string]ChunkTraffic `json:"chunks_received"`
+}
+
+// MemberStatus is one node of the cluster (this one included).
+type MemberStatus struct {
+	Name    string `json:"name"`
+	Region  string `json:"region"`
+	PeerURL string `json:"peer_url"`
+	// State is memberlist's: alive, suspect, dead or left.
+	State string `json:"state"`
+	// RTTSeconds is the measured round trip (0: not measured yet).
+	RTTSeconds float64 `json:"rtt_seconds"`
+}
+
+// LinkStatus is the planner's estimate of the link from one region to
+// this one.
+type LinkStatus struct {
+	Region string `json:"region"`
+	// BandwidthBytesPerSecond is the throughput estimate (an EWMA of the
+	// observed fetches, else the prior).
+	BandwidthBytesPerSecond      float64   `json:"bandwidth_bytes_per_second"`
+	PriorBandwidthBytesPerSecond float64   `json:"prior_bandwidth_bytes_per_second"`
+	RTTSeconds                   float64   `json:"rtt_seconds"`
+	Samples                      int       `json:"samples"`
+	ReceivedBytes                int64     `json:"received_bytes"`
+	UpdatedAt                    time.Time `json:"updated_at"`
+}
+
+// FetchStatus counts the fetches of chunks from peers (fetch.Stats).
+type FetchStatus struct {
+	Fetches          int64 `json:"fetches"`
+	Chunks           int64 `json:"chunks"`
+	StoredBytes      int64 `json:"stored_bytes"`
+	SharedChunks     int64 `json:"shared_chunks"`
+	Replans          int64 `json:"replans"`
+	SourceFailures   int64 `json:"source_failures"`
+	SlowSources      int64 `json:"slow_sources"`
+	NoHolderChunks   int64 `json:"no_holder_chunks"`
+	CorruptFromPeers int64 `json:"corrupt_chunks_from_peers"`
+	CorruptLocal     int64 `json:"corrupt_local_chunks"`
+	Healed           int64 `json:"healed_chunks"`
+	DuplicateChunks  int64 `json:"duplicate_chunks"`
+	Plans            int64 `json:"plans"`
+	// PlanSecondsTotal is the time spent planning; LastPlanSeconds the
+	// latest plan's.
+	PlanSecondsTotal float64 `json:"plan_seconds_total"`
+	LastPlanSeconds  float64 `json:"last_plan_seconds"`
+}
+
+// ReplicationStatus counts the namespace replication (replica.Stats).
+type ReplicationStatus struct {
+	PushedRecords        int64     `json:"pushed_records"`
+	PushFailures         int64     `json:"push_failures"`
+	ReceivedRecords      int64     `json:"received_records"`
+	AppliedRecords       int64     `json:"applied_records"`
+	Rounds               int64     `json:"anti_entropy_rounds"`
+	RoundFailures        int64     `json:"anti_entropy_round_failures"`
+	PulledRecords        int64     `json:"pulled_records"`
+	IgnoredOldTombstones int64     `json:"ignored_old_tombstones"`
+	LastRoundAt          time.Time `json:"last_round_at"`
+	LastConvergedAt      time.Time `json:"last_converged_at"`
+}
+
+// ChunkTraffic counts chunks and their stored bytes sent to or received
+// from one region.
+type ChunkTraffic struct {
+	Chunks int64 `json:"chunks"`
+	Bytes  int64 `json:"bytes"`
+}
+
+// Status returns the node's Status. Cost: a key-only scan of the store
+// (as Stats), a walk of the data dir and a scan of the account and
+// container records.
+func (n *Node) Status(ctx context.Context) (*Status, error) {
+	st, err := n.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &Status{
+		Node: n.cfg.Node, Region: n.cfg.Region, Version: version.Get(),
+		SwiftListen: n.SwiftAddr(), StartedAt: n.started,
+		UptimeSeconds: time.Since(n.started).Seconds(),
+		Store:         StoreStatus{Chunks: st.Chunks, StoredBytes: st.StoredBytes, Recipes: st.Recipes, DiskBytes: st.DiskBytes},
+		SinceStart: TrafficStatus{BytesIn: st.BytesIn, BytesOut: st.BytesOut, ObjectsPut: st.ObjectsPut,
+			ObjectsDeleted: st.Deletes, PutsAborted: st.PutsAborted, ChunkRefsWritten: st.ChunkRefs},
+	}
+	if g := st.LastGC; !g.Start.IsZero() {
+		out.LastGC = &GCStatus{StartedAt: g.Start, DurationSeconds: g.Duration.Seconds(), GraceSeconds: g.Grace.Seconds(),
+			LiveRecipes: g.LiveRecipes, RecipesRemoved: g.RecipesRemoved, ChunksRemoved: g.ChunksRemoved,
+			StoredBytesFreed: g.BytesRemoved, HoldingsExpired: g.HoldingsExpired, TombstonesPurged: g.TombstonesPurged}
+	}
+	if out.Objects, err = n.objectsStatus(ctx); err != nil {
+		return nil, err
+	}
+	if n.cluster != nil {
+		out.Cluster = n.cluster.status()
+	}
+	return out, nil
+}
+
+// objectsStatus sums the live accounts' stats.
+func (n *Node) objectsStatus(ctx context.Context) (ObjectsStatus, error) {
+	var accounts []string
+	err := n.ns.Scan(ctx, namespace.KindAccount, namespace.Key{}, func(r *namespace.Record) (bool, error) {
+		if r.Live() {
+			accounts = append(accounts, r.Account)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return ObjectsStatus{}, fmt.Errorf("status: accounts: %w", err)
+	}
+	o := ObjectsStatus{Accounts: int64(len(accounts))}
+	for _, a := range accounts {
+		c, s, err := n.ns.AccountStats(ctx, a)
+		if err != nil {
+			return ObjectsStatus{}, fmt.Errorf("status: account %s: %w", a, err)
+		}
+		o.Containers += c
+		o.Objects += s.Objects
+		o.PlainBytes += s.Bytes
+	}
+	return o, nil
+}
+
+func (c *cluster) status() *ClusterStatus {
+	st := &ClusterStatus{PeerURL: c.url, GossipAddr: c.ml.Addr(),
+		Members: []MemberStatus{}, Links: []LinkStatus{},
+		ChunksSent: map[string]ChunkTraffic{}, ChunksReceived: map[string]ChunkTraffic{}}
+	for _, m := range c.ml.Members() {
+		st.Members = append(st.Members, MemberStatus{Name: m.Name, Region: m.Region, PeerURL: m.PeerURL,
+			State: m.State.String(), RTTSeconds: m.RTT.Seconds()})
+	}
+	for _, l := range c.fetch.Links() {
+		st.Links = append(st.Links, LinkStatus{Region: l.Region, BandwidthBytesPerSecond: l.Bandwidth,
+			PriorBandwidthBytesPerSecond: l.Prior, RTTSeconds: l.RTT.Seconds(), Samples: l.Samples,
+			ReceivedBytes: l.BytesIn, UpdatedAt: l.LastUpdated})
+	}
+	f := c.fetch.Stats()
+	st.Fetch = FetchStatus{Fetches: f.Fetches, Chunks: f.Chunks, StoredBytes: f.StoredBytes, SharedChunks: f.Shared,
+		Replans: f.Replans, SourceFailures: f.SourceFails, SlowSources: f.SlowSources, NoHolderChunks: f.NoHolder,
+		CorruptFromPeers: f.CorruptFetch, CorruptLocal: f.CorruptLocal, Healed: f.Healed,
+		DuplicateChunks: f.DuplicateChunks, Plans: f.Plans,
+		PlanSecondsTotal: time.Duration(f.PlanNanos).Seconds(), LastPlanSeconds: time.Duration(f.LastPlanNanos).Seconds()}
+	r := c.rep.Stats()
+	st.Replication = ReplicationStatus{PushedRecords: r.Pushed, PushFailures: r.PushFailures,
+		ReceivedRecords: r.Received, AppliedRecords: r.Applied, Rounds: r.Rounds, RoundFailures: r.RoundFailures,
+		PulledRecords: r.Pulled, IgnoredOldTombstones: r.IgnoredOldTombstones,
+		LastRoundAt: r.LastRound, LastConvergedAt: r.LastConverg}
+	for region, lc := range c.server.SentStats() {
+		st.ChunksSent[region] = ChunkTraffic{Chunks: lc.Chunks, Bytes: lc.Bytes}
+	}
+	for region, lc := range c.client.ReceivedStats() {
+		st.ChunksReceived[region] = ChunkTraffic{Chunks: lc.Chunks, Bytes: lc.Bytes}
+	}
+	return st
+}
+
+// OpsURL is the base URL ("http://127.0.0.1:8081") at which the operator
+// commands reach the ops listener of the node that cfg describes: an
+// unspecified host (":8081", "0.0.0.0:8081") is reached over loopback.
+// It fails when ops_listen is off.
+func OpsURL(cfg Config) (string, error) {
+	if cfg.OpsListen == "" {
+		return "", errors.New("ops_listen is off in this configuration: set it (e.g. 127.0.0.1:8081), or give the node's ops address (--addr)")
+	}
+	host, port, err := net.SplitHostPort(cfg.OpsListen)
+	if err != nil {
+		return "", fmt.Errorf("ops_listen: %w", err)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// QueryStatus asks the node whose ops listener is at base (OpsURL) for its
+// Status (GET /status): `nitro status`.
+func QueryStatus(ctx context.Context, base string) (*Status, error) {
+	var st Status
+	if err := opsGet(ctx, base+"/status", &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// opsGet GETs url from an ops listener and decodes its JSON answer into v;
+// a non-200 answer is an error with the answer's first line.
+func opsGet(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("asking the node (is it running, with this ops_listen?): %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	return nil
+}
