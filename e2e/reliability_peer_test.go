@@ -261,8 +261,8 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 		t.Fatalf("control: digest from a over TLS: %d %s", code, msg)
 	}
 
-	sa := swiftLogin(t, a.URL)
-	sb := swiftLogin(t, b.URL)
+	sa := tempauthLogin(t, a.URL)
+	sb := tempauthLogin(t, b.URL)
 	sa.must(t, 201, "PUT", "/peer-e2e", nil)
 	objects := map[string][]byte{}
 	for round := range rounds {
@@ -307,7 +307,7 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 	// Let anti-entropy run a few rounds: nothing forged may surface.
 	time.Sleep(5 * time.Second)
 	for name, want := range objects {
-		for region, s := range map[string]*swiftSession{"a": sa, "b": sb} {
+		for region, s := range map[string]*tempauthSession{"a": sa, "b": sb} {
 			got := s.must(t, 200, "GET", "/peer-e2e/"+name, nil)
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s at %s: bytes differ", name, region)
@@ -322,10 +322,10 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 	}
 }
 
-// swiftSession is a logged-in tempauth session on a node's Swift API.
-type swiftSession struct{ storageURL, token string }
+// tempauthSession is a logged-in tempauth session on a node's Swift API.
+type tempauthSession struct{ storageURL, token string }
 
-func swiftLogin(t *testing.T, base string) *swiftSession {
+func tempauthLogin(t *testing.T, base string) *tempauthSession {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/auth/v1.0", nil)
 	req.Header.Set("X-Auth-User", "test:tester")
@@ -338,10 +338,10 @@ func swiftLogin(t *testing.T, base string) *swiftSession {
 	if resp.StatusCode != 200 {
 		t.Fatalf("auth at %s: %s", base, resp.Status)
 	}
-	return &swiftSession{resp.Header.Get("X-Storage-Url"), resp.Header.Get("X-Auth-Token")}
+	return &tempauthSession{resp.Header.Get("X-Storage-Url"), resp.Header.Get("X-Auth-Token")}
 }
 
-func (s *swiftSession) do(t *testing.T, method, path string, body []byte) (int, []byte) {
+func (s *tempauthSession) do(t *testing.T, method, path string, body []byte) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, s.storageURL+path, bytes.NewReader(body))
 	req.Header.Set("X-Auth-Token", s.token)
@@ -354,12 +354,12 @@ func (s *swiftSession) do(t *testing.T, method, path string, body []byte) (int, 
 	return resp.StatusCode, b
 }
 
-func (s *swiftSession) status(t *testing.T, method, path string, body []byte) int {
+func (s *tempauthSession) status(t *testing.T, method, path string, body []byte) int {
 	code, _ := s.do(t, method, path, body)
 	return code
 }
 
-func (s *swiftSession) must(t *testing.T, want int, method, path string, body []byte) []byte {
+func (s *tempauthSession) must(t *testing.T, want int, method, path string, body []byte) []byte {
 	t.Helper()
 	code, b := s.do(t, method, path, body)
 	if code != want {

@@ -175,9 +175,13 @@ func TestPeerMutualTLS(t *testing.T) {
 	// The operator commands reach the node with its own config.
 	opCfg := a.Config()
 	opCfg.Cluster.PeerURL = peerURL // the config's peer_listen has port 0
-	st, err := QueryStatus(t.Context(), opCfg)
-	if err != nil || st.Region != "a" {
-		t.Fatalf("QueryStatus over mutual TLS: %+v %v", st, err)
+	pcl, url, err := peerClient(opCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := pcl.Status(t.Context(), url, &st); err != nil || st.Region != "a" {
+		t.Fatalf("status over mutual TLS with the operator's peer client: %+v %v", st, err)
 	}
 }
 
