@@ -22,8 +22,8 @@ func TestStatsAfterSIGKILL(t *testing.T) {
 	const clients = 50
 	cfg := strings.Replace(reliabilityConfig, "{{.DataDir}}", t.TempDir(), 1)
 	n := startNitro(t, cfg)
-	storage, token := swiftAuth(t, n.URL, "test:tester", "testing")
-	lc := &loadClient{
+	storage, token := relLogin(t, n.URL, "test:tester", "testing")
+	lc := &relClient{
 		http:    &http.Client{Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}, Timeout: time.Minute},
 		storage: storage, token: token,
 	}
@@ -58,7 +58,7 @@ func TestStatsAfterSIGKILL(t *testing.T) {
 				case err != nil || code >= 500: // killed mid-request
 					unsure[name] = true
 				case method == "PUT" && code == 201:
-					acked[name] = md5hex(body)
+					acked[name] = relMD5(body)
 				case method == "DELETE" && (code == 204 || code == 404):
 					acked[name] = ""
 				default:
@@ -79,7 +79,7 @@ func TestStatsAfterSIGKILL(t *testing.T) {
 	wg.Wait()
 
 	n2 := startNitro(t, cfg)
-	storage, token = swiftAuth(t, n2.URL, "test:tester", "testing")
+	storage, token = relLogin(t, n2.URL, "test:tester", "testing")
 	lc.storage, lc.token = storage, token
 	code, _, b, err := lc.do("GET", "/images?format=json", nil, nil)
 	if err != nil || code != 200 {
