@@ -23,6 +23,14 @@
 // skip on a developer's machine that lacks them and fail in CI
 // (internal/testenv; scripts/test.sh sets NITRO_REQUIRE_E2E=1).
 //
+// Reliability (reliability_load_test.go, crash_stats_test.go): 200
+// concurrent clients with mixed requests in one container while GC runs
+// at the shortest grace, 0 errors and 0 losses required, one greppable
+// "RELIABILITY …" summary line (12 s in CI; 60 s with
+// NITRO_RELIABILITY_FULL=1, scripts/reliability.sh); and a node killed
+// with SIGKILL under concurrent writes whose stats match its listing after
+// the restart.
+//
 // NITRO_E2E_BACKEND=swift runs the Glance scenarios against real Swift
 // instead of Nitro (the assertions that need Nitro's /stats and /gc are
 // then logged only).

@@ -26,6 +26,7 @@ type nitroNode struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	err    error // from Wait, valid once exited is closed
+	killed bool  // by kill: stop has nothing to do
 }
 
 // nitroConfigData is what a config template passed to startNitro sees.
@@ -124,9 +125,19 @@ func startNitro(t testing.TB, cfgTemplate string) *nitroNode {
 	return n
 }
 
+// kill sends SIGKILL (a crash) and waits for the process to exit.
+func (n *nitroNode) kill() {
+	n.killed = true
+	_ = n.cmd.Process.Kill()
+	<-n.exited
+}
+
 // stop sends SIGTERM and requires a clean exit (status 0) within 30 s.
 func (n *nitroNode) stop(t testing.TB) {
 	t.Helper()
+	if n.killed {
+		return
+	}
 	select {
 	case <-n.exited:
 		t.Errorf("nitro serve exited before the test ended: %v", n.err)

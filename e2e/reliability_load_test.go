@@ -59,8 +59,8 @@ func TestReliabilityLoad(t *testing.T) {
 		duration = 60 * time.Second
 	}
 	n := startNitro(t, reliabilityConfig)
-	storage, token := swiftAuth(t, n.URL, "test:tester", "testing")
-	lc := &loadClient{
+	storage, token := relLogin(t, n.URL, "test:tester", "testing")
+	lc := &relClient{
 		http:    &http.Client{Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}, Timeout: 2 * time.Minute},
 		storage: storage, token: token,
 	}
@@ -68,7 +68,7 @@ func TestReliabilityLoad(t *testing.T) {
 		t.Fatalf("PUT container: %d %v %s", code, err, b)
 	}
 
-	rss := watchRSS(n.cmd.Process.Pid)
+	rss := relWatchRSS(n.cmd.Process.Pid)
 	stop := make(chan struct{})
 	var gcRuns, gcErrs atomic.Int64
 	var gcWG sync.WaitGroup
@@ -99,7 +99,7 @@ func TestReliabilityLoad(t *testing.T) {
 		}
 	}()
 
-	var st loadStats
+	var st relStats
 	deadline := time.Now().Add(duration)
 	var wg sync.WaitGroup
 	states := make([]map[string]string, clients) // per client: name → MD5 of the acknowledged body
@@ -107,7 +107,7 @@ func TestReliabilityLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			states[c] = runClient(lc, &st, c, deadline)
+			states[c] = relRunClient(lc, &st, c, deadline)
 		}()
 	}
 	wg.Wait()
@@ -121,8 +121,8 @@ func TestReliabilityLoad(t *testing.T) {
 		for name, sum := range live {
 			objects++
 			code, _, b, err := lc.do("GET", "/images/"+name, nil, nil)
-			if err != nil || code != 200 || md5hex(b) != sum {
-				st.lose(fmt.Sprintf("final GET %s (client %d): %d %v, md5 %s want %s", name, c, code, err, md5hex(b), sum))
+			if err != nil || code != 200 || relMD5(b) != sum {
+				st.lose(fmt.Sprintf("final GET %s (client %d): %d %v, md5 %s want %s", name, c, code, err, relMD5(b), sum))
 			}
 		}
 	}
@@ -140,7 +140,7 @@ func TestReliabilityLoad(t *testing.T) {
 	defer st.mu.Unlock()
 	var p99 []string
 	for _, m := range []string{"PUT", "GET", "HEAD", "LIST", "DELETE"} {
-		p99 = append(p99, fmt.Sprintf("p99_%s_ms=%.1f", m, percentile(st.lat[m], 0.99)))
+		p99 = append(p99, fmt.Sprintf("p99_%s_ms=%.1f", m, relPercentile(st.lat[m], 0.99)))
 	}
 	t.Logf("RELIABILITY clients=%d duration=%v requests=%d errors=%d lost=%d gc_runs=%d gc_errors=%d objects=%d %s peak_rss_anon_mib=%.1f",
 		clients, duration, st.requests, len(st.errors), len(st.lost), gcRuns.Load(), gcErrs.Load(), objects,
@@ -157,8 +157,8 @@ func TestReliabilityLoad(t *testing.T) {
 	}
 }
 
-// loadStats collects a campaign's outcome. Safe for concurrent use.
-type loadStats struct {
+// relStats collects a campaign's outcome. Safe for concurrent use.
+type relStats struct {
 	mu        sync.Mutex
 	requests  int
 	lat       map[string][]time.Duration // by method ("LIST" for listings)
@@ -167,7 +167,7 @@ type loadStats struct {
 	liveBytes atomic.Int64               // bytes of the acknowledged live objects
 }
 
-func (s *loadStats) took(method string, d time.Duration) {
+func (s *relStats) took(method string, d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lat == nil {
@@ -177,24 +177,24 @@ func (s *loadStats) took(method string, d time.Duration) {
 	s.lat[method] = append(s.lat[method], d)
 }
 
-func (s *loadStats) fail(msg string) {
+func (s *relStats) fail(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.errors = append(s.errors, msg)
 }
 
-func (s *loadStats) lose(msg string) {
+func (s *relStats) lose(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lost = append(s.lost, msg)
 }
 
-// runClient is one client until deadline, on names of its own ("cNNN-K"),
+// relRunClient is one client until deadline, on names of its own ("cNNN-K"),
 // so it knows what each must hold: PUT of a new name or an overwrite, GET
 // and HEAD checked against the last acknowledged body, a listing of its
 // prefix checked against its names, DELETE. It returns its live names
 // with the MD5 of their bodies.
-func runClient(lc *loadClient, st *loadStats, c int, deadline time.Time) map[string]string {
+func relRunClient(lc *relClient, st *relStats, c int, deadline time.Time) map[string]string {
 	rng := rand.New(rand.NewPCG(uint64(c), 42))
 	live := map[string]string{}
 	sizes := map[string]int64{}
@@ -244,7 +244,7 @@ func runClient(lc *loadClient, st *loadStats, c int, deadline time.Time) map[str
 					body[i+j] = byte(v >> (8 * j))
 				}
 			}
-			sum := md5hex(body)
+			sum := relMD5(body)
 			if _, _, ok := call("PUT", "/images/"+name, map[string]string{"Etag": sum}, body, 201); ok {
 				st.liveBytes.Add(int64(size) - sizes[name])
 				live[name], sizes[name] = sum, int64(size)
@@ -256,8 +256,8 @@ func runClient(lc *loadClient, st *loadStats, c int, deadline time.Time) map[str
 			}
 		case p < 60: // GET
 			name := pick()
-			if _, b, ok := call("GET", "/images/"+name, nil, nil, 200); ok && md5hex(b) != live[name] {
-				st.lose(fmt.Sprintf("GET %s: %d bytes, md5 %s, want %s", name, len(b), md5hex(b), live[name]))
+			if _, b, ok := call("GET", "/images/"+name, nil, nil, 200); ok && relMD5(b) != live[name] {
+				st.lose(fmt.Sprintf("GET %s: %d bytes, md5 %s, want %s", name, len(b), relMD5(b), live[name]))
 			}
 		case p < 75: // HEAD
 			name := pick()
@@ -301,14 +301,14 @@ func runClient(lc *loadClient, st *loadStats, c int, deadline time.Time) map[str
 	return live
 }
 
-// loadClient is a Swift client for many goroutines: errors are returned,
+// relClient is a Swift client for many goroutines: errors are returned,
 // never fatal.
-type loadClient struct {
+type relClient struct {
 	http           *http.Client
 	storage, token string
 }
 
-func (c *loadClient) do(method, path string, hdr map[string]string, body []byte) (int, http.Header, []byte, error) {
+func (c *relClient) do(method, path string, hdr map[string]string, body []byte) (int, http.Header, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -330,9 +330,9 @@ func (c *loadClient) do(method, path string, hdr map[string]string, body []byte)
 	return resp.StatusCode, resp.Header, b, err
 }
 
-// swiftAuth logs in with TempAuth v1 and returns the storage URL and
+// relLogin logs in with TempAuth v1 and returns the storage URL and
 // token.
-func swiftAuth(t testing.TB, base, user, key string) (storage, token string) {
+func relLogin(t testing.TB, base, user, key string) (storage, token string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", base+"/auth/v1.0", nil)
 	req.Header.Set("X-Auth-User", user)
@@ -348,10 +348,10 @@ func swiftAuth(t testing.TB, base, user, key string) (storage, token string) {
 	return resp.Header.Get("X-Storage-Url"), resp.Header.Get("X-Auth-Token")
 }
 
-func md5hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
+func relMD5(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
 
-// percentile returns the q-quantile of d in milliseconds (0 if empty).
-func percentile(d []time.Duration, q float64) float64 {
+// relPercentile returns the q-quantile of d in milliseconds (0 if empty).
+func relPercentile(d []time.Duration, q float64) float64 {
 	if len(d) == 0 {
 		return 0
 	}
@@ -360,22 +360,22 @@ func percentile(d []time.Duration, q float64) float64 {
 	return float64(s[int(q*float64(len(s)-1))].Microseconds()) / 1000
 }
 
-// rssWatch samples a process's RssAnon (/proc/PID/status) every 100 ms.
-type rssWatch struct {
+// relRSSWatch samples a process's RssAnon (/proc/PID/status) every 100 ms.
+type relRSSWatch struct {
 	done chan struct{}
 	peak atomic.Int64 // bytes
 	wg   sync.WaitGroup
 }
 
-func watchRSS(pid int) *rssWatch {
-	w := &rssWatch{done: make(chan struct{})}
+func relWatchRSS(pid int) *relRSSWatch {
+	w := &relRSSWatch{done: make(chan struct{})}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if v := rssAnon(pid); v > w.peak.Load() {
+			if v := relRSSAnon(pid); v > w.peak.Load() {
 				w.peak.Store(v)
 			}
 			select {
@@ -389,14 +389,14 @@ func watchRSS(pid int) *rssWatch {
 }
 
 // stop ends the sampling and returns the peak in bytes.
-func (w *rssWatch) stop() int64 {
+func (w *relRSSWatch) stop() int64 {
 	close(w.done)
 	w.wg.Wait()
 	return w.peak.Load()
 }
 
-// rssAnon returns the RssAnon of pid in bytes (0 if unreadable).
-func rssAnon(pid int) int64 {
+// relRSSAnon returns the RssAnon of pid in bytes (0 if unreadable).
+func relRSSAnon(pid int) int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0

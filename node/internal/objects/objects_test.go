@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
@@ -352,5 +353,67 @@ func TestDeleteContainerRacingPuts(t *testing.T) {
 		if err != nil || st.Objects != 0 {
 			t.Fatalf("round %d: deleted container holds %d objects (%d PUTs succeeded): %v", round, st.Objects, put.Load(), err)
 		}
+	}
+}
+
+// hookStore is the real store with a hook run after each Write, before
+// PutObject commits.
+type hookStore struct {
+	*chunkstore.Store
+	afterWrite func()
+}
+
+func (h hookStore) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.ID, error) {
+	rec, id, err := h.Store.Write(ctx, r)
+	h.afterWrite()
+	return rec, id, err
+}
+
+// TestFailedCommitLeavesGarbageForGC: a PUT whose commit fails after its
+// content was stored (here the container is deleted in between) answers
+// an error and leaves a recipe and chunks no record names; the next GC
+// older than its grace removes all of them, so nothing stays pinned.
+func TestFailedCommitLeavesGarbageForGC(t *testing.T) {
+	ctx := context.Background()
+	st, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true, TouchAfter: 500 * time.Millisecond, MinSize: 1 << 10, AvgSize: 4 << 10, MaxSize: 16 << 10}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ns, err := namespace.New(namespace.Config{Region: "r1"}, st.Records(), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s *Service
+	hs := hookStore{Store: st, afterWrite: func() {
+		if err := s.DeleteContainer(ctx, "A", "c"); err != nil {
+			t.Errorf("DeleteContainer: %v", err)
+		}
+	}}
+	if s, err = New(hs, ns, nil, nil, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutContainer(ctx, "A", "c", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutObject(ctx, "A", "c", "o", bytes.NewReader(rnd(t, 100000)), glanceshim.PutOptions{Size: -1}); !errors.Is(err, glanceshim.ErrNotFound) {
+		t.Fatalf("PUT into a container deleted before the commit: %v", err)
+	}
+	before, err := st.Stats(ctx)
+	if err != nil || before.Recipes != 1 || before.Chunks == 0 {
+		t.Fatalf("store after the failed PUT: %+v, %v", before, err)
+	}
+	time.Sleep(2500 * time.Millisecond) // past the 1 s grace; stamps are whole seconds
+	live, err := ns.LiveRecipes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := st.GC(ctx, live, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := st.Stats(ctx)
+	if err != nil || after.Recipes != 0 || after.Chunks != 0 || gc.RecipesRemoved != 1 {
+		t.Fatalf("after GC %+v: store %+v, %v", gc, after, err)
 	}
 }
