@@ -356,15 +356,15 @@ func TestDeleteContainerRacingPuts(t *testing.T) {
 	}
 }
 
-// hookStore is the real store with a hook run after each Write, before
-// PutObject commits.
+// hookStore is the real store with a hook run after each WritePinned,
+// before PutObject commits.
 type hookStore struct {
 	*chunkstore.Store
 	afterWrite func()
 }
 
-func (h hookStore) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.ID, error) {
-	rec, id, err := h.Store.Write(ctx, r)
+func (h hookStore) WritePinned(ctx context.Context, r io.Reader, pin *chunkstore.Pin) (*recipe.Recipe, recipe.ID, error) {
+	rec, id, err := h.Store.WritePinned(ctx, r, pin)
 	h.afterWrite()
 	return rec, id, err
 }
@@ -404,11 +404,7 @@ func TestFailedCommitLeavesGarbageForGC(t *testing.T) {
 		t.Fatalf("store after the failed PUT: %+v, %v", before, err)
 	}
 	time.Sleep(2500 * time.Millisecond) // past the 1 s grace; stamps are whole seconds
-	live, err := ns.LiveRecipes(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc, err := st.GC(ctx, live, time.Second)
+	gc, err := st.GC(ctx, ns.LiveRecipes, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
