@@ -59,6 +59,9 @@ func TestReliabilityDiskFull(t *testing.T) {
 		}
 	}
 	cfg := strings.Replace(singleNodeConfig, "data_dir: {{.DataDir}}", "data_dir: "+dataDir, 1)
+	if !strings.Contains(cfg, dataDir) {
+		t.Fatalf("singleNodeConfig has no data_dir line to point at the small file system:\n%s", singleNodeConfig)
+	}
 	cfgPath := ""
 
 	n := startDiskNode(t, cfg)
