@@ -90,6 +90,10 @@ func newSpaceGuard(cfg Config, log *zap.Logger) (*diskspace.Guard, error) {
 		return nil, fmt.Errorf("chunkstore: %w", err)
 	}
 	reserve := reserveFor(cfg, sp.Total)
+	if reserve > 0 && reserve < DefaultReserve {
+		log.Warn("free-space reserve below what Badger may need in one go: on a full disk, value-log GC may fail to free space",
+			zap.Int64("reserve_bytes", reserve), zap.Int64("recommended_bytes", DefaultReserve))
+	}
 	ballast := diskspace.Ballast{Path: filepath.Join(cfg.Dir, BallastName), Size: min(reserve/4, maxBallast)}
 	g, err := diskspace.NewGuard(cfg.Dir, reserve, ballast, func(released bool, free int64) {
 		lvl, msg := zap.InfoLevel, "created the ballast file"

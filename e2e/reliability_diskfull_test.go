@@ -34,7 +34,7 @@ import (
 //  4. SIGKILL, then another program fills the file system to the last
 //     byte, restart: the node starts (releasing its ballast), reads and
 //     deletes work, writes 507;
-//  5. the filler is removed: writes are accepted again;
+//  5. the filler and a spare file are removed: writes are accepted again;
 //  6. after a SIGTERM, the offline `nitro fsck` finds the store clean.
 //
 // Before the fix, step 1 killed the node with SIGBUS in Badger's mapped
@@ -49,7 +49,19 @@ func TestReliabilityDiskFull(t *testing.T) {
 	}
 	mnt := testenv.SmallFS(t, "ext4", fsSize)
 	dataDir := filepath.Join(mnt, "data")
+	// Space held back by "another program", given back one file per cycle
+	// in step 5 (8 MiB: more than the drift of ext4's free space and the
+	// 1 MiB that step writes).
+	spare := func(cycle int) string { return filepath.Join(mnt, fmt.Sprintf("spare%d", cycle)) }
+	for cycle := range cycles {
+		if err := os.WriteFile(spare(cycle), make([]byte, 8<<20), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg := strings.Replace(singleNodeConfig, "data_dir: {{.DataDir}}", "data_dir: "+dataDir, 1)
+	if !strings.Contains(cfg, dataDir) {
+		t.Fatalf("singleNodeConfig has no data_dir line to point at the small file system:\n%s", singleNodeConfig)
+	}
 	cfgPath := ""
 
 	n := startDiskNode(t, cfg)
@@ -173,8 +185,10 @@ func TestReliabilityDiskFull(t *testing.T) {
 
 		// 5. Free space: writes are accepted again (the guard measures
 		// again within 250 ms).
-		if err := os.Remove(filler); err != nil {
-			t.Fatal(err)
+		for _, f := range []string{filler, spare(cycle)} {
+			if err := os.Remove(f); err != nil {
+				t.Fatal(err)
+			}
 		}
 		name := fmt.Sprintf("/c/after-%d", cycle)
 		body := make([]byte, 1<<20)
