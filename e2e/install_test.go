@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -50,6 +51,7 @@ func TestDeployInstallScript(t *testing.T) {
 		}
 		return string(out)
 	}
+	checkUnitStepsMatchScript(t)
 	out := install()
 	t.Logf("ROOT=%s deploy/install.sh %s:\n%s", root, bin, out)
 
@@ -122,6 +124,35 @@ func TestDeployInstallScript(t *testing.T) {
 	t.Logf("%s: %v, output %q", strings.Join(cmd.Args, " "), err, vout.String())
 	if err != nil || vout.Len() > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, vout.String())
+	}
+}
+
+// checkUnitStepsMatchScript: the install steps that deploy/nitro.service's
+// comments list are the commands deploy/install.sh runs, in the same
+// order (the user before anything uses its group).
+func checkUnitStepsMatchScript(t *testing.T) {
+	t.Helper()
+	unit := readFile(t, filepath.Join(moduleRoot, "deploy", "nitro.service"))
+	script := readFile(t, filepath.Join(moduleRoot, "deploy", "install.sh"))
+	var steps []string
+	for _, l := range strings.Split(unit, "\n") {
+		if f := strings.Fields(strings.TrimPrefix(l, "#   ")); strings.HasPrefix(l, "#   ") && len(f) > 0 &&
+			(f[0] == "useradd" || f[0] == "install" || f[0] == "systemctl") {
+			steps = append(steps, f[0]+" "+f[1])
+		}
+	}
+	if len(steps) < 5 || steps[0] != "useradd --system" {
+		t.Fatalf("install steps in deploy/nitro.service's comments: %q, want useradd first", steps)
+	}
+	at := 0
+	for _, st := range steps {
+		word, _, _ := strings.Cut(st, " ")
+		loc := regexp.MustCompile(`(?m)^\s*` + word + ` `).FindStringIndex(script[at:])
+		if loc == nil {
+			t.Errorf("deploy/install.sh has no %q after byte %d (the unit's comments list %q)", word, at, steps)
+			return
+		}
+		at += loc[1]
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,32 @@ func TestSetAccounts(t *testing.T) {
 	cfg := testConfig()
 	cfg.Accounts[0].Users[1].Key = "new-reading-key"
 	cfg.Accounts[1] = glanceshim.Account{Name: "new", Users: []glanceshim.User{{Name: "admin", Key: "fresh", Admin: true}}}
+	// Logins race the reload (go test -race checks the locking).
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 200; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			resp, err := http.Get(ts.URL + "/info")
+			if err == nil {
+				resp.Body.Close()
+			}
+			req, _ := http.NewRequest("GET", ts.URL+"/auth/v1.0", nil)
+			req.Header.Set("X-Auth-User", "test:tester")
+			req.Header.Set("X-Auth-Key", "testing")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
 	revoked, err := ts.shim.SetAccounts(cfg.Accounts)
+	close(stop)
+	<-done
 	if err != nil || revoked != 2 {
 		t.Fatalf("SetAccounts: revoked %d, %v; want 2, nil", revoked, err)
 	}

@@ -100,7 +100,7 @@ type ClusterStatus struct {
 	ChunksReceived map[string]ChunkTraffic `json:"chunks_received"`
 }
 
-// MemberStatus is one node of the cluster (this one included).
+// MemberStatus is one other node of the cluster, as gossip sees it.
 type MemberStatus struct {
 	Name    string `json:"name"`
 	Region  string `json:"region"`
