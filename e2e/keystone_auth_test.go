@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,6 +169,49 @@ keystone:
 	}
 	for _, s := range steps {
 		do(s)
+	}
+
+	// 200 concurrent clients with one new token: one validation request
+	// reaches Keystone (counted in uwsgi's request log).
+	countValidations := func() int {
+		b, err := os.ReadFile(ks.Log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), "GET /v3/auth/tokens?nocatalog =>")
+	}
+	burst := ks.token(t, demoU)
+	before := countValidations()
+	var wg sync.WaitGroup
+	codes := make(chan int, 200)
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("HEAD", v1+demoAcct+"/c", nil)
+			req.Header.Set("X-Auth-Token", burst)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != 204 {
+			t.Errorf("burst: status %d", c)
+			break
+		}
+	}
+	if n := countValidations() - before; n != 1 {
+		t.Errorf("200 concurrent clients with one new token: %d validation requests to Keystone, want 1", n)
+	} else {
+		t.Logf("200 concurrent clients with one new token: 1 validation request to Keystone")
 	}
 
 	// Revocation: cached until cache_ttl, then 401.
