@@ -8,6 +8,7 @@
 # (default: /tmp/nitro-reliability.log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
 LOG=${LOG:-/tmp/nitro-reliability.log}
 status=0
 NITRO_RELIABILITY_FULL=1 go test -count=1 -timeout 3h -run '^TestReliabilityCrashLoop$' -v ./e2e >"$LOG" 2>&1 || status=$?
