@@ -51,24 +51,30 @@ type Roots func(ctx context.Context) ([]recipe.ID, error)
 // record naming its recipe R is committed; before that, the writer (the
 // object service's PUT through WritePinned, replication through
 // Pin.Recipe and Pin.Chunks) holds a Pin on R and on every chunk it
-// relies on, taken before it looked each of them up, and released only
-// after the commit. Take one GC and an acknowledged object that is still
-// live when the GC starts:
+// relies on, each taken before the writer looked the ID up, and releases
+// it only after the commit. Take one GC and an object whose record is
+// committed at some time and not deleted or overwritten before the GC's
+// step 3:
 //
-//   - Record committed before step 3: R is live, so R is not deleted in
-//     step 5. R is stored (it was stored before its record and no earlier
-//     GC deleted it, by this same argument), so step 4 sees it and marks
-//     its chunks, and step 6 deletes no marked chunk.
-//   - Record committed after step 3: the writer's pins were held at some
-//     moment during the GC (at step 2, or taken after it), so R and every
-//     chunk the writer relied on are protected from their pin to the end
-//     of the GC, and steps 5 and 6 skip protected IDs. Deletion and its
-//     protection check happen in one critical section of the pin lock,
-//     and a pin is taken before its lookup: either the deletion committed
-//     before the pin, and the writer's lookup finds the ID absent and
-//     stores it anew, or the pin came first and the ID is not deleted.
-//     Chunks the writer stored anew during the GC were not in the
-//     snapshot step 6 iterates, or carry a stamp newer than cutoff.
+//   - Record committed before step 3: R is live, so step 5 does not
+//     delete it. R is stored (it was stored before its record, and no
+//     earlier GC deleted it, by this same argument; this GC deletes
+//     nothing before step 5), so step 4's snapshot, taken after step 3,
+//     holds R and marks its chunks, and step 6 deletes no marked chunk.
+//   - Record committed after step 3: every ID the writer relies on was
+//     pinned before its lookup and stays pinned until the commit. If that
+//     pin was held at step 2 or taken while the GC is active, the ID is
+//     protected to the end of the GC, and steps 5 and 6 delete no
+//     protected ID. If it was taken after the GC ended, the lookup came
+//     after all of the GC's deletions. A deletion is decided (protection
+//     checked) and committed in one critical section of the pin lock, and
+//     a pin is taken under the same lock before its lookup, so the two
+//     are ordered: either the deletion committed first, and the lookup
+//     finds the ID absent and the writer stores it anew, or the pin came
+//     first, and the ID is not deleted.
+//
+// Every acknowledged object is in one of the two cases for every GC, so
+// none loses its recipe or a chunk to GC.
 //
 // This holds at any grace, even zero, and for writes, commits and
 // replication pushes of any duration: no clock is involved. The stamps

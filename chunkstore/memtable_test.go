@@ -9,11 +9,17 @@ import (
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 )
 
-// TestOpenWithEmptyMemtable: a zero-length memtable file, as a process
-// SIGKILLed right after Badger created it leaves behind (seen in
-// e2e.TestReliabilityCrashLoop), does not stop the store from opening,
-// read-write or for fsck, and loses nothing.
-func TestOpenWithEmptyMemtable(t *testing.T) {
+// TestOpenWithEmptyLogFile: a zero-length memtable or value-log file, as
+// a process SIGKILLed right after Badger created it leaves behind (both
+// seen in e2e.TestReliabilityCrashLoop), does not stop the store from
+// opening, and loses nothing.
+func TestOpenWithEmptyLogFile(t *testing.T) {
+	for _, name := range []string{"00042.mem", "000042.vlog"} {
+		t.Run(name, func(t *testing.T) { testOpenWithEmptyFile(t, name) })
+	}
+}
+
+func testOpenWithEmptyFile(t *testing.T, name string) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	s, err := Open(Config{Dir: dir, NoSync: true}, nil)
@@ -28,14 +34,17 @@ func TestOpenWithEmptyMemtable(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "00042.mem"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, err = Open(Config{Dir: dir, NoSync: true}, nil)
 	if err != nil {
-		t.Fatalf("open after a crash left an empty memtable: %v", err)
+		t.Fatalf("open after a crash left an empty %s: %v", name, err)
 	}
 	defer s.Close()
+	if _, _, err := s.Write(ctx, bytes.NewReader(testData(10, 1<<20))); err != nil {
+		t.Fatalf("write after reopen: %v", err)
+	}
 	rep, err := s.Fsck(ctx, []recipe.ID{id}, false)
 	if err != nil || !rep.OK() {
 		t.Fatalf("fsck: %+v %v", rep, err)

@@ -76,7 +76,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := removeEmptyMemtables(cfg.Dir, log); err != nil {
+	if err := removeEmptyLogs(cfg.Dir, log); err != nil {
 		cd.close()
 		return nil, err
 	}
@@ -94,26 +94,30 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	return s, nil
 }
 
-// removeEmptyMemtables deletes the zero-length Badger memtable files
-// (*.mem) in dir. A process killed between the creation of a memtable's
-// file and its first write leaves one behind, and badger.Open then fails
-// with z.NewFile ("Create a new file"), every time in read-only mode and
-// on the first attempt otherwise (dgraph-io/badger#2207, found by
-// e2e.TestReliabilityCrashLoop). An empty file holds no data.
-func removeEmptyMemtables(dir string, log *zap.Logger) error {
-	mems, err := filepath.Glob(filepath.Join(dir, "*.mem"))
-	if err != nil {
-		return fmt.Errorf("chunkstore: %w", err)
-	}
-	for _, m := range mems {
-		fi, err := os.Stat(m)
-		if err != nil || fi.Size() != 0 {
-			continue
+// removeEmptyLogs deletes the zero-length Badger memtable (*.mem) and
+// value-log (*.vlog) files in dir. A process killed between the creation
+// of such a file and its first write leaves one behind, and badger.Open
+// then fails with z.NewFile ("Create a new file"), every time in
+// read-only mode and on the first attempt otherwise (dgraph-io/badger#2207,
+// found by e2e.TestReliabilityCrashLoop). An empty file holds no data and
+// nothing points into it; Badger always starts a new value-log file and
+// memtable on open.
+func removeEmptyLogs(dir string, log *zap.Logger) error {
+	for _, pattern := range []string{"*.mem", "*.vlog"} {
+		files, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return fmt.Errorf("chunkstore: %w", err)
 		}
-		if err := os.Remove(m); err != nil {
-			return fmt.Errorf("chunkstore: remove empty memtable: %w", err)
+		for _, f := range files {
+			fi, err := os.Stat(f)
+			if err != nil || fi.Size() != 0 {
+				continue
+			}
+			if err := os.Remove(f); err != nil {
+				return fmt.Errorf("chunkstore: remove empty log file: %w", err)
+			}
+			log.Warn("removed an empty log file left by a crash", zap.String("file", f))
 		}
-		log.Warn("removed an empty memtable file left by a crash", zap.String("file", m))
 	}
 	return nil
 }

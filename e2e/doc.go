@@ -19,6 +19,11 @@
 //   - startGlance runs glance-api (no Keystone, swift store in
 //     single-tenant mode) against a Swift auth URL.
 //
+// TestReliabilityCrashLoop (reliability_crash_test.go) SIGKILLs a
+// replicating node during writes and back-to-back GC and checks every
+// acknowledged object after each restart; it needs only the nitro binary.
+// NITRO_RELIABILITY_FULL=1 (scripts/reliability.sh) runs its full size.
+//
 // Like every test that needs root, Debian packages or VM images, these
 // skip on a developer's machine that lacks them and fail in CI
 // (internal/testenv; scripts/test.sh sets NITRO_REQUIRE_E2E=1).

@@ -36,8 +36,10 @@ type GCResult struct {
 }
 
 // CollectGarbage runs one garbage collection over an open store: the live
-// recipes of ns, the store's sweep of what is unreferenced and older than
-// grace, the expiry of holdings of dead recipes older than grace, then the
+// recipes of ns, read by the store once it protects every write in
+// progress (chunkstore.Store.GC, whose doc comment argues why nothing
+// acknowledged is swept), the store's sweep of what is unreferenced,
+// unpinned and older than grace, the expiry of holdings of dead recipes older than grace, then the
 // purge of tombstones older than the reclaim age. It is
 // what the node's GC loop, POST /gc and `nitro gc` run. Errors wrapping
 // chunkstore.ErrGrace mean grace < 2×store.touch_after.
