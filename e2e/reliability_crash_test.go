@@ -485,7 +485,7 @@ func TestReliabilityCrashLoop(t *testing.T) {
 	if !t.Failed() {
 		a.fsck()
 	}
-	t.Logf("reliability crash loop: kills=%d kills_during_gc=%d kills_during_put=%d stalled_puts_acknowledged=%d acknowledged_verified=%d lost=%d",
+	t.Logf("RELIABILITY crash_loop kills=%d kills_during_gc=%d kills_during_put=%d stalled_puts_acknowledged=%d acknowledged_verified=%d lost=%d",
 		min(kills, a.starts-1), killsDuringGC, killsDuringPut, stalled.Load(), verified, lost)
 	if lost > 0 {
 		t.Fatalf("%d acknowledged objects lost", lost)

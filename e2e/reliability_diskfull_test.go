@@ -105,7 +105,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := n.ops(t, http.MethodGet, "/stats")
-	t.Logf("%d PUTs of 4 MiB acknowledged, first 507 at %s; free %s of %s; disk_bytes %s; du %s",
+	t.Logf("RELIABILITY disk_full puts_acknowledged=%d first_507_after=%s free=%s of %s disk_bytes=%s du=%s",
 		len(acked), refused[0], mib(sp.Free), mib(sp.Total), mib(jsonInt(t, st, "disk_bytes")), mib(du(t, dataDir)))
 
 	// 2. Verify; nothing refused is visible.

@@ -316,7 +316,7 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 	}
 	blog, _ := os.ReadFile(b.Log)
 	refused := strings.Count(string(blog), "refused unauthenticated peer request")
-	t.Logf("%d rounds, %d objects intact in both regions; b logged %d refusals", rounds, len(objects), refused)
+	t.Logf("RELIABILITY peer_attacks rounds=%d objects_intact_both_regions=%d refusals_logged=%d", rounds, len(objects), refused)
 	if refused < 4*rounds {
 		t.Errorf("b logged %d refusals, want at least %d", refused, 4*rounds)
 	}
