@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,27 @@ type Identity struct {
 	ResellerAdmin bool
 	// Expires is when the token stops being valid (zero: unknown).
 	Expires time.Time
+	// Keystone holds the details of a Keystone v3 token; nil for tempauth.
+	// Its presence selects keystoneauth's rules (keystoneauth.go) instead
+	// of tempauth's for this identity.
+	Keystone *KeystoneIdentity
+}
+
+// KeystoneIdentity is what keystonemiddleware's auth_token passes to
+// Swift's keystoneauth in X-User-Id, X-Project-Id, X-Roles, ... for a
+// validated Keystone v3 token.
+type KeystoneIdentity struct {
+	UserID, UserName             string
+	UserDomainID, UserDomainName string
+	// ProjectID and ProjectName are empty for an unscoped or
+	// domain-scoped token (such a token owns no account).
+	ProjectID, ProjectName             string
+	ProjectDomainID, ProjectDomainName string
+	// Roles are the token's role names as Keystone spells them.
+	Roles []string
+	// ServiceRoles are the role names of a valid X-Service-Token sent with
+	// the request (set by the front end, never by an Authenticator).
+	ServiceRoles []string
 }
 
 // Authenticator validates the token of a /v1 request (X-Auth-Token or
@@ -301,7 +323,9 @@ func (s *Server) storageURL(r *http.Request, account string) string {
 
 // authenticate sets q.id from the request's token; a request without a
 // token stays anonymous (q.id nil) and is refused by authorize unless a
-// container ACL lets everyone in.
+// container ACL lets everyone in. For a Keystone identity, a valid
+// X-Service-Token adds its roles as the identity's ServiceRoles (an
+// invalid one is 401, as keystonemiddleware answers).
 func (q *request) authenticate() error {
 	tok := q.r.Header.Get("X-Auth-Token")
 	if tok == "" {
@@ -314,6 +338,17 @@ func (q *request) authenticate() error {
 	if err != nil {
 		return err
 	}
+	if st := q.r.Header.Get("X-Service-Token"); st != "" && id.Keystone != nil {
+		sid, err := q.s.auth.Authenticate(q.r.Context(), st)
+		if err != nil {
+			return fmt.Errorf("service token: %w", err)
+		}
+		ks := *id.Keystone // a copy: the Authenticator may share *id.Keystone
+		if sid.Keystone != nil {
+			ks.ServiceRoles = sid.Keystone.Roles
+		}
+		id.Keystone = &ks
+	}
 	q.id = &id
 	return nil
 }
@@ -322,9 +357,16 @@ func (q *request) authenticate() error {
 // account: a reseller admin, or an admin of that account.
 func (q *request) isOwner() bool { return q.isOwnerOf(q.p.Account) }
 
-// isOwnerOf is isOwner for any account.
+// isOwnerOf is isOwner for any account: keystoneauth's swift_owner rules
+// for a Keystone identity (keystoneauth.go), tempauth's otherwise.
 func (q *request) isOwnerOf(account string) bool {
-	return q.id != nil && (q.id.ResellerAdmin || q.id.Admin && q.id.Account == account)
+	if q.id == nil {
+		return false
+	}
+	if q.id.Keystone != nil {
+		return q.s.ks.isOwner(q.id.Keystone, account)
+	}
+	return q.id.ResellerAdmin || q.id.Admin && q.id.Account == account
 }
 
 // denied is 401 for an anonymous request and 403 for an identified one.
@@ -336,57 +378,58 @@ func (q *request) denied() error {
 }
 
 // authorizeContainer decides access to a container or its objects for a
-// non-owner from the container's ACLs (tempauth's authorize): read for
-// GET/HEAD, write for the rest. Referrer ACLs: ".r:*" lets anyone read
-// objects, and with ".rlistings" list the container. Owners never get
-// here.
+// non-owner from the container's ACLs: read for GET/HEAD, write for the
+// rest; listing is a container GET/HEAD. Keystone identities follow
+// keystoneauth (cross-tenant "<project>:<user>" entries by ID or name,
+// referrers, roles); tempauth identities match their groups with the
+// same "<account>:<user>", "<account>:*", "*:<user>", "*:*" syntax; then
+// referrer ACLs (".r:*", ".r:host", ".r:.domain", ".r:-host"; listings
+// also need ".rlistings"). Owners never get here.
 func (q *request) authorizeContainer(meta map[string]string, write, listing bool) error {
 	acl := meta["x-container-read"]
 	if write {
 		acl = meta["x-container-write"]
 	}
-	if q.id != nil && aclMatches(acl, q.id.Groups) {
+	if q.id != nil && q.id.Keystone != nil {
+		if q.s.ks.authorizeKeystone(q.id.Keystone, acl, q.r.Referer(), listing) {
+			return nil
+		}
+		return q.denied()
+	}
+	referrers, groups := parseACL(acl)
+	if q.id != nil && aclMatches(groups, q.id.Groups) {
 		return nil
 	}
-	if !write && referrerAllows(acl, listing) {
+	if referrerAllowed(q.r.Referer(), referrers) && (!listing || slices.Contains(groups, ".rlistings")) {
 		return nil
 	}
 	return q.denied()
 }
 
-// aclMatches reports whether an ACL ("a:u, b, c:*, .r:*") names one of
-// groups. "*:*" names every authenticated identity.
-func aclMatches(acl string, groups []string) bool {
-	for _, e := range strings.Split(acl, ",") {
-		e = strings.TrimSpace(e)
-		if e == "" || strings.HasPrefix(e, ".") {
+// aclMatches reports whether ACL groups (from parseACL: "a:u", "b",
+// "c:*", "*:u", "*:*") name one of a tempauth identity's groups
+// ("account:user", "account", "AUTH_account"). "*:*" names every
+// authenticated identity.
+func aclMatches(acl []string, groups []string) bool {
+	for _, e := range acl {
+		if strings.HasPrefix(e, ".") {
 			continue
 		}
 		if e == "*:*" && len(groups) > 0 {
 			return true
 		}
 		for _, g := range groups {
-			if g == e || strings.HasSuffix(e, ":*") && strings.HasPrefix(g, e[:len(e)-1]) {
+			switch {
+			case g == e:
+				return true
+			case strings.HasSuffix(e, ":*") && strings.HasPrefix(g, e[:len(e)-1]):
+				return true
+			case strings.HasPrefix(e, "*:") && strings.Contains(g, ":") && strings.HasSuffix(g, e[1:]):
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// referrerAllows implements the subset of referrer ACLs without a
-// Referer check: ".r:*" (and ".rlistings" for listings).
-func referrerAllows(acl string, listing bool) bool {
-	star, listings := false, false
-	for _, e := range strings.Split(acl, ",") {
-		switch strings.TrimSpace(e) {
-		case ".r:*", ".referrer:*", ".ref:*":
-			star = true
-		case ".rlistings":
-			listings = true
-		}
-	}
-	return star && (!listing || listings)
 }
 
 // errNoAuthenticator is returned by New without Authenticator nor users.

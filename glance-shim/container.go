@@ -123,7 +123,11 @@ func (q *request) containerMeta(post bool) (map[string]string, error) {
 	for _, acl := range []string{"X-Container-Read", "X-Container-Write"} {
 		key := strings.ToLower(acl)
 		if vs, ok := q.r.Header[acl]; ok {
-			meta[key] = strings.TrimSpace(vs[0])
+			clean, err := cleanACL(acl, vs[0])
+			if err != nil { // Swift's proxy: 400 with clean_acl's message
+				return nil, badRequest("%s", err.Error())
+			}
+			meta[key] = clean
 		}
 		if post {
 			if _, ok := q.r.Header["X-Remove-"+acl[2:]]; ok {

@@ -142,6 +142,10 @@ func (q *request) fail(err error) {
 			realm = "unknown"
 		}
 		h.Set("Www-Authenticate", "Swift realm=\""+realm+"\"")
+		if q.s.ks.wwwAuth != "" {
+			// keystonemiddleware's answer: where to get a token.
+			h.Set("Www-Authenticate", "Keystone uri=\""+q.s.ks.wwwAuth+"\"")
+		}
 	}
 	if status == 499 {
 		// Nobody is listening; Swift only logs it.

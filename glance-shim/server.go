@@ -51,6 +51,10 @@ type Config struct {
 	// AccessLogLevel is the level of the access log line written for
 	// every request (the zero value is Info).
 	AccessLogLevel zapcore.Level
+	// Keystone holds keystoneauth's options for identities from Keystone
+	// tokens (nil: keystoneauth's defaults, with operator roles admin and
+	// member). It also turns on 401's WWW-Authenticate: Keystone header.
+	Keystone *KeystoneAuth
 }
 
 // Server is the Swift v1 front end. It is safe for concurrent use.
@@ -58,6 +62,7 @@ type Server struct {
 	cfg     Config
 	backend Backend
 	auth    Authenticator
+	ks      *keystoneRules
 	log     *zap.Logger
 	e       *echo.Echo
 }
@@ -94,7 +99,7 @@ func New(cfg Config, backend Backend, auth Authenticator, log *zap.Logger) (*Ser
 		}
 		auth = ta
 	}
-	s := &Server{cfg: cfg, backend: backend, auth: auth, log: log.Named("glanceshim")}
+	s := &Server{cfg: cfg, backend: backend, auth: auth, ks: newKeystoneRules(cfg.Keystone), log: log.Named("glanceshim")}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.echoError

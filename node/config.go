@@ -49,6 +49,9 @@ type Config struct {
 	// Cluster configures the multi-region parts (cluster.go); empty for a
 	// single-region node.
 	Cluster ClusterConfig `yaml:"cluster"`
+	// Keystone configures Keystone v3 token validation and keystoneauth's
+	// authorization (keystone_config.go); off while AuthURL is "".
+	Keystone KeystoneConfig `yaml:"keystone"`
 }
 
 // SwiftConfig configures the Swift API.
@@ -280,6 +283,7 @@ func (c *Config) Validate() error {
 		add("log.format", "%q: want console or json", c.Log.Format)
 	}
 	c.Cluster.validate(add) // cluster.go
+	c.validateKeystone(add) // keystone_config.go
 	return errors.Join(errs...)
 }
 

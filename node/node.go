@@ -79,7 +79,11 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	shim, err := glanceshim.New(shimConfig(cfg), n.svc, nil, log)
+	auth, err := swiftAuthenticator(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	shim, err := glanceshim.New(shimConfig(cfg), n.svc, auth, log)
 	if err != nil {
 		return nil, fmt.Errorf("node: swift front end: %w", err)
 	}
@@ -134,6 +138,7 @@ func shimConfig(cfg Config) glanceshim.Config {
 		StorageURL:     cfg.Swift.StorageURL,
 		DisableFile:    cfg.Swift.HealthcheckDisableFile,
 		MaxFileSize:    cfg.Swift.MaxFileSize,
+		Keystone:       keystoneAuthConfig(cfg),
 	}
 	for _, a := range cfg.Swift.Accounts {
 		acct := glanceshim.Account{Name: a.Name}
