@@ -113,7 +113,11 @@ func sharedKeystoneFor(t testing.TB) *keystone {
 	testenv.Need(t, err == nil, "python3-keystoneclient / python3-keystonemiddleware are not installed")
 	keystoneOnce.Do(func() {
 		start := time.Now()
-		sharedKeystone, keystoneErr = startKeystone(tools)
+		if keep := os.Getenv("NITRO_E2E_KEYSTONE_KEEP"); keep != "" {
+			sharedKeystone, keystoneErr = keptKeystone(tools, keep)
+		} else {
+			sharedKeystone, keystoneErr = startKeystone(tools, "")
+		}
 		if keystoneErr == nil {
 			t.Logf("keystone ready at %s in %.1fs (%s)", sharedKeystone.URL, time.Since(start).Seconds(), strings.Join(sharedKeystone.Steps, ", "))
 		}
@@ -135,10 +139,15 @@ func sharedKeystoneFor(t testing.TB) *keystone {
 // are bound to their thread; 'Connection: close' because uwsgi's plain
 // http-socket has no keep-alive) and seeds the catalog and accounts in
 // one python3-keystoneclient process.
-func startKeystone(tools map[string]string) (_ *keystone, err error) {
-	dir, err := os.MkdirTemp("", "nitro-e2e-keystone-")
-	if err != nil {
-		return nil, err
+//
+// dir "" means a fresh temp dir, removed when Keystone stops at exit;
+// otherwise Keystone lives in dir and is left running (keptKeystone).
+func startKeystone(tools map[string]string, dir string) (_ *keystone, err error) {
+	keep := dir != ""
+	if !keep {
+		if dir, err = os.MkdirTemp("", "nitro-e2e-keystone-"); err != nil {
+			return nil, err
+		}
 	}
 	k := &keystone{
 		Dir: dir, Log: filepath.Join(dir, "keystone.log"), exited: make(chan struct{}),
@@ -265,9 +274,11 @@ enabled = False
 		logf.Close()
 		close(k.exited)
 	}()
-	atExitMu.Lock()
-	atExit = append(atExit, k.stop)
-	atExitMu.Unlock()
+	if !keep {
+		atExitMu.Lock()
+		atExit = append(atExit, k.stop)
+		atExitMu.Unlock()
+	}
 	if err := waitHTTP(k.URL+"/v3", 5*time.Minute, k.exited); err != nil {
 		return nil, fmt.Errorf("uwsgi keystone: %w", err)
 	}
@@ -313,6 +324,35 @@ enabled = False
 	}
 	step("seed")
 	return k, nil
+}
+
+// keptKeystone is a developer's shortcut (NITRO_E2E_KEYSTONE_KEEP=DIR):
+// the Keystone described by DIR/state.json if it still answers, else a
+// new one started in DIR and left running after the tests (stop it with
+// kill -TERM -<pgid in state.json>). Under load a cold Keystone takes
+// minutes; CI never sets this.
+func keptKeystone(tools map[string]string, dir string) (*keystone, error) {
+	state := filepath.Join(dir, "state.json")
+	if b, err := os.ReadFile(state); err == nil {
+		var k keystone
+		if json.Unmarshal(b, &k) == nil && waitHTTP(k.URL+"/v3", 5*time.Second, nil) == nil {
+			k.exited = make(chan struct{})
+			return &k, nil
+		}
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	k, err := startKeystone(tools, dir)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(struct {
+		*keystone
+		PGID int
+	}{k, k.cmd.Process.Pid})
+	return k, os.WriteFile(state, b, 0o600)
 }
 
 // endpoints is the seed's endpoint list for one service: public and
