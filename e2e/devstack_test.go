@@ -314,7 +314,11 @@ log:
 			if st, err := os.Stat(conf); err != nil || st.Mode().Perm() != 0o600 {
 				t.Errorf("nitro.yaml mode %v (%v), want 0600: it holds a password", st.Mode(), err)
 			}
-			checkNitroConfig(t, conf)
+			ksURL := ks
+			if tc.env["NITRO_AUTH"] == "tempauth" {
+				ksURL = ""
+			}
+			checkNitroConfig(t, conf, ksURL)
 			os.Remove(calls)
 
 			if err := runDevstackPhase(t, bash, env, "stack", "extra"); err != nil {
@@ -376,10 +380,25 @@ func TestDevstackShellcheck(t *testing.T) {
 }
 
 // checkNitroConfig loads the plugin's nitro.yaml with Nitro's own loader
-// (unknown keys and invalid values are errors).
-func checkNitroConfig(t *testing.T, path string) {
+// (unknown keys and invalid values are errors) and checks which auth it
+// turns on: Keystone only (keystoneURL set, tempauth off) or tempauth
+// only.
+func checkNitroConfig(t *testing.T, path, keystoneURL string) {
 	t.Helper()
-	if _, err := node.Load(path); err != nil {
+	cfg, err := node.Load(path)
+	if err != nil {
 		t.Errorf("node.Load(nitro.yaml): %v", err)
+		return
+	}
+	if keystoneURL != "" {
+		if !cfg.Keystone.Enabled() || cfg.Keystone.AuthURL != keystoneURL || len(cfg.Swift.Accounts) != 0 ||
+			cfg.Keystone.Username != "nitro" || cfg.Keystone.ProjectName != "service" {
+			t.Errorf("loaded config: keystone %+v, %d tempauth accounts; want Keystone at %s as nitro/service, tempauth off",
+				cfg.Keystone, len(cfg.Swift.Accounts), keystoneURL)
+		}
+		return
+	}
+	if cfg.Keystone.Enabled() || len(cfg.Swift.Accounts) != 1 {
+		t.Errorf("loaded config: keystone on %v, %d tempauth accounts; want tempauth only", cfg.Keystone.Enabled(), len(cfg.Swift.Accounts))
 	}
 }
