@@ -270,9 +270,19 @@ func TestGlanceKeystone(t *testing.T) {
 			t.Errorf("RegionTwo's Nitro got %d PUTs of the image", len(xs))
 		}
 		deleteImage(t, "RegionTwo", id)
+		// The delete replicates to RegionOne (anti-entropy at the latest).
 		gtok, su := k.token(t, ksCreds{"glance", ksGlancePassword, "service"}, "RegionOne")
-		if st, _ := swiftStatus(t, http.MethodHead, su+"/glance/"+id, gtok); st != http.StatusNotFound {
-			t.Errorf("HEAD in RegionOne after the delete through RegionTwo: %d, want 404 (replicated delete)", st)
+		deadline = time.Now().Add(60 * time.Second)
+		for {
+			st, _ := swiftStatus(t, http.MethodHead, su+"/glance/"+id, gtok)
+			if st == http.StatusNotFound {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("HEAD in RegionOne 60 s after the delete through RegionTwo: %d, want 404 (replicated delete)", st)
+				break
+			}
+			time.Sleep(time.Second)
 		}
 	})
 }
