@@ -100,6 +100,9 @@ exec chroot "$ROOT" /usr/bin/python3 /mnt/drive.py`
 		t.Fatalf("driver: %v\nstdout:\n%s\nstderr (last 4000 B):\n%s", err, out, lastBytes(stderr.String(), 4000))
 	}
 	var run storeRun
+	if s := stderr.String(); s != "" {
+		t.Logf("driver stderr (last 3000 B):\n%s", lastBytes(s, 3000))
+	}
 	if err := json.Unmarshal(out, &run); err != nil {
 		t.Fatalf("driver output: %v\n%s", err, out)
 	}
@@ -148,7 +151,8 @@ func prefixDigest(t testing.TB, path string, n int64) (sha, md string) {
 //   - multi tenant (swift_store_use_trusts on and off): the demo user's
 //     token and catalog; one container glance_<id> per image in
 //     AUTH_<demo project>, removed on delete; with trusts an unknown-size
-//     upload creates (and then revokes) a Keystone trust, without none.
+//     upload creates a Keystone trust (5.7.0 leaves it unrevoked), without
+//     none.
 //
 // Each run: add with a known size (one PUT of a real VM image), get
 // (sha256 exact), get with an offset (the swift store has no random
@@ -263,10 +267,10 @@ func TestGlanceStore5(t *testing.T) {
 		// Single tenant: glance_store authenticates per operation (POST
 		// /v3/auth/tokens); Nitro validates the tokens (GET
 		// /v3/auth/tokens with X-Subject-Token).
-		if n := len(findAll(kx, http.MethodPost, `^/v3/auth/tokens$`)); n < 5 {
+		if n := len(findAll(kx, http.MethodPost, `^/v3/auth/tokens(\?.*)?$`)); n < 5 {
 			t.Errorf("%d token requests by glance_store, want one per operation (>= 5)", n)
 		}
-		if n := len(findAll(kx, http.MethodGet, `^/v3/auth/tokens$`)); n < 1 {
+		if n := len(findAll(kx, http.MethodGet, `^/v3/auth/tokens(\?.*)?$`)); n < 1 {
 			t.Errorf("Nitro validated no token with Keystone")
 		}
 		writeLines(t, filepath.Join(art, "single-keystone.txt"), keystoneTrace(k, kx))
@@ -276,6 +280,7 @@ func TestGlanceStore5(t *testing.T) {
 	for _, trusts := range []bool{true, false} {
 		t.Run(fmt.Sprintf("multi_tenant_trusts_%v", trusts), func(t *testing.T) {
 			kmark, mark := krec.Mark(), rec.Mark()
+			c0, d0 := k.trustCalls(t)
 			tok, su := k.token(t, ksCreds{"demo", ksDemoPassword, "demo"}, "RegionOne")
 			catalog := []map[string]any{{
 				"type": "object-store", "name": "nitro",
@@ -291,14 +296,17 @@ func TestGlanceStore5(t *testing.T) {
 			t.Logf("steps: %s", stepSummary(run))
 			check(t, run, "AUTH_"+demo, "glance", true)
 			kx := krec.Since(kmark)
-			created := findAll(kx, http.MethodPost, `^/v3/OS-TRUST/trusts$`)
-			revoked := findAll(kx, http.MethodDelete, `^/v3/OS-TRUST/trusts/`)
-			if trusts && (len(created) != 1 || created[0].Status != http.StatusCreated || len(revoked) != 1) {
-				t.Errorf("trusts on: %d trusts created, %d revoked; want one of each (the unknown-size upload)", len(created), len(revoked))
+			c1, d1 := k.trustCalls(t)
+			created, revoked := c1-c0, d1-d0
+			// glance_store 5.7.0 does not revoke the trust after the upload
+			// (no DELETE reaches Keystone), so only creations are asserted.
+			if trusts && created != 1 {
+				t.Errorf("trusts on: %d trusts created in Keystone's log; want one (the unknown-size upload)", created)
 			}
-			if !trusts && len(created) != 0 {
-				t.Errorf("trusts off: %d trusts created, want none", len(created))
+			if !trusts && created != 0 {
+				t.Errorf("trusts off: %d trusts created, want none", created)
 			}
+			t.Logf("Keystone trusts created %d, revoked %d", created, revoked)
 			name := fmt.Sprintf("multi-trusts-%v", trusts)
 			writeLines(t, filepath.Join(art, name+"-keystone.txt"), keystoneTrace(k, kx))
 			writeTrace(t, filepath.Join(art, name+"-nitro.txt"), rec.Since(mark), ids)

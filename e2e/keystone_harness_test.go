@@ -579,3 +579,24 @@ func writeLines(t testing.TB, path string, lines []string) {
 		t.Fatal(err)
 	}
 }
+
+// trustCalls counts the trust creations and deletions in Keystone's own
+// request log (uwsgi's lines). Clients reach the trust API through the
+// catalog's identity endpoint, which is Keystone itself, not a test's
+// recorder.
+func (k *keystone) trustCalls(t testing.TB) (created, deleted int) {
+	t.Helper()
+	b, err := os.ReadFile(k.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(l, "POST /v3/OS-TRUST/trusts =>") && strings.Contains(l, "(HTTP/1.1 201)"):
+			created++
+		case strings.Contains(l, "DELETE /v3/OS-TRUST/trusts/") && strings.Contains(l, "(HTTP/1.1 204)"):
+			deleted++
+		}
+	}
+	return created, deleted
+}

@@ -33,13 +33,12 @@ seconds) and the versions of glance_store, swiftclient and keystoneauth1.
 import hashlib
 import io
 import json
+import logging
 import os
 import sys
 import time
 import uuid
 
-import glance_store
-from glance_store import exceptions
 from glance_store import location as gs_location
 from glance_store import multi_backend
 from oslo_config import cfg
@@ -113,7 +112,12 @@ def write_conf(spec):
     else:
         # Multi tenant refuses swift_store_config_file: the deprecated
         # single-reference options carry Glance's own user (the trustee).
+        # default_swift_reference must be named even so: in a backend
+        # group glance_store 5.7 reads it as None otherwise, and the
+        # trust set-up for uploads fails (the upload then silently goes
+        # on with the user's token).
         lines += ["swift_store_multi_tenant = True",
+                  "default_swift_reference = ref1",
                   "swift_store_use_trusts = %s" % spec["use_trusts"],
                   "swift_store_admin_tenants = %s" % ",".join(spec["admin_tenants"]),
                   "swift_store_auth_address = %s" % spec["auth_url"],
@@ -145,11 +149,18 @@ def step(out, name, fn):
 
 
 def main():
+    # Warnings to stderr, and the connection manager's debug lines: it
+    # logs (and swallows) a failure to set up the trust for an upload.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger("glance_store._drivers.swift.connection_manager").setLevel(logging.DEBUG)
     spec = json.load(sys.stdin)
     conf_path = write_conf(spec)
-    conf = cfg.ConfigOpts()
-    multi_backend.register_store_opts(conf)
+    conf = cfg.CONF  # glance_store's multi-backend lookups read the global CONF, as in Glance
+    # Glance itself registers enabled_backends (glance/common/config.py);
+    # glance_store reads it once the config is parsed.
+    conf.register_opt(cfg.DictOpt("enabled_backends"))
     conf(["--config-file", conf_path], project="glance")
+    multi_backend.register_store_opts(conf)
     multi_backend.create_multi_stores(conf)
     store = multi_backend.get_store_from_store_identifier("s1")
     ctx = Context(spec["context"]) if spec["mode"] == "multi" else None
