@@ -168,8 +168,11 @@ function configure_glance_for_nitro {
         iniset "$GLANCE_API_CONF" "$section" swift_store_auth_address "$(nitro_keystone_v3)"
         iniset "$GLANCE_API_CONF" "$section" swift_store_user "${SERVICE_PROJECT_NAME}:${NITRO_GLANCE_SWIFT_USER}"
         iniset "$GLANCE_API_CONF" "$section" swift_store_key "$SERVICE_PASSWORD"
+        # Named even without a config file: in a multi-store backend
+        # section glance_store 5.7 reads it as None otherwise, and the
+        # trust set-up for uploads fails.
+        iniset "$GLANCE_API_CONF" "$section" default_swift_reference "$ref"
         inidelete "$GLANCE_API_CONF" "$section" swift_store_config_file
-        inidelete "$GLANCE_API_CONF" "$section" default_swift_reference
     else
         iniset "$store_conf" "$ref" auth_address "$(nitro_keystone_v3)"
         iniset "$store_conf" "$ref" auth_version 3

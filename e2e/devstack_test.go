@@ -173,8 +173,8 @@ func TestDevstackPlugin(t *testing.T) {
 			"iniset|" + gapi + "|glance_store|swift_store_auth_address|" + ks,
 			"iniset|" + gapi + "|glance_store|swift_store_user|service:glance-swift",
 			"iniset|" + gapi + "|glance_store|swift_store_key|s3rvice-pw",
+			"iniset|" + gapi + "|glance_store|default_swift_reference|nitro",
 			"inidelete|" + gapi + "|glance_store|swift_store_config_file",
-			"inidelete|" + gapi + "|glance_store|default_swift_reference",
 		}
 	}
 	keystoneYAML := `# Written by the Nitro DevStack plugin (NITRO_AUTH=keystone).
