@@ -211,6 +211,9 @@ auth_version = 1
 func glanceKeystoneConf(conf, dir string, ks *glanceKeystone) (string, string) {
 	v3 := ks.AuthURL + "/v3"
 	conf = strings.Replace(conf, "[paste_deploy]\nflavor =\n", "[paste_deploy]\nflavor = keystone\n", 1)
+	if ks.MultiTenant { // glance_store logs its trust set-up at debug level
+		conf = strings.Replace(conf, "debug = False\n", "debug = True\n", 1)
+	}
 	store := fmt.Sprintf("swift_store_auth_version = 3\nswift_store_region = %s\n", ks.Region)
 	swiftConf := ""
 	if ks.MultiTenant {
