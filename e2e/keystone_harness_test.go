@@ -302,6 +302,14 @@ enabled = False
 		"services": []map[string]any{
 			{"type": "object-store", "name": "nitro", "description": "Nitro (Swift API)", "endpoints": k.endpoints(k.ObjectStoreAddr, "/v1/AUTH_%(project_id)s")},
 			{"type": "image", "name": "glance", "description": "Glance", "endpoints": k.endpoints(k.ImageAddr, "")},
+			// bootstrap registered identity in RegionOne only; services of
+			// RegionTwo (keystonemiddleware with region_name) look it up
+			// in their own region.
+			{"type": "identity", "existing": true, "endpoints": []map[string]string{
+				{"region": "RegionTwo", "interface": "public", "url": k.URL + "/v3"},
+				{"region": "RegionTwo", "interface": "internal", "url": k.URL + "/v3"},
+				{"region": "RegionTwo", "interface": "admin", "url": k.URL + "/v3"},
+			}},
 		},
 	}
 	specJSON, err := json.Marshal(spec)

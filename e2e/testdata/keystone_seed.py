@@ -55,8 +55,11 @@ def main():
             ks.roles.grant(out["roles"][role], user=user.id, project=project)
         progress("user " + u["name"])
     for s in spec["services"]:
-        svc = ks.services.create(name=s["name"], type=s["type"],
-                                 description=s.get("description", ""))
+        if s.get("existing"):  # bootstrap's identity service
+            svc = ks.services.list(type=s["type"])[0]
+        else:
+            svc = ks.services.create(name=s["name"], type=s["type"],
+                                     description=s.get("description", ""))
         out["services"][s["type"]] = svc.id
         for e in s["endpoints"]:
             ks.endpoints.create(service=svc.id, url=e["url"],
