@@ -26,11 +26,12 @@ type Identity struct {
 	// this identity (tempauth: "test:tester", "test", "AUTH_test"). An ACL
 	// entry "x:*" matches any group starting with "x:".
 	Groups []string
-	// Admin means full access to Account (tempauth's .admin, Keystone's
-	// operator roles).
+	// Admin means full access to Account (tempauth's .admin). Keystone
+	// identities leave it false: their operator roles are in Keystone.
 	Admin bool
 	// ResellerAdmin means full access to every account (tempauth's
-	// .reseller_admin, Keystone's ResellerAdmin role).
+	// .reseller_admin). Keystone identities leave it false: their
+	// reseller admin role is in Keystone.Roles.
 	ResellerAdmin bool
 	// Expires is when the token stops being valid (zero: unknown).
 	Expires time.Time

@@ -17,8 +17,12 @@
 //     listens itself.
 //   - Backend: accounts, containers, objects (consumer-side interface).
 //   - Authenticator: validates tokens; TempAuth is the built-in one
-//     (Swift's tempauth: users in Config, tokens in memory, /auth/v1.0).
-//   - Identity: who a token belongs to, and what ACLs may call it.
+//     (Swift's tempauth: users in Config, tokens in memory, /auth/v1.0);
+//     package keystone provides Keystone v3 validation, and AuthChain
+//     serves both side by side.
+//   - Identity: who a token belongs to, and what ACLs may call it; a
+//     Keystone identity (Identity.Keystone) is authorized by keystoneauth's
+//     rules (keystoneauth.go, options in Config.Keystone).
 //
 // # Request pipeline
 //

@@ -28,6 +28,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sync/singleflight"
 
 	glanceshim "github.com/nitro-cloud/nitro/glance-shim"
@@ -116,6 +117,24 @@ type Validator struct {
 
 	mu         sync.Mutex
 	svcExpires time.Time // expiry of Nitro's service token; zero: none yet
+	lastOutage time.Time // last outage line logged at Error
+}
+
+// outageLogEvery bounds the outage lines at Error level during an
+// outage; the others go to Debug.
+const outageLogEvery = 10 * time.Second
+
+// outageLevel is Error for the first outage line in outageLogEvery,
+// Debug for the rest, so that an outage does not flood the log.
+func (v *Validator) outageLevel() zapcore.Level {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	now := v.now()
+	if now.Sub(v.lastOutage) < outageLogEvery && !v.lastOutage.IsZero() {
+		return zapcore.DebugLevel
+	}
+	v.lastOutage = now
+	return zapcore.ErrorLevel
 }
 
 // entry is a cached validation: an identity, or err for an invalid token.
@@ -227,9 +246,10 @@ func (v *Validator) validate(token string, key [sha256.Size]byte) entry {
 	defer cancel()
 	th := TokenHash(token)
 	if err := v.ensureServiceToken(ctx); err != nil {
-		v.log.Error("keystone unreachable or refusing Nitro's service user: answering 503 for uncached tokens",
-			zap.String("auth_url", v.cfg.AuthURL), zap.String("user", v.cfg.Username),
-			zap.String("token_sha256", th), zap.Error(err))
+		if ce := v.log.Check(v.outageLevel(), "keystone unreachable or refusing Nitro's service user: answering 503 for uncached tokens"); ce != nil {
+			ce.Write(zap.String("auth_url", v.cfg.AuthURL), zap.String("user", v.cfg.Username),
+				zap.String("token_sha256", th), zap.Error(err))
+		}
 		return entry{err: fmt.Errorf("keystone: service token: %w", glanceshim.ErrUnavailable)}
 	}
 	var r tokens.GetResult
@@ -267,8 +287,9 @@ func (v *Validator) validate(token string, key [sha256.Size]byte) entry {
 		v.log.Debug("keystone token rejected", zap.String("token_sha256", th))
 		return e
 	default:
-		v.log.Error("keystone unreachable or failing: answering 503 for uncached tokens",
-			zap.String("auth_url", v.cfg.AuthURL), zap.String("token_sha256", th), zap.Error(r.Err))
+		if ce := v.log.Check(v.outageLevel(), "keystone unreachable or failing: answering 503 for uncached tokens"); ce != nil {
+			ce.Write(zap.String("auth_url", v.cfg.AuthURL), zap.String("token_sha256", th), zap.Error(r.Err))
+		}
 		return entry{err: fmt.Errorf("keystone: validation: %w", glanceshim.ErrUnavailable)}
 	}
 }

@@ -165,6 +165,19 @@ func TestKeystoneDown(t *testing.T) {
 		if n := x.logs.FilterMessageSnippet("keystone unreachable").Len(); n == 0 {
 			t.Error("no 'keystone unreachable' log line")
 		}
+		// An outage logs at Error once per 10 s, the rest at Debug.
+		for range 3 {
+			_, _ = x.v.Authenticate(context.Background(), "another-token")
+		}
+		lines := x.logs.FilterMessageSnippet("keystone unreachable")
+		if errs := lines.FilterLevelExact(zapcore.ErrorLevel).Len(); errs != 1 || lines.Len() != 4 {
+			t.Errorf("%d outage lines, %d at Error; want 4 and 1", lines.Len(), errs)
+		}
+		x.c.Advance(11 * time.Second)
+		_, _ = x.v.Authenticate(context.Background(), "another-token")
+		if errs := x.logs.FilterMessageSnippet("keystone unreachable").FilterLevelExact(zapcore.ErrorLevel).Len(); errs != 2 {
+			t.Errorf("%d outage lines at Error after 11 s, want 2", errs)
+		}
 		checkLogs(t, x.logs, demoToken, "svcpass")
 	})
 	t.Run("slow", func(t *testing.T) {

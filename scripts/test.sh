@@ -16,7 +16,7 @@ pkgs=(swift swift-proxy swift-account swift-container swift-object
       python3-swiftclient glance-api python3-glance-store
       python3-openstackclient python3-glanceclient memcached sqlite3 curl
       debootstrap qemu-utils fdisk e2fsprogs iproute2 procps
-      keystone python3-keystoneclient python3-keystonemiddleware uwsgi-core
+      keystone python3-keystoneclient python3-keystonemiddleware uwsgi uwsgi-core
       uwsgi-plugin-python3 shellcheck util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
