@@ -17,7 +17,14 @@
 //     the Swift-compatible server: it logs every request Glance sends and
 //     every answer (the "trace").
 //   - startGlance runs glance-api (no Keystone, swift store in
-//     single-tenant mode) against a Swift auth URL.
+//     single-tenant mode) against a Swift auth URL, or, with
+//     glanceOptions.Keystone, in a Keystone cloud (authtoken, swift store
+//     on Keystone v3, single or multi tenant).
+//   - sharedKeystoneFor starts one real Keystone per test binary
+//     (keystone_harness_test.go: uwsgi, sqlite WAL, fernet, a seeded
+//     catalog with an object-store and image endpoint per region).
+//   - driveGlanceStore runs glance_store 5.x's swift Store inside the
+//     forky chroot of scripts/forky-chroot.sh (glancestore5_test.go).
 //
 // TestReliabilityCrashLoop (reliability_crash_test.go) SIGKILLs a
 // replicating node during writes and back-to-back GC and checks every

@@ -34,6 +34,31 @@ type glanceOptions struct {
 	DBConnection string
 	// Container is swift_store_container; "" means "glance".
 	Container string
+	// Port is bind_port; 0 means a free port (a Keystone catalog's image
+	// endpoint names a fixed one).
+	Port int
+	// Keystone, when set, runs Glance in a Keystone cloud: its API behind
+	// keystonemiddleware's authtoken and its swift store on Keystone v3.
+	Keystone *glanceKeystone
+}
+
+// glanceKeystone is a Glance in a Keystone cloud (docs/keystone.md):
+// [keystone_authtoken] as the seeded user glance, and the swift store
+// with auth v3, the storage URL from the catalog of Region.
+type glanceKeystone struct {
+	// AuthURL is Keystone's base URL (no /v3), e.g. a recorder's.
+	AuthURL string
+	// Region is swift_store_region and authtoken's region_name.
+	Region string
+	// MultiTenant selects swift_store_multi_tenant (the user's token, a
+	// container per image); UseTrusts is then swift_store_use_trusts and
+	// AdminTenants swift_store_admin_tenants (project IDs).
+	MultiTenant  bool
+	UseTrusts    bool
+	AdminTenants []string
+	// User and Password are Glance's own Keystone user (authtoken, and
+	// the swift store's service:User).
+	User, Password string
 }
 
 // glanceAPI is one running glance-api (eventlet, one process) with the
@@ -61,7 +86,10 @@ func startGlance(t testing.TB, swiftAuthURL string, opts glanceOptions) *glanceA
 
 	dir := t.TempDir()
 	g := &glanceAPI{Dir: dir, Log: filepath.Join(dir, "glance.log"), exited: make(chan struct{})}
-	port := freePort(t)
+	port := opts.Port
+	if port == 0 {
+		port = freePort(t)
+	}
 	g.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	if opts.DBConnection == "" {
 		opts.DBConnection = "sqlite:///" + filepath.Join(dir, "glance.sqlite")
@@ -110,6 +138,9 @@ user = test:tester
 key = testing
 auth_version = 1
 `, swiftAuthURL)
+	if ks := opts.Keystone; ks != nil {
+		conf, swiftConf = glanceKeystoneConf(conf, dir, ks)
+	}
 	for name, body := range map[string]string{
 		"glance-api.conf":      conf,
 		"glance-swift.conf":    swiftConf,
@@ -168,6 +199,57 @@ auth_version = 1
 	}
 	t.Logf("glance-api ready at %s in %.1fs", g.URL, time.Since(start).Seconds())
 	return g
+}
+
+// glanceKeystoneConf turns the no-auth glance-api.conf into a Keystone
+// one: the keystone paste flavor with [keystone_authtoken], and the swift
+// store on Keystone v3, single tenant (a swift_store_config_file
+// reference: auth_version 3, Keystone's /v3, user service:glance, domain
+// IDs) or multi tenant (glance_store refuses swift_store_config_file
+// there: the single-reference options carry Glance's user, the trustee).
+// It returns glance-api.conf and glance-swift.conf.
+func glanceKeystoneConf(conf, dir string, ks *glanceKeystone) (string, string) {
+	v3 := ks.AuthURL + "/v3"
+	conf = strings.Replace(conf, "[paste_deploy]\nflavor =\n", "[paste_deploy]\nflavor = keystone\n", 1)
+	if ks.MultiTenant { // glance_store logs its trust set-up at debug level
+		conf = strings.Replace(conf, "debug = False\n", "debug = True\n", 1)
+	}
+	store := fmt.Sprintf("swift_store_auth_version = 3\nswift_store_region = %s\n", ks.Region)
+	swiftConf := ""
+	if ks.MultiTenant {
+		conf = strings.Replace(conf, fmt.Sprintf("swift_store_config_file = %s/glance-swift.conf\ndefault_swift_reference = ref1\n", dir), "", 1)
+		store += fmt.Sprintf(`swift_store_multi_tenant = True
+swift_store_use_trusts = %v
+swift_store_admin_tenants = %s
+swift_store_auth_address = %s
+swift_store_user = service:%s
+swift_store_key = %s
+`, ks.UseTrusts, strings.Join(ks.AdminTenants, ","), v3, ks.User, ks.Password)
+	} else {
+		store += "swift_store_multi_tenant = False\n"
+		swiftConf = fmt.Sprintf(`[ref1]
+auth_version = 3
+auth_address = %s
+user = service:%s
+key = %s
+user_domain_id = default
+project_domain_id = default
+`, v3, ks.User, ks.Password)
+	}
+	conf += store + fmt.Sprintf(`
+[keystone_authtoken]
+www_authenticate_uri = %[1]s
+auth_url = %[1]s
+auth_type = password
+username = %[2]s
+password = %[3]s
+project_name = service
+user_domain_id = default
+project_domain_id = default
+region_name = %[4]s
+service_token_roles_required = True
+`, ks.AuthURL, ks.User, ks.Password, ks.Region)
+	return conf, swiftConf
 }
 
 // openstack runs the openstack CLI against this Glance without Keystone

@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	runAtExit() // shared fixtures: Keystone
 	os.RemoveAll(binDir)
 	os.Exit(code)
 }

@@ -49,11 +49,18 @@ type recorder struct {
 // free loopback port; it is closed when t ends.
 func newRecorder(t testing.TB, target string) *recorder {
 	t.Helper()
+	return newRecorderOn(t, "127.0.0.1:0", target)
+}
+
+// newRecorderOn is newRecorder listening on addr (host:port), e.g. the
+// address a Keystone catalog endpoint names.
+func newRecorderOn(t testing.TB, addr, target string) *recorder {
+	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

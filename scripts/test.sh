@@ -9,13 +9,15 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:/usr/bin:/usr/sbin:/bin:/sbin:$PATH
 export NITRO_REQUIRE_E2E=1
 export NITRO_IMAGE_CACHE=${NITRO_IMAGE_CACHE:-/var/cache/nitro-images}
+export NITRO_FORKY_CHROOT=${NITRO_FORKY_CHROOT:-/var/cache/nitro-forky}
 export GOFLAGS=${GOFLAGS:-}
 
 pkgs=(swift swift-proxy swift-account swift-container swift-object
       python3-swiftclient glance-api python3-glance-store
       python3-openstackclient python3-glanceclient memcached sqlite3 curl
       debootstrap qemu-utils fdisk e2fsprogs iproute2 procps systemd passwd
-      keystone uwsgi uwsgi-plugin-python3)
+      keystone python3-keystoneclient python3-keystonemiddleware uwsgi uwsgi-core
+      uwsgi-plugin-python3 shellcheck util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -30,6 +32,9 @@ fi
 
 echo "== VM images (cached in $NITRO_IMAGE_CACHE)" >&2
 scripts/vm-images.sh --set small --out "$NITRO_IMAGE_CACHE" >/dev/null
+
+echo "== forky chroot with glance_store 5.x (cached in $NITRO_FORKY_CHROOT)" >&2
+scripts/forky-chroot.sh --out "$NITRO_FORKY_CHROOT" >/dev/null
 
 echo "== go mod download, vet" >&2
 go mod download
