@@ -90,6 +90,8 @@ type Fetcher struct {
 	inflight map[recipe.ChunkID]*future
 	queued   map[string]int64 // estimated bytes queued per source region
 	stats    Stats
+
+	transfers transfers // recent jobs, for Transfers
 }
 
 // Stats counts what the fetcher did.
