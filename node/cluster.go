@@ -186,8 +186,9 @@ type cluster struct {
 }
 
 // newCluster builds the cluster of a node; nil (and no error) for a
-// single-region node. It binds the peer and gossip listeners.
-func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, log *zap.Logger) (_ *cluster, err error) {
+// single-region node. It binds the peer and gossip listeners. onTransfer
+// gets every finished fetch job (fetch.Config.OnTransfer).
+func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, log *zap.Logger, onTransfer func(fetch.Transfer)) (_ *cluster, err error) {
 	cc := cfg.Cluster
 	if !cc.enabled() {
 		return nil, nil
@@ -240,7 +241,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 			CostPerByte: l.CostPerGB / 1e9}
 	}
 	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
-		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, OnComplete: c.onComplete},
+		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, OnComplete: c.onComplete, OnTransfer: onTransfer},
 		store, c.fetchPeers, c.client, log)
 	if err != nil {
 		return nil, err

@@ -83,6 +83,7 @@ func (n *Node) GC(ctx context.Context, grace time.Duration) (GCResult, error) {
 	n.gcMu.Lock()
 	defer n.gcMu.Unlock()
 	res, err := CollectGarbage(ctx, n.store, n.ns, grace)
+	n.metrics.gc(res, err)
 	if err != nil {
 		n.log.Error("gc", zap.Error(err))
 		return res, err

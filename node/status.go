@@ -167,9 +167,9 @@ type ChunkTraffic struct {
 	Bytes  int64 `json:"bytes"`
 }
 
-// Status returns the node's Status. Cost: a key-only scan of the store
-// (as Stats), a walk of the data dir and a scan of the account and
-// container records.
+// Status returns the node's Status. Cost: as Stats (in-memory counts and
+// a stat of the data dir's files) and a read of the account records and
+// of each account's stats.
 func (n *Node) Status(ctx context.Context) (*Status, error) {
 	st, err := n.Stats(ctx)
 	if err != nil {

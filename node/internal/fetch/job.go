@@ -193,7 +193,7 @@ func (j *job) run() {
 		regions[i] = s.Region
 	}
 	j.tr = f.transfers.start(len(j.chunks), regions)
-	defer f.transfers.update(j.tr, func(t *Transfer) { t.FinishedAt = time.Now() })
+	defer f.transfers.finish(j.tr, f.cfg.OnTransfer)
 
 	tick := time.NewTicker(max(j.f.cfg.Grace/4, 50*time.Millisecond))
 	defer tick.Stop()

@@ -112,6 +112,20 @@ func (ts *transfers) update(t *Transfer, fn func(t *Transfer)) {
 	ts.mu.Unlock()
 }
 
+// finish marks t finished and hands a copy of it to fn (nil: none).
+func (ts *transfers) finish(t *Transfer, fn func(Transfer)) {
+	var cp Transfer
+	ts.update(t, func(t *Transfer) {
+		t.FinishedAt = time.Now()
+		t.ElapsedSeconds = t.FinishedAt.Sub(t.StartedAt).Seconds()
+		cp = *t
+		cp.Sources = slices.Clone(t.Sources)
+	})
+	if fn != nil {
+		fn(cp)
+	}
+}
+
 // planned notes a plan: the first gives the prediction, later ones are
 // re-plans (counted where their cause is).
 func (ts *transfers) planned(t *Transfer, makespan, lower float64, bytes []int64) {
