@@ -171,6 +171,9 @@ type cluster struct {
 	places chan string
 	// pushes bounds the placement requests this node sends.
 	pushes chan struct{}
+	// placing is the copies placeLoop runs now: object → start.
+	placingMu sync.Mutex
+	placing   map[string]time.Time
 
 	// life ends when the cluster stops; bg counts the holding writes the
 	// fetcher started (onComplete), which stopBackground waits for.
@@ -194,7 +197,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 		return nil, nil
 	}
 	c := &cluster{cfg: cc, region: cfg.Region, log: log.Named("cluster"), ns: ns, store: store,
-		places: make(chan string, placeQueue), pushes: make(chan struct{}, placeQueue)}
+		places: make(chan string, placeQueue), pushes: make(chan struct{}, placeQueue), placing: map[string]time.Time{}}
 	c.life, c.endLife = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
