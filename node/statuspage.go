@@ -275,15 +275,19 @@ func stateRank(s string) int {
 }
 
 func newPageView(st *Status, now time.Time) *pageView {
-	v := &pageView{S: st, Now: now, MapW: 660, MapH: 330}
+	v := &pageView{S: st, Now: now, MapW: 660, MapH: 250}
 	stored := st.Store.StoredBytes
 	v.Dedup = dedupRatio(st.Objects.PlainBytes, stored)
 	c := st.Cluster
 	if c == nil {
-		v.Regions = []regionView{{Name: st.Region, State: "alive", Color: stateColor("alive"), X: 330, Y: 165, Nodes: []string{st.Node}, Self: true}}
+		v.Regions = []regionView{{Name: st.Region, State: "alive", Color: stateColor("alive"), X: 100, Y: float64(v.MapH) / 2, Nodes: []string{st.Node}, Self: true}}
+		v.Members = []MemberStatus{{Name: st.Node, Region: st.Region, State: "alive"}}
 		return v
 	}
 	v.Members = slices.Clone(c.Members)
+	if !slices.ContainsFunc(v.Members, func(m MemberStatus) bool { return m.Name == st.Node }) {
+		v.Members = append(v.Members, MemberStatus{Name: st.Node, Region: st.Region, PeerURL: c.PeerURL, State: "alive"})
+	}
 	slices.SortFunc(v.Members, func(a, b MemberStatus) int {
 		return strings.Compare(a.Region+"/"+a.Name, b.Region+"/"+b.Name)
 	})
@@ -312,19 +316,20 @@ func newPageView(st *Status, now time.Time) *pageView {
 		byRegion[st.Region] = &regionView{Name: st.Region, State: "alive", Self: true, Nodes: []string{st.Node}}
 		names = append(names, st.Region)
 	}
-	// This region on the left, the others on an arc to the right.
+	// This region on the left, the others in a column on the right (on
+	// a slight arc), so that every link runs right to left.
 	others := slices.DeleteFunc(slices.Clone(names), func(s string) bool { return s == st.Region })
 	slices.Sort(others)
 	self := byRegion[st.Region]
-	self.X, self.Y = 120, float64(v.MapH)/2
+	self.X, self.Y = 100, float64(v.MapH)/2
 	for i, name := range others {
 		r := byRegion[name]
-		a := math.Pi / 2
+		f := 0.5
 		if len(others) > 1 {
-			a = math.Pi*0.15 + math.Pi*0.7*float64(i)/float64(len(others)-1)
+			f = float64(i) / float64(len(others)-1)
 		}
-		r.X = 120 + 400*math.Sin(a)
-		r.Y = float64(v.MapH)/2 - 130*math.Cos(a)
+		r.Y = 44 + (float64(v.MapH)-88)*f
+		r.X = 500 + 40*math.Sin(math.Pi*f)
 	}
 	for _, name := range append([]string{st.Region}, others...) {
 		r := byRegion[name]
@@ -343,7 +348,7 @@ func newPageView(st *Status, now time.Time) *pageView {
 			lv.X1, lv.Y1 = lv.X1+dx/d*38, lv.Y1+dy/d*38
 			lv.X2, lv.Y2 = lv.X2-dx/d*38, lv.Y2-dy/d*38
 		}
-		lv.LX, lv.LY = (lv.X1+lv.X2)/2, (lv.Y1+lv.Y2)/2-8
+		lv.LX, lv.LY = (lv.X1+lv.X2)/2, (lv.Y1+lv.Y2)/2-4
 		lv.Color = "#607d8b"
 		if lv.HasPrior {
 			lv.Ratio = lv.Bandwidth / lv.Prior
