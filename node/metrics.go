@@ -16,6 +16,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -45,6 +46,9 @@ type metrics struct {
 	fetchRatio    prometheus.Histogram
 
 	lastGC atomic.Int64 // Unix seconds of the last successful GC's start
+
+	// all is every collector registered on reg (for names).
+	all []prometheus.Collector
 }
 
 // scrapeTimeout bounds the namespace reads of one scrape.
@@ -55,7 +59,7 @@ const scrapeTimeout = 10 * time.Second
 func newMetrics(n *Node) *metrics {
 	reg := prometheus.NewRegistry()
 	m := &metrics{reg: reg}
-	f := promauto{reg}
+	f := promauto{m}
 	m.requests = f.counterVec("nitro_http_requests_total",
 		"Swift API requests by method and status class (2xx, 3xx, 4xx, 5xx).", "method", "code")
 	m.latency = f.histogramVec("nitro_http_request_duration_seconds",
@@ -73,7 +77,7 @@ func newMetrics(n *Node) *metrics {
 		"Each successful fetch job's duration over its first plan's predicted makespan (1: as predicted).",
 		[]float64{0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 3, 5, 10})
 
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f.register(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	v := version.Get()
 	f.gaugeFunc("nitro_build_info", "Always 1; the labels are the running build.",
 		prometheus.Labels{"version": v.Version, "revision": v.Revision}, func() float64 { return 1 })
@@ -108,47 +112,75 @@ func newMetrics(n *Node) *metrics {
 		func() float64 { return float64(n.store.DiskUsage()) })
 	f.gaugeFunc("nitro_gc_last_success_timestamp_seconds", "Unix time of the start of the last successful GC (0: none since start).", nil,
 		func() float64 { return float64(m.lastGC.Load()) })
-	reg.MustRegister(&namespaceCollector{n: n}, &clusterCollector{n: n})
+	f.register(&namespaceCollector{n: n}, &clusterCollector{n: n})
 	return m
 }
 
 type storeCounts struct{ chunks, stored, recipes int64 }
 
-// promauto registers collectors on one registry (the library's promauto
-// package does the same with panics hidden; this keeps it explicit).
-type promauto struct{ reg *prometheus.Registry }
+// promauto registers collectors on the node's registry and remembers
+// them (the library's promauto package registers too, but not the list).
+type promauto struct{ m *metrics }
+
+func (p promauto) register(cs ...prometheus.Collector) {
+	p.m.reg.MustRegister(cs...)
+	p.m.all = append(p.m.all, cs...)
+}
 
 func (p promauto) counter(name, help string) prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-	p.reg.MustRegister(c)
+	p.register(c)
 	return c
 }
 
 func (p promauto) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	p.reg.MustRegister(c)
+	p.register(c)
 	return c
 }
 
 func (p promauto) histogram(name, help string, buckets []float64) prometheus.Histogram {
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
-	p.reg.MustRegister(h)
+	p.register(h)
 	return h
 }
 
 func (p promauto) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
-	p.reg.MustRegister(h)
+	p.register(h)
 	return h
 }
 
 func (p promauto) counterFunc(name, help string, fn func() float64) {
-	p.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
+	p.register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn))
 }
 
 func (p promauto) gaugeFunc(name, help string, labels prometheus.Labels, fn func() float64) {
-	p.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, fn))
+	p.register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, fn))
 }
+
+// names returns the name of every metric family the registry can
+// report, whether or not it has a series yet (a label set seen, a
+// cluster), histograms without their _bucket, _sum and _count suffixes.
+func (m *metrics) names() map[string]bool {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		for _, c := range m.all {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	out := map[string]bool{}
+	for d := range ch {
+		if s := fqName.FindStringSubmatch(d.String()); s != nil {
+			out[s[1]] = true
+		}
+	}
+	return out
+}
+
+// fqName finds the name in a Desc's String (the client has no accessor).
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
 // handler serves the registry in the Prometheus exposition formats.
 func (m *metrics) handler() http.Handler {

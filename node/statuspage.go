@@ -236,7 +236,11 @@ type transferView struct {
 
 type seriesView struct {
 	Region, Color, Points string
+	// PlanX2, PlanY2: the end of the plan's line for the source (from
+	// the origin to its planned bytes at its planned finish).
+	PlanX2, PlanY2 float64
 	Bytes, Planned        int64
+	PlannedSeconds        float64
 	Failed                bool
 }
 
@@ -348,7 +352,17 @@ func newPageView(st *Status, now time.Time) *pageView {
 			lv.X1, lv.Y1 = lv.X1+dx/d*38, lv.Y1+dy/d*38
 			lv.X2, lv.Y2 = lv.X2-dx/d*38, lv.Y2-dy/d*38
 		}
-		lv.LX, lv.LY = (lv.X1+lv.X2)/2, (lv.Y1+lv.Y2)/2-4
+		// The label beside the line's middle, on the side away from the
+		// other links (above a link from above, below one from below).
+		lv.LX, lv.LY = (lv.X1+lv.X2)/2, (lv.Y1+lv.Y2)/2
+		switch {
+		case from.Y < self.Y-1:
+			lv.LY -= 26
+		case from.Y > self.Y+1:
+			lv.LY += 14
+		default:
+			lv.LY -= 22
+		}
 		lv.Color = "#607d8b"
 		if lv.HasPrior {
 			lv.Ratio = lv.Bandwidth / lv.Prior
@@ -382,6 +396,9 @@ func newTransferView(t TransferStatus) transferView {
 		tv.State = "failed"
 	}
 	tv.XMax = math.Max(math.Max(t.ElapsedSeconds, t.PredictedSeconds), 0.001) * 1.08
+	for _, s := range t.Sources {
+		tv.XMax = math.Max(tv.XMax, s.PlannedSeconds*1.08)
+	}
 	var ymax int64 = 1
 	for _, s := range t.Sources {
 		ymax = max(ymax, s.Bytes, s.PlannedBytes)
@@ -398,6 +415,7 @@ func newTransferView(t TransferStatus) transferView {
 			fmt.Fprintf(&pts, " %.1f,%.1f", x(t.ElapsedSeconds), y(s.Bytes))
 		}
 		tv.Series = append(tv.Series, seriesView{Region: s.Region, Color: palette[i%len(palette)], Points: pts.String(),
+			PlanX2: x(s.PlannedSeconds), PlanY2: y(s.PlannedBytes), PlannedSeconds: s.PlannedSeconds,
 			Bytes: s.Bytes, Planned: s.PlannedBytes, Failed: s.Failed})
 	}
 	tv.PredX, tv.LowX, tv.NowX = x(t.PredictedSeconds), x(t.LowerBoundSeconds), x(t.ElapsedSeconds)

@@ -275,11 +275,11 @@ func (j *job) planPending() {
 		}
 		return
 	}
-	planned := make([]int64, len(j.srcs))
+	planned, finish := make([]int64, len(j.srcs)), make([]float64, len(j.srcs))
 	for r, sp := range plan.Sources {
-		planned[r] = sp.Bytes
+		planned[r], finish[r] = sp.Bytes, sp.Finish
 	}
-	j.f.transfers.planned(j.tr, plan.Makespan, plan.LowerBound, planned)
+	j.f.transfers.planned(j.tr, plan.Makespan, plan.LowerBound, planned, finish)
 	for r, sp := range plan.Sources {
 		s := j.srcs[r]
 		for _, pos := range sp.Chunks {

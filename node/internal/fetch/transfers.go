@@ -59,8 +59,10 @@ func (t *Transfer) Running() bool { return t.FinishedAt.IsZero() }
 // TransferSource is one source region of a Transfer.
 type TransferSource struct {
 	Region string `json:"region"`
-	// PlannedBytes is what the first plan assigned to it (stored bytes).
-	PlannedBytes int64 `json:"planned_bytes"`
+	// PlannedBytes is what the first plan assigned to it (stored bytes)
+	// and PlannedSeconds when the plan predicted it would finish.
+	PlannedBytes   int64   `json:"planned_bytes"`
+	PlannedSeconds float64 `json:"planned_seconds"`
 	// Bytes is what it delivered (stored bytes of chunks stored).
 	Bytes  int64 `json:"bytes"`
 	Failed bool  `json:"failed"`
@@ -128,7 +130,7 @@ func (ts *transfers) finish(t *Transfer, fn func(Transfer)) {
 
 // planned notes a plan: the first gives the prediction, later ones are
 // re-plans (counted where their cause is).
-func (ts *transfers) planned(t *Transfer, makespan, lower float64, bytes []int64) {
+func (ts *transfers) planned(t *Transfer, makespan, lower float64, bytes []int64, finish []float64) {
 	ts.update(t, func(t *Transfer) {
 		if t.PredictedSeconds != 0 || t.LowerBoundSeconds != 0 {
 			return
@@ -136,7 +138,7 @@ func (ts *transfers) planned(t *Transfer, makespan, lower float64, bytes []int64
 		t.PredictedSeconds, t.LowerBoundSeconds = makespan, lower
 		for i, b := range bytes {
 			if i < len(t.Sources) {
-				t.Sources[i].PlannedBytes = b
+				t.Sources[i].PlannedBytes, t.Sources[i].PlannedSeconds = b, finish[i]
 			}
 		}
 	})
