@@ -239,9 +239,9 @@ type seriesView struct {
 	// PlanX2, PlanY2: the end of the plan's line for the source (from
 	// the origin to its planned bytes at its planned finish).
 	PlanX2, PlanY2 float64
-	Bytes, Planned        int64
-	PlannedSeconds        float64
-	Failed                bool
+	Bytes, Planned int64
+	PlannedSeconds float64
+	Failed         bool
 }
 
 type tickView struct {
@@ -352,17 +352,8 @@ func newPageView(st *Status, now time.Time) *pageView {
 			lv.X1, lv.Y1 = lv.X1+dx/d*38, lv.Y1+dy/d*38
 			lv.X2, lv.Y2 = lv.X2-dx/d*38, lv.Y2-dy/d*38
 		}
-		// The label beside the line's middle, on the side away from the
-		// other links (above a link from above, below one from below).
-		lv.LX, lv.LY = (lv.X1+lv.X2)/2, (lv.Y1+lv.Y2)/2
-		switch {
-		case from.Y < self.Y-1:
-			lv.LY -= 26
-		case from.Y > self.Y+1:
-			lv.LY += 14
-		default:
-			lv.LY -= 22
-		}
+		// The label in a box on the line's middle.
+		lv.LX, lv.LY = (lv.X1+lv.X2)/2+10, (lv.Y1+lv.Y2)/2-3
 		lv.Color = "#607d8b"
 		if lv.HasPrior {
 			lv.Ratio = lv.Bandwidth / lv.Prior
