@@ -109,3 +109,17 @@ func BenchmarkStats(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCount is the walk Stats used to do on every call (and Open
+// does once): O(chunks), here an 8 MiB store.
+func BenchmarkCount(b *testing.B) {
+	s := openTest(b, nil)
+	if _, _, err := s.Write(b.Context(), bytes.NewReader(testData(35, 8<<20))); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Count(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitro-cloud/nitro/chunkstore"
@@ -43,6 +44,9 @@ type Node struct {
 
 	gcMu   sync.Mutex // one collection at a time
 	lastGC GCResult   // guarded by gcMu
+	// lastGCSnap is lastGC for readers that must not wait for a running
+	// collection (Stats, the status page); nil: none yet.
+	lastGCSnap atomic.Pointer[GCResult]
 
 	closeOnce sync.Once
 	closeErr  error

@@ -112,9 +112,9 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 		BytesIn:   m.BytesIn.Load(), BytesOut: m.BytesOut.Load(), ObjectsPut: m.ObjectsPut.Load(),
 		ChunkRefs: m.ChunkRefs.Load(), PutsAborted: m.PutsAborted.Load(), Deletes: m.Deletes.Load(),
 	}
-	n.gcMu.Lock()
-	st.LastGC = n.lastGC
-	n.gcMu.Unlock()
+	if g := n.lastGCSnap.Load(); g != nil { // not gcMu: a running GC would block the status
+		st.LastGC = *g
+	}
 	return st, nil
 }
 
