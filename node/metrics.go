@@ -321,6 +321,7 @@ var (
 	descLinkBW         = clusterDesc("nitro_link_bandwidth_bytes_per_second", "The planner's bandwidth estimate of the link from a region to this one.", "region")
 	descLinkPrior      = clusterDesc("nitro_link_prior_bandwidth_bytes_per_second", "The configured prior bandwidth of the link from a region.", "region")
 	descLinkRTT        = clusterDesc("nitro_link_rtt_seconds", "Round-trip time to a region (measured, else the prior).", "region")
+	descLinkPriorRTT   = clusterDesc("nitro_link_prior_rtt_seconds", "The configured prior round-trip time to a region (0: none).", "region")
 	descFetches        = clusterDesc("nitro_fetch_jobs_total", "Fetch jobs started (reads of missing chunks from peers).")
 	descFetchChunks    = clusterDesc("nitro_fetch_chunks_total", "Chunks fetched from peers and stored.")
 	descFetchBytes     = clusterDesc("nitro_fetch_stored_bytes_total", "Stored bytes of the chunks fetched from peers.")
@@ -342,7 +343,7 @@ var (
 )
 
 var clusterDescs = []*prometheus.Desc{descMembers, descPeerSent, descPeerReceived, descPeerSentC, descPeerReceivedC,
-	descLinkBW, descLinkPrior, descLinkRTT, descFetches, descFetchChunks, descFetchBytes, descPlans, descReplans,
+	descLinkBW, descLinkPrior, descLinkRTT, descLinkPriorRTT, descFetches, descFetchChunks, descFetchBytes, descPlans, descReplans,
 	descHedges, descSourceFails, descSlowSources, descNoHolder, descCorrupt, descPlanSeconds, descReplPushed,
 	descReplPushFail, descReplApplied, descReplRounds, descReplRoundFails, descReplLag}
 
@@ -382,6 +383,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descLinkBW, l.BandwidthBytesPerSecond, l.Region)
 		gauge(descLinkPrior, l.PriorBandwidthBytesPerSecond, l.Region)
 		gauge(descLinkRTT, l.RTTSeconds, l.Region)
+		gauge(descLinkPriorRTT, l.PriorRTTSeconds, l.Region)
 	}
 	f := st.Fetch
 	counter(descFetches, float64(f.Fetches))

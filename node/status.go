@@ -142,6 +142,7 @@ type LinkStatus struct {
 	BandwidthBytesPerSecond      float64   `json:"bandwidth_bytes_per_second"`
 	PriorBandwidthBytesPerSecond float64   `json:"prior_bandwidth_bytes_per_second"`
 	RTTSeconds                   float64   `json:"rtt_seconds"`
+	PriorRTTSeconds              float64   `json:"prior_rtt_seconds"`
 	Samples                      int       `json:"samples"`
 	ReceivedBytes                int64     `json:"received_bytes"`
 	UpdatedAt                    time.Time `json:"updated_at"`
@@ -254,7 +255,7 @@ func (c *cluster) status() *ClusterStatus {
 	}
 	for _, l := range c.fetch.Links() {
 		st.Links = append(st.Links, LinkStatus{Region: l.Region, BandwidthBytesPerSecond: l.Bandwidth,
-			PriorBandwidthBytesPerSecond: l.Prior, RTTSeconds: l.RTT.Seconds(), Samples: l.Samples,
+			PriorBandwidthBytesPerSecond: l.Prior, RTTSeconds: l.RTT.Seconds(), PriorRTTSeconds: l.PriorRTT.Seconds(), Samples: l.Samples,
 			ReceivedBytes: l.BytesIn, UpdatedAt: l.LastUpdated})
 	}
 	f := c.fetch.Stats()

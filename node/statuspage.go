@@ -212,7 +212,7 @@ type linkView struct {
 	X1, Y1, X2, Y2      float64
 	LX, LY              float64 // label position
 	Bandwidth, Prior    float64
-	RTT                 float64
+	RTT, PriorRTT       float64
 	Color               string
 	Samples             int
 	Received            int64
@@ -343,7 +343,7 @@ func newPageView(st *Status, now time.Time) *pageView {
 	for _, l := range c.Links {
 		from := byRegion[l.Region]
 		lv := linkView{From: l.Region, To: st.Region, X1: from.X, Y1: from.Y, X2: self.X, Y2: self.Y,
-			Bandwidth: l.BandwidthBytesPerSecond, Prior: l.PriorBandwidthBytesPerSecond, RTT: l.RTTSeconds,
+			Bandwidth: l.BandwidthBytesPerSecond, Prior: l.PriorBandwidthBytesPerSecond, RTT: l.RTTSeconds, PriorRTT: l.PriorRTTSeconds,
 			Samples: l.Samples, Received: l.ReceivedBytes, HasPrior: l.PriorBandwidthBytesPerSecond > 0, HasSample: l.Samples > 0}
 		// Shorten the line to the circles' edges.
 		dx, dy := lv.X2-lv.X1, lv.Y2-lv.Y1
