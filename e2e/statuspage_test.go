@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -63,17 +65,25 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatalf("PUT image: %d %v", code, err)
 	}
 	// c copies it from a (unpaced), so b has two sources.
-	if got, code := swiftLogin(t, nodes["c"].URL).get(t, "/images/disk.raw"); code != 200 || len(got) != size {
+	if got, code := swiftLogin(t, nodes["c"].URL).get(t, "/images/disk.raw"); code != 200 || !bytes.Equal(got, data) {
 		t.Fatalf("GET at c: %d, %d bytes", code, len(got))
 	}
 
 	// The planned read at b, in the background.
 	sb := swiftLogin(t, nodes["b"].URL)
 	readDone := make(chan error, 1)
-	go func() {
-		got, code := sb.get(t, "/images/disk.raw")
-		if code != 200 || len(got) != size {
-			readDone <- fmt.Errorf("GET at b: %d, %d bytes", code, len(got))
+	go func() { // plain HTTP: t.Fatal must not run on this goroutine
+		req, _ := http.NewRequestWithContext(ctx, "GET", sb.url+"/images/disk.raw", nil)
+		req.Header.Set("X-Auth-Token", sb.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			readDone <- err
+			return
+		}
+		defer resp.Body.Close()
+		got, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 || !bytes.Equal(got, data) {
+			readDone <- fmt.Errorf("GET at b: %s, %d bytes (of %d), %v", resp.Status, len(got), size, err)
 			return
 		}
 		readDone <- nil
