@@ -136,11 +136,16 @@ func TestStatusPageInChromium(t *testing.T) {
 		out string
 		err error
 	}
-	domc, shotc := make(chan result, 1), make(chan result, 1)
+	domc, shotc, fullc := make(chan result, 1), make(chan result, 1), make(chan result, 1)
 	go func() { out, err := browse("--dump-dom"); domc <- result{out, err} }()
 	go func() {
 		out, err := browse("--screenshot="+shot, "--window-size=1400,1000", "--hide-scrollbars")
 		shotc <- result{out, err}
+	}()
+	full := filepath.Join(art, "status-page-full.png") // the whole page, below the fold too
+	go func() {
+		out, err := browse("--screenshot="+full, "--window-size=1400,1500", "--hide-scrollbars")
+		fullc <- result{out, err}
 	}()
 	dom := <-domc
 	if dom.err != nil {
@@ -170,10 +175,15 @@ func TestStatusPageInChromium(t *testing.T) {
 	if s := <-shotc; s.err != nil {
 		t.Fatal(s.err)
 	}
-	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10<<10 {
-		t.Fatalf("screenshot %s: %v (%v)", shot, fi, err)
+	if s := <-fullc; s.err != nil {
+		t.Fatal(s.err)
 	}
-	t.Logf("screenshot: %s", shot)
+	for _, p := range []string{shot, full} {
+		if fi, err := os.Stat(p); err != nil || fi.Size() < 10<<10 {
+			t.Fatalf("screenshot %s: %v (%v)", p, fi, err)
+		}
+	}
+	t.Logf("screenshots: %s, %s", shot, full)
 	select {
 	case err := <-readDone:
 		if err != nil {

@@ -229,6 +229,7 @@ type transferView struct {
 	PlotR, TickY      int // plot's right edge; baseline of the time labels
 	Series            []seriesView
 	PredX, LowX, NowX float64
+	BoundAtPlan       bool // the lines are too close for two labels
 	XMax              float64
 	YMaxLabel         string
 	XTicks            []tickView
@@ -410,6 +411,7 @@ func newTransferView(t TransferStatus) transferView {
 			Bytes: s.Bytes, Planned: s.PlannedBytes, Failed: s.Failed})
 	}
 	tv.PredX, tv.LowX, tv.NowX = x(t.PredictedSeconds), x(t.LowerBoundSeconds), x(t.ElapsedSeconds)
+	tv.BoundAtPlan = math.Abs(tv.PredX-tv.LowX) < 40
 	tv.YMaxLabel = humanBytes(ymax)
 	step := niceStep(tv.XMax / 5)
 	for s := 0.0; s <= tv.XMax; s += step {
