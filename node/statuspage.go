@@ -229,7 +229,8 @@ type transferView struct {
 	PlotR, TickY      int // plot's right edge; baseline of the time labels
 	Series            []seriesView
 	PredX, LowX, NowX float64
-	BoundAtPlan       bool // the lines are too close for two labels
+	BoundAtPlan       bool   // the lines are too close for two labels
+	PlanAnchor        string // the plan label's side: "start" (right of its line) or "end"
 	XMax              float64
 	YMaxLabel         string
 	XTicks            []tickView
@@ -412,6 +413,10 @@ func newTransferView(t TransferStatus) transferView {
 	}
 	tv.PredX, tv.LowX, tv.NowX = x(t.PredictedSeconds), x(t.LowerBoundSeconds), x(t.ElapsedSeconds)
 	tv.BoundAtPlan = math.Abs(tv.PredX-tv.LowX) < 40
+	tv.PlanAnchor = "start"
+	if tv.PredX > float64(tv.W)-80 {
+		tv.PlanAnchor = "end"
+	}
 	tv.YMaxLabel = humanBytes(ymax)
 	step := niceStep(tv.XMax / 5)
 	for s := 0.0; s <= tv.XMax; s += step {
