@@ -29,6 +29,9 @@ type batcher struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	err     error
+	// counts, when set, counts the chunk keys of committed transactions
+	// (counts.go).
+	counts *counts
 }
 
 const (
@@ -107,6 +110,13 @@ func (b *batcher) commit() {
 				}
 				return nil
 			})
+		}
+		if err == nil && b.counts != nil {
+			for _, kv := range kvs {
+				if kv[0][0] == prefixChunk {
+					b.counts.chunk(1, int64(len(kv[1])))
+				}
+			}
 		}
 		if b.pool != nil {
 			for _, p := range bufs {

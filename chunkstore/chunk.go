@@ -215,6 +215,7 @@ func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
 	if err != nil {
 		return fmt.Errorf("chunkstore: put chunk %s: %w", id.Short(), err)
 	}
+	s.counts.chunk(1, int64(len(val)))
 	return nil
 }
 

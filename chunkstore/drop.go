@@ -24,7 +24,13 @@ func (s *Store) Drop(ctx context.Context, id recipe.ChunkID) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	var size int64
+	var had bool
 	err := s.update(func(txn *badger.Txn) error {
+		var err error
+		if size, had, err = chunkValueSize(txn, chunkKey(id)); err != nil {
+			return err
+		}
 		if err := txn.Delete(chunkKey(id)); err != nil {
 			return err
 		}
@@ -32,6 +38,9 @@ func (s *Store) Drop(ctx context.Context, id recipe.ChunkID) error {
 	})
 	if err != nil {
 		return fmt.Errorf("chunkstore: drop chunk %s: %w", id.Short(), err)
+	}
+	if had {
+		s.counts.chunk(-1, -size)
 	}
 	return s.sync()
 }

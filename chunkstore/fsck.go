@@ -216,5 +216,8 @@ func (s *Store) repair(corrupt []recipe.ChunkID, bad []recipe.ID, unstamped, str
 	if err := wb.Flush(); err != nil {
 		return n, fmt.Errorf("chunkstore: fsck repair: %w", err)
 	}
+	if err := s.Recount(context.Background()); err != nil {
+		return n, fmt.Errorf("chunkstore: fsck repair: %w", err)
+	}
 	return n, s.sync()
 }

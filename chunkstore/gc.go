@@ -333,6 +333,9 @@ func (s *Store) deleteRecipeTxn(ids []recipe.ID, cutoff int64) (int, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		s.counts.recipes.Add(int64(-n))
+	}
 	if err != nil && !errors.Is(err, badger.ErrConflict) {
 		err = fmt.Errorf("chunkstore: gc: delete recipes: %w", err)
 	}
@@ -407,6 +410,9 @@ func (s *Store) sweepTxn(ids []recipe.ChunkID, cutoff int64) (int, int64, error)
 		}
 		return nil
 	})
+	if err == nil {
+		s.counts.chunk(int64(-n), -b)
+	}
 	if err != nil && !errors.Is(err, badger.ErrConflict) {
 		err = fmt.Errorf("chunkstore: gc: sweep: %w", err)
 	}

@@ -89,7 +89,9 @@ func (s *Store) putRecipe(ctx context.Context, id recipe.ID, enc []byte) error {
 			return err
 		}
 		now := s.now()
+		added := false
 		err := s.db.Update(func(txn *badger.Txn) error {
+			added = false
 			item, err := txn.Get(key)
 			if err == nil {
 				fresh := false
@@ -104,12 +106,17 @@ func (s *Store) putRecipe(ctx context.Context, id recipe.ID, enc []byte) error {
 				}
 			} else if !errors.Is(err, badger.ErrKeyNotFound) {
 				return err
+			} else {
+				added = true
 			}
 			val := make([]byte, 0, 8+len(enc))
 			val = append(encodeStamp(now.Unix()), enc...)
 			return txn.Set(key, val)
 		})
 		if err == nil {
+			if added {
+				s.counts.recipes.Add(1)
+			}
 			return nil
 		}
 		if blockedRetry(err, attempt) {

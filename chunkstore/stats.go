@@ -21,9 +21,16 @@ type Stats struct {
 	Recipes int64
 }
 
-// Stats counts the stored chunks and recipes and sums the chunks' stored
-// sizes. It iterates keys only (no value reads): O(chunks) key reads.
+// Stats returns the store's counts, kept incrementally (counts.go): no
+// walk of the keys. The error is ctx's.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
+	return s.counts.load(), ctx.Err()
+}
+
+// Count counts the stored chunks and recipes and sums the chunks' stored
+// sizes by walking their keys (no value reads): O(chunks) key reads. Open
+// uses it to start the incremental counts Stats returns.
+func (s *Store) Count(ctx context.Context) (Stats, error) {
 	var st Stats
 	err := s.db.View(func(txn *badger.Txn) error {
 		for _, p := range []byte{prefixChunk, prefixRecipe} {

@@ -1,6 +1,7 @@
 package chunkstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -49,8 +50,9 @@ type Store struct {
 	plain    sync.Pool  // *[]byte, decode buffers of readers
 	vals     sync.Pool  // *[]byte, chunk values of writers
 	group    syncGroup
-	pins     pinRegistry // see Pin and GC
+	pins     pinRegistry      // see Pin and GC
 	space    *diskspace.Guard // free-space reserve of cfg.Dir (space.go)
+	counts   counts           // incremental Stats (counts.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -89,6 +91,10 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s.records.s = s
 	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
 	s.vals.New = func() any { b := make([]byte, 0, 1+cfg.MaxSize+cfg.MaxSize/64+64); return &b }
+	if err := s.Recount(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("chunkstore: counting the store in %s: %w", cfg.Dir, err)
+	}
 	s.log.Debug("opened", zap.String("dir", cfg.Dir), zap.Int("min", cfg.MinSize),
 		zap.Int("avg", cfg.AvgSize), zap.Int("max", cfg.MaxSize), zap.Int("level", cfg.CompressionLevel))
 	return s, nil

@@ -176,6 +176,7 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 // complete once every job's hashed is closed. The recipe is pinned into p.
 func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}, sum hash.Hash, p *Pin) (*recipe.Recipe, recipe.ID, error) {
 	wb := newBatcher(s.db, &s.vals, !s.cfg.NoSync)
+	wb.counts = &s.counts
 	defer wb.cancel()
 	rec := &recipe.Recipe{}
 	var stamp []byte

@@ -171,6 +171,9 @@ type cluster struct {
 	places chan string
 	// pushes bounds the placement requests this node sends.
 	pushes chan struct{}
+	// placing is the copies placeLoop runs now: object → start.
+	placingMu sync.Mutex
+	placing   map[string]time.Time
 
 	// life ends when the cluster stops; bg counts the holding writes the
 	// fetcher started (onComplete), which stopBackground waits for.
@@ -186,14 +189,15 @@ type cluster struct {
 }
 
 // newCluster builds the cluster of a node; nil (and no error) for a
-// single-region node. It binds the peer and gossip listeners.
-func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, log *zap.Logger) (_ *cluster, err error) {
+// single-region node. It binds the peer and gossip listeners. onTransfer
+// gets every finished fetch job (fetch.Config.OnTransfer).
+func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, log *zap.Logger, onTransfer func(fetch.Transfer)) (_ *cluster, err error) {
 	cc := cfg.Cluster
 	if !cc.enabled() {
 		return nil, nil
 	}
 	c := &cluster{cfg: cc, region: cfg.Region, log: log.Named("cluster"), ns: ns, store: store,
-		places: make(chan string, placeQueue), pushes: make(chan struct{}, placeQueue)}
+		places: make(chan string, placeQueue), pushes: make(chan struct{}, placeQueue), placing: map[string]time.Time{}}
 	c.life, c.endLife = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -240,7 +244,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 			CostPerByte: l.CostPerGB / 1e9}
 	}
 	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
-		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, OnComplete: c.onComplete},
+		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, OnComplete: c.onComplete, OnTransfer: onTransfer},
 		store, c.fetchPeers, c.client, log)
 	if err != nil {
 		return nil, err

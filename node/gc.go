@@ -85,11 +85,13 @@ func (n *Node) GC(ctx context.Context, grace time.Duration) (GCResult, error) {
 	n.gcMu.Lock()
 	defer n.gcMu.Unlock()
 	res, err := CollectGarbage(ctx, n.store, n.ns, grace)
+	n.metrics.gc(res, err)
 	if err != nil {
 		n.log.Error("gc", zap.Error(err))
 		return res, err
 	}
 	n.lastGC = res
+	n.lastGCSnap.Store(&res)
 	n.log.Info("gc", zap.Int("live_recipes", res.LiveRecipes), zap.Int("recipes_removed", res.RecipesRemoved),
 		zap.Int("chunks_removed", res.ChunksRemoved), zap.Int64("bytes_removed", res.BytesRemoved),
 		zap.Int("holdings_expired", res.HoldingsExpired), zap.Int("tombstones_purged", res.TombstonesPurged), zap.Duration("took", res.Duration))

@@ -10,10 +10,12 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nitro-cloud/nitro/chunkstore"
 	glanceshim "github.com/nitro-cloud/nitro/glance-shim"
+	"github.com/nitro-cloud/nitro/node/internal/fetch"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
 	"github.com/nitro-cloud/nitro/node/internal/objects"
 	"go.uber.org/zap"
@@ -35,13 +37,16 @@ type Node struct {
 
 	swiftLn, opsLn   net.Listener // opsLn nil: no ops listener
 	swiftSrv, opsSrv *http.Server
-	reqs             *requestCounters
+	metrics          *metrics           // Prometheus collectors (metrics.go)
 	shim             *glanceshim.Server // the Swift front end, for Reload
 	reloadMu         sync.Mutex         // one Reload at a time; guards cfg's reloadable fields
 	started          time.Time          // when New returned, for Status
 
 	gcMu   sync.Mutex // one collection at a time
 	lastGC GCResult   // guarded by gcMu
+	// lastGCSnap is lastGC for readers that must not wait for a running
+	// collection (Stats, the status page); nil: none yet.
+	lastGCSnap atomic.Pointer[GCResult]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -60,7 +65,7 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if cfg.Node == "" {
 		cfg.Node, _ = os.Hostname()
 	}
-	n := &Node{cfg: cfg, log: log.Named("node"), reqs: newRequestCounters()}
+	n := &Node{cfg: cfg, log: log.Named("node")}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -75,7 +80,9 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.cluster, err = newCluster(cfg, n.store, n.ns, log)
+	// The fetcher reports finished transfers to the metrics, which exist
+	// once the object service does, before anything is served.
+	n.cluster, err = newCluster(cfg, n.store, n.ns, log, func(t fetch.Transfer) { n.metrics.transfer(t) })
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +90,7 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	n.metrics = newMetrics(n)
 	auth, err := swiftAuthenticator(cfg, log)
 	if err != nil {
 		return nil, err
@@ -106,7 +114,7 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		n.swiftLn = tls.NewListener(n.swiftLn, swiftTLS)
 	}
 	n.swiftSrv = &http.Server{
-		Handler:           n.reqs.wrap(shim.Handler()),
+		Handler:           n.metrics.wrap(shim.Handler()),
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		// No ReadTimeout/WriteTimeout: bodies of 5 GiB are normal.

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -249,17 +251,43 @@ func TestGCFreesChunks(t *testing.T) {
 		t.Fatal("b changed by gc")
 	}
 	m := httpGet(t, r.ops()+"/metrics")
-	for _, want := range []string{
-		`nitro_http_requests_total{method="PUT",code="201"} 3`,
-		fmt.Sprintf("nitro_store_stored_bytes %d", after.StoredBytes),
-		fmt.Sprintf("nitro_object_bytes_in_total %d", len(a)+len(b)),
-		"nitro_objects_deleted_total 1",
+	for series, want := range map[string]float64{
+		`nitro_http_requests_total{code="2xx",method="PUT"}`:                 3,
+		`nitro_http_request_duration_seconds_count{code="2xx",method="PUT"}`: 3,
+		`nitro_store_stored_bytes`:                                           float64(after.StoredBytes),
+		`nitro_store_chunks`:                                                 float64(after.Chunks),
+		`nitro_object_bytes_in_total`:                                        float64(len(a) + len(b)),
+		`nitro_objects_deleted_total`:                                        1,
+		`nitro_namespace_objects`:                                            1,
+		`nitro_namespace_logical_bytes`:                                      float64(len(b)),
+		`nitro_gc_runs_total{result="ok"}`:                                   1,
+		`nitro_gc_duration_seconds_count`:                                    1,
+		`nitro_gc_chunks_removed_total`:                                      float64(res.ChunksRemoved),
+		`nitro_gc_last_success_timestamp_seconds`:                            float64(res.Start.Unix()),
+		`nitro_store_dedup_ratio`:                                            float64(len(b)) / float64(after.StoredBytes),
+		`go_goroutines`:                                                      -1, // present
+		`process_resident_memory_bytes`:                                      -1,
 	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %q:\n%s", want, m)
+		got, ok := metricValue(m, series)
+		if !ok || want >= 0 && math.Abs(got-want) > 1e-6*math.Max(1, want) {
+			t.Errorf("metric %s = %v (present %v), want %v", series, got, ok, want)
 		}
 	}
 	if got := httpGet(t, r.ops()+"/healthz"); got != "OK\n" {
 		t.Errorf("healthz = %q", got)
 	}
+}
+
+// metricValue finds series (name and labels as the text exposition
+// writes them, labels sorted) in a /metrics answer and parses its value.
+func metricValue(text, series string) (float64, bool) {
+	for line := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(line, series+" ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+		return v, err == nil
+	}
+	return 0, false
 }

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/nitro-cloud/nitro/chunkstore"
@@ -19,7 +16,7 @@ import (
 // authentication, so it must stay on a host-local address:
 //
 //	GET  /healthz          200 "OK" while the store answers, else 503
-//	GET  /metrics          Prometheus text format (see writeMetrics)
+//	GET  /metrics          Prometheus exposition (metrics.go, METRICS.md)
 //	GET  /stats            JSON Stats
 //	POST /gc[?grace=DUR]   run a GC now (grace a Go duration, default
 //	                       gc.grace); JSON GCResult; 400 if grace is
@@ -34,15 +31,7 @@ func (n *Node) opsHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "OK")
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		st, err := n.Stats(r.Context())
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		n.writeMetrics(w, st)
-	})
+	mux.Handle("GET /metrics", n.metrics.handler())
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
 		st, err := n.Stats(r.Context())
 		if err != nil {
@@ -109,8 +98,8 @@ type Stats struct {
 }
 
 // Stats returns a snapshot of the store's size and the node's counters.
-// Cost: a key-only scan of the chunks and recipes and a walk of the data
-// dir.
+// Cost: the store's incremental counts (no walk of the keys) and a stat of
+// the data dir's files.
 func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	cs, err := n.store.Stats(ctx)
 	if err != nil {
@@ -123,113 +112,14 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 		BytesIn:   m.BytesIn.Load(), BytesOut: m.BytesOut.Load(), ObjectsPut: m.ObjectsPut.Load(),
 		ChunkRefs: m.ChunkRefs.Load(), PutsAborted: m.PutsAborted.Load(), Deletes: m.Deletes.Load(),
 	}
-	n.gcMu.Lock()
-	st.LastGC = n.lastGC
-	n.gcMu.Unlock()
+	if g := n.lastGCSnap.Load(); g != nil { // not gcMu: a running GC would block the status
+		st.LastGC = *g
+	}
 	return st, nil
 }
 
-// writeMetrics writes the Prometheus text exposition format by hand.
-func (n *Node) writeMetrics(w http.ResponseWriter, st Stats) {
-	metric := func(name, typ, help string, v int64) {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", name, help, name, typ, name, v)
-	}
-	fmt.Fprintf(w, "# HELP nitro_http_requests_total Swift API requests by method and status code.\n# TYPE nitro_http_requests_total counter\n")
-	for _, c := range n.reqs.snapshot() {
-		fmt.Fprintf(w, "nitro_http_requests_total{method=%q,code=\"%d\"} %d\n", c.method, c.code, c.n)
-	}
-	m := n.svc.Metrics()
-	metric("nitro_object_bytes_in_total", "counter", "Object body bytes stored by committed PUTs.", st.BytesIn)
-	metric("nitro_object_bytes_out_total", "counter", "Object bytes returned by GETs.", st.BytesOut)
-	metric("nitro_objects_put_total", "counter", "Object PUTs committed.", st.ObjectsPut)
-	metric("nitro_objects_deleted_total", "counter", "Object DELETEs committed.", st.Deletes)
-	metric("nitro_object_puts_aborted_total", "counter", "Object PUTs that committed nothing (body error, ETag mismatch).", st.PutsAborted)
-	metric("nitro_chunk_refs_written_total", "counter", "Chunk references of committed PUTs (new and deduplicated chunks).", st.ChunkRefs)
-	metric("nitro_replication_errors_total", "counter", "Replicate calls that failed.", m.ReplErrors.Load())
-	metric("nitro_store_chunks", "gauge", "Chunks in the store.", st.Chunks)
-	metric("nitro_store_stored_bytes", "gauge", "Stored (compressed) bytes of the chunks in the store.", st.StoredBytes)
-	metric("nitro_store_recipes", "gauge", "Recipes in the store.", st.Recipes)
-	metric("nitro_store_disk_bytes", "gauge", "Disk space used by the data directory's files (allocated blocks, as du counts them).", st.DiskBytes)
-	metric("nitro_gc_last_chunks_removed", "gauge", "Chunks removed by the last GC.", int64(st.LastGC.ChunksRemoved))
-	metric("nitro_gc_last_bytes_removed", "gauge", "Stored bytes removed by the last GC.", st.LastGC.BytesRemoved)
-	metric("nitro_gc_last_success_timestamp_seconds", "gauge", "Unix time of the last successful GC (0: none).", unixOrZero(st.LastGC.Start))
-}
-
-func unixOrZero(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
-}
-
-// requestCounters counts Swift API requests by method and status.
-type requestCounters struct {
-	mu sync.Mutex
-	n  map[reqKey]int64
-}
-
-type reqKey struct {
-	method string
-	code   int
-}
-
-type reqCount struct {
-	reqKey
-	n int64
-}
-
-func newRequestCounters() *requestCounters { return &requestCounters{n: map[reqKey]int64{}} }
-
 // knownMethods bounds the label values of the method label.
 var knownMethods = []string{"GET", "HEAD", "PUT", "POST", "DELETE", "COPY", "OPTIONS"}
-
-// wrap counts every request h serves.
-func (c *requestCounters) wrap(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
-		defer func() {
-			m := r.Method
-			if !slices.Contains(knownMethods, m) {
-				m = "OTHER"
-			}
-			code := sw.code
-			if code == 0 {
-				code = http.StatusOK
-			}
-			if p := recover(); p != nil {
-				if code == http.StatusOK && !sw.wrote {
-					code = 499
-				}
-				c.add(m, code)
-				panic(p)
-			}
-			c.add(m, code)
-		}()
-		h.ServeHTTP(sw, r)
-	})
-}
-
-func (c *requestCounters) add(method string, code int) {
-	c.mu.Lock()
-	c.n[reqKey{method, code}]++
-	c.mu.Unlock()
-}
-
-func (c *requestCounters) snapshot() []reqCount {
-	c.mu.Lock()
-	out := make([]reqCount, 0, len(c.n))
-	for k, v := range c.n {
-		out = append(out, reqCount{k, v})
-	}
-	c.mu.Unlock()
-	slices.SortFunc(out, func(a, b reqCount) int {
-		if d := strings.Compare(a.method, b.method); d != 0 {
-			return d
-		}
-		return a.code - b.code
-	})
-	return out
-}
 
 // statusWriter records the status code; Unwrap keeps
 // http.ResponseController (Flush, deadlines) working through it.

@@ -12,13 +12,21 @@ import (
 // addOpsRoutes adds the operator commands' endpoints to the ops listener
 // (unauthenticated, host-local like the rest of it):
 //
-//	GET /status   JSON Status (`nitro status`)
+//	GET /         the status page (statuspage.go): HTML, reloads itself
+//	GET /status   JSON Status (`nitro status`); ?images=N adds where the
+//	              first N objects live (at most 200), 400 if N is bad
 //	GET /fsck     read-only fsck of the live store, JSON
 //	              chunkstore.FsckReport, 200 whatever it finds
 //	              (`nitro fsck --live`); --repair stays offline
 func (n *Node) addOpsRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", n.servePage)
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		st, err := n.Status(r.Context())
+		images, err := imagesParam(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		st, err := n.statusWithImages(r.Context(), images)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

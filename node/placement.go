@@ -121,8 +121,14 @@ func (c *cluster) placeLoop(ctx context.Context) {
 		case object := <-c.places:
 			pctx, cancel := context.WithTimeout(ctx, placeTimeout)
 			start := time.Now()
+			c.placingMu.Lock()
+			c.placing[object] = start
+			c.placingMu.Unlock()
 			n, err := c.place(pctx, object)
 			cancel()
+			c.placingMu.Lock()
+			delete(c.placing, object)
+			c.placingMu.Unlock()
 			if err != nil {
 				c.log.Warn("placement failed; the object will be fetched on its first read", zap.String("object", object), zap.Error(err))
 				continue

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/nitro-cloud/nitro/internal/version"
+	"github.com/nitro-cloud/nitro/node/internal/fetch"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
 )
 
@@ -36,6 +38,9 @@ type Status struct {
 	LastGC *GCStatus `json:"last_gc,omitempty"`
 	// Cluster is nil for a single-region node.
 	Cluster *ClusterStatus `json:"cluster,omitempty"`
+	// Images is where the first objects live (GET /status?images=N, the
+	// status page; statuspage.go); absent unless asked for.
+	Images []ImageStatus `json:"images,omitempty"`
 }
 
 // StoreStatus is what the chunk store holds (chunkstore.Stats) and the
@@ -98,6 +103,23 @@ type ClusterStatus struct {
 	// ChunksSent and ChunksReceived are by peer region.
 	ChunksSent     map[string]ChunkTraffic `json:"chunks_sent"`
 	ChunksReceived map[string]ChunkTraffic `json:"chunks_received"`
+	// Transfers are the recent fetch jobs, newest first (at most 16).
+	Transfers []TransferStatus `json:"transfers"`
+	// Placing are the eager-placement copies into this region under way;
+	// PlacementsQueued the ones waiting.
+	Placing          []PlacementStatus `json:"placing"`
+	PlacementsQueued int               `json:"placements_queued"`
+}
+
+// TransferStatus is one fetch job: per-source bytes over time, the plan's
+// prediction and lower bound against the elapsed time, re-plans (hedges:
+// always 0 until the fetcher hedges).
+type TransferStatus = fetch.Transfer
+
+// PlacementStatus is an eager-placement copy under way.
+type PlacementStatus struct {
+	Object    string    `json:"object"`
+	StartedAt time.Time `json:"started_at"`
 }
 
 // MemberStatus is one other node of the cluster, as gossip sees it.
@@ -120,6 +142,7 @@ type LinkStatus struct {
 	BandwidthBytesPerSecond      float64   `json:"bandwidth_bytes_per_second"`
 	PriorBandwidthBytesPerSecond float64   `json:"prior_bandwidth_bytes_per_second"`
 	RTTSeconds                   float64   `json:"rtt_seconds"`
+	PriorRTTSeconds              float64   `json:"prior_rtt_seconds"`
 	Samples                      int       `json:"samples"`
 	ReceivedBytes                int64     `json:"received_bytes"`
 	UpdatedAt                    time.Time `json:"updated_at"`
@@ -167,9 +190,9 @@ type ChunkTraffic struct {
 	Bytes  int64 `json:"bytes"`
 }
 
-// Status returns the node's Status. Cost: a key-only scan of the store
-// (as Stats), a walk of the data dir and a scan of the account and
-// container records.
+// Status returns the node's Status. Cost: as Stats (in-memory counts and
+// a stat of the data dir's files) and a read of the account records and
+// of each account's stats.
 func (n *Node) Status(ctx context.Context) (*Status, error) {
 	st, err := n.Stats(ctx)
 	if err != nil {
@@ -232,7 +255,7 @@ func (c *cluster) status() *ClusterStatus {
 	}
 	for _, l := range c.fetch.Links() {
 		st.Links = append(st.Links, LinkStatus{Region: l.Region, BandwidthBytesPerSecond: l.Bandwidth,
-			PriorBandwidthBytesPerSecond: l.Prior, RTTSeconds: l.RTT.Seconds(), Samples: l.Samples,
+			PriorBandwidthBytesPerSecond: l.Prior, RTTSeconds: l.RTT.Seconds(), PriorRTTSeconds: l.PriorRTT.Seconds(), Samples: l.Samples,
 			ReceivedBytes: l.BytesIn, UpdatedAt: l.LastUpdated})
 	}
 	f := c.fetch.Stats()
@@ -252,6 +275,15 @@ func (c *cluster) status() *ClusterStatus {
 	for region, lc := range c.client.ReceivedStats() {
 		st.ChunksReceived[region] = ChunkTraffic{Chunks: lc.Chunks, Bytes: lc.Bytes}
 	}
+	st.Transfers = c.fetch.Transfers()
+	st.Placing = []PlacementStatus{}
+	c.placingMu.Lock()
+	for o, t := range c.placing {
+		st.Placing = append(st.Placing, PlacementStatus{Object: o, StartedAt: t})
+	}
+	c.placingMu.Unlock()
+	slices.SortFunc(st.Placing, func(a, b PlacementStatus) int { return a.StartedAt.Compare(b.StartedAt) })
+	st.PlacementsQueued = len(c.places)
 	return st
 }
 

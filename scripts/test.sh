@@ -16,8 +16,9 @@ pkgs=(swift swift-proxy swift-account swift-container swift-object
       python3-swiftclient glance-api python3-glance-store
       python3-openstackclient python3-glanceclient memcached sqlite3 curl
       debootstrap qemu-utils fdisk e2fsprogs iproute2 procps systemd passwd
+      debootstrap qemu-utils fdisk e2fsprogs iproute2 procps systemd passwd
       keystone python3-keystoneclient python3-keystonemiddleware uwsgi uwsgi-core
-      uwsgi-plugin-python3 shellcheck util-linux)
+      uwsgi-plugin-python3 shellcheck util-linux chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -325,6 +325,9 @@ func TestHolderKilledMidRead(t *testing.T) {
 	if st.SourceFails < 1 || by["a"] == 0 {
 		t.Fatalf("expected a failed source mid-read: %+v", st)
 	}
+	if trs := b.f.Transfers(); len(trs) != 1 || trs[0].Replans < 1 {
+		t.Fatalf("transfers %+v, want one with a re-plan", trs)
+	}
 }
 
 func TestCorruptChunkFetchedFromAnotherHolder(t *testing.T) {

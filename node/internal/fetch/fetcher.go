@@ -73,6 +73,10 @@ type Config struct {
 	// block; it may be called more than once for a recipe. The node writes
 	// the region's holding of the recipe with it.
 	OnComplete func(id recipe.ID)
+	// OnTransfer, if set, is called with the record of every fetch job
+	// when it finishes (see Transfers), on the job's goroutine; it must
+	// not block. The node's metrics observe durations with it.
+	OnTransfer func(Transfer)
 }
 
 // Fetcher implements the object service's RemoteReader. Safe for
@@ -90,6 +94,8 @@ type Fetcher struct {
 	inflight map[recipe.ChunkID]*future
 	queued   map[string]int64 // estimated bytes queued per source region
 	stats    Stats
+
+	transfers transfers // recent jobs, for Transfers
 }
 
 // Stats counts what the fetcher did.

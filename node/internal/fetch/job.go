@@ -85,6 +85,7 @@ type job struct {
 	mu        sync.Mutex
 	remaining int
 	wg        sync.WaitGroup
+	tr        *Transfer // this job in f.transfers
 }
 
 func (f *Fetcher) newJob(ctx context.Context, cancel context.CancelFunc, chunks []*jchunk) *job {
@@ -187,6 +188,12 @@ func (j *job) run() {
 		ids[i] = c.id
 	}
 	j.srcs = f.sources(peers, f.haveSizes(j.ctx, peers, ids), j.chunks)
+	regions := make([]string, len(j.srcs))
+	for i, s := range j.srcs {
+		regions[i] = s.Region
+	}
+	j.tr = f.transfers.start(len(j.chunks), regions)
+	defer f.transfers.finish(j.tr, f.cfg.OnTransfer)
 
 	tick := time.NewTicker(max(j.f.cfg.Grace/4, 50*time.Millisecond))
 	defer tick.Stop()
@@ -226,6 +233,7 @@ func (j *job) fail(c *jchunk, err error) {
 	}
 	c.state = stFailed
 	j.remaining--
+	j.f.transfers.update(j.tr, func(t *Transfer) { t.FailedChunks++ })
 	j.f.complete(c, err, false)
 }
 
@@ -267,6 +275,11 @@ func (j *job) planPending() {
 		}
 		return
 	}
+	planned, finish := make([]int64, len(j.srcs)), make([]float64, len(j.srcs))
+	for r, sp := range plan.Sources {
+		planned[r], finish[r] = sp.Bytes, sp.Finish
+	}
+	j.f.transfers.planned(j.tr, plan.Makespan, plan.LowerBound, planned, finish)
 	for r, sp := range plan.Sources {
 		s := j.srcs[r]
 		for _, pos := range sp.Chunks {
@@ -354,6 +367,7 @@ func (j *job) checkSlow() {
 		// Floor: a stalled stream says little about the link later on.
 		j.f.links.set(s.Region, max(observed, recent, est.Prior/100), true)
 		j.f.count(func(st *Stats) { st.SlowSources++; st.Replans++ })
+		j.replanned(s, false)
 		j.f.log.Warn("source far behind its predicted progress; re-planning its chunks",
 			zap.String("region", s.Region), zap.Float64("observed_Bps", observed),
 			zap.Float64("recent_Bps", recent), zap.Float64("predicted_Bps", bw),
@@ -577,6 +591,7 @@ func (j *job) worker(s *jsrc) {
 		default:
 			s.failed = true
 			f.count(func(st *Stats) { st.SourceFails++; st.Replans++ })
+			j.replanned(s, true)
 			f.log.Warn("source failed; re-planning its chunks onto the others",
 				zap.String("region", s.Region), zap.Int("chunks_left", leftover+len(s.queue)), zap.Error(err))
 			j.requeue(s)
@@ -630,6 +645,7 @@ func (j *job) chunkDone(s *jsrc, c *jchunk, stored int64) {
 	c.state = stDone
 	j.remaining--
 	j.f.count(func(st *Stats) { st.StoredBytes += stored })
+	j.f.transfers.stored(j.tr, indexOf(j.srcs, s), stored)
 	j.f.complete(c, nil, true)
 }
 
@@ -647,4 +663,15 @@ func (j *job) chunkFailed(s *jsrc, c *jchunk, reason string) {
 	c.got = 0 // what arrived was unusable: the next copy is no duplicate
 	j.mu.Unlock()
 	j.poke()
+}
+
+// replanned counts a re-plan away from s in the job's Transfer.
+func (j *job) replanned(s *jsrc, failed bool) {
+	i := indexOf(j.srcs, s)
+	j.f.transfers.update(j.tr, func(t *Transfer) {
+		t.Replans++
+		if failed && i >= 0 && i < len(t.Sources) {
+			t.Sources[i].Failed = true
+		}
+	})
 }

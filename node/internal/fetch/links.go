@@ -22,6 +22,7 @@ type LinkEstimate struct {
 	Bandwidth   float64       // bytes/s
 	Prior       float64       // bytes/s, the configured prior
 	RTT         time.Duration // from membership when measured, else prior
+	PriorRTT    time.Duration // the configured prior (0: none)
 	Samples     int           // throughput observations folded in
 	BytesIn     int64         // stored bytes received from this region
 	LastUpdated time.Time
@@ -52,7 +53,7 @@ func (l *links) entry(region string) *LinkEstimate {
 		if bw <= 0 {
 			bw = l.def
 		}
-		e = &LinkEstimate{Region: region, Bandwidth: bw, Prior: bw, RTT: p.RTT}
+		e = &LinkEstimate{Region: region, Bandwidth: bw, Prior: bw, RTT: p.RTT, PriorRTT: p.RTT}
 		l.est[region] = e
 	}
 	return e
