@@ -9,7 +9,7 @@
 #                                  container, GC at the shortest grace
 #   (c) TestReliabilityDiskFull    a node on a small ext4 it mounts: 507, restart
 #                                  on a full disk, recovery
-#   (d) TestReliabilityStall       stalled bodies and slowloris: 408, nothing
+#   (d) TestReliabilityStalledClients       stalled bodies and slowloris: 408, nothing
 #                                  committed
 #   (e) TestReliabilityPeerAttacks peer replay, tamper, wrong secret, plain HTTP
 #                                  to TLS
@@ -48,7 +48,7 @@ report="$out/reliability-$stamp.md"
 } >"$report"
 status=0
 summaries=()
-for t in TestReliabilityCrashLoop TestReliabilityLoad TestReliabilityDiskFull TestReliabilityStall TestReliabilityPeerAttacks; do
+for t in TestReliabilityCrashLoop TestReliabilityLoad TestReliabilityDiskFull TestReliabilityStalledClients TestReliabilityPeerAttacks; do
   [[ $t =~ $only ]] || continue
   log="$out/reliability-$stamp-$t.log"
   before=$(cut -d' ' -f1-3 /proc/loadavg)
