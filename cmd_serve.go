@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/nitro-cloud/nitro/node"
 	"go.uber.org/zap"
@@ -41,6 +42,11 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // stderr
+	if cfg.Store.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// Process-wide, so here rather than in node.New (tests run many
+		// nodes in one process).
+		debug.SetMemoryLimit(cfg.Store.MemoryLimit)
+	}
 	n, err := node.New(cfg, log)
 	if err != nil {
 		return err

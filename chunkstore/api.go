@@ -52,7 +52,24 @@ type Config struct {
 	// stored re-stamps it, protecting it from GC (see doc.go); 0 means
 	// DefaultTouchAfter. GC refuses a grace period under 2×TouchAfter.
 	TouchAfter time.Duration
+	// WriteBudget bounds the bytes of chunk buffers (plain and compressed)
+	// that all concurrent Writes hold together, from cutting until their
+	// transaction commits; a Write past it waits (back-pressure). 0 means
+	// DefaultWriteBudget. Each Write's Window still applies.
+	WriteBudget int64
+	// ReadBudget bounds the bytes of decoded chunks that all readers from
+	// NewReader hold together ahead of their consumers; 0 means
+	// DefaultReadBudget. Each reader's ReadAhead still applies.
+	ReadBudget int64
 }
+
+// Defaults of Config's memory budgets, in bytes: with Badger's caches and
+// memtables (about 100 MiB, see badgerOptions) they keep a store's memory
+// under half a GiB at any concurrency.
+const (
+	DefaultWriteBudget = 192 << 20
+	DefaultReadBudget  = 64 << 20
+)
 
 // ErrNotFound is returned (wrapped) when a chunk, recipe or record is absent.
 var ErrNotFound = errors.New("chunkstore: not found")

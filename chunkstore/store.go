@@ -46,6 +46,11 @@ type Store struct {
 	plain    sync.Pool  // *[]byte, decode buffers of readers
 	vals     sync.Pool  // *[]byte, chunk values of writers
 	group    syncGroup
+	// wbudget and rbudget bound the chunk buffers of all Writes and of all
+	// readers (Config.WriteBudget, ReadBudget); cpu holds Config.Workers
+	// tokens, one per hash or compression running, across all Writes.
+	wbudget, rbudget *budget
+	cpu              chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -72,8 +77,10 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now}
 	s.records.s = s
+	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)
+	s.cpu = make(chan struct{}, cfg.Workers)
 	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
-	s.vals.New = func() any { b := make([]byte, 0, 1+cfg.MaxSize+cfg.MaxSize/64+64); return &b }
+	s.vals.New = func() any { b := make([]byte, 0, valueCap(cfg.MaxSize)); return &b }
 	s.log.Debug("opened", zap.String("dir", cfg.Dir), zap.Int("min", cfg.MinSize),
 		zap.Int("avg", cfg.AvgSize), zap.Int("max", cfg.MaxSize), zap.Int("level", cfg.CompressionLevel))
 	return s, nil
@@ -88,12 +95,15 @@ func badgerOptions(dir string, log *zap.Logger) badger.Options {
 	o.NumVersionsToKeep = 1
 	o.ValueThreshold = valueThreshold
 	o.ValueLogFileSize = 256 << 20 // value-log GC rewrites whole files: keep them small
-	o.MemTableSize = 32 << 20
+	// Memory: the memtables (NumMemtables arenas of about 1.2×MemTableSize,
+	// Go heap) and the two caches make about 100 MiB, whatever the store's
+	// size; chunk values live in the value log (mmapped files).
+	o.MemTableSize = 16 << 20
 	o.NumMemtables = 3
 	o.NumLevelZeroTables = 5
 	o.NumLevelZeroTablesStall = 15
-	o.BlockCacheSize = 64 << 20
-	o.IndexCacheSize = 32 << 20
+	o.BlockCacheSize = 32 << 20
+	o.IndexCacheSize = 16 << 20
 	o.Compression = options.None // keys are hashes, values are already zstd
 	o.NumCompactors = 2
 	o.MetricsEnabled = false

@@ -119,6 +119,7 @@ func OpenStore(cfg Config, log *zap.Logger) (*chunkstore.Store, error) {
 	st, err := chunkstore.Open(chunkstore.Config{
 		Dir: cfg.DataDir, MinSize: s.MinSize, AvgSize: s.AvgSize, MaxSize: s.MaxSize,
 		CompressionLevel: s.CompressionLevel, Workers: s.Workers, TouchAfter: s.TouchAfter,
+		WriteBudget: s.MemoryBudget / 4 * 3, ReadBudget: s.MemoryBudget / 4,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("node: opening the store in %s (a running nitro node holds it: stop it first): %w", cfg.DataDir, err)
@@ -134,6 +135,9 @@ func shimConfig(cfg Config) glanceshim.Config {
 		StorageURL:     cfg.Swift.StorageURL,
 		DisableFile:    cfg.Swift.HealthcheckDisableFile,
 		MaxFileSize:    cfg.Swift.MaxFileSize,
+		ClientTimeout:  cfg.Swift.ClientTimeout,
+		MaxUploads:     cfg.Swift.MaxUploads,
+		UploadWait:     cfg.Swift.UploadWait,
 	}
 	for _, a := range cfg.Swift.Accounts {
 		acct := glanceshim.Account{Name: a.Name}

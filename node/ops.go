@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,8 +27,18 @@ import (
 //	POST /gc[?grace=DUR]   run a GC now (grace a Go duration, default
 //	                       gc.grace); JSON GCResult; 400 if grace is
 //	                       below 2×store.touch_after
+//	GET  /debug/pprof/...  net/http/pprof's profiles (heap, goroutine,
+//	                       profile?seconds=N, trace, ...)
 func (n *Node) opsHandler() http.Handler {
 	mux := http.NewServeMux()
+	// Registered here, not on http.DefaultServeMux (importing
+	// net/http/pprof also registers there, which nothing serves).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := n.ns.Get(r.Context(), healthKey); err != nil && !isNotFound(err) {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
