@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -66,6 +68,16 @@ func (r *Records) Update(ctx context.Context, fn func(tx RecordTxn) error) error
 		}
 		if !errors.Is(err, badger.ErrConflict) || attempt >= 100 {
 			return err
+		}
+		// Many writers of one record (a container's counters under
+		// hundreds of concurrent PUTs) conflict again if they all retry at
+		// once: back off a random time that grows with the attempts (at
+		// most 50 ms; 100 attempts wait about 2.5 s at most).
+		d := time.Duration(rand.Int64N(int64(min(attempt+1, 50)) * int64(time.Millisecond)))
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
