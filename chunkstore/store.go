@@ -3,6 +3,7 @@ package chunkstore
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,13 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 		return nil, err
 	}
 	db, err := badger.Open(badgerOptions(cfg.Dir, log))
+	if emptyMemtableErr(err) {
+		// A crash between creating a memtable file and sizing it leaves an
+		// empty .mem file: Open sizes it, then fails; the second Open finds
+		// an empty memtable (dgraph-io/badger#2207). Nothing acknowledged
+		// was in it: it was empty.
+		db, err = badger.Open(badgerOptions(cfg.Dir, log))
+	}
 	if err != nil {
 		cd.close()
 		return nil, fmt.Errorf("chunkstore: open badger in %s: %w", cfg.Dir, err)
@@ -84,6 +92,14 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s.log.Debug("opened", zap.String("dir", cfg.Dir), zap.Int("min", cfg.MinSize),
 		zap.Int("avg", cfg.AvgSize), zap.Int("max", cfg.MaxSize), zap.Int("level", cfg.CompressionLevel))
 	return s, nil
+}
+
+// emptyMemtableErr reports whether err is badger.Open's failure on an empty
+// memtable file: ristretto's z.NewFile ("Create a new file"), which Badger
+// wraps as text only (y.Wrapf keeps no %w outside its debug mode).
+func emptyMemtableErr(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "while opening memtables") &&
+		strings.HasSuffix(err.Error(), "Create a new file")
 }
 
 // badgerOptions sets every Badger option that matters to us explicitly.
