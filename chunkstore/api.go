@@ -67,8 +67,8 @@ type Config struct {
 // memtables (about 100 MiB, see badgerOptions) they keep a store's memory
 // under half a GiB at any concurrency.
 const (
-	DefaultWriteBudget = 192 << 20
-	DefaultReadBudget  = 64 << 20
+	DefaultWriteBudget = 144 << 20
+	DefaultReadBudget  = 48 << 20
 )
 
 // ErrNotFound is returned (wrapped) when a chunk, recipe or record is absent.

@@ -73,7 +73,7 @@ const (
 	// DefaultClientTimeout is Swift's client_timeout default (60 s).
 	DefaultClientTimeout = 60 * time.Second
 	// DefaultMaxUploads is the default Config.MaxUploads.
-	DefaultMaxUploads = 128
+	DefaultMaxUploads = 200
 	// DefaultUploadWait is the default Config.UploadWait.
 	DefaultUploadWait = 5 * time.Minute
 )

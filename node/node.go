@@ -89,7 +89,8 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	}
 	n.swiftSrv = &http.Server{
 		Handler:           n.reqs.wrap(shim.Handler()),
-		ReadHeaderTimeout: 30 * time.Second,
+		// Swift's client_timeout bounds header reads too (slowloris).
+		ReadHeaderTimeout: min(30*time.Second, cfg.Swift.ClientTimeout),
 		IdleTimeout:       2 * time.Minute,
 		// No ReadTimeout/WriteTimeout: bodies of 5 GiB are normal.
 		ErrorLog: zap.NewStdLog(log.Named("http")),
