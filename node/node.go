@@ -88,7 +88,7 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: swift.listen: %w", err)
 	}
 	n.swiftSrv = &http.Server{
-		Handler:           n.reqs.wrap(shim.Handler()),
+		Handler: n.reqs.wrap(shim.Handler()),
 		// Swift's client_timeout bounds header reads too (slowloris).
 		ReadHeaderTimeout: min(30*time.Second, cfg.Swift.ClientTimeout),
 		IdleTimeout:       2 * time.Minute,
