@@ -41,6 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+
 if [ -z "$bin" ]; then
   go build -o "$tmp/nitro" .
   bin=$tmp/nitro
@@ -69,7 +70,8 @@ for _ in $(seq 100); do
 done
 curl -fsS -o /dev/null "http://127.0.0.1:$port/healthcheck"
 
-echo "nitro: $bin ($(git describe --always --dirty 2>/dev/null || echo '?')), $(nproc) CPUs"
+if [ "$bin" = "$tmp/nitro" ]; then what="this tree ($(git describe --always --dirty 2>/dev/null || echo '?'))"; else what=$bin; fi
+echo "nitro: $what, $(nproc) CPUs"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$tmp/memload" -url "http://127.0.0.1:$port" -pid "$pid" -size "$size" -conc "$conc"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
