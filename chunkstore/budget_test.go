@@ -179,3 +179,21 @@ func TestBudgetAcquireCancel(t *testing.T) {
 		t.Fatalf("used %d after releasing everything", used)
 	}
 }
+
+// BenchmarkBudgetAcquireRelease: the per-chunk cost of the shared budget,
+// contended by GOMAXPROCS goroutines (a Write takes it once per chunk,
+// about 64 KiB).
+func BenchmarkBudgetAcquireRelease(b *testing.B) {
+	bud := newBudget(DefaultWriteBudget)
+	cost := int64(DefaultMaxSize + valueCap(DefaultMaxSize))
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := bud.acquire(ctx, cost); err != nil {
+				b.Error(err)
+				return
+			}
+			bud.release(cost)
+		}
+	})
+}
