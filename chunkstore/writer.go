@@ -274,12 +274,13 @@ func setChunk(wb *batcher, id recipe.ChunkID, val, stamp []byte) error {
 // chunk repeated within one stream (zero runs, copies) is looked up and
 // compressed once: the first occurrence is stored (or found present)
 // before the recipe, whichever occurrence commits first. It keeps two
-// generations of at most idSetGen IDs, so memory stays bounded (~10 MiB)
-// for any stream length; a repeat further back than that is merely looked
-// up again.
+// generations of at most idSetGen IDs, so memory stays bounded (under
+// 1 MiB: it is per concurrent Write, outside the write budget) for any
+// stream length; a repeat further back than that (256 MiB of average
+// chunks) is merely looked up again.
 type idSet struct{ cur, old map[recipe.ChunkID]struct{} }
 
-const idSetGen = 1 << 16
+const idSetGen = 1 << 12
 
 // addSeen adds id and reports whether it was already there.
 func (s *idSet) addSeen(id recipe.ChunkID) bool {
