@@ -69,27 +69,35 @@ func TestReliabilityStalledClients(t *testing.T) {
 	}
 	results := make(chan outcome, stalled+slow)
 	var wg sync.WaitGroup
+	// Each stalled upload's headers go out right after its connection
+	// opens (on a loaded machine, goroutines that dial and then write could
+	// send them later than the header timeout, which is client_timeout
+	// too); their bodies, which the node reads only once the upload has a
+	// slot, are written from one goroutine each.
 	for i := range stalled {
+		name := fmt.Sprintf("stalled-%d", i)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := strings.Repeat("x", 345<<10)
+		head := fmt.Sprintf("PUT %s/c/%s HTTP/1.1\r\nHost: %s\r\nX-Auth-Token: %s\r\n", prefix, name, addr, token)
+		if i%2 == 1 {
+			head += fmt.Sprintf("Transfer-Encoding: chunked\r\n\r\n%x\r\n", len(body))
+			body += "\r\n"
+		} else {
+			head += fmt.Sprintf("Content-Length: %d\r\n\r\n", 4*len(body))
+		}
+		start := time.Now()
+		if _, err := io.WriteString(c, head); err != nil {
+			t.Fatal(err)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o := outcome{name: fmt.Sprintf("stalled-%d", i)}
-			start := time.Now()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				o.err = err
-				results <- o
-				return
-			}
 			defer c.Close()
-			body := strings.Repeat("x", 345<<10)
-			head := fmt.Sprintf("PUT %s/c/%s HTTP/1.1\r\nHost: %s\r\nX-Auth-Token: %s\r\n", prefix, o.name, addr, token)
-			if i%2 == 1 {
-				head += fmt.Sprintf("Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(body), body)
-			} else {
-				head += fmt.Sprintf("Content-Length: %d\r\n\r\n%s", 4*len(body), body)
-			}
-			if _, o.err = io.WriteString(c, head); o.err == nil {
+			o := outcome{name: name}
+			if _, o.err = io.WriteString(c, body); o.err == nil {
 				o.code, o.closed, o.err = awaitClose(c, 5*time.Minute)
 			}
 			o.after = time.Since(start)
