@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/nitro-cloud/nitro/node"
@@ -49,6 +50,11 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // stderr
+	if cfg.Store.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// Process-wide, so here rather than in node.New (tests run many
+		// nodes in one process).
+		debug.SetMemoryLimit(cfg.Store.MemoryLimit)
+	}
 	n, err := node.New(cfg, log)
 	if err != nil {
 		return err

@@ -60,7 +60,24 @@ type Config struct {
 	// ReservePercent, if positive, raises the reserve to this percentage of
 	// the file system's size (Swift's fallocate_reserve in %).
 	ReservePercent float64
+	// WriteBudget bounds the bytes of chunk buffers (plain and compressed)
+	// that all concurrent Writes hold together, from cutting until their
+	// transaction commits; a Write past it waits (back-pressure). 0 means
+	// DefaultWriteBudget. Each Write's Window still applies.
+	WriteBudget int64
+	// ReadBudget bounds the bytes of decoded chunks that all readers from
+	// NewReader hold together ahead of their consumers; 0 means
+	// DefaultReadBudget. Each reader's ReadAhead still applies.
+	ReadBudget int64
 }
+
+// Defaults of Config's memory budgets, in bytes: with Badger's caches and
+// memtables (about 100 MiB, see badgerOptions) they keep a store's memory
+// under half a GiB at any concurrency.
+const (
+	DefaultWriteBudget = 144 << 20
+	DefaultReadBudget  = 48 << 20
+)
 
 // ErrNotFound is returned (wrapped) when a chunk, recipe or record is absent.
 var ErrNotFound = errors.New("chunkstore: not found")

@@ -22,6 +22,8 @@ type batcher struct {
 	bufs    []*[]byte   // pooled values of txn, released after its commit
 	kvs     [][2][]byte // entries of txn, to retry it when writes were blocked
 	pool    *sync.Pool  // where bufs go back; nil: none
+	budget  *budget     // nil, or where each of bufs returns cost bytes
+	cost    int64
 	pending chan struct{}
 	sync    bool       // start a background DB.Sync every syncBytes
 	synced  int        // bytes committed since the last background sync
@@ -123,6 +125,7 @@ func (b *batcher) commit() {
 				b.pool.Put(p)
 			}
 		}
+		b.releaseBudget(len(bufs))
 		if err != nil {
 			b.mu.Lock()
 			if b.err == nil {
@@ -133,6 +136,15 @@ func (b *batcher) commit() {
 		<-b.pending
 		b.wg.Done()
 	})
+}
+
+// releaseBudget returns the budget of n released buffers.
+func (b *batcher) releaseBudget(n int) {
+	if b.budget != nil && n > 0 {
+		for range n {
+			b.budget.release(b.cost)
+		}
+	}
 }
 
 func (b *batcher) error() error {
@@ -158,5 +170,7 @@ func (b *batcher) cancel() {
 		b.txn.Discard()
 		b.txn, b.kvs = nil, nil
 	}
+	b.releaseBudget(len(b.bufs)) // dropped with the transaction
+	b.bufs = nil
 	b.wg.Wait()
 }

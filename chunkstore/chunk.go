@@ -202,7 +202,7 @@ func (s *Store) PutStored(ctx context.Context, id recipe.ChunkID, st Stored) err
 
 // putValue writes a chunk value and its stamp in one transaction.
 func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
-	if err := s.space.Charge(chunkCost(len(val))); err != nil {
+	if err := s.space.Charge(spaceCost(len(val))); err != nil {
 		return fmt.Errorf("chunkstore: put chunk %s: %w", id.Short(), err)
 	}
 	stamp := encodeStamp(s.now().Unix())

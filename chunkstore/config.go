@@ -131,5 +131,11 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.TouchAfter <= 0 {
 		cfg.TouchAfter = DefaultTouchAfter
 	}
+	if cfg.WriteBudget <= 0 {
+		cfg.WriteBudget = DefaultWriteBudget
+	}
+	if cfg.ReadBudget <= 0 {
+		cfg.ReadBudget = DefaultReadBudget
+	}
 	return cfg, nil
 }

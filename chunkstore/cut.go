@@ -83,7 +83,10 @@ type cutters struct {
 // newCutters returns a cutter factory for c (validated, so MinSize >= 64
 // and the polynomial has degree 53).
 func newCutters(c ChunkingConfig) *cutters {
-	size := c.MaxSize + max(c.MaxSize, 1<<20)
+	// MaxSize of lookahead plus reads of at least 256 KiB: a cutter per
+	// concurrent Write, so kept small (the fill's memmove of at most
+	// MaxSize per read is cheap next to hashing).
+	size := c.MaxSize + max(c.MaxSize, 256<<10)
 	size = (size + 127) &^ 63
 	f := &cutters{c: c, t: newCutTables(c.Polynomial), size: size}
 	f.pool.New = func() any {

@@ -18,7 +18,9 @@ var ErrRange = errors.New("chunkstore: range not satisfiable")
 // NewReader returns the plain bytes [off, off+length) of the object rec
 // describes (length < 0, or a range past the end: to the end), reading
 // chunks from src (nil: the store itself), decoding ahead in parallel with
-// bounded memory (Config.ReadAhead chunks). 0 <= off <= rec.Size, else
+// bounded memory: Config.ReadAhead chunks, each holding MaxSize bytes of
+// the read budget (Config.ReadBudget) that all readers of the store share,
+// until the consumer is done with it. 0 <= off <= rec.Size, else
 // ErrRange.
 //
 // Every chunk is verified against its ID before it is returned: the
@@ -88,6 +90,9 @@ func (r *reader) dispatch(refs []recipe.Ref, offsets []int64, first, last int, s
 		case <-r.ctx.Done():
 			return
 		}
+		if r.s.rbudget.acquire(r.ctx, r.s.readCost()) != nil {
+			return
+		}
 		j := &rjob{ref: refs[i], lo: 0, hi: int(refs[i].Size), done: make(chan struct{})}
 		if start > offsets[i] {
 			j.lo = int(start - offsets[i])
@@ -135,8 +140,12 @@ func (r *reader) release() {
 		}
 		r.cur = nil
 		<-r.slots
+		r.s.rbudget.release(r.s.readCost())
 	}
 }
+
+// readCost is the read budget a chunk in flight holds.
+func (s *Store) readCost() int64 { return int64(s.cfg.MaxSize) }
 
 // Read implements io.Reader.
 func (r *reader) Read(p []byte) (int, error) {
@@ -186,6 +195,7 @@ func (r *reader) Close() error {
 	for j := range r.jobs {
 		<-j.done
 		<-r.slots
+		r.s.rbudget.release(r.s.readCost())
 	}
 	r.wg.Wait()
 	if r.err == nil {

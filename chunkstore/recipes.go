@@ -81,7 +81,7 @@ func (s *Store) putRecipePinned(ctx context.Context, p *Pin, rec *recipe.Recipe)
 // The transaction reads the key, so a concurrent GC delete conflicts.
 func (s *Store) putRecipe(ctx context.Context, id recipe.ID, enc []byte) error {
 	key := recipeKey(id)
-	if err := s.space.Charge(chunkCost(len(enc))); err != nil {
+	if err := s.space.Charge(spaceCost(len(enc))); err != nil {
 		return fmt.Errorf("chunkstore: put recipe %s: %w", id, err)
 	}
 	for attempt := 0; ; attempt++ {

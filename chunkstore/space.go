@@ -40,9 +40,9 @@ import (
 // small values, hence the modest allowance).
 const (
 	valueLogFileSize = 256 << 20
-	memTableSize     = 32 << 20
+	memTableSize     = 16 << 20 // also bounds memory: numMemtables arenas in the Go heap
 	numMemtables     = 3
-	// DefaultReserve is the default Config.ReserveBytes: 448 MiB.
+	// DefaultReserve is the default Config.ReserveBytes: 384 MiB.
 	DefaultReserve = valueLogFileSize + (numMemtables+1)*memTableSize + 64<<20
 	// BallastName is the ballast file's name in Dir.
 	BallastName = "nitro-ballast"
@@ -58,9 +58,9 @@ const (
 // refused write is visible; reads and deletes go on.
 var ErrNoSpace = diskspace.ErrNoSpace
 
-// chunkCost is what a value of n bytes costs on disk, about: the value in
+// spaceCost is what a value of n bytes costs on disk, about: the value in
 // the value log plus its key and pointer in the WAL and the stamp.
-func chunkCost(n int) int64 { return int64(n) + 256 }
+func spaceCost(n int) int64 { return int64(n) + 256 }
 
 // reserveFor resolves cfg's reserve on a file system of total bytes.
 func reserveFor(cfg Config, total int64) int64 {
@@ -124,7 +124,7 @@ func (s *Store) spaceFloor() int64 { return min(s.space.Reserve()/16, maxFloor) 
 // with it before reading the body, as Swift's object server does with its
 // fallocate_reserve.
 func (s *Store) CheckSpace(n int64) error {
-	if err := s.space.Check(chunkCost(int(min(n, 1<<40)))); err != nil {
+	if err := s.space.Check(spaceCost(int(min(n, 1<<40)))); err != nil {
 		return fmt.Errorf("chunkstore: %w", err)
 	}
 	return nil

@@ -53,6 +53,11 @@ type Store struct {
 	pins     pinRegistry      // see Pin and GC
 	space    *diskspace.Guard // free-space reserve of cfg.Dir (space.go)
 	counts   counts           // incremental Stats (counts.go)
+	// wbudget and rbudget bound the chunk buffers of all Writes and of all
+	// readers (Config.WriteBudget, ReadBudget); cpu holds Config.Workers
+	// tokens, one per hash or compression running, across all Writes.
+	wbudget, rbudget *budget
+	cpu              chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -89,8 +94,10 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now, space: space}
 	s.records.s = s
+	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)
+	s.cpu = make(chan struct{}, cfg.Workers)
 	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
-	s.vals.New = func() any { b := make([]byte, 0, 1+cfg.MaxSize+cfg.MaxSize/64+64); return &b }
+	s.vals.New = func() any { b := make([]byte, 0, valueCap(cfg.MaxSize)); return &b }
 	if err := s.Recount(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("chunkstore: counting the store in %s: %w", cfg.Dir, err)
@@ -141,8 +148,8 @@ func badgerOptions(dir string, log *zap.Logger) badger.Options {
 	o.NumMemtables = numMemtables
 	o.NumLevelZeroTables = 5
 	o.NumLevelZeroTablesStall = 15
-	o.BlockCacheSize = 64 << 20
-	o.IndexCacheSize = 32 << 20
+	o.BlockCacheSize = 32 << 20
+	o.IndexCacheSize = 16 << 20
 	o.Compression = options.None // keys are hashes, values are already zstd
 	o.NumCompactors = 2
 	o.MetricsEnabled = false

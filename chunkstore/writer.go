@@ -54,7 +54,11 @@ func (s *Store) Write(ctx context.Context, r io.Reader) (*recipe.Recipe, recipe.
 // the MD5 of the stream in order, as chunks are cut; the calling goroutine
 // consumes chunks in order, appends refs and adds new chunks to batched,
 // asynchronously committed transactions (batcher). At most Config.Window chunks are
-// in flight, so memory is bounded whatever the size of r.
+// in flight, so memory is bounded whatever the size of r; and every chunk
+// holds chunkCost bytes of the store's write budget (Config.WriteBudget),
+// shared by all Writes, from before it is cut until its transaction
+// commits, so memory is bounded whatever the number of Writes. Hashing and
+// compression take one of the store's Config.Workers CPU tokens.
 //
 // Cancelling ctx stops the pipeline, but Write returns only once a Read of
 // r in progress returns (an HTTP request body does when its request's
@@ -80,14 +84,19 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 			case <-gctx.Done():
 				return gctx.Err()
 			}
+			if err := s.wbudget.acquire(gctx, s.chunkCost()); err != nil {
+				return err
+			}
 			buf := s.bufs.Get().(*[]byte)
 			c, err := ch.Next((*buf)[:0])
 			if err == io.EOF {
 				s.bufs.Put(buf)
+				s.wbudget.release(s.chunkCost())
 				return nil
 			}
 			if err != nil {
 				s.bufs.Put(buf)
+				s.wbudget.release(s.chunkCost())
 				return fmt.Errorf("chunkstore: write: read: %w", err)
 			}
 			j := &wjob{buf: buf, data: c, done: make(chan struct{}), hashed: make(chan struct{})}
@@ -126,7 +135,9 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 					close(j.done)
 					continue
 				}
+				s.cpu <- struct{}{}
 				j.id = s.chunkID(j.data)
+				<-s.cpu
 				claimMu.Lock()
 				dup := claimed.addSeen(j.id)
 				claimMu.Unlock()
@@ -137,7 +148,9 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 						j.err = err
 					case !present:
 						j.vbuf = s.vals.Get().(*[]byte)
+						s.cpu <- struct{}{}
 						*j.vbuf = s.codec.appendValue((*j.vbuf)[:0], j.data)
+						<-s.cpu
 						j.val = *j.vbuf
 					}
 				}
@@ -155,6 +168,7 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 			<-j.done
 			<-j.hashed
 			s.bufs.Put(j.buf)
+			s.wbudget.release(s.chunkCost())
 		}
 	}
 	gerr := g.Wait()
@@ -177,21 +191,48 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}, sum hash.Hash, p *Pin) (*recipe.Recipe, recipe.ID, error) {
 	wb := newBatcher(s.db, &s.vals, !s.cfg.NoSync)
 	wb.counts = &s.counts
+	wb.budget, wb.cost = s.wbudget, s.chunkCost()
 	defer wb.cancel()
 	rec := &recipe.Recipe{}
 	var stamp []byte
-	for j := range order {
+	for {
+		// While another Write waits for the budget, commit what this one
+		// holds before waiting: budget held in an open transaction would
+		// otherwise wait for this Write's next chunk, which may itself
+		// wait for the budget (or for a stalled client).
+		pressure := s.wbudget.pressured()
+		var j *wjob
+		var ok bool
+		select {
+		case j, ok = <-order:
+		case <-pressure:
+			wb.commit()
+			j, ok = <-order
+		}
+		if !ok {
+			break
+		}
 		select {
 		case <-j.done:
+		case <-pressure:
+			wb.commit()
+			select {
+			case <-j.done:
+			case <-ctx.Done():
+			}
 		case <-ctx.Done():
+		}
+		if err := ctx.Err(); err != nil {
 			<-j.done // its worker may still read j.data
 			<-j.hashed
 			s.bufs.Put(j.buf)
-			return nil, recipe.ID{}, ctx.Err()
+			s.wbudget.release(s.chunkCost())
+			return nil, recipe.ID{}, err
 		}
 		<-j.hashed
 		if j.err != nil {
 			s.bufs.Put(j.buf)
+			s.wbudget.release(s.chunkCost())
 			<-slots
 			return nil, recipe.ID{}, j.err
 		}
@@ -199,19 +240,23 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 		rec.Size += int64(len(j.data))
 		s.bufs.Put(j.buf)
 		<-slots
-		if j.val != nil {
-			if err := s.space.Charge(chunkCost(len(j.val))); err != nil {
-				s.vals.Put(j.vbuf)
-				return nil, recipe.ID{}, fmt.Errorf("chunkstore: write: %w", err)
-			}
-			if stamp == nil {
-				stamp = encodeStamp(s.now().Unix())
-			}
-			if err := setChunk(wb, j.id, j.val, stamp); err != nil {
-				return nil, recipe.ID{}, err
-			}
-			wb.release(j.vbuf)
+		if j.val == nil {
+			s.wbudget.release(s.chunkCost())
+			continue
 		}
+		if err := s.space.Charge(spaceCost(len(j.val))); err != nil {
+			s.vals.Put(j.vbuf)
+			s.wbudget.release(s.chunkCost())
+			return nil, recipe.ID{}, fmt.Errorf("chunkstore: write: %w", err)
+		}
+		if stamp == nil {
+			stamp = encodeStamp(s.now().Unix())
+		}
+		if err := setChunk(wb, j.id, j.val, stamp); err != nil {
+			s.wbudget.release(s.chunkCost())
+			return nil, recipe.ID{}, err
+		}
+		wb.release(j.vbuf) // and its budget, once committed
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, recipe.ID{}, err
@@ -227,6 +272,16 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 	return rec, id, nil
 }
 
+// chunkCost is the write budget a chunk in flight holds: its plain buffer
+// and its compressed value's, both of their pools' capacity.
+func (s *Store) chunkCost() int64 {
+	return int64(s.cfg.MaxSize) + int64(valueCap(s.cfg.MaxSize))
+}
+
+// valueCap is the capacity of the value buffers of s.vals: a marker byte
+// and zstd's worst case for maxSize plain bytes.
+func valueCap(maxSize int) int { return 1 + maxSize + maxSize/64 + 64 }
+
 func setChunk(wb *batcher, id recipe.ChunkID, val, stamp []byte) error {
 	if err := wb.set(chunkKey(id), val); err != nil {
 		return fmt.Errorf("chunkstore: write chunk %s: %w", id.Short(), err)
@@ -241,12 +296,13 @@ func setChunk(wb *batcher, id recipe.ChunkID, val, stamp []byte) error {
 // chunk repeated within one stream (zero runs, copies) is looked up and
 // compressed once: the first occurrence is stored (or found present)
 // before the recipe, whichever occurrence commits first. It keeps two
-// generations of at most idSetGen IDs, so memory stays bounded (~10 MiB)
-// for any stream length; a repeat further back than that is merely looked
-// up again.
+// generations of at most idSetGen IDs, so memory stays bounded (under
+// 1 MiB: it is per concurrent Write, outside the write budget) for any
+// stream length; a repeat further back than that (256 MiB of average
+// chunks) is merely looked up again.
 type idSet struct{ cur, old map[recipe.ChunkID]struct{} }
 
-const idSetGen = 1 << 16
+const idSetGen = 1 << 12
 
 // addSeen adds id and reports whether it was already there.
 func (s *idSet) addSeen(id recipe.ChunkID) bool {

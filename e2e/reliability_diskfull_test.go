@@ -23,7 +23,7 @@ import (
 // TestReliabilityDiskFull (reliability campaign, item c: a full disk) runs
 // a real `nitro serve` with its data dir on a small ext4 file system that
 // the test mounts itself (loop image, no root-reserved blocks), with the
-// default free-space reserve (store.reserve_bytes 0 = 448 MiB, plus a
+// default free-space reserve (store.reserve_bytes 0 = 384 MiB, plus a
 // 64 MiB ballast file):
 //
 //  1. PUTs of 4 MiB of random data (every other one chunked) until the

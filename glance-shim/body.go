@@ -7,13 +7,15 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 )
 
 // bodyReader wraps a PUT body so that the Backend sees an error, and
 // commits nothing, when the body is shorter than declared (a client that
-// disconnected), fails, or grows beyond the size limit.
+// disconnected), fails, stalls longer than timeout (Swift's
+// client_timeout), or grows beyond the size limit.
 type bodyReader struct {
 	r        io.Reader
 	declared int64 // Content-Length, or -1 for a chunked body
@@ -21,6 +23,40 @@ type bodyReader struct {
 	n        int64 // bytes read so far
 	eof      bool  // the whole body was read
 	err      error // first client-side error, already classified
+
+	// rc sets the connection's read deadline to timeout from now before a
+	// read, renewed when more than timeout/8 has passed since it was set
+	// (so a read waits between 7/8×timeout and timeout); nil rc or zero
+	// timeout: no deadline.
+	rc       *http.ResponseController
+	timeout  time.Duration
+	deadline time.Time // zero: none set
+}
+
+// renewDeadline sets the read deadline for the next read.
+func (b *bodyReader) renewDeadline() {
+	if b.rc == nil || b.timeout <= 0 {
+		return
+	}
+	now := time.Now()
+	if !b.deadline.IsZero() && b.deadline.Sub(now) > b.timeout-b.timeout/8 {
+		return
+	}
+	if err := b.rc.SetReadDeadline(now.Add(b.timeout)); err != nil {
+		b.rc = nil // not a connection (a test's ResponseRecorder)
+		return
+	}
+	b.deadline = now.Add(b.timeout)
+}
+
+// clearDeadline removes the read deadline, once the body is done with:
+// net/http keeps reading the connection in the background after the body
+// ends, and a deadline passing then would cancel the request.
+func (b *bodyReader) clearDeadline() {
+	if b.rc != nil && !b.deadline.IsZero() {
+		_ = b.rc.SetReadDeadline(time.Time{})
+		b.deadline = time.Time{}
+	}
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -30,6 +66,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.eof {
 		return 0, io.EOF
 	}
+	b.renewDeadline()
 	n, err := b.r.Read(p)
 	b.n += int64(n)
 	switch {
@@ -45,6 +82,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 			return n, b.err
 		}
 		b.eof = true
+		b.clearDeadline()
 		return n, io.EOF
 	case err != nil:
 		var ne net.Error

@@ -118,7 +118,14 @@ func (q *request) putObject() error {
 	if chunked {
 		opts.Size = -1
 	}
-	q.body = &bodyReader{r: r.Body, declared: opts.Size, max: q.s.cfg.MaxFileSize}
+	release, err := q.uploadSlot()
+	if err != nil {
+		return err
+	}
+	defer release()
+	q.body = &bodyReader{r: r.Body, declared: opts.Size, max: q.s.cfg.MaxFileSize,
+		rc: http.NewResponseController(q.w), timeout: q.s.cfg.ClientTimeout}
+	defer q.body.clearDeadline()
 	info, err := q.s.backend.PutObject(r.Context(), q.p.Account, q.p.Container, q.p.Object, q.body, opts)
 	if q.body.err != nil {
 		// The client's failure, whatever the Backend made of it.
@@ -473,3 +480,25 @@ func (q *request) deleteObject() error {
 
 // discard closes rc, ignoring its error (a reader abandoned early).
 func discard(rc io.Closer) { _ = rc.Close() }
+
+// uploadSlot takes one of the Config.MaxUploads upload slots, waiting up
+// to Config.UploadWait (503 with Retry-After after that, or the request's
+// context error); release gives it back.
+func (q *request) uploadSlot() (release func(), err error) {
+	select {
+	case q.s.uploads <- struct{}{}:
+		return func() { <-q.s.uploads }, nil
+	default:
+	}
+	t := time.NewTimer(q.s.cfg.UploadWait)
+	defer t.Stop()
+	select {
+	case q.s.uploads <- struct{}{}:
+		return func() { <-q.s.uploads }, nil
+	case <-q.r.Context().Done():
+		return nil, q.r.Context().Err()
+	case <-t.C:
+		q.w.Header().Set("Retry-After", "10")
+		return nil, fmt.Errorf("%d uploads in flight for %v: %w", q.s.cfg.MaxUploads, q.s.cfg.UploadWait, ErrUnavailable)
+	}
+}

@@ -55,7 +55,32 @@ type Config struct {
 	// tokens (nil: keystoneauth's defaults, with operator roles admin and
 	// member). It also turns on 401's WWW-Authenticate: Keystone header.
 	Keystone *KeystoneAuth
+	// ClientTimeout is Swift's client_timeout: the longest one read of an
+	// object PUT's body may wait for bytes (0 means DefaultClientTimeout).
+	// A body that stalls longer gets 408 Request Timeout, the connection is
+	// closed and nothing is committed. It is a read deadline on the
+	// connection renewed as bytes arrive, not a bound on the whole body.
+	ClientTimeout time.Duration
+	// MaxUploads bounds the object PUTs reading their bodies at once (0
+	// means DefaultMaxUploads). A PUT beyond it waits for a slot, before
+	// reading any of its body, up to UploadWait, then gets 503 with
+	// Retry-After. Swift has no such limit; it bounds the memory and
+	// goroutines that uploads hold (stalled ones included).
+	MaxUploads int
+	// UploadWait bounds a PUT's wait for an upload slot (0 means
+	// DefaultUploadWait).
+	UploadWait time.Duration
 }
+
+// Defaults of Config's upload limits.
+const (
+	// DefaultClientTimeout is Swift's client_timeout default (60 s).
+	DefaultClientTimeout = 60 * time.Second
+	// DefaultMaxUploads is the default Config.MaxUploads.
+	DefaultMaxUploads = 200
+	// DefaultUploadWait is the default Config.UploadWait.
+	DefaultUploadWait = 5 * time.Minute
+)
 
 // Server is the Swift v1 front end. It is safe for concurrent use.
 type Server struct {
@@ -68,6 +93,7 @@ type Server struct {
 	tempauth *TempAuth
 	log      *zap.Logger
 	e        *echo.Echo
+	uploads  chan struct{} // upload slots (Config.MaxUploads)
 }
 
 // New validates cfg and returns a Server over backend. auth validates
@@ -89,6 +115,15 @@ func New(cfg Config, backend Backend, auth Authenticator, log *zap.Logger) (*Ser
 	if cfg.MaxDLOSegments <= 0 {
 		cfg.MaxDLOSegments = 100000
 	}
+	if cfg.ClientTimeout <= 0 {
+		cfg.ClientTimeout = DefaultClientTimeout
+	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = DefaultMaxUploads
+	}
+	if cfg.UploadWait <= 0 {
+		cfg.UploadWait = DefaultUploadWait
+	}
 	if auth == nil {
 		if len(cfg.Accounts) == 0 {
 			return nil, errNoAuthenticator
@@ -102,7 +137,8 @@ func New(cfg Config, backend Backend, auth Authenticator, log *zap.Logger) (*Ser
 		}
 		auth = ta
 	}
-	s := &Server{cfg: cfg, backend: backend, auth: auth, ks: newKeystoneRules(cfg.Keystone), log: log.Named("glanceshim")}
+	s := &Server{cfg: cfg, backend: backend, auth: auth, ks: newKeystoneRules(cfg.Keystone), log: log.Named("glanceshim"),
+		uploads: make(chan struct{}, cfg.MaxUploads)}
 	s.tempauth, _ = auth.(*TempAuth)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

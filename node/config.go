@@ -75,6 +75,13 @@ type SwiftConfig struct {
 	// both empty for plain HTTP.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// ClientTimeout is Swift's client_timeout: a PUT body read waiting
+	// longer gets 408 and commits nothing (> 0).
+	ClientTimeout time.Duration `yaml:"client_timeout"`
+	// MaxUploads bounds the PUTs reading bodies at once (> 0).
+	MaxUploads int `yaml:"max_uploads"`
+	// UploadWait bounds a PUT's wait for an upload slot, then 503 (> 0).
+	UploadWait time.Duration `yaml:"upload_wait"`
 }
 
 // AccountConfig is one tempauth account.
@@ -112,12 +119,20 @@ type StoreConfig struct {
 	// TouchAfter: see chunkstore.Config.TouchAfter; 0: its default (10m).
 	TouchAfter time.Duration `yaml:"touch_after"`
 	// ReserveBytes is the free disk space in bytes that new data never
-	// eats into (PUTs get 507); 0: chunkstore.DefaultReserve (448 MiB),
+	// eats into (PUTs get 507); 0: chunkstore.DefaultReserve (384 MiB),
 	// negative: no check. See chunkstore.Config.ReserveBytes.
 	ReserveBytes int64 `yaml:"reserve_bytes"`
 	// ReservePercent raises the reserve to this percentage of the file
 	// system's size; 0: off.
 	ReservePercent float64 `yaml:"reserve_percent"`
+	// MemoryBudget bounds the chunk buffers of all uploads and downloads
+	// in flight, in bytes (see chunkstore.Config.WriteBudget); 0: the
+	// chunkstore defaults.
+	MemoryBudget int64 `yaml:"memory_budget"`
+	// MemoryLimit is the Go runtime's soft memory limit in bytes that
+	// `nitro serve` sets (debug.SetMemoryLimit) unless GOMEMLIMIT is set;
+	// 0: none.
+	MemoryLimit int64 `yaml:"memory_limit"`
 }
 
 // GCConfig configures garbage collection.
@@ -229,6 +244,15 @@ func (c *Config) Validate() error {
 	if c.Swift.MaxFileSize <= 0 {
 		add("swift.max_file_size", "must be positive, got %d", c.Swift.MaxFileSize)
 	}
+	if c.Swift.ClientTimeout <= 0 {
+		add("swift.client_timeout", "must be positive, got %v", c.Swift.ClientTimeout)
+	}
+	if c.Swift.MaxUploads <= 0 {
+		add("swift.max_uploads", "must be positive, got %d", c.Swift.MaxUploads)
+	}
+	if c.Swift.UploadWait <= 0 {
+		add("swift.upload_wait", "must be positive, got %v", c.Swift.UploadWait)
+	}
 	users := map[string]bool{}
 	for i, a := range c.Swift.Accounts {
 		f := fmt.Sprintf("swift.accounts[%d]", i)
@@ -273,6 +297,12 @@ func (c *Config) Validate() error {
 	}
 	if s.ReservePercent < 0 || s.ReservePercent >= 100 {
 		add("store.reserve_percent", "%v: want 0 <= percent < 100", s.ReservePercent)
+	}
+	if s.MemoryBudget < 0 {
+		add("store.memory_budget", "must not be negative, got %d", s.MemoryBudget)
+	}
+	if s.MemoryLimit < 0 {
+		add("store.memory_limit", "must not be negative, got %d", s.MemoryLimit)
 	}
 	touch := s.TouchAfter
 	if touch == 0 {

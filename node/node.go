@@ -114,8 +114,9 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		n.swiftLn = tls.NewListener(n.swiftLn, swiftTLS)
 	}
 	n.swiftSrv = &http.Server{
-		Handler:           n.metrics.wrap(shim.Handler()),
-		ReadHeaderTimeout: 30 * time.Second,
+		Handler: n.metrics.wrap(shim.Handler()),
+		// Swift's client_timeout bounds header reads too (slowloris).
+		ReadHeaderTimeout: min(30*time.Second, cfg.Swift.ClientTimeout),
 		IdleTimeout:       2 * time.Minute,
 		// No ReadTimeout/WriteTimeout: bodies of 5 GiB are normal.
 		ErrorLog: zap.NewStdLog(log.Named("http")),
@@ -147,6 +148,7 @@ func OpenStore(cfg Config, log *zap.Logger) (*chunkstore.Store, error) {
 		Dir: cfg.DataDir, MinSize: s.MinSize, AvgSize: s.AvgSize, MaxSize: s.MaxSize,
 		CompressionLevel: s.CompressionLevel, Workers: s.Workers, TouchAfter: s.TouchAfter,
 		ReserveBytes: s.ReserveBytes, ReservePercent: s.ReservePercent,
+		WriteBudget: s.MemoryBudget / 4 * 3, ReadBudget: s.MemoryBudget / 4,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("node: opening the store in %s (a running nitro node holds it: stop it first): %w", cfg.DataDir, err)
@@ -163,6 +165,9 @@ func shimConfig(cfg Config) glanceshim.Config {
 		DisableFile:    cfg.Swift.HealthcheckDisableFile,
 		MaxFileSize:    cfg.Swift.MaxFileSize,
 		Keystone:       keystoneAuthConfig(cfg),
+		ClientTimeout:  cfg.Swift.ClientTimeout,
+		MaxUploads:     cfg.Swift.MaxUploads,
+		UploadWait:     cfg.Swift.UploadWait,
 	}
 	for _, a := range cfg.Swift.Accounts {
 		acct := glanceshim.Account{Name: a.Name}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/nitro-cloud/nitro/chunkstore"
@@ -22,8 +23,18 @@ import (
 //	                       gc.grace); JSON GCResult; 400 if grace is
 //	                       below 2×store.touch_after
 //	GET  /status, /fsck    see addOpsRoutes (opsroutes.go)
+//	GET  /debug/pprof/...  net/http/pprof's profiles (heap, goroutine,
+//	                       profile?seconds=N, trace, ...)
 func (n *Node) opsHandler() http.Handler {
 	mux := http.NewServeMux()
+	// Registered here, not on http.DefaultServeMux (importing
+	// net/http/pprof also registers there, which nothing serves).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := n.ns.Get(r.Context(), healthKey); err != nil && !isNotFound(err) {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
