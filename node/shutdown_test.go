@@ -29,8 +29,12 @@ func TestGracefulShutdown(t *testing.T) {
 	req.ContentLength = int64(len(slow))
 	req.Header.Set("X-Auth-Token", c.token)
 	answered := make(chan int, 1)
+	// A connection of its own: on a reused keep-alive connection the
+	// server is idle until it has parsed the request's header, and
+	// http.Server.Shutdown closes idle connections at once.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := fresh.Do(req)
 		if err != nil {
 			t.Errorf("in-flight PUT: %v", err)
 			answered <- 0
@@ -42,6 +46,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := pw.Write(slow[:1<<20]); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(200 * time.Millisecond) // the server accepts and reads the header
 	stopped := make(chan struct{})
 	go func() { r.stop(t); close(stopped) }() // SIGTERM: cancel Run's context
 	time.Sleep(300 * time.Millisecond)
