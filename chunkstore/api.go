@@ -60,6 +60,11 @@ type Config struct {
 	// ReservePercent, if positive, raises the reserve to this percentage of
 	// the file system's size (Swift's fallocate_reserve in %).
 	ReservePercent float64
+	// RecipeCacheBytes bounds the memory, in bytes, of the cache of decoded
+	// recipes and their offset indexes that Recipe, NewReader and Span use
+	// (about 44 bytes per ref: a 2 GiB object in 16 KiB chunks takes 6 MB);
+	// 0 means DefaultRecipeCacheBytes, negative turns the cache off.
+	RecipeCacheBytes int64
 }
 
 // ErrNotFound is returned (wrapped) when a chunk, recipe or record is absent.

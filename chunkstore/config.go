@@ -131,5 +131,8 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.TouchAfter <= 0 {
 		cfg.TouchAfter = DefaultTouchAfter
 	}
+	if cfg.RecipeCacheBytes == 0 {
+		cfg.RecipeCacheBytes = DefaultRecipeCacheBytes
+	}
 	return cfg, nil
 }

@@ -54,6 +54,9 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// recipeCache holds decoded recipes and their offsets (recipeindex.go).
+	recipeCache *recipeCache
 }
 
 // Open opens (creating if needed) the store in cfg.Dir. It validates cfg
@@ -86,6 +89,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 		return nil, fmt.Errorf("chunkstore: open badger in %s: %w", cfg.Dir, err)
 	}
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now, space: space}
+	s.recipeCache = newRecipeCache(cfg.RecipeCacheBytes)
 	s.records.s = s
 	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
 	s.vals.New = func() any { b := make([]byte, 0, 1+cfg.MaxSize+cfg.MaxSize/64+64); return &b }
