@@ -75,6 +75,13 @@ type SwiftConfig struct {
 	// both empty for plain HTTP.
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+
+	// IdleTimeout is how long a keep-alive connection may sit idle
+	// between requests before the server closes it (> 0).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ReadHeaderTimeout bounds reading a request's headers, counted from
+	// its first byte (not from the end of the previous response) (> 0).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 }
 
 // AccountConfig is one tempauth account.
@@ -228,6 +235,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Swift.MaxFileSize <= 0 {
 		add("swift.max_file_size", "must be positive, got %d", c.Swift.MaxFileSize)
+	}
+	if c.Swift.IdleTimeout <= 0 {
+		add("swift.idle_timeout", "must be positive, got %v", c.Swift.IdleTimeout)
+	}
+	if c.Swift.ReadHeaderTimeout <= 0 {
+		add("swift.read_header_timeout", "must be positive, got %v", c.Swift.ReadHeaderTimeout)
 	}
 	users := map[string]bool{}
 	for i, a := range c.Swift.Accounts {

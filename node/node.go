@@ -107,8 +107,8 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	}
 	n.swiftSrv = &http.Server{
 		Handler:           n.reqs.wrap(shim.Handler()),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: cfg.Swift.ReadHeaderTimeout,
+		IdleTimeout:       cfg.Swift.IdleTimeout,
 		// No ReadTimeout/WriteTimeout: bodies of 5 GiB are normal.
 		ErrorLog: zap.NewStdLog(log.Named("http")),
 	}
