@@ -125,6 +125,10 @@ type StoreConfig struct {
 	// ReservePercent raises the reserve to this percentage of the file
 	// system's size; 0: off.
 	ReservePercent float64 `yaml:"reserve_percent"`
+	// RecipeCacheBytes bounds the memory of decoded recipes and their
+	// offset indexes kept for Range reads; 0: chunkstore's default (64
+	// MiB), negative: no cache. See chunkstore.Config.RecipeCacheBytes.
+	RecipeCacheBytes int64 `yaml:"recipe_cache_bytes"`
 }
 
 // GCConfig configures garbage collection.

@@ -139,6 +139,7 @@ func OpenStore(cfg Config, log *zap.Logger) (*chunkstore.Store, error) {
 		Dir: cfg.DataDir, MinSize: s.MinSize, AvgSize: s.AvgSize, MaxSize: s.MaxSize,
 		CompressionLevel: s.CompressionLevel, Workers: s.Workers, TouchAfter: s.TouchAfter,
 		ReserveBytes: s.ReserveBytes, ReservePercent: s.ReservePercent,
+		RecipeCacheBytes: s.RecipeCacheBytes,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("node: opening the store in %s (a running nitro node holds it: stop it first): %w", cfg.DataDir, err)
