@@ -82,6 +82,10 @@ type SwiftConfig struct {
 	// ReadHeaderTimeout bounds reading a request's headers, counted from
 	// its first byte (not from the end of the previous response) (> 0).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// DisableKeepAlive answers every request with Connection: close and
+	// closes the connection after the response (HTTP/1.0 style, as
+	// Python's http.server does), for clients that mishandle keep-alive.
+	DisableKeepAlive bool `yaml:"disable_keep_alive"`
 }
 
 // AccountConfig is one tempauth account.

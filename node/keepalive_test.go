@@ -240,3 +240,28 @@ func TestKeepAliveManyRanges(t *testing.T) {
 	}
 	rc.quiet(200*time.Millisecond, false)
 }
+
+// TestDisableKeepAlive: with swift.disable_keep_alive every response says
+// Connection: close, is framed by its Content-Length, and the server
+// closes the connection after it.
+func TestDisableKeepAlive(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Swift.DisableKeepAlive = true
+	r := startNode(t, cfg)
+	c := login(t, r.base(), "test:tester", "testing")
+	c.must(201, "PUT", "/ka", nil, nil)
+	data := randomBytes(t, 200<<10)
+	c.must(201, "PUT", "/ka/disk", nil, bytes.NewReader(data))
+	for _, method := range []string{"GET", "HEAD"} {
+		rc := dialRaw(t, c.storageURL, "/ka/disk", c.token)
+		rc.send(method, []string{"Range: bytes=1000-70535"}, "")
+		resp, body := rc.recv(method)
+		if resp.StatusCode != 206 || resp.ContentLength != 69536 || !resp.Close {
+			t.Fatalf("%s: %s, Content-Length %d, Close %v", method, resp.Status, resp.ContentLength, resp.Close)
+		}
+		if method == "GET" && !bytes.Equal(body, data[1000:70536]) {
+			t.Fatalf("GET: wrong bytes")
+		}
+		rc.quiet(5*time.Second, true)
+	}
+}

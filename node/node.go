@@ -112,6 +112,9 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 		// No ReadTimeout/WriteTimeout: bodies of 5 GiB are normal.
 		ErrorLog: zap.NewStdLog(log.Named("http")),
 	}
+	if cfg.Swift.DisableKeepAlive {
+		n.swiftSrv.SetKeepAlivesEnabled(false)
+	}
 	if cfg.OpsListen != "" {
 		n.opsLn, err = net.Listen("tcp", cfg.OpsListen)
 		if err != nil {
