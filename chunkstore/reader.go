@@ -39,6 +39,9 @@ func (s *Store) NewReader(ctx context.Context, rec *recipe.Recipe, off, length i
 		length = rec.Size - off
 	}
 	first, last := recipe.Span(offsets, off, length)
+	if length <= smallRangeBytes && (src == nil || src == ChunkSource(s)) {
+		return s.newSmallReader(ctx, rec.Refs[first:last], offsets[first:last+1], off, off+length), nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &reader{
 		s:      s,
