@@ -69,6 +69,11 @@ type Config struct {
 	// NewReader hold together ahead of their consumers; 0 means
 	// DefaultReadBudget. Each reader's ReadAhead still applies.
 	ReadBudget int64
+	// RecipeCacheBytes bounds the memory, in bytes, of the cache of decoded
+	// recipes and their offset indexes that Recipe, NewReader and Span use
+	// (about 44 bytes per ref: a 2 GiB object in 16 KiB chunks takes 6 MB);
+	// 0 means DefaultRecipeCacheBytes, negative turns the cache off.
+	RecipeCacheBytes int64
 }
 
 // Defaults of Config's memory budgets, in bytes: with Badger's caches and

@@ -137,5 +137,8 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.ReadBudget <= 0 {
 		cfg.ReadBudget = DefaultReadBudget
 	}
+	if cfg.RecipeCacheBytes == 0 {
+		cfg.RecipeCacheBytes = DefaultRecipeCacheBytes
+	}
 	return cfg, nil
 }

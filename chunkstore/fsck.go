@@ -150,7 +150,7 @@ func (s *Store) Fsck(ctx context.Context, live []recipe.ID, repair bool) (FsckRe
 
 	// Live recipes and their chunks (after repair: dropped chunks are missing).
 	for _, id := range live {
-		rec, err := s.Recipe(ctx, id)
+		rec, err := s.loadRecipe(ctx, id) // what is on disk, not the cache
 		if err != nil {
 			if errors.Is(err, ErrNotFound) || errors.Is(err, recipe.ErrMalformed) {
 				rep.MissingRecipes = append(rep.MissingRecipes, id)
@@ -219,5 +219,6 @@ func (s *Store) repair(corrupt []recipe.ChunkID, bad []recipe.ID, unstamped, str
 	if err := s.Recount(context.Background()); err != nil {
 		return n, fmt.Errorf("chunkstore: fsck repair: %w", err)
 	}
+	s.recipeCache.forget(bad...)
 	return n, s.sync()
 }

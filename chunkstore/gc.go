@@ -256,7 +256,11 @@ func markRefs(marked map[recipe.ChunkID]struct{}, enc []byte) error {
 
 // markRecipe adds the chunks of stored recipe id, if any, to marked.
 func (s *Store) markRecipe(ctx context.Context, marked map[recipe.ChunkID]struct{}, id recipe.ID) error {
-	rec, err := s.Recipe(ctx, id)
+	rec := s.recipeCache.peek(id) // GC walks every live recipe: no caching
+	var err error
+	if rec == nil {
+		rec, err = s.loadRecipe(ctx, id)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
@@ -338,6 +342,9 @@ func (s *Store) deleteRecipeTxn(ids []recipe.ID, cutoff int64) (int, error) {
 	}
 	if err != nil && !errors.Is(err, badger.ErrConflict) {
 		err = fmt.Errorf("chunkstore: gc: delete recipes: %w", err)
+	}
+	if err == nil && n > 0 {
+		s.recipeCache.forget(ids...) // some of ids (the others are reloaded if read)
 	}
 	return n, err
 }

@@ -30,7 +30,8 @@ var ErrRange = errors.New("chunkstore: range not satisfiable")
 // source's error) from Read; the reader then stays failed. Close stops the
 // read-ahead; the reader is not safe for concurrent Reads.
 func (s *Store) NewReader(ctx context.Context, rec *recipe.Recipe, off, length int64, src ChunkSource) (io.ReadCloser, error) {
-	if err := rec.Validate(); err != nil {
+	offsets, err := s.readerIndex(rec) // O(log n) for a cached recipe
+	if err != nil {
 		return nil, err
 	}
 	if off < 0 || off > rec.Size {
@@ -39,8 +40,10 @@ func (s *Store) NewReader(ctx context.Context, rec *recipe.Recipe, off, length i
 	if length < 0 || length > rec.Size-off {
 		length = rec.Size - off
 	}
-	offsets := rec.Offsets()
 	first, last := recipe.Span(offsets, off, length)
+	if length <= smallRangeBytes && (src == nil || src == ChunkSource(s)) {
+		return s.newSmallReader(ctx, rec.Refs[first:last], offsets[first:last+1], off, off+length), nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &reader{
 		s:      s,

@@ -14,7 +14,21 @@ func unixTime(sec int64) time.Time { return time.Unix(sec, 0) }
 
 // Recipe returns the stored recipe id. Errors: ErrNotFound (wrapped), or
 // one wrapping recipe.ErrMalformed for a stored value that does not decode.
+//
+// Recipes come from a bounded cache of decoded recipes with their offset
+// index (Config.RecipeCacheBytes, recipeindex.go), so the recipe returned
+// may be shared with other callers: it must not be modified. NewReader and
+// Span find a recipe from this cache in O(log n) instead of O(n).
 func (s *Store) Recipe(ctx context.Context, id recipe.ID) (*recipe.Recipe, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	rec, _, err := s.recipeCache.get(ctx, id, func() (*recipe.Recipe, error) { return s.loadRecipe(ctx, id) })
+	return rec, err
+}
+
+// loadRecipe reads and decodes the stored recipe id, bypassing the cache.
+func (s *Store) loadRecipe(ctx context.Context, id recipe.ID) (*recipe.Recipe, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -61,6 +61,9 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// recipeCache holds decoded recipes and their offsets (recipeindex.go).
+	recipeCache *recipeCache
 }
 
 // Open opens (creating if needed) the store in cfg.Dir. It validates cfg
@@ -93,6 +96,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 		return nil, fmt.Errorf("chunkstore: open badger in %s: %w", cfg.Dir, err)
 	}
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now, space: space}
+	s.recipeCache = newRecipeCache(cfg.RecipeCacheBytes)
 	s.records.s = s
 	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)
 	s.cpu = make(chan struct{}, cfg.Workers)

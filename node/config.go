@@ -82,6 +82,17 @@ type SwiftConfig struct {
 	MaxUploads int `yaml:"max_uploads"`
 	// UploadWait bounds a PUT's wait for an upload slot, then 503 (> 0).
 	UploadWait time.Duration `yaml:"upload_wait"`
+
+	// IdleTimeout is how long a keep-alive connection may sit idle
+	// between requests before the server closes it (> 0).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ReadHeaderTimeout bounds reading a request's headers, counted from
+	// its first byte (not from the end of the previous response) (> 0).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// DisableKeepAlive answers every request with Connection: close and
+	// closes the connection after the response (HTTP/1.0 style, as
+	// Python's http.server does), for clients that mishandle keep-alive.
+	DisableKeepAlive bool `yaml:"disable_keep_alive"`
 }
 
 // AccountConfig is one tempauth account.
@@ -133,6 +144,10 @@ type StoreConfig struct {
 	// `nitro serve` sets (debug.SetMemoryLimit) unless GOMEMLIMIT is set;
 	// 0: none.
 	MemoryLimit int64 `yaml:"memory_limit"`
+	// RecipeCacheBytes bounds the memory of decoded recipes and their
+	// offset indexes kept for Range reads; 0: chunkstore's default (64
+	// MiB), negative: no cache. See chunkstore.Config.RecipeCacheBytes.
+	RecipeCacheBytes int64 `yaml:"recipe_cache_bytes"`
 }
 
 // GCConfig configures garbage collection.
@@ -252,6 +267,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Swift.UploadWait <= 0 {
 		add("swift.upload_wait", "must be positive, got %v", c.Swift.UploadWait)
+	}
+	if c.Swift.IdleTimeout <= 0 {
+		add("swift.idle_timeout", "must be positive, got %v", c.Swift.IdleTimeout)
+	}
+	if c.Swift.ReadHeaderTimeout <= 0 {
+		add("swift.read_header_timeout", "must be positive, got %v", c.Swift.ReadHeaderTimeout)
 	}
 	users := map[string]bool{}
 	for i, a := range c.Swift.Accounts {

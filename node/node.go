@@ -116,10 +116,13 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	n.swiftSrv = &http.Server{
 		Handler: n.metrics.wrap(shim.Handler()),
 		// Swift's client_timeout bounds header reads too (slowloris).
-		ReadHeaderTimeout: min(30*time.Second, cfg.Swift.ClientTimeout),
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: min(cfg.Swift.ReadHeaderTimeout, cfg.Swift.ClientTimeout),
+		IdleTimeout:       cfg.Swift.IdleTimeout,
 		// No ReadTimeout/WriteTimeout: bodies of 5 GiB are normal.
 		ErrorLog: zap.NewStdLog(log.Named("http")),
+	}
+	if cfg.Swift.DisableKeepAlive {
+		n.swiftSrv.SetKeepAlivesEnabled(false)
 	}
 	if cfg.OpsListen != "" {
 		n.opsLn, err = net.Listen("tcp", cfg.OpsListen)
@@ -149,6 +152,7 @@ func OpenStore(cfg Config, log *zap.Logger) (*chunkstore.Store, error) {
 		CompressionLevel: s.CompressionLevel, Workers: s.Workers, TouchAfter: s.TouchAfter,
 		ReserveBytes: s.ReserveBytes, ReservePercent: s.ReservePercent,
 		WriteBudget: s.MemoryBudget / 4 * 3, ReadBudget: s.MemoryBudget / 4,
+		RecipeCacheBytes: s.RecipeCacheBytes,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("node: opening the store in %s (a running nitro node holds it: stop it first): %w", cfg.DataDir, err)

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/nitro-cloud/nitro/chunkstore"
-	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	glanceshim "github.com/nitro-cloud/nitro/glance-shim"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
 	"go.uber.org/zap"
@@ -254,7 +253,7 @@ func (s *Service) OpenObject(ctx context.Context, account, container, object str
 	}
 	var src chunkstore.ChunkSource
 	if s.remote != nil {
-		first, last := recipe.Span(rec.Offsets(), off, length)
+		first, last := s.store.Span(rec, off, length)
 		src, err = s.remote.Source(ctx, rec, first, last)
 		if err != nil {
 			return nil, info, fmt.Errorf("%w: %v", glanceshim.ErrUnavailable, err)

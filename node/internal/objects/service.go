@@ -35,6 +35,9 @@ type Store interface {
 	WritePinned(ctx context.Context, r io.Reader, p *chunkstore.Pin) (*recipe.Recipe, recipe.ID, error)
 	Recipe(ctx context.Context, id recipe.ID) (*recipe.Recipe, error)
 	NewReader(ctx context.Context, rec *recipe.Recipe, off, length int64, src chunkstore.ChunkSource) (io.ReadCloser, error)
+	// Span is recipe.Span over rec's offsets, O(log n) for a recipe
+	// Recipe returned (cached with its offset index).
+	Span(rec *recipe.Recipe, off, length int64) (first, last int)
 	// CheckSpace reports (chunkstore.ErrNoSpace) whether about n more
 	// bytes of content would cross the disk's free-space reserve.
 	CheckSpace(n int64) error
