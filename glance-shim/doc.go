@@ -6,9 +6,9 @@
 // bodies) and leaves storage to a Backend (backend.go), which the node
 // implements over the deduplicating chunk store.
 //
-// The reference behaviour is OpenStack Swift 2.30.1; see
-// /work/shared/docs/swift-api.md for the compatibility table and
-// glance-requests.md for Glance's wire traffic.
+// The reference behaviour is OpenStack Swift 2.30.1 (Debian 12's swift
+// packages, which e2e runs side by side); e2e's recording proxy logs the
+// requests Glance sends.
 //
 // # Nouns
 //

@@ -16,7 +16,7 @@
 # log/*.log, pids, port. Tempauth account test:tester / testing (.admin).
 # One replica, workers = 0 (one process each, exact PIDs), mount_check off,
 # no replicators/updaters/auditors. /etc/swift/swift.conf is read as is
-# (Swift always reads it; see docs/openstack-here.md gotchas 3-8).
+# (Swift always reads it: its hash prefix/suffix place the data).
 
 swift__ports() { # N -> N free loopback TCP ports, one per line
   /usr/bin/python3 - "$1" <<'EOF'
