@@ -11,6 +11,10 @@ export NITRO_REQUIRE_E2E=1
 export NITRO_IMAGE_CACHE=${NITRO_IMAGE_CACHE:-/var/cache/nitro-images}
 export NITRO_FORKY_CHROOT=${NITRO_FORKY_CHROOT:-/var/cache/nitro-forky}
 export GOFLAGS=${GOFLAGS:-}
+# Traces, logs and screenshots the e2e tests keep (e.g. the status page's
+# screenshot in TestStatusPageInChromium/): results/artifacts unless set.
+export NITRO_E2E_ARTIFACTS=${NITRO_E2E_ARTIFACTS:-$PWD/results/artifacts}
+mkdir -p "$NITRO_E2E_ARTIFACTS"
 
 pkgs=(swift swift-proxy swift-account swift-container swift-object
       python3-swiftclient glance-api python3-glance-store
