@@ -405,13 +405,15 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 				s.log.Warn("chunk not served", zap.String("chunk", id.Short()), zap.Error(err))
 			}
 		}
+		if p != nil {
+			// Counted before the write, so that a client that has the
+			// frame finds it counted (a failed write aborts the stream).
+			s.sent.add(from, 1, int64(len(p.Data)))
+		}
 		if err := writeFrame(out, id, p); err != nil {
 			panic(http.ErrAbortHandler) // the client went away
 		}
 		_ = rc.Flush()
-		if p != nil {
-			s.sent.add(from, 1, int64(len(p.Data)))
-		}
 	}
 }
 
