@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +19,9 @@ import (
 // kill.
 func TestStatsAfterSIGKILL(t *testing.T) {
 	const clients = 50
-	cfg := strings.Replace(reliabilityConfig, "{{.DataDir}}", t.TempDir(), 1)
+	node := reliabilityNode
+	node.DataDir = t.TempDir()
+	cfg := node.template()
 	n := startNitro(t, cfg)
 	storage, token := relLogin(t, n.URL, "test:tester", "testing")
 	lc := &relClient{

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 )
 
@@ -21,33 +20,16 @@ import (
 // config accepts (1 s with touch_after 500 ms), GC only when the test asks
 // (back to back), small chunks so that objects share chunks, and a
 // cluster section so that every PUT and DELETE is pushed to the other
-// region before it is acknowledged. %[1]s is the region, %[2]s the gossip
-// addresses to join.
-const crashNodeConfig = `# e2e crash loop node
-region: %[1]s
-node: %[1]s-node
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-ops_listen: {{.OpsListen}}
-store:
-  min_size: 16384
-  avg_size: 65536
-  max_size: 262144
-  touch_after: 500ms
-gc:
-  interval: 0s
-  grace: 1s
-shutdown_timeout: 5s
-log:
-  level: warn
-cluster:
-  peer_listen: 127.0.0.1:{{port "peer"}}
-  gossip_listen: 127.0.0.1:{{port "gossip"}}
-  peers: [%[2]s]
-  secret: e2e-crash-loop-secret-0123456789abcdef
-  anti_entropy_interval: 2s
-`
+// region before it is acknowledged. region joins the gossip addresses
+// join.
+func crashNodeConfig(region string, join ...string) string {
+	return nodeConfig{
+		Comment: "e2e crash loop node", Region: region, Node: region + "-node",
+		Store:    []string{"min_size: 16384", "avg_size: 65536", "max_size: 262144"},
+		Shutdown: "5s", LogLevel: "warn",
+		Cluster: &clusterConfig{Peers: strings.Join(join, ", "), Secret: "e2e-crash-loop-secret-0123456789abcdef", AntiEntropy: "2s"},
+	}.template()
+}
 
 // crashProc is a `nitro serve` that the test may SIGKILL and start again
 // on the same data dir and ports.
@@ -69,26 +51,9 @@ type crashProc struct {
 func newCrashProc(t *testing.T, region string, join ...string) *crashProc {
 	dir := t.TempDir()
 	ports := map[string]int{}
-	port := func(name string) int {
-		if p, ok := ports[name]; ok {
-			return p
-		}
-		ports[name] = freePort(t)
-		return ports[name]
-	}
-	data := nitroConfigData{Dir: dir, DataDir: filepath.Join(dir, "data"),
-		Listen: fmt.Sprintf("127.0.0.1:%d", port("listen")), OpsListen: fmt.Sprintf("127.0.0.1:%d", port("ops"))}
-	tmpl := template.Must(template.New("nitro.yaml").Funcs(template.FuncMap{"port": port}).
-		Parse(fmt.Sprintf(crashNodeConfig, region, strings.Join(join, ", "))))
-	var cfg strings.Builder
-	if err := tmpl.Execute(&cfg, data); err != nil {
-		t.Fatal(err)
-	}
-	p := &crashProc{t: t, dir: dir, cfgPath: filepath.Join(dir, "nitro.yaml"), log: filepath.Join(dir, "nitro.log"),
-		url: "http://" + data.Listen, ops: "http://" + data.OpsListen, gossip: fmt.Sprintf("127.0.0.1:%d", port("gossip"))}
-	if err := os.WriteFile(p.cfgPath, []byte(cfg.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data, _, cfgPath := writeNodeConfig(t, dir, crashNodeConfig(region, join...), ports)
+	p := &crashProc{t: t, dir: dir, cfgPath: cfgPath, log: filepath.Join(dir, "nitro.log"),
+		url: "http://" + data.Listen, ops: "http://" + data.OpsListen, gossip: fmt.Sprintf("127.0.0.1:%d", ports["gossip"])}
 	t.Cleanup(func() {
 		p.terminate()
 		if t.Failed() {

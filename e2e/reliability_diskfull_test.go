@@ -58,10 +58,9 @@ func TestReliabilityDiskFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := strings.Replace(singleNodeConfig, "data_dir: {{.DataDir}}", "data_dir: "+dataDir, 1)
-	if !strings.Contains(cfg, dataDir) {
-		t.Fatalf("singleNodeConfig has no data_dir line to point at the small file system:\n%s", singleNodeConfig)
-	}
+	node := singleNode
+	node.DataDir = dataDir
+	cfg := node.template()
 	cfgPath := ""
 
 	n := startDiskNode(t, cfg)
@@ -239,32 +238,8 @@ type diskNode struct {
 // waits for /healthcheck.
 func startDiskNode(t *testing.T, cfgTemplate string) *diskNode {
 	t.Helper()
-	bin := nitroBinary(t)
-	dir := t.TempDir()
-	n := &nitroNode{Dir: dir, Log: filepath.Join(dir, "nitro.log"), Ports: map[string]int{}, exited: make(chan struct{})}
-	listen, ops := freePort(t), freePort(t)
-	cfg := strings.NewReplacer("{{.Listen}}", fmt.Sprintf("127.0.0.1:%d", listen),
-		"{{.OpsListen}}", fmt.Sprintf("127.0.0.1:%d", ops)).Replace(cfgTemplate)
-	cfgPath := filepath.Join(dir, "nitro.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n.URL, n.OpsURL = fmt.Sprintf("http://127.0.0.1:%d", listen), fmt.Sprintf("http://127.0.0.1:%d", ops)
-	logf, err := os.Create(n.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.cmd = exec.Command(bin, "serve", "--config", cfgPath)
-	n.cmd.Dir = dir
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		n.err = n.cmd.Wait()
-		logf.Close()
-		close(n.exited)
-	}()
+	n, _ := prepareNitro(t, cfgTemplate)
+	n.launch(t)
 	d := &diskNode{n}
 	t.Cleanup(func() {
 		select {

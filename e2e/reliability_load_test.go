@@ -24,20 +24,10 @@ import (
 // reliabilityConfig is a single-region node with the shortest GC grace
 // the store accepts (gc.grace = 2 × store.touch_after) and the periodic GC
 // off: the test POSTs /gc itself every few seconds, under load.
-const reliabilityConfig = `# e2e reliability campaign
-region: e2e
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-ops_listen: {{.OpsListen}}
-store:
-  touch_after: 1s
-gc:
-  interval: 0s
-  grace: 2s
-log:
-  level: warn
-`
+var reliabilityConfig = reliabilityNode.template()
+
+// reliabilityNode is reliabilityConfig as a nodeConfig.
+var reliabilityNode = nodeConfig{Comment: "e2e reliability campaign", TouchAfter: "1s", Grace: "2s", LogLevel: "warn"}
 
 // TestReliabilityLoad is the reliability campaign of one node: 200
 // concurrent Swift clients do a mix of PUT (new objects and overwrites),

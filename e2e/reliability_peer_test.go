@@ -42,29 +42,14 @@ import (
 
 const peerSecret = "e2e-peer-reliability-secret-0123456789"
 
-// peerNodeConfig is a region of the campaign; %[1]s is the region, %[2]s
-// the gossip addresses to join and %[3]s extra cluster keys.
-const peerNodeConfig = `# e2e peer reliability node
-region: %[1]s
-node: %[1]s-node
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-ops_listen: {{.OpsListen}}
-store:
-  touch_after: 500ms
-gc:
-  interval: 0s
-  grace: 1s
-log:
-  level: info
-cluster:
-  peer_listen: 127.0.0.1:{{port "peer"}}
-  gossip_listen: 127.0.0.1:{{port "gossip"}}
-  peers: [%[2]s]
-  secret: ` + peerSecret + `
-  anti_entropy_interval: 2s
-%[3]s`
+// peerNodeConfig is a region of the campaign that joins the gossip
+// addresses join, with extra cluster keys (lines indented by two spaces).
+func peerNodeConfig(region, join, extra string) string {
+	return nodeConfig{
+		Comment: "e2e peer reliability node", Region: region, Node: region + "-node",
+		Cluster: &clusterConfig{Peers: join, Secret: peerSecret, AntiEntropy: "2s", Extra: extra},
+	}.template()
+}
 
 // capturedReq is one request as the capturing proxy saw it.
 type capturedReq struct {
@@ -229,10 +214,10 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 	}
 	ca := testpki.New(t, "e2e-peer")
 	aCert, aKey := ca.Issue(t, "region-a", "127.0.0.1", "localhost")
-	a := startNitro(t, fmt.Sprintf(peerNodeConfig, "a", "", fmt.Sprintf(
+	a := startNitro(t, peerNodeConfig("a", "", fmt.Sprintf(
 		"  tls_cert_file: %s\n  tls_key_file: %s\n  tls_ca_file: %s\n", aCert, aKey, ca.CertFile)))
 	proxy := newCaptureProxy(t)
-	b := startNitro(t, fmt.Sprintf(peerNodeConfig, "b", a.gossipAddr(), fmt.Sprintf(
+	b := startNitro(t, peerNodeConfig("b", a.gossipAddr(), fmt.Sprintf(
 		"  peer_url: %s\n  tls_ca_file: %s\n", proxy.URL, ca.CertFile)))
 	bPeer := fmt.Sprintf("http://127.0.0.1:%d", b.Ports["peer"])
 	bu, _ := url.Parse(bPeer)

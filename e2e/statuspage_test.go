@@ -21,7 +21,7 @@ import (
 // pagedRegionConfig is clusterNodeConfig with paced links into region b
 // (cluster.emulate_link_mbit, the sender paces) and priors at b that match
 // them, so that a read at b is a planned read over two slow links.
-const pagedRegionConfig = clusterNodeConfig + `  emulate_link_mbit: {b: %[3]d}
+var pagedRegionConfig = clusterNodeConfig + `  emulate_link_mbit: {b: %[3]d}
   links: {a: {bandwidth_mbit: %[3]d, rtt_ms: 1}, c: {bandwidth_mbit: %[3]d, rtt_ms: 1}}
 `
 
