@@ -125,37 +125,16 @@ func (p *crashProc) fsck() {
 	}
 }
 
-// swiftSession is an authenticated client of one node start.
-type swiftSession struct {
-	storage, token string
-	hc             *http.Client
+// login logs test:tester in at this start of the node (a client with a
+// 5-minute timeout: objects are up to 64 MiB on loaded cores).
+func (p *crashProc) login() (*swiftClient, error) {
+	return swiftLogin(p.url, "test:tester", "testing", &http.Client{Timeout: 5 * time.Minute})
 }
 
-func (p *crashProc) login() (*swiftSession, error) {
-	req, _ := http.NewRequest("GET", p.url+"/auth/v1.0", nil)
-	req.Header.Set("X-Auth-User", "test:tester")
-	req.Header.Set("X-Auth-Key", "testing")
-	hc := &http.Client{Timeout: 5 * time.Minute}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("auth: %s", resp.Status)
-	}
-	return &swiftSession{storage: resp.Header.Get("X-Storage-Url"), token: resp.Header.Get("X-Auth-Token"), hc: hc}, nil
-}
-
-// do sends one request; the body of the answer is hashed, not kept
+// hashed sends one request; the body of the answer is hashed, not kept
 // (objects are up to 64 MiB), except for a short prefix for messages.
-func (s *swiftSession) do(method, path string, body io.Reader) (code int, etag string, got digest, msg string, err error) {
-	req, err := http.NewRequest(method, s.storage+path, body)
-	if err != nil {
-		return 0, "", digest{}, "", err
-	}
-	req.Header.Set("X-Auth-Token", s.token)
-	resp, err := s.hc.Do(req)
+func (s *swiftClient) hashed(method, path string, body io.Reader) (code int, etag string, got digest, msg string, err error) {
+	resp, err := s.send(method, path, nil, body)
 	if err != nil {
 		return 0, "", digest{}, "", err
 	}
@@ -290,9 +269,9 @@ func TestReliabilityCrashLoop(t *testing.T) {
 
 	// check compares what the node serves for every name with what the
 	// test knows, and folds a pending operation into the acknowledged state.
-	check := func(s *swiftSession) {
+	check := func(s *swiftClient) {
 		for name, n := range names {
-			code, etag, got, msg, err := s.do("GET", "/crash/"+name, nil)
+			code, etag, got, msg, err := s.hashed("GET", "/crash/"+name, nil)
 			if err != nil {
 				t.Fatalf("GET %s after restart: %v", name, err)
 			}
@@ -335,7 +314,7 @@ func TestReliabilityCrashLoop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code, _, _, msg, err := s.do("PUT", "/crash", nil); err != nil || code/100 != 2 {
+		if code, _, _, msg, err := s.hashed("PUT", "/crash", nil); err != nil || code/100 != 2 {
 			t.Fatalf("PUT container: %d %v %s", code, err, msg)
 		}
 		check(s)
@@ -375,7 +354,7 @@ func TestReliabilityCrashLoop(t *testing.T) {
 					n := names[name]
 					if wrng.IntN(5) == 0 {
 						n.pending = &objectState{}
-						code, _, _, msg, err := s.do("DELETE", "/crash/"+name, nil)
+						code, _, _, msg, err := s.hashed("DELETE", "/crash/"+name, nil)
 						if err != nil || killed.Load() {
 							if !killed.Load() {
 								errc <- fmt.Errorf("DELETE %s: %v", name, err)
@@ -408,7 +387,7 @@ func TestReliabilityCrashLoop(t *testing.T) {
 					inPut.Add(1)
 					body := &contentGen{rng: rand.New(rand.NewPCG(cseed, 3)), shared: shared, left: size,
 						stallAt: stallAt, stall: 3500 * time.Millisecond}
-					code, etag, _, msg, err := s.do("PUT", "/crash/"+name, body)
+					code, etag, _, msg, err := s.hashed("PUT", "/crash/"+name, body)
 					inPut.Add(-1)
 					if err != nil || killed.Load() {
 						if !killed.Load() {

@@ -65,8 +65,8 @@ func TestReliabilityDiskFull(t *testing.T) {
 
 	n := startDiskNode(t, cfg)
 	cfgPath = filepath.Join(n.Dir, "nitro.yaml")
-	c := swiftLogin(t, n.URL)
-	c.must(t, "PUT", "/c", nil, 201)
+	c := mustLogin(t, n.URL)
+	c.must(t, 201, "PUT", "/c", nil)
 
 	// 1. Fill.
 	acked := map[string][32]byte{}
@@ -117,7 +117,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 			}
 		}
 		for _, name := range refused {
-			c.must(t, "HEAD", name, nil, 404)
+			c.must(t, 404, "HEAD", name, nil)
 		}
 		var want []string
 		for name := range acked {
@@ -133,9 +133,9 @@ func TestReliabilityDiskFull(t *testing.T) {
 	deleteOne := func(step string) {
 		t.Helper()
 		for name := range acked {
-			c.must(t, "HEAD", name, nil, 200)
-			c.must(t, "DELETE", name, nil, 204)
-			c.must(t, "HEAD", name, nil, 404)
+			c.must(t, 200, "HEAD", name, nil)
+			c.must(t, 204, "DELETE", name, nil)
+			c.must(t, 404, "HEAD", name, nil)
 			delete(acked, name)
 			return
 		}
@@ -165,7 +165,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 		// 3. SIGTERM, restart on the full disk.
 		n.stopWith(t, syscall.SIGTERM)
 		n = startDiskNode(t, cfg)
-		c = swiftLogin(t, n.URL)
+		c = mustLogin(t, n.URL)
 		verify("restart after SIGTERM")
 		refusedPut("restart after SIGTERM")
 
@@ -177,7 +177,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 			t.Fatalf("filler left %d bytes free", sp.Free)
 		}
 		n = startDiskNode(t, cfg)
-		c = swiftLogin(t, n.URL)
+		c = mustLogin(t, n.URL)
 		verify("restart on a disk filled to the last byte")
 		refusedPut("filled to the last byte")
 		deleteOne("filled to the last byte")
@@ -279,40 +279,14 @@ func (d *diskNode) stopWith(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// swift is a minimal authenticated Swift client of the test.
-type swift struct {
-	url, token string
-}
-
-func swiftLogin(t *testing.T, base string) *swift {
-	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/auth/v1.0", nil)
-	req.Header.Set("X-Auth-User", "test:tester")
-	req.Header.Set("X-Auth-Key", "testing")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("auth: %s", resp.Status)
-	}
-	return &swift{url: resp.Header.Get("X-Storage-Url"), token: resp.Header.Get("X-Auth-Token")}
-}
-
 // put uploads body, with a Content-Length or chunked, and returns the
 // status; err is a transport error (a reset connection).
-func (c *swift) put(path string, body []byte, chunked bool) (int, error) {
+func (c *swiftClient) put(path string, body []byte, chunked bool) (int, error) {
 	var rd io.Reader = bytes.NewReader(body)
 	if chunked {
 		rd = io.MultiReader(rd) // hides the length: Transfer-Encoding: chunked
 	}
-	req, err := http.NewRequest("PUT", c.url+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("X-Auth-Token", c.token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.send("PUT", path, nil, rd)
 	if err != nil {
 		return 0, err
 	}
@@ -324,11 +298,9 @@ func (c *swift) put(path string, body []byte, chunked bool) (int, error) {
 	return resp.StatusCode, nil
 }
 
-func (c *swift) get(t *testing.T, path string) ([]byte, int) {
+func (c *swiftClient) get(t *testing.T, path string) ([]byte, int) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", c.url+path, nil)
-	req.Header.Set("X-Auth-Token", c.token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.send("GET", path, nil, nil)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
@@ -338,21 +310,6 @@ func (c *swift) get(t *testing.T, path string) ([]byte, int) {
 		t.Fatalf("GET %s: body: %v", path, err)
 	}
 	return b, resp.StatusCode
-}
-
-func (c *swift) must(t *testing.T, method, path string, body io.Reader, want int) {
-	t.Helper()
-	req, _ := http.NewRequest(method, c.url+path, body)
-	req.Header.Set("X-Auth-Token", c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %s, want %d: %.200s", method, path, resp.Status, want, b)
-	}
 }
 
 // du returns the bytes of blocks the files under dir use (du -s -B1),

@@ -246,8 +246,8 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 		t.Fatalf("control: digest from a over TLS: %d %s", code, msg)
 	}
 
-	sa := tempauthLogin(t, a.URL)
-	sb := tempauthLogin(t, b.URL)
+	sa := mustLogin(t, a.URL)
+	sb := mustLogin(t, b.URL)
 	sa.must(t, 201, "PUT", "/peer-e2e", nil)
 	objects := map[string][]byte{}
 	for round := range rounds {
@@ -292,7 +292,7 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 	// Let anti-entropy run a few rounds: nothing forged may surface.
 	time.Sleep(5 * time.Second)
 	for name, want := range objects {
-		for region, s := range map[string]*tempauthSession{"a": sa, "b": sb} {
+		for region, s := range map[string]*swiftClient{"a": sa, "b": sb} {
 			got := s.must(t, 200, "GET", "/peer-e2e/"+name, nil)
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s at %s: bytes differ", name, region)
@@ -305,52 +305,6 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 	if refused < 4*rounds {
 		t.Errorf("b logged %d refusals, want at least %d", refused, 4*rounds)
 	}
-}
-
-// tempauthSession is a logged-in tempauth session on a node's Swift API.
-type tempauthSession struct{ storageURL, token string }
-
-func tempauthLogin(t *testing.T, base string) *tempauthSession {
-	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/auth/v1.0", nil)
-	req.Header.Set("X-Auth-User", "test:tester")
-	req.Header.Set("X-Auth-Key", "testing")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("auth at %s: %s", base, resp.Status)
-	}
-	return &tempauthSession{resp.Header.Get("X-Storage-Url"), resp.Header.Get("X-Auth-Token")}
-}
-
-func (s *tempauthSession) do(t *testing.T, method, path string, body []byte) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(method, s.storageURL+path, bytes.NewReader(body))
-	req.Header.Set("X-Auth-Token", s.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
-func (s *tempauthSession) status(t *testing.T, method, path string, body []byte) int {
-	code, _ := s.do(t, method, path, body)
-	return code
-}
-
-func (s *tempauthSession) must(t *testing.T, want int, method, path string, body []byte) []byte {
-	t.Helper()
-	code, b := s.do(t, method, path, body)
-	if code != want {
-		t.Fatalf("%s %s: %d (want %d): %.200s", method, path, code, want, b)
-	}
-	return b
 }
 
 func waitUntil(t *testing.T, d time.Duration, what string, f func() bool) {
