@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,13 +19,12 @@ import (
 // kill.
 func TestStatsAfterSIGKILL(t *testing.T) {
 	const clients = 50
-	cfg := strings.Replace(reliabilityConfig, "{{.DataDir}}", t.TempDir(), 1)
+	node := reliabilityNode
+	node.DataDir = t.TempDir()
+	cfg := node.template()
 	n := startNitro(t, cfg)
-	storage, token := relLogin(t, n.URL, "test:tester", "testing")
-	lc := &relClient{
-		http:    &http.Client{Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}, Timeout: time.Minute},
-		storage: storage, token: token,
-	}
+	lc := mustLogin(t, n.URL)
+	lc.hc = &http.Client{Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}, Timeout: time.Minute}
 	if code, _, b, err := lc.do("PUT", "/images", nil, nil); err != nil || code != 201 {
 		t.Fatalf("PUT container: %d %v %s", code, err, b)
 	}
@@ -79,8 +77,8 @@ func TestStatsAfterSIGKILL(t *testing.T) {
 	wg.Wait()
 
 	n2 := startNitro(t, cfg)
-	storage, token = relLogin(t, n2.URL, "test:tester", "testing")
-	lc.storage, lc.token = storage, token
+	s2 := mustLogin(t, n2.URL)
+	lc.storage, lc.token = s2.storage, s2.token
 	code, _, b, err := lc.do("GET", "/images?format=json", nil, nil)
 	if err != nil || code != 200 {
 		t.Fatalf("listing after restart: %d %v", code, err)

@@ -205,3 +205,106 @@ func artifactDir(t testing.TB) string {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// swiftClient is a TempAuth v1 session on a node's Swift API: the storage
+// URL and token of one login, and the HTTP client it uses.
+type swiftClient struct {
+	storage, token string
+	hc             *http.Client
+}
+
+// swiftLogin logs user in with key at base+"/auth/v1.0" (TempAuth v1:
+// X-Auth-User, X-Auth-Key; X-Storage-Url and X-Auth-Token come back)
+// through hc (nil: http.DefaultClient). A status other than 200 is an
+// error.
+func swiftLogin(base, user, key string, hc *http.Client) (*swiftClient, error) {
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	req, err := http.NewRequest("GET", base+"/auth/v1.0", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Auth-User", user)
+	req.Header.Set("X-Auth-Key", key)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("auth %s at %s: %s", user, base, resp.Status)
+	}
+	return &swiftClient{storage: resp.Header.Get("X-Storage-Url"), token: resp.Header.Get("X-Auth-Token"), hc: hc}, nil
+}
+
+// mustLogin is swiftLogin of test:tester (the default TempAuth account)
+// through http.DefaultClient; it fails t on an error.
+func mustLogin(t testing.TB, base string) *swiftClient {
+	t.Helper()
+	c, err := swiftLogin(base, "test:tester", "testing", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// send sends method to the storage URL + path with the token and the
+// headers hdr; the caller closes the answer's body.
+func (c *swiftClient) send(method, path string, hdr map[string]string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(method, c.storage+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("X-Auth-Token", c.token)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	return c.hc.Do(req)
+}
+
+// do sends one request (body nil: none) and reads the whole answer; err
+// is a transport or read error.
+func (c *swiftClient) do(method, path string, hdr map[string]string, body []byte) (int, http.Header, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	resp, err := c.send(method, path, hdr, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b, err
+}
+
+// status sends one request and returns the answer's status; a transport
+// error fails t.
+func (c *swiftClient) status(t testing.TB, method, path string, body []byte) int {
+	t.Helper()
+	code, _ := c.mustDo(t, method, path, body)
+	return code
+}
+
+// must sends one request and returns the answer's body; a transport error
+// or a status other than want fails t.
+func (c *swiftClient) must(t testing.TB, want int, method, path string, body []byte) []byte {
+	t.Helper()
+	code, b := c.mustDo(t, method, path, body)
+	if code != want {
+		t.Fatalf("%s %s: %d (want %d): %.200s", method, path, code, want, b)
+	}
+	return b
+}
+
+func (c *swiftClient) mustDo(t testing.TB, method, path string, body []byte) (int, []byte) {
+	t.Helper()
+	resp, err := c.send(method, path, nil, bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}

@@ -519,21 +519,10 @@ func keystoneSection(authURL, region string) string {
 // keystoneNodeConfig is singleNodeConfig with tempauth off and Keystone
 // on (keystoneSection).
 func keystoneNodeConfig(authURL, region string) string {
-	return `# e2e single-region node with Keystone
-region: ` + region + `
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-  accounts: []
-ops_listen: {{.OpsListen}}
-store:
-  touch_after: 500ms
-gc:
-  interval: 0s
-  grace: 1s
-log:
-  level: info
-` + keystoneSection(authURL, region)
+	return nodeConfig{
+		Comment: "e2e single-region node with Keystone", Region: region,
+		Swift: []string{"accounts: []"}, Extra: keystoneSection(authURL, region),
+	}.template()
 }
 
 // keystoneClusterNodeConfig is clusterNodeConfig (a region joining the

@@ -24,27 +24,10 @@ import (
 // gossip addresses to join (a YAML flow list). Gossip keeps memberlist's
 // WAN timings (a 5 s probe interval): a faster failure detector could
 // declare a peer dead while two loaded cores hash an image.
-const clusterNodeConfig = `# e2e multi-region node
-region: %[1]s
-node: %[1]s-node
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-ops_listen: {{.OpsListen}}
-store:
-  touch_after: 500ms
-gc:
-  interval: 0s
-  grace: 1s
-log:
-  level: info
-cluster:
-  peer_listen: 127.0.0.1:{{port "peer"}}
-  gossip_listen: 127.0.0.1:{{port "gossip"}}
-  peers: [%[2]s]
-  secret: e2e-multi-region-secret-0123456789
-  anti_entropy_interval: 5s
-`
+var clusterNodeConfig = nodeConfig{
+	Comment: "e2e multi-region node", Region: "%[1]s", Node: "%[1]s-node",
+	Cluster: &clusterConfig{Peers: "%[2]s", Secret: "e2e-multi-region-secret-0123456789", AntiEntropy: "5s"},
+}.template()
 
 // startRegion starts the node of one region that joins the gossip
 // addresses in join.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 )
 
@@ -23,10 +21,11 @@ type nitroNode struct {
 	Log    string // path of its combined stdout/stderr
 	Ports  map[string]int
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	err    error // from Wait, valid once exited is closed
-	killed bool  // by kill: stop has nothing to do
+	cfgPath string // Dir/nitro.yaml
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	err     error // from Wait, valid once exited is closed
+	killed  bool  // by kill: stop has nothing to do
 }
 
 // nitroConfigData is what a config template passed to startNitro sees.
@@ -42,20 +41,10 @@ type nitroConfigData struct {
 // off and the grace period short (1 s, the least store.touch_after of
 // 500 ms allows), so a test decides when garbage is collected: gc(t)
 // after a deletion empties the store.
-const singleNodeConfig = `# e2e single-region node
-region: e2e
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-ops_listen: {{.OpsListen}}
-store:
-  touch_after: 500ms
-gc:
-  interval: 0s
-  grace: 1s
-log:
-  level: info
-`
+var singleNodeConfig = singleNode.template()
+
+// singleNode is singleNodeConfig as a nodeConfig, to derive variants from.
+var singleNode = nodeConfig{Comment: "e2e single-region node"}
 
 // startNitro writes cfgTemplate (text/template over nitroConfigData, plus
 // {{port "name"}} for further free ports, e.g. a peer listener) to
@@ -64,46 +53,45 @@ log:
 // within 30 s; if t failed, the tail of the node's log is dumped.
 func startNitro(t testing.TB, cfgTemplate string) *nitroNode {
 	t.Helper()
-	bin := nitroBinary(t)
+	n, cfg := prepareNitro(t, cfgTemplate)
+	n.launch(t)
+	t.Cleanup(func() {
+		n.stop(t)
+		if t.Failed() {
+			t.Logf("nitro log (%s), last lines:\n%s", n.Log, tail(n.Log, 40))
+		}
+	})
+	if err := waitHTTP(n.URL+"/healthcheck", 30*time.Second, n.exited); err != nil {
+		t.Fatalf("nitro serve: %v\nconfig:\n%s\nlog:\n%s", err, cfg, tail(n.Log, 40))
+	}
+	return n
+}
+
+// prepareNitro writes cfgTemplate (see startNitro) to a fresh
+// Dir/nitro.yaml and returns the node, not yet started, and the config.
+func prepareNitro(t testing.TB, cfgTemplate string) (*nitroNode, string) {
+	t.Helper()
 	dir := t.TempDir()
 	n := &nitroNode{Dir: dir, Log: filepath.Join(dir, "nitro.log"), Ports: map[string]int{}, exited: make(chan struct{})}
-	port := func(name string) int {
-		if p, ok := n.Ports[name]; ok {
-			return p
-		}
-		p := freePort(t)
-		n.Ports[name] = p
-		return p
-	}
-	data := nitroConfigData{
-		Dir:       dir,
-		DataDir:   filepath.Join(dir, "data"),
-		Listen:    fmt.Sprintf("127.0.0.1:%d", port("listen")),
-		OpsListen: fmt.Sprintf("127.0.0.1:%d", port("ops")),
-	}
-	tmpl, err := template.New("nitro.yaml").Funcs(template.FuncMap{"port": port}).Parse(cfgTemplate)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cfg strings.Builder
-	if err := tmpl.Execute(&cfg, data); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(dir, "nitro.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data, cfg, cfgPath := writeNodeConfig(t, dir, cfgTemplate, n.Ports)
+	n.cfgPath = cfgPath
 	n.URL = "http://" + data.Listen
 	if strings.Contains(cfgTemplate, ".OpsListen") {
 		n.OpsURL = "http://" + data.OpsListen
 	}
+	return n, cfg
+}
 
+// launch runs `nitro serve --config` in n.Dir, output to n.Log, without
+// waiting for it to be ready; n.exited is closed when it exits.
+func (n *nitroNode) launch(t testing.TB) {
+	t.Helper()
 	logf, err := os.Create(n.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.cmd = exec.Command(bin, "serve", "--config", cfgPath)
-	n.cmd.Dir = dir
+	n.cmd = exec.Command(nitroBinary(t), "serve", "--config", n.cfgPath)
+	n.cmd.Dir = n.Dir
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -113,16 +101,6 @@ func startNitro(t testing.TB, cfgTemplate string) *nitroNode {
 		logf.Close()
 		close(n.exited)
 	}()
-	t.Cleanup(func() {
-		n.stop(t)
-		if t.Failed() {
-			t.Logf("nitro log (%s), last lines:\n%s", n.Log, tail(n.Log, 40))
-		}
-	})
-	if err := waitHTTP(n.URL+"/healthcheck", 30*time.Second, n.exited); err != nil {
-		t.Fatalf("nitro serve: %v\nconfig:\n%s\nlog:\n%s", err, cfg.String(), tail(n.Log, 40))
-	}
-	return n
 }
 
 // kill sends SIGKILL (a crash) and waits for the process to exit.

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 )
 
@@ -21,33 +20,16 @@ import (
 // config accepts (1 s with touch_after 500 ms), GC only when the test asks
 // (back to back), small chunks so that objects share chunks, and a
 // cluster section so that every PUT and DELETE is pushed to the other
-// region before it is acknowledged. %[1]s is the region, %[2]s the gossip
-// addresses to join.
-const crashNodeConfig = `# e2e crash loop node
-region: %[1]s
-node: %[1]s-node
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-ops_listen: {{.OpsListen}}
-store:
-  min_size: 16384
-  avg_size: 65536
-  max_size: 262144
-  touch_after: 500ms
-gc:
-  interval: 0s
-  grace: 1s
-shutdown_timeout: 5s
-log:
-  level: warn
-cluster:
-  peer_listen: 127.0.0.1:{{port "peer"}}
-  gossip_listen: 127.0.0.1:{{port "gossip"}}
-  peers: [%[2]s]
-  secret: e2e-crash-loop-secret-0123456789abcdef
-  anti_entropy_interval: 2s
-`
+// region before it is acknowledged. region joins the gossip addresses
+// join.
+func crashNodeConfig(region string, join ...string) string {
+	return nodeConfig{
+		Comment: "e2e crash loop node", Region: region, Node: region + "-node",
+		Store:    []string{"min_size: 16384", "avg_size: 65536", "max_size: 262144"},
+		Shutdown: "5s", LogLevel: "warn",
+		Cluster: &clusterConfig{Peers: strings.Join(join, ", "), Secret: "e2e-crash-loop-secret-0123456789abcdef", AntiEntropy: "2s"},
+	}.template()
+}
 
 // crashProc is a `nitro serve` that the test may SIGKILL and start again
 // on the same data dir and ports.
@@ -69,26 +51,9 @@ type crashProc struct {
 func newCrashProc(t *testing.T, region string, join ...string) *crashProc {
 	dir := t.TempDir()
 	ports := map[string]int{}
-	port := func(name string) int {
-		if p, ok := ports[name]; ok {
-			return p
-		}
-		ports[name] = freePort(t)
-		return ports[name]
-	}
-	data := nitroConfigData{Dir: dir, DataDir: filepath.Join(dir, "data"),
-		Listen: fmt.Sprintf("127.0.0.1:%d", port("listen")), OpsListen: fmt.Sprintf("127.0.0.1:%d", port("ops"))}
-	tmpl := template.Must(template.New("nitro.yaml").Funcs(template.FuncMap{"port": port}).
-		Parse(fmt.Sprintf(crashNodeConfig, region, strings.Join(join, ", "))))
-	var cfg strings.Builder
-	if err := tmpl.Execute(&cfg, data); err != nil {
-		t.Fatal(err)
-	}
-	p := &crashProc{t: t, dir: dir, cfgPath: filepath.Join(dir, "nitro.yaml"), log: filepath.Join(dir, "nitro.log"),
-		url: "http://" + data.Listen, ops: "http://" + data.OpsListen, gossip: fmt.Sprintf("127.0.0.1:%d", port("gossip"))}
-	if err := os.WriteFile(p.cfgPath, []byte(cfg.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data, _, cfgPath := writeNodeConfig(t, dir, crashNodeConfig(region, join...), ports)
+	p := &crashProc{t: t, dir: dir, cfgPath: cfgPath, log: filepath.Join(dir, "nitro.log"),
+		url: "http://" + data.Listen, ops: "http://" + data.OpsListen, gossip: fmt.Sprintf("127.0.0.1:%d", ports["gossip"])}
 	t.Cleanup(func() {
 		p.terminate()
 		if t.Failed() {
@@ -160,37 +125,16 @@ func (p *crashProc) fsck() {
 	}
 }
 
-// swiftSession is an authenticated client of one node start.
-type swiftSession struct {
-	storage, token string
-	hc             *http.Client
+// login logs test:tester in at this start of the node (a client with a
+// 5-minute timeout: objects are up to 64 MiB on loaded cores).
+func (p *crashProc) login() (*swiftClient, error) {
+	return swiftLogin(p.url, "test:tester", "testing", &http.Client{Timeout: 5 * time.Minute})
 }
 
-func (p *crashProc) login() (*swiftSession, error) {
-	req, _ := http.NewRequest("GET", p.url+"/auth/v1.0", nil)
-	req.Header.Set("X-Auth-User", "test:tester")
-	req.Header.Set("X-Auth-Key", "testing")
-	hc := &http.Client{Timeout: 5 * time.Minute}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("auth: %s", resp.Status)
-	}
-	return &swiftSession{storage: resp.Header.Get("X-Storage-Url"), token: resp.Header.Get("X-Auth-Token"), hc: hc}, nil
-}
-
-// do sends one request; the body of the answer is hashed, not kept
+// hashed sends one request; the body of the answer is hashed, not kept
 // (objects are up to 64 MiB), except for a short prefix for messages.
-func (s *swiftSession) do(method, path string, body io.Reader) (code int, etag string, got digest, msg string, err error) {
-	req, err := http.NewRequest(method, s.storage+path, body)
-	if err != nil {
-		return 0, "", digest{}, "", err
-	}
-	req.Header.Set("X-Auth-Token", s.token)
-	resp, err := s.hc.Do(req)
+func (s *swiftClient) hashed(method, path string, body io.Reader) (code int, etag string, got digest, msg string, err error) {
+	resp, err := s.send(method, path, nil, body)
 	if err != nil {
 		return 0, "", digest{}, "", err
 	}
@@ -325,9 +269,9 @@ func TestReliabilityCrashLoop(t *testing.T) {
 
 	// check compares what the node serves for every name with what the
 	// test knows, and folds a pending operation into the acknowledged state.
-	check := func(s *swiftSession) {
+	check := func(s *swiftClient) {
 		for name, n := range names {
-			code, etag, got, msg, err := s.do("GET", "/crash/"+name, nil)
+			code, etag, got, msg, err := s.hashed("GET", "/crash/"+name, nil)
 			if err != nil {
 				t.Fatalf("GET %s after restart: %v", name, err)
 			}
@@ -370,7 +314,7 @@ func TestReliabilityCrashLoop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code, _, _, msg, err := s.do("PUT", "/crash", nil); err != nil || code/100 != 2 {
+		if code, _, _, msg, err := s.hashed("PUT", "/crash", nil); err != nil || code/100 != 2 {
 			t.Fatalf("PUT container: %d %v %s", code, err, msg)
 		}
 		check(s)
@@ -410,7 +354,7 @@ func TestReliabilityCrashLoop(t *testing.T) {
 					n := names[name]
 					if wrng.IntN(5) == 0 {
 						n.pending = &objectState{}
-						code, _, _, msg, err := s.do("DELETE", "/crash/"+name, nil)
+						code, _, _, msg, err := s.hashed("DELETE", "/crash/"+name, nil)
 						if err != nil || killed.Load() {
 							if !killed.Load() {
 								errc <- fmt.Errorf("DELETE %s: %v", name, err)
@@ -443,7 +387,7 @@ func TestReliabilityCrashLoop(t *testing.T) {
 					inPut.Add(1)
 					body := &contentGen{rng: rand.New(rand.NewPCG(cseed, 3)), shared: shared, left: size,
 						stallAt: stallAt, stall: 3500 * time.Millisecond}
-					code, etag, _, msg, err := s.do("PUT", "/crash/"+name, body)
+					code, etag, _, msg, err := s.hashed("PUT", "/crash/"+name, body)
 					inPut.Add(-1)
 					if err != nil || killed.Load() {
 						if !killed.Load() {

@@ -58,16 +58,15 @@ func TestReliabilityDiskFull(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := strings.Replace(singleNodeConfig, "data_dir: {{.DataDir}}", "data_dir: "+dataDir, 1)
-	if !strings.Contains(cfg, dataDir) {
-		t.Fatalf("singleNodeConfig has no data_dir line to point at the small file system:\n%s", singleNodeConfig)
-	}
+	node := singleNode
+	node.DataDir = dataDir
+	cfg := node.template()
 	cfgPath := ""
 
 	n := startDiskNode(t, cfg)
 	cfgPath = filepath.Join(n.Dir, "nitro.yaml")
-	c := swiftLogin(t, n.URL)
-	c.must(t, "PUT", "/c", nil, 201)
+	c := mustLogin(t, n.URL)
+	c.must(t, 201, "PUT", "/c", nil)
 
 	// 1. Fill.
 	acked := map[string][32]byte{}
@@ -118,7 +117,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 			}
 		}
 		for _, name := range refused {
-			c.must(t, "HEAD", name, nil, 404)
+			c.must(t, 404, "HEAD", name, nil)
 		}
 		var want []string
 		for name := range acked {
@@ -134,9 +133,9 @@ func TestReliabilityDiskFull(t *testing.T) {
 	deleteOne := func(step string) {
 		t.Helper()
 		for name := range acked {
-			c.must(t, "HEAD", name, nil, 200)
-			c.must(t, "DELETE", name, nil, 204)
-			c.must(t, "HEAD", name, nil, 404)
+			c.must(t, 200, "HEAD", name, nil)
+			c.must(t, 204, "DELETE", name, nil)
+			c.must(t, 404, "HEAD", name, nil)
 			delete(acked, name)
 			return
 		}
@@ -166,7 +165,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 		// 3. SIGTERM, restart on the full disk.
 		n.stopWith(t, syscall.SIGTERM)
 		n = startDiskNode(t, cfg)
-		c = swiftLogin(t, n.URL)
+		c = mustLogin(t, n.URL)
 		verify("restart after SIGTERM")
 		refusedPut("restart after SIGTERM")
 
@@ -178,7 +177,7 @@ func TestReliabilityDiskFull(t *testing.T) {
 			t.Fatalf("filler left %d bytes free", sp.Free)
 		}
 		n = startDiskNode(t, cfg)
-		c = swiftLogin(t, n.URL)
+		c = mustLogin(t, n.URL)
 		verify("restart on a disk filled to the last byte")
 		refusedPut("filled to the last byte")
 		deleteOne("filled to the last byte")
@@ -239,32 +238,8 @@ type diskNode struct {
 // waits for /healthcheck.
 func startDiskNode(t *testing.T, cfgTemplate string) *diskNode {
 	t.Helper()
-	bin := nitroBinary(t)
-	dir := t.TempDir()
-	n := &nitroNode{Dir: dir, Log: filepath.Join(dir, "nitro.log"), Ports: map[string]int{}, exited: make(chan struct{})}
-	listen, ops := freePort(t), freePort(t)
-	cfg := strings.NewReplacer("{{.Listen}}", fmt.Sprintf("127.0.0.1:%d", listen),
-		"{{.OpsListen}}", fmt.Sprintf("127.0.0.1:%d", ops)).Replace(cfgTemplate)
-	cfgPath := filepath.Join(dir, "nitro.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n.URL, n.OpsURL = fmt.Sprintf("http://127.0.0.1:%d", listen), fmt.Sprintf("http://127.0.0.1:%d", ops)
-	logf, err := os.Create(n.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.cmd = exec.Command(bin, "serve", "--config", cfgPath)
-	n.cmd.Dir = dir
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		n.err = n.cmd.Wait()
-		logf.Close()
-		close(n.exited)
-	}()
+	n, _ := prepareNitro(t, cfgTemplate)
+	n.launch(t)
 	d := &diskNode{n}
 	t.Cleanup(func() {
 		select {
@@ -304,40 +279,14 @@ func (d *diskNode) stopWith(t *testing.T, sig syscall.Signal) {
 	}
 }
 
-// swift is a minimal authenticated Swift client of the test.
-type swift struct {
-	url, token string
-}
-
-func swiftLogin(t *testing.T, base string) *swift {
-	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/auth/v1.0", nil)
-	req.Header.Set("X-Auth-User", "test:tester")
-	req.Header.Set("X-Auth-Key", "testing")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("auth: %s", resp.Status)
-	}
-	return &swift{url: resp.Header.Get("X-Storage-Url"), token: resp.Header.Get("X-Auth-Token")}
-}
-
 // put uploads body, with a Content-Length or chunked, and returns the
 // status; err is a transport error (a reset connection).
-func (c *swift) put(path string, body []byte, chunked bool) (int, error) {
+func (c *swiftClient) put(path string, body []byte, chunked bool) (int, error) {
 	var rd io.Reader = bytes.NewReader(body)
 	if chunked {
 		rd = io.MultiReader(rd) // hides the length: Transfer-Encoding: chunked
 	}
-	req, err := http.NewRequest("PUT", c.url+path, rd)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("X-Auth-Token", c.token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.send("PUT", path, nil, rd)
 	if err != nil {
 		return 0, err
 	}
@@ -349,11 +298,9 @@ func (c *swift) put(path string, body []byte, chunked bool) (int, error) {
 	return resp.StatusCode, nil
 }
 
-func (c *swift) get(t *testing.T, path string) ([]byte, int) {
+func (c *swiftClient) get(t *testing.T, path string) ([]byte, int) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", c.url+path, nil)
-	req.Header.Set("X-Auth-Token", c.token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.send("GET", path, nil, nil)
 	if err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
@@ -363,21 +310,6 @@ func (c *swift) get(t *testing.T, path string) ([]byte, int) {
 		t.Fatalf("GET %s: body: %v", path, err)
 	}
 	return b, resp.StatusCode
-}
-
-func (c *swift) must(t *testing.T, method, path string, body io.Reader, want int) {
-	t.Helper()
-	req, _ := http.NewRequest(method, c.url+path, body)
-	req.Header.Set("X-Auth-Token", c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: %s, want %d: %.200s", method, path, resp.Status, want, b)
-	}
 }
 
 // du returns the bytes of blocks the files under dir use (du -s -B1),

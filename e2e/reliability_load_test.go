@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -24,20 +23,10 @@ import (
 // reliabilityConfig is a single-region node with the shortest GC grace
 // the store accepts (gc.grace = 2 × store.touch_after) and the periodic GC
 // off: the test POSTs /gc itself every few seconds, under load.
-const reliabilityConfig = `# e2e reliability campaign
-region: e2e
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-ops_listen: {{.OpsListen}}
-store:
-  touch_after: 1s
-gc:
-  interval: 0s
-  grace: 2s
-log:
-  level: warn
-`
+var reliabilityConfig = reliabilityNode.template()
+
+// reliabilityNode is reliabilityConfig as a nodeConfig.
+var reliabilityNode = nodeConfig{Comment: "e2e reliability campaign", TouchAfter: "1s", Grace: "2s", LogLevel: "warn"}
 
 // TestReliabilityLoad is the reliability campaign of one node: 200
 // concurrent Swift clients do a mix of PUT (new objects and overwrites),
@@ -59,11 +48,8 @@ func TestReliabilityLoad(t *testing.T) {
 		duration = 60 * time.Second
 	}
 	n := startNitro(t, reliabilityConfig)
-	storage, token := relLogin(t, n.URL, "test:tester", "testing")
-	lc := &relClient{
-		http:    &http.Client{Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}, Timeout: 2 * time.Minute},
-		storage: storage, token: token,
-	}
+	lc := mustLogin(t, n.URL)
+	lc.hc = &http.Client{Transport: &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}, Timeout: 2 * time.Minute}
 	if code, _, b, err := lc.do("PUT", "/images", nil, nil); err != nil || code != 201 {
 		t.Fatalf("PUT container: %d %v %s", code, err, b)
 	}
@@ -194,7 +180,7 @@ func (s *relStats) lose(msg string) {
 // and HEAD checked against the last acknowledged body, a listing of its
 // prefix checked against its names, DELETE. It returns its live names
 // with the MD5 of their bodies.
-func relRunClient(lc *relClient, st *relStats, c int, deadline time.Time) map[string]string {
+func relRunClient(lc *swiftClient, st *relStats, c int, deadline time.Time) map[string]string {
 	rng := rand.New(rand.NewPCG(uint64(c), 42))
 	live := map[string]string{}
 	sizes := map[string]int64{}
@@ -299,53 +285,6 @@ func relRunClient(lc *relClient, st *relStats, c int, deadline time.Time) map[st
 		}
 	}
 	return live
-}
-
-// relClient is a Swift client for many goroutines: errors are returned,
-// never fatal.
-type relClient struct {
-	http           *http.Client
-	storage, token string
-}
-
-func (c *relClient) do(method, path string, hdr map[string]string, body []byte) (int, http.Header, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, c.storage+path, rd)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	req.Header.Set("X-Auth-Token", c.token)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, b, err
-}
-
-// relLogin logs in with TempAuth v1 and returns the storage URL and
-// token.
-func relLogin(t testing.TB, base, user, key string) (storage, token string) {
-	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/auth/v1.0", nil)
-	req.Header.Set("X-Auth-User", user)
-	req.Header.Set("X-Auth-Key", key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("auth %s: %s", user, resp.Status)
-	}
-	return resp.Header.Get("X-Storage-Url"), resp.Header.Get("X-Auth-Token")
 }
 
 func relMD5(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }

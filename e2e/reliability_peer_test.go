@@ -42,29 +42,14 @@ import (
 
 const peerSecret = "e2e-peer-reliability-secret-0123456789"
 
-// peerNodeConfig is a region of the campaign; %[1]s is the region, %[2]s
-// the gossip addresses to join and %[3]s extra cluster keys.
-const peerNodeConfig = `# e2e peer reliability node
-region: %[1]s
-node: %[1]s-node
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-ops_listen: {{.OpsListen}}
-store:
-  touch_after: 500ms
-gc:
-  interval: 0s
-  grace: 1s
-log:
-  level: info
-cluster:
-  peer_listen: 127.0.0.1:{{port "peer"}}
-  gossip_listen: 127.0.0.1:{{port "gossip"}}
-  peers: [%[2]s]
-  secret: ` + peerSecret + `
-  anti_entropy_interval: 2s
-%[3]s`
+// peerNodeConfig is a region of the campaign that joins the gossip
+// addresses join, with extra cluster keys (lines indented by two spaces).
+func peerNodeConfig(region, join, extra string) string {
+	return nodeConfig{
+		Comment: "e2e peer reliability node", Region: region, Node: region + "-node",
+		Cluster: &clusterConfig{Peers: join, Secret: peerSecret, AntiEntropy: "2s", Extra: extra},
+	}.template()
+}
 
 // capturedReq is one request as the capturing proxy saw it.
 type capturedReq struct {
@@ -229,10 +214,10 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 	}
 	ca := testpki.New(t, "e2e-peer")
 	aCert, aKey := ca.Issue(t, "region-a", "127.0.0.1", "localhost")
-	a := startNitro(t, fmt.Sprintf(peerNodeConfig, "a", "", fmt.Sprintf(
+	a := startNitro(t, peerNodeConfig("a", "", fmt.Sprintf(
 		"  tls_cert_file: %s\n  tls_key_file: %s\n  tls_ca_file: %s\n", aCert, aKey, ca.CertFile)))
 	proxy := newCaptureProxy(t)
-	b := startNitro(t, fmt.Sprintf(peerNodeConfig, "b", a.gossipAddr(), fmt.Sprintf(
+	b := startNitro(t, peerNodeConfig("b", a.gossipAddr(), fmt.Sprintf(
 		"  peer_url: %s\n  tls_ca_file: %s\n", proxy.URL, ca.CertFile)))
 	bPeer := fmt.Sprintf("http://127.0.0.1:%d", b.Ports["peer"])
 	bu, _ := url.Parse(bPeer)
@@ -261,8 +246,8 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 		t.Fatalf("control: digest from a over TLS: %d %s", code, msg)
 	}
 
-	sa := tempauthLogin(t, a.URL)
-	sb := tempauthLogin(t, b.URL)
+	sa := mustLogin(t, a.URL)
+	sb := mustLogin(t, b.URL)
 	sa.must(t, 201, "PUT", "/peer-e2e", nil)
 	objects := map[string][]byte{}
 	for round := range rounds {
@@ -307,7 +292,7 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 	// Let anti-entropy run a few rounds: nothing forged may surface.
 	time.Sleep(5 * time.Second)
 	for name, want := range objects {
-		for region, s := range map[string]*tempauthSession{"a": sa, "b": sb} {
+		for region, s := range map[string]*swiftClient{"a": sa, "b": sb} {
 			got := s.must(t, 200, "GET", "/peer-e2e/"+name, nil)
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s at %s: bytes differ", name, region)
@@ -320,52 +305,6 @@ func TestReliabilityPeerAttacks(t *testing.T) {
 	if refused < 4*rounds {
 		t.Errorf("b logged %d refusals, want at least %d", refused, 4*rounds)
 	}
-}
-
-// tempauthSession is a logged-in tempauth session on a node's Swift API.
-type tempauthSession struct{ storageURL, token string }
-
-func tempauthLogin(t *testing.T, base string) *tempauthSession {
-	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/auth/v1.0", nil)
-	req.Header.Set("X-Auth-User", "test:tester")
-	req.Header.Set("X-Auth-Key", "testing")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("auth at %s: %s", base, resp.Status)
-	}
-	return &tempauthSession{resp.Header.Get("X-Storage-Url"), resp.Header.Get("X-Auth-Token")}
-}
-
-func (s *tempauthSession) do(t *testing.T, method, path string, body []byte) (int, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(method, s.storageURL+path, bytes.NewReader(body))
-	req.Header.Set("X-Auth-Token", s.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
-func (s *tempauthSession) status(t *testing.T, method, path string, body []byte) int {
-	code, _ := s.do(t, method, path, body)
-	return code
-}
-
-func (s *tempauthSession) must(t *testing.T, want int, method, path string, body []byte) []byte {
-	t.Helper()
-	code, b := s.do(t, method, path, body)
-	if code != want {
-		t.Fatalf("%s %s: %d (want %d): %.200s", method, path, code, want, b)
-	}
-	return b
 }
 
 func waitUntil(t *testing.T, d time.Duration, what string, f func() bool) {

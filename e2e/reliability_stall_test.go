@@ -20,23 +20,11 @@ import (
 
 // stallConfig is singleNodeConfig with a short client_timeout and few
 // upload slots, so that stalled bodies hold every slot for a while.
-const stallConfig = `# e2e stalled clients
-region: e2e
-data_dir: {{.DataDir}}
-swift:
-  listen: {{.Listen}}
-  client_timeout: 2s
-  max_uploads: 8
-  upload_wait: 2m
-ops_listen: {{.OpsListen}}
-store:
-  touch_after: 500ms
-gc:
-  interval: 0s
-  grace: 1s
-log:
-  level: warn
-`
+var stallConfig = nodeConfig{
+	Comment:  "e2e stalled clients",
+	Swift:    []string{"client_timeout: 2s", "max_uploads: 8", "upload_wait: 2m"},
+	LogLevel: "warn",
+}.template()
 
 // TestReliabilityStalledClients is the reliability campaign's item (d)
 // (issue 9 item 4) against a real `nitro serve`: uploads whose bodies stop

@@ -21,7 +21,7 @@ import (
 // pagedRegionConfig is clusterNodeConfig with paced links into region b
 // (cluster.emulate_link_mbit, the sender paces) and priors at b that match
 // them, so that a read at b is a planned read over two slow links.
-const pagedRegionConfig = clusterNodeConfig + `  emulate_link_mbit: {b: %[3]d}
+var pagedRegionConfig = clusterNodeConfig + `  emulate_link_mbit: {b: %[3]d}
   links: {a: {bandwidth_mbit: %[3]d, rtt_ms: 1}, c: {bandwidth_mbit: %[3]d, rtt_ms: 1}}
 `
 
@@ -57,7 +57,7 @@ func TestStatusPageInChromium(t *testing.T) {
 
 	data := make([]byte, size)
 	rand.Read(data)
-	sa := swiftLogin(t, nodes["a"].URL)
+	sa := mustLogin(t, nodes["a"].URL)
 	if code, err := sa.put("/images", nil, false); err != nil || code != 201 {
 		t.Fatalf("PUT container: %d %v", code, err)
 	}
@@ -65,15 +65,15 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Fatalf("PUT image: %d %v", code, err)
 	}
 	// c copies it from a (unpaced), so b has two sources.
-	if got, code := swiftLogin(t, nodes["c"].URL).get(t, "/images/disk.raw"); code != 200 || !bytes.Equal(got, data) {
+	if got, code := mustLogin(t, nodes["c"].URL).get(t, "/images/disk.raw"); code != 200 || !bytes.Equal(got, data) {
 		t.Fatalf("GET at c: %d, %d bytes", code, len(got))
 	}
 
 	// The planned read at b, in the background.
-	sb := swiftLogin(t, nodes["b"].URL)
+	sb := mustLogin(t, nodes["b"].URL)
 	readDone := make(chan error, 1)
 	go func() { // plain HTTP: t.Fatal must not run on this goroutine
-		req, _ := http.NewRequestWithContext(ctx, "GET", sb.url+"/images/disk.raw", nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", sb.storage+"/images/disk.raw", nil)
 		req.Header.Set("X-Auth-Token", sb.token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
