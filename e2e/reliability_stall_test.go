@@ -191,9 +191,12 @@ func TestReliabilityStalledClients(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if anon := rssAnon(t, n.cmd.Process.Pid); anon > 512<<20 {
+	anon := rssAnon(t, n.cmd.Process.Pid)
+	if anon > 512<<20 {
 		t.Errorf("RssAnon %s after the stalls, want at most 512 MiB", mib(anon))
 	}
+	t.Logf("RELIABILITY stalled_clients stalled_uploads=%d slowloris=%d answered_408=%d all_closed=%v committed_besides_normal=%d rss_anon_mib=%.1f",
+		stalled, slow, n408, !t.Failed(), jsonInt(t, st, "recipes")-1, float64(anon)/(1<<20))
 }
 
 // awaitClose reads the response to a request the client stopped sending,
