@@ -371,8 +371,8 @@ func flatten(calls [][]string) []string {
 // the stand-ins and the CI scripts this issue added.
 func TestDevstackShellcheck(t *testing.T) {
 	sc := testenv.Tool(t, "shellcheck")
-	files := []string{"devstack/plugin.sh", "devstack/settings", "e2e/testdata/devstack_standins.sh", "scripts/forky-chroot.sh"}
-	cmd := exec.Command(sc, files...)
+	files := []string{"devstack/plugin.sh", "devstack/settings", "e2e/testdata/devstack_standins.sh", "scripts/forky-chroot.sh", "scripts/lib/debian-mirror.sh"}
+	cmd := exec.Command(sc, append([]string{"-x"}, files...)...) // -x: follow sourced files
 	cmd.Dir = moduleRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("shellcheck %s: %v\n%s", strings.Join(files, " "), err, out)

@@ -49,24 +49,8 @@ PKGS=(python3-glance-store python3-swiftclient python3-keystoneauth1)
 [ "$GLANCE_API" = 1 ] && PKGS+=(glance-api)
 STAMP="forky ${PKGS[*]}"
 
-pick_mirror() {
-  if [ -n "${NITRO_DEBIAN_MIRROR:-}" ]; then echo "$NITRO_DEBIAN_MIRROR"; return; fi
-  local m=""
-  if ls /etc/apt/sources.list.d/*.sources >/dev/null 2>&1; then
-    m=$(awk 'BEGIN{RS=""; FS="\n"}
-      { uri=""; sec=0
-        for (i=1;i<=NF;i++) {
-          if ($i ~ /^URIs:/) { split($i,a,/[ \t]+/); uri=a[2] }
-          if ($i ~ /^Suites:/ && $i ~ /-security/) sec=1 }
-        if (uri ~ /debian\/?$/ && !sec) { print uri; exit } }' \
-      /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-  fi
-  if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
-    m=$(awk '$1=="deb" && $3 !~ /-security/ { for (i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) { if ($i ~ /debian\/?$/) { print $i; exit } break } }' \
-      /etc/apt/sources.list || true)
-  fi
-  echo "${m:-http://deb.debian.org/debian}"
-}
+# shellcheck source=scripts/lib/debian-mirror.sh
+. "$(dirname "$0")/lib/debian-mirror.sh"
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
