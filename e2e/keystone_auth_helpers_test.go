@@ -2,12 +2,7 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,19 +16,15 @@ import (
 	"github.com/nitro-cloud/nitro/internal/testenv"
 )
 
-// authKeystone is a minimal private Keystone for the token tests of
-// keystone_auth_test.go (Debian's keystone under uwsgi, sqlite in WAL
-// mode, fernet tokens; the gotchas of /work/shared/docs/openstack-here.md
-// §21). It is the test's own instance, because the tests stop it on
-// purpose to see Nitro answer 503. Seeding goes through gophercloud with
-// the bootstrap admin (one process, a few seconds).
+// authKeystone is a private Keystone for the token tests of
+// keystone_auth_test.go: the shared harness's Keystone (keystone.boot),
+// but the test's own instance, because the tests stop it on purpose to
+// see Nitro answer 503. Seeding goes through gophercloud with the
+// bootstrap admin (one process, a few seconds).
 type authKeystone struct {
-	URL      string // http://127.0.0.1:PORT (append /v3)
-	Dir, Log string
+	*keystone
 	admin    *gophercloud.ServiceClient
 	Projects map[string]string // name → ID
-	cmd      *exec.Cmd
-	exited   chan struct{}
 }
 
 // authKeystoneUser is a seeded user: password, project and roles there.
@@ -56,86 +47,22 @@ func startAuthKeystone(t *testing.T, projectNames []string, roleNames []string, 
 	_, err := os.Stat("/usr/lib/uwsgi/plugins/python3_plugin.so")
 	testenv.Need(t, err == nil, "uwsgi-plugin-python3 is not installed")
 
-	dir := t.TempDir()
-	k := &authKeystone{Dir: dir, Log: filepath.Join(dir, "keystone.log"), Projects: map[string]string{}, exited: make(chan struct{})}
-	k.URL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	conf := fmt.Sprintf(`[DEFAULT]
-log_file = %[1]s/keystone.log
-[database]
-connection = sqlite:///%[1]s/keystone.sqlite
-[token]
-provider = fernet
-expiration = 3600
-[fernet_tokens]
-key_repository = %[1]s/fernet-keys
-[credential]
-key_repository = %[1]s/credential-keys
-[identity]
-# bcrypt rounds: a test-only speed-up
-password_hash_rounds = 4
-[cache]
-enabled = False
-`, dir)
-	confPath := filepath.Join(dir, "keystone.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	env := []string{"PATH=/usr/bin:/usr/sbin:/bin:/sbin", "HOME=" + dir, "LANG=C.UTF-8", "PYTHONWARNINGS=ignore"}
-	manage := func(args ...string) {
-		t.Helper()
-		cmd := exec.CommandContext(ctx, tools["keystone-manage"], append([]string{"--config-file", confPath}, args...)...)
-		cmd.Env, cmd.Dir = env, dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("keystone-manage %s: %v\n%s", args[0], err, out)
-		}
-	}
-	manage("db_sync")
-	wal := exec.CommandContext(ctx, "/usr/bin/python3", "-c",
-		"import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode=WAL').fetchone()[0])",
-		filepath.Join(dir, "keystone.sqlite"))
-	if out, err := wal.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "wal" {
-		t.Fatalf("sqlite WAL: %v %s", err, out)
-	}
-	manage("fernet_setup", "--keystone-user", "root", "--keystone-group", "root")
-	manage("credential_setup", "--keystone-user", "root", "--keystone-group", "root")
-	manage("bootstrap", "--bootstrap-password", authKeystoneAdminPassword,
-		"--bootstrap-public-url", k.URL+"/v3", "--bootstrap-region-id", "RegionOne")
-
-	logf, err := os.OpenFile(k.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	dir, err := os.MkdirTemp("", "nitro-e2e-authkeystone-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.cmd = exec.Command(tools["uwsgi"], "--plugin", "python3",
-		"--http-socket", strings.TrimPrefix(k.URL, "http://"),
-		"--wsgi-file", tools["keystone-wsgi-public"],
-		"--master", "--lazy-apps", "--die-on-term", "--no-orphans",
-		"--processes", "2", "--threads", "1",
-		"--add-header", "Connection: close",
-		"--buffer-size", "65535",
-		"--env", "OS_KEYSTONE_CONFIG_FILES="+confPath, "--chdir", dir)
-	k.cmd.Env, k.cmd.Dir = env, dir
-	k.cmd.Stdout, k.cmd.Stderr = logf, logf
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := k.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatal(err)
+	k := &authKeystone{keystone: &keystone{}, Projects: map[string]string{}}
+	if err := k.boot(tools, dir, authKeystoneAdminPassword); err != nil {
+		t.Fatalf("keystone: %v", err)
 	}
-	go func() {
-		_ = k.cmd.Wait()
-		logf.Close()
-		close(k.exited)
-	}()
 	t.Cleanup(func() {
-		k.stop()
 		if t.Failed() {
 			t.Logf("keystone log (%s):\n%s", k.Log, tail(k.Log, 30))
 		}
+		k.stop()
 	})
-	if err := waitHTTP(k.URL+"/v3", 2*time.Minute, k.exited); err != nil {
-		t.Fatalf("keystone under uwsgi: %v\n%s", err, tail(k.Log, 30))
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
 
 	k.admin = k.client(t, "admin", authKeystoneAdminPassword, "admin")
 	roleIDs := map[string]string{}
@@ -219,24 +146,5 @@ func (k *authKeystone) revoke(t *testing.T, token string) {
 	defer cancel()
 	if err := tokens.Revoke(ctx, k.admin, token).Err; err != nil {
 		t.Fatalf("revoke: %v", err)
-	}
-}
-
-// stop ends uwsgi (SIGTERM to its process group) and waits for it.
-func (k *authKeystone) stop() {
-	if k.cmd == nil || k.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-k.exited:
-		return
-	default:
-	}
-	_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-k.exited:
-	case <-time.After(20 * time.Second):
-		_ = syscall.Kill(-k.cmd.Process.Pid, syscall.SIGKILL)
-		<-k.exited
 	}
 }

@@ -149,15 +149,7 @@ func startKeystone(tools map[string]string, dir string) (_ *keystone, err error)
 			return nil, err
 		}
 	}
-	k := &keystone{
-		Dir: dir, Log: filepath.Join(dir, "keystone.log"), exited: make(chan struct{}),
-		ObjectStoreAddr: map[string]string{}, ImageAddr: map[string]string{},
-	}
-	port, err := freePortErr()
-	if err != nil {
-		return nil, err
-	}
-	k.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	k := &keystone{ObjectStoreAddr: map[string]string{}, ImageAddr: map[string]string{}}
 	for _, r := range keystoneRegions {
 		for _, m := range []map[string]string{k.ObjectStoreAddr, k.ImageAddr} {
 			p, err := freePortErr()
@@ -167,122 +159,24 @@ func startKeystone(tools map[string]string, dir string) (_ *keystone, err error)
 			m[r] = fmt.Sprintf("127.0.0.1:%d", p)
 		}
 	}
+	if err := k.boot(tools, dir, ksAdminPassword); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w\nsteps: %s\nkeystone log (%s):\n%s", err, strings.Join(k.Steps, ", "), k.Log, tail(k.Log, 40))
 			k.stop()
 		}
 	}()
-	conf := fmt.Sprintf(`[DEFAULT]
-log_file = %[1]s/keystone.log
-debug = False
-
-[database]
-connection = sqlite:///%[1]s/keystone.sqlite
-
-[token]
-provider = fernet
-expiration = 7200
-
-[fernet_tokens]
-key_repository = %[1]s/fernet-keys
-
-[credential]
-key_repository = %[1]s/credential-keys
-
-[identity]
-# bcrypt rounds: test-only speed-up
-password_hash_rounds = 4
-
-[cache]
-enabled = False
-`, dir)
-	confPath := filepath.Join(dir, "keystone.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		return nil, err
-	}
-	for _, d := range []string{"fernet-keys", "credential-keys"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			return nil, err
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
-	defer cancel()
-	env := []string{"PATH=/usr/bin:/usr/sbin:/bin:/sbin", "HOME=" + dir, "LANG=C.UTF-8", "PYTHONWARNINGS=ignore"}
-	stepStart := time.Now()
-	step := func(name string) {
-		k.Steps = append(k.Steps, fmt.Sprintf("%s %.1fs", name, time.Since(stepStart).Seconds()))
-		stepStart = time.Now()
-	}
-	manage := func(args ...string) error {
-		defer step(args[0])
-		cmd := exec.CommandContext(ctx, tools["keystone-manage"], append([]string{"--config-file", confPath}, args...)...)
-		cmd.Env, cmd.Dir = env, dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("keystone-manage %s: %v\n%s", args[0], err, out)
-		}
-		return nil
-	}
-	if err := manage("db_sync"); err != nil {
-		return nil, err
-	}
-	// Two uwsgi processes on one sqlite file: without WAL an open read
-	// transaction in one blocks the other's commits ("database is
-	// locked"). The journal mode is persistent.
-	wal := exec.CommandContext(ctx, "/usr/bin/python3", "-c",
-		"import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode=WAL').fetchone()[0])",
-		filepath.Join(dir, "keystone.sqlite"))
-	if out, err := wal.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "wal" {
-		return nil, fmt.Errorf("sqlite WAL: %v %s", err, out)
-	}
-	for _, setup := range []string{"fernet_setup", "credential_setup"} {
-		if err := manage(setup, "--keystone-user", "root", "--keystone-group", "root"); err != nil {
-			return nil, err
-		}
-	}
-	if err := manage("bootstrap", "--bootstrap-password", ksAdminPassword,
-		"--bootstrap-admin-url", k.URL+"/v3", "--bootstrap-internal-url", k.URL+"/v3",
-		"--bootstrap-public-url", k.URL+"/v3", "--bootstrap-region-id", "RegionOne"); err != nil {
-		return nil, err
-	}
-
-	logf, err := os.OpenFile(k.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	k.cmd = exec.Command(tools["uwsgi"],
-		"--plugin", "python3",
-		"--http-socket", strings.TrimPrefix(k.URL, "http://"),
-		"--wsgi-file", tools["keystone-wsgi-public"],
-		"--master", "--lazy-apps", "--die-on-term", "--no-orphans",
-		"--processes", "2", "--threads", "1",
-		"--add-header", "Connection: close",
-		"--buffer-size", "65535",
-		"--env", "OS_KEYSTONE_CONFIG_FILES="+confPath,
-		"--chdir", dir,
-	)
-	k.cmd.Env = env
-	k.cmd.Dir = dir
-	k.cmd.Stdout, k.cmd.Stderr = logf, logf
-	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := k.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	go func() {
-		k.cmd.Wait()
-		logf.Close()
-		close(k.exited)
-	}()
 	if !keep {
 		atExitMu.Lock()
 		atExit = append(atExit, k.stop)
 		atExitMu.Unlock()
 	}
-	if err := waitHTTP(k.URL+"/v3", 5*time.Minute, k.exited); err != nil {
-		return nil, fmt.Errorf("uwsgi keystone: %w", err)
-	}
-	step("uwsgi")
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	env := keystoneEnv(dir)
+	stepStart := time.Now()
 
 	// The seed: one python3-keystoneclient process (≈15 openstack CLI
 	// calls would take minutes).
@@ -330,8 +224,143 @@ enabled = False
 	if err := json.Unmarshal(out, &k.Seed); err != nil {
 		return nil, fmt.Errorf("keystone seed output: %v\n%s", err, out)
 	}
-	step("seed")
+	k.Steps = append(k.Steps, fmt.Sprintf("seed %.1fs", time.Since(stepStart).Seconds()))
 	return k, nil
+}
+
+// keystoneEnv is the environment Keystone's tools and uwsgi run in.
+func keystoneEnv(dir string) []string {
+	return []string{"PATH=/usr/bin:/usr/sbin:/bin:/sbin", "HOME=" + dir, "LANG=C.UTF-8", "PYTHONWARNINGS=ignore"}
+}
+
+// boot makes k a running Keystone in dir, with no seed beyond
+// keystone-manage bootstrap's admin (adminPassword, project admin,
+// RegionOne): it writes keystone.conf, runs db_sync, turns on WAL, creates
+// the fernet and credential keys, bootstraps, and starts uwsgi (two
+// processes of one thread: sqlite objects are bound to their thread;
+// 'Connection: close' because uwsgi's plain http-socket has no
+// keep-alive). k.stop ends it and removes dir. On error, whatever started
+// is stopped.
+func (k *keystone) boot(tools map[string]string, dir, adminPassword string) (err error) {
+	k.Dir, k.Log, k.exited = dir, filepath.Join(dir, "keystone.log"), make(chan struct{})
+	port, err := freePortErr()
+	if err != nil {
+		return err
+	}
+	k.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w\nsteps: %s\nkeystone log (%s):\n%s", err, strings.Join(k.Steps, ", "), k.Log, tail(k.Log, 40))
+			k.stop()
+		}
+	}()
+	conf := fmt.Sprintf(`[DEFAULT]
+log_file = %[1]s/keystone.log
+debug = False
+
+[database]
+connection = sqlite:///%[1]s/keystone.sqlite
+
+[token]
+provider = fernet
+expiration = 7200
+
+[fernet_tokens]
+key_repository = %[1]s/fernet-keys
+
+[credential]
+key_repository = %[1]s/credential-keys
+
+[identity]
+# bcrypt rounds: test-only speed-up
+password_hash_rounds = 4
+
+[cache]
+enabled = False
+`, dir)
+	confPath := filepath.Join(dir, "keystone.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	for _, d := range []string{"fernet-keys", "credential-keys"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	env := keystoneEnv(dir)
+	stepStart := time.Now()
+	step := func(name string) {
+		k.Steps = append(k.Steps, fmt.Sprintf("%s %.1fs", name, time.Since(stepStart).Seconds()))
+		stepStart = time.Now()
+	}
+	manage := func(args ...string) error {
+		defer step(args[0])
+		cmd := exec.CommandContext(ctx, tools["keystone-manage"], append([]string{"--config-file", confPath}, args...)...)
+		cmd.Env, cmd.Dir = env, dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("keystone-manage %s: %v\n%s", args[0], err, out)
+		}
+		return nil
+	}
+	if err := manage("db_sync"); err != nil {
+		return err
+	}
+	// Two uwsgi processes on one sqlite file: without WAL an open read
+	// transaction in one blocks the other's commits ("database is
+	// locked"). The journal mode is persistent.
+	wal := exec.CommandContext(ctx, "/usr/bin/python3", "-c",
+		"import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode=WAL').fetchone()[0])",
+		filepath.Join(dir, "keystone.sqlite"))
+	if out, err := wal.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "wal" {
+		return fmt.Errorf("sqlite WAL: %v %s", err, out)
+	}
+	for _, setup := range []string{"fernet_setup", "credential_setup"} {
+		if err := manage(setup, "--keystone-user", "root", "--keystone-group", "root"); err != nil {
+			return err
+		}
+	}
+	if err := manage("bootstrap", "--bootstrap-password", adminPassword,
+		"--bootstrap-admin-url", k.URL+"/v3", "--bootstrap-internal-url", k.URL+"/v3",
+		"--bootstrap-public-url", k.URL+"/v3", "--bootstrap-region-id", "RegionOne"); err != nil {
+		return err
+	}
+
+	logf, err := os.OpenFile(k.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	k.cmd = exec.Command(tools["uwsgi"],
+		"--plugin", "python3",
+		"--http-socket", strings.TrimPrefix(k.URL, "http://"),
+		"--wsgi-file", tools["keystone-wsgi-public"],
+		"--master", "--lazy-apps", "--die-on-term", "--no-orphans",
+		"--processes", "2", "--threads", "1",
+		"--add-header", "Connection: close",
+		"--buffer-size", "65535",
+		"--env", "OS_KEYSTONE_CONFIG_FILES="+confPath,
+		"--chdir", dir,
+	)
+	k.cmd.Env = env
+	k.cmd.Dir = dir
+	k.cmd.Stdout, k.cmd.Stderr = logf, logf
+	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := k.cmd.Start(); err != nil {
+		logf.Close()
+		return err
+	}
+	go func() {
+		k.cmd.Wait()
+		logf.Close()
+		close(k.exited)
+	}()
+	if err := waitHTTP(k.URL+"/v3", 5*time.Minute, k.exited); err != nil {
+		return fmt.Errorf("uwsgi keystone: %w", err)
+	}
+	step("uwsgi")
+
+	return nil
 }
 
 // keptKeystone is a developer's shortcut (NITRO_E2E_KEYSTONE_KEEP=DIR):
@@ -390,7 +419,7 @@ func (k *keystone) stop() {
 	}
 	if base := os.Getenv("NITRO_E2E_ARTIFACTS"); base != "" {
 		if err := os.MkdirAll(filepath.Join(base, "keystone"), 0o755); err == nil {
-			copyFile(k.Log, filepath.Join(base, "keystone", "keystone.log"))
+			copyFile(k.Log, filepath.Join(base, "keystone", filepath.Base(k.Dir)+".log"))
 		}
 	}
 	os.RemoveAll(k.Dir)
