@@ -283,7 +283,18 @@ func tableID(t testing.TB, out string) string {
 // image returns the image record (GET /v2/images/{id}); nil on 404.
 func (g *glanceAPI) image(t testing.TB, id string) map[string]any {
 	t.Helper()
-	resp, err := http.Get(g.URL + "/v2/images/" + id)
+	return g.imageAs(t, id, "")
+}
+
+// imageAs returns the image record as the user of token sees it (GET
+// /v2/images/{id} with X-Auth-Token; no token when ""); nil on 404.
+func (g *glanceAPI) imageAs(t testing.TB, id, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, g.URL+"/v2/images/"+id, nil)
+	if token != "" {
+		req.Header.Set("X-Auth-Token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,31 +16,6 @@ import (
 	"github.com/nitro-cloud/nitro/internal/testenv"
 )
 
-// ksImage returns the image record as user token sees it (GET
-// /v2/images/{id} with X-Auth-Token); nil on 404.
-func (g *glanceAPI) ksImage(t testing.TB, id, token string) map[string]any {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, g.URL+"/v2/images/"+id, nil)
-	req.Header.Set("X-Auth-Token", token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusNotFound {
-		return nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET image %s: %s: %s", id, resp.Status, b)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // swiftStatus sends method to url (a Nitro object or container URL) with
 // token and returns the status and headers.
 func swiftStatus(t testing.TB, method, url, token string) (int, http.Header) {
@@ -121,7 +96,7 @@ func TestGlanceKeystone(t *testing.T) {
 		var im map[string]any
 		deadline := time.Now().Add(2 * time.Minute)
 		for {
-			im = gUp.ksImage(t, id, tok)
+			im = gUp.imageAs(t, id, tok)
 			if im != nil && str(im, "status") == "active" {
 				break
 			}
