@@ -15,8 +15,8 @@ const SwiftVersion = "2.30.1"
 // handleInfo serves GET /info without auth (Swift's proxy /info,
 // swift/proxy/server.py and the register_swift_info calls of each
 // middleware). It advertises exactly what this package implements: the
-// core API, tempauth without account ACLs; no slo, bulk_delete, tempurl,
-// versioning or symlinks (so swiftclient's delete does not try bulk
+// core API, tempauth without account ACLs, versioned_writes; no slo,
+// bulk_delete, tempurl or symlinks (so swiftclient's delete does not try bulk
 // deletes). DLO is always on and has no key, as in Swift. The "nitro" key
 // is Nitro's own (version.Info: module version and VCS revision of the
 // build); the "swift" key's version stays SwiftVersion, the release whose
@@ -50,7 +50,9 @@ func (q *request) handleInfo() error {
 			"allow_open_expired":        false,
 		},
 		"tempauth": map[string]any{"account_acls": false},
-		"nitro":    version.Get(),
+		// versions.go: legacy versioned_writes, as allow_versioned_writes.
+		"versioned_writes": map[string]any{"allowed_flags": []string{"x-versions-location", "x-history-location"}},
+		"nitro":            version.Get(),
 	}
 	body, _ := json.Marshal(info)
 	h := q.w.Header()
