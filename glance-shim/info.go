@@ -50,10 +50,10 @@ func (q *request) handleInfo() error {
 			"allow_open_expired":        false,
 		},
 		"tempauth": map[string]any{"account_acls": false},
-		// versions.go: legacy versioned_writes, as allow_versioned_writes.
-		"versioned_writes": map[string]any{"allowed_flags": []string{"x-versions-location", "x-history-location"}},
-		"nitro":            version.Get(),
+		"nitro":    version.Get(),
 	}
+	// versions.go: legacy versioned_writes, as with allow_versioned_writes.
+	info["versioned_writes"] = map[string]any{"allowed_flags": []string{"x-versions-location", "x-history-location"}}
 	body, _ := json.Marshal(info)
 	h := q.w.Header()
 	h.Set("Content-Type", "application/json; charset=UTF-8")
