@@ -206,6 +206,23 @@ var coreCases = []diffCase{
 		{Method: "GET", Path: "{c}/empty", Compare: []string{"Etag"}},
 	}},
 
+	{Name: "dlo copy and manifest copy", Steps: []diffStep{
+		put("{c}", ""), put("{c1}", ""),
+		put("{c1}/seg/01", "aaaa"), put("{c1}/seg/02", "bbbb"),
+		put("{c}/m", "", "X-Object-Manifest: {c1}/seg/"),
+		{Method: "COPY", Path: "{c}/m", Header: hdrs("Destination: {c}/flat"), Compare: []string{"Etag", "X-Copied-From"}},
+		{Method: "GET", Path: "{c}/flat", Compare: []string{"Etag", "X-Object-Manifest"}},
+		{Method: "COPY", Path: "{c}/m?multipart-manifest=get", Header: hdrs("Destination: {c}/m2"), Compare: []string{"X-Copied-From"}},
+		{Method: "GET", Path: "{c}/m2", Compare: []string{"Etag", "X-Object-Manifest"}},
+	}},
+	{Name: "object post without the manifest header", Pending: "Swift 2.30's POST replaces X-Object-Manifest too (a POST without it makes the manifest a plain empty object); item 4, branch tempurl",
+		Steps: []diffStep{
+			put("{c}", ""), put("{c1}", ""), put("{c1}/seg/01", "aaaa"),
+			put("{c}/m", "", "X-Object-Manifest: {c1}/seg/"),
+			{Method: "POST", Path: "{c}/m", Header: hdrs("X-Object-Meta-Color: c")},
+			{Method: "HEAD", Path: "{c}/m", Compare: []string{"Etag", "X-Object-Manifest", "X-Object-Meta-Color"}},
+		}},
+
 	// --- COPY ---------------------------------------------------------------
 	{Name: "copy and copy-from", Steps: []diffStep{
 		put("{c}", ""), put("{c2}", ""),
