@@ -50,11 +50,13 @@ func readMeta(h http.Header, prefix, removePrefix string) (map[string]string, er
 		if name == "" {
 			return nil, badRequest("Metadata name cannot be empty")
 		}
+		// Swift's messages: the lower-case prefix, then the name as the
+		// header spelled it (canonical, as swob's title case), in full.
 		if len(name) > MaxMetaNameLength {
-			return nil, badRequest("Metadata name too long: %s%s", prefix, truncate(name, 64))
+			return nil, badRequest("Metadata name too long: %s%s", strings.ToLower(prefix), k[len(prefix):])
 		}
 		if len(value) > MaxMetaValueLength {
-			return nil, badRequest("Metadata value longer than %d: %s%s", MaxMetaValueLength, prefix, truncate(name, 64))
+			return nil, badRequest("Metadata value longer than %d: %s%s", MaxMetaValueLength, strings.ToLower(prefix), k[len(prefix):])
 		}
 		if value != "" {
 			count++

@@ -34,6 +34,10 @@ var (
 type statusError struct {
 	status int
 	body   string
+	// contentType, if set, replaces the error's usual Content-Type
+	// ("text/html; charset=UTF-8"), as Swift's middlewares set it for some
+	// errors (e.g. versioned_writes' text/plain 400).
+	contentType string
 }
 
 func (e *statusError) Error() string {
@@ -47,8 +51,16 @@ func (e *statusError) Error() string {
 // standard Swift body of the status).
 func httpErr(status int, body string) error { return &statusError{status: status, body: body} }
 
-// badRequest is a 400 with Swift's message for it.
+// badRequest is a 400 with Swift's message for it, as text/plain (Swift's
+// constraints answer their messages so).
 func badRequest(format string, args ...any) error {
+	return &statusError{status: http.StatusBadRequest, body: fmt.Sprintf(format, args...), contentType: "text/plain"}
+}
+
+// badRequestHTML is a 400 with Swift's message as text/html, for the
+// checks Swift makes without naming a content type (swob's default): name
+// lengths of accounts and containers, ACLs, X-Object-Manifest.
+func badRequestHTML(format string, args ...any) error {
 	return &statusError{status: http.StatusBadRequest, body: fmt.Sprintf(format, args...)}
 }
 
@@ -77,10 +89,17 @@ var swiftReasons = map[int][2]string{
 // statusOf is the error-to-status table: every error a handler or the
 // Backend returns becomes exactly one status here, with the body to send.
 func statusOf(err error) (status int, body string) {
+	status, body, _ = statusTypeOf(err)
+	return status, body
+}
+
+// statusTypeOf is statusOf plus the error's own Content-Type ("" for the
+// usual one).
+func statusTypeOf(err error) (status int, body, contentType string) {
 	var se *statusError
 	switch {
 	case errors.As(err, &se):
-		status, body = se.status, se.body
+		status, body, contentType = se.status, se.body, se.contentType
 	case errors.Is(err, ErrUnauthorized):
 		status = http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
@@ -88,7 +107,7 @@ func statusOf(err error) (status int, body string) {
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, ErrContainerNotEmpty):
-		status, body = http.StatusConflict, "There was a conflict when trying to complete your request."
+		status = http.StatusConflict
 	case errors.Is(err, ErrConflict):
 		status = http.StatusConflict
 	case errors.Is(err, ErrETagMismatch):
@@ -111,7 +130,7 @@ func statusOf(err error) (status int, body string) {
 			body = "<html><h1>" + r[0] + "</h1><p>" + r[1] + "</p></html>"
 		}
 	}
-	return status, body
+	return status, body, contentType
 }
 
 // fail answers the request with err's status and Swift-style body, and
@@ -120,7 +139,7 @@ func statusOf(err error) (status int, body string) {
 // unknown token), other 4xx at Debug. Tokens, keys and query strings are
 // never logged.
 func (q *request) fail(err error) {
-	status, body := statusOf(err)
+	status, body, ctype := statusTypeOf(err)
 	lvl := zapcore.DebugLevel
 	switch {
 	case status >= 500:
@@ -157,7 +176,10 @@ func (q *request) fail(err error) {
 		status = http.StatusBadRequest
 		q.logStatus = 499
 	}
-	h.Set("Content-Type", "text/html; charset=UTF-8")
+	if ctype == "" {
+		ctype = "text/html; charset=UTF-8"
+	}
+	h.Set("Content-Type", ctype)
 	if q.r.Method == http.MethodHead || status == http.StatusNotModified {
 		body = ""
 	}

@@ -15,8 +15,8 @@ const SwiftVersion = "2.30.1"
 // handleInfo serves GET /info without auth (Swift's proxy /info,
 // swift/proxy/server.py and the register_swift_info calls of each
 // middleware). It advertises exactly what this package implements: the
-// core API, tempauth without account ACLs; no slo, bulk_delete, tempurl,
-// versioning or symlinks (so swiftclient's delete does not try bulk
+// core API, tempauth without account ACLs, versioned_writes; no slo,
+// bulk_delete, tempurl or symlinks (so swiftclient's delete does not try bulk
 // deletes). DLO is always on and has no key, as in Swift. The "nitro" key
 // is Nitro's own (version.Info: module version and VCS revision of the
 // build); the "swift" key's version stays SwiftVersion, the release whose
@@ -25,6 +25,11 @@ func (q *request) handleInfo() error {
 	if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead {
 		q.w.Header().Set("Allow", "GET, HEAD")
 		return httpErr(http.StatusMethodNotAllowed, "")
+	}
+	// Swift's admin /info (swiftinfo_sig, swiftinfo_expires) needs an
+	// admin_key; without one, as here, it is 403.
+	if v := q.r.URL.Query(); v.Get("swiftinfo_sig") != "" || v.Get("swiftinfo_expires") != "" {
+		return httpErr(http.StatusForbidden, "")
 	}
 	info := map[string]any{
 		"swift": map[string]any{
@@ -52,6 +57,8 @@ func (q *request) handleInfo() error {
 		"tempauth": map[string]any{"account_acls": false},
 		"nitro":    version.Get(),
 	}
+	// versions.go: legacy versioned_writes, as with allow_versioned_writes.
+	info["versioned_writes"] = map[string]any{"allowed_flags": []string{"x-versions-location", "x-history-location"}}
 	body, _ := json.Marshal(info)
 	h := q.w.Header()
 	h.Set("Content-Type", "application/json; charset=UTF-8")
