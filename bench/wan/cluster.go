@@ -26,6 +26,13 @@ type bench struct {
 	secret string
 	gen    int // node incarnations, for unique node names and dirs
 	log    io.Writer
+	// results is the results directory (logs are kept under it).
+	results string
+}
+
+// topoName is the topology's name in the results: the CSV's base name.
+func (b *bench) topoName() string {
+	return strings.TrimSuffix(filepath.Base(b.f.file), ".csv")
 }
 
 // member is a running node and how to restart it.
