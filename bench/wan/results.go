@@ -115,6 +115,10 @@ type RunResult struct {
 	// "warn"); LogDir is where its logs are kept, relative to the results
 	// directory.
 	Events map[string]int `json:"events,omitempty"`
+	// NodeFetch is the change of the reader's own fetch counters over the
+	// run (nitro status: replans, slow_sources, source_failures,
+	// duplicate_chunks).
+	NodeFetch map[string]int64 `json:"node_fetch,omitempty"`
 	LogDir string         `json:"log_dir,omitempty"`
 	Note   string         `json:"note,omitempty"`
 	Err    string         `json:"error,omitempty"`
@@ -240,6 +244,13 @@ func Summarize(results []RunResult) []Summary {
 			s.DupChunks += r.DupChunks
 			for e, n := range r.Events {
 				s.Events[e] += n
+			}
+			// The reader's own counters, where it reports more than its
+			// log shows (the log may miss events it does not log).
+			for e, k := range map[string]string{"replan": "replans", "slow_source": "slow_sources"} {
+				if n := int(r.NodeFetch[k]); n > r.Events[e] {
+					s.Events[e] += n - r.Events[e]
+				}
 			}
 		}
 		s.Ratio, s.Seconds, s.LowerBound, s.Load = SpreadOf(ratios), SpreadOf(secs), SpreadOf(bounds), SpreadOf(load)
