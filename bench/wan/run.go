@@ -278,8 +278,9 @@ func (b *bench) clusterRun(ctx context.Context, dir, header string, base, varian
 				}
 			}
 			if sw != nil {
+				logs := sw.LogFiles()
 				sw.Stop()
-				for _, f := range sw.LogFiles() {
+				for _, f := range logs {
 					rel, _ := filepath.Rel(sw.Spec.Dir, f)
 					keepLog(f, 0, dir, filepath.Join(b.drawLogDir(level, run), "swift", rel))
 				}
