@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -287,4 +290,49 @@ func Paired(results []RunResult, a, b string) []float64 {
 		}
 	}
 	return out
+}
+
+// mergeReports is the report subcommand: it reads the results.json of
+// each results directory given and writes one report (report.md,
+// chart.svg, results.json) of all their runs into --out, the headers of
+// the runs' own reports quoted at the top. Runs keep their topology, so
+// the tables and the chart keep topologies apart.
+func mergeReports(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	out := fs.String("out", "", "directory to write the merged report into")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() == 0 {
+		return errors.New("usage: report --out DIR RESULTS_DIR...")
+	}
+	var all []RunResult
+	var header strings.Builder
+	header.WriteString("# WAN provisioning benchmark: merged report\n\n")
+	for _, d := range fs.Args() {
+		b, err := os.ReadFile(filepath.Join(d, "results.json"))
+		if err != nil {
+			return err
+		}
+		var rs []RunResult
+		if err := json.Unmarshal(b, &rs); err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+		all = append(all, rs...)
+		md, _ := os.ReadFile(filepath.Join(d, "report.md"))
+		fmt.Fprintf(&header, "## From %s\n\n", filepath.Base(d))
+		for _, l := range strings.Split(string(md), "\n") {
+			if strings.HasPrefix(l, "- ") || strings.HasPrefix(l, "Wall time") {
+				header.WriteString(l + "\n")
+			}
+			if strings.HasPrefix(l, "## ") {
+				break
+			}
+		}
+		header.WriteString("\n")
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	return WriteReport(*out, all, header.String())
 }
