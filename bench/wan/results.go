@@ -122,9 +122,9 @@ type RunResult struct {
 	// run (nitro status: replans, slow_sources, source_failures,
 	// duplicate_chunks).
 	NodeFetch map[string]int64 `json:"node_fetch,omitempty"`
-	LogDir string         `json:"log_dir,omitempty"`
-	Note   string         `json:"note,omitempty"`
-	Err    string         `json:"error,omitempty"`
+	LogDir    string           `json:"log_dir,omitempty"`
+	Note      string           `json:"note,omitempty"`
+	Err       string           `json:"error,omitempty"`
 }
 
 // TotalWire returns the sum of WireBytes.

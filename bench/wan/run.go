@@ -480,6 +480,12 @@ func (b *bench) startSwift(ctx context.Context, level, run int, reader string, h
 	t0 := time.Now()
 	sw, err := StartSwift(ctx, b.w, spec)
 	if err != nil {
+		// Keep what the servers said.
+		logs, _ := filepath.Glob(filepath.Join(spec.Dir, "*", "log", "*.log"))
+		for _, f := range logs {
+			rel, _ := filepath.Rel(spec.Dir, f)
+			keepLog(f, 0, b.results, filepath.Join(b.drawLogDir(level, run), "swift", rel))
+		}
 		return nil, err
 	}
 	up := time.Since(t0)

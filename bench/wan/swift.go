@@ -461,7 +461,9 @@ func StartSwift(ctx context.Context, w *WAN, spec SwiftClusterSpec) (_ *SwiftClu
 	if err := start(rd, "proxy.log", "/usr/bin/swift-proxy-server", filepath.Join(spec.Dir, spec.Reader, "proxy-server.conf"), "-v"); err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(90 * time.Second)
+	// Ten Python processes start at once; on a loaded 2-core box that
+	// takes minutes.
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		err = c.ready(ctx)
 		if err == nil {
@@ -473,7 +475,7 @@ func StartSwift(ctx context.Context, w *WAN, spec SwiftClusterSpec) (_ *SwiftClu
 			}
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("swift not up in 90 s: %w (logs in %s)", err, spec.Dir)
+			return nil, fmt.Errorf("swift not up in 5 min: %w (logs in %s)", err, spec.Dir)
 		}
 		select {
 		case <-ctx.Done():
