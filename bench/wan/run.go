@@ -344,6 +344,9 @@ func (b *bench) setupHolders(ctx context.Context, level int, holders []string, b
 		if i == 2 {
 			k = segsThird
 		}
+		if b.f.fullReplicas {
+			k = segments // every holder reads the whole image: Swift's holdings
+		}
 		for j, img := range imgs {
 			rs := RandomSegments(lays[j].Size, segments, k, rng)
 			plan[i] = append(plan[i], part{img, rs})

@@ -47,6 +47,9 @@ type runFlags struct {
 	cluster    bool
 	out        string
 	keep       bool
+	// fullReplicas gives every holder the whole image (as the Swift
+	// baseline's ring does) instead of 100 % / 8/16 / 5/16.
+	fullReplicas bool
 }
 
 func runScenarios(ctx context.Context, args []string) error {
@@ -65,6 +68,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	fs.BoolVar(&f.cluster, "cluster", true, "run the scenarios on a multi-region cluster; --cluster=false only runs the single-node smoke test")
 	fs.StringVar(&f.out, "out", "", "results directory (default results/<timestamp>-run)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the nodes' data directories")
+	fs.BoolVar(&f.fullReplicas, "full-replicas", false, "every holder holds the whole image (Swift's holdings, for a like-for-like comparison with the swift baseline)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -150,6 +154,9 @@ func runHeader(topo *Topology, f runFlags, shaper string, img, variant imageEntr
 	fmt.Fprintf(&b, "- date: %s; load average at start: %s\n", time.Now().UTC().Format(time.RFC3339), loadAvg())
 	fmt.Fprintf(&b, "- regions: %s (topology %s, bandwidth scale %g, shaper %s)\n", strings.Join(topo.Regions, ", "), f.file, f.scale, shaper)
 	fmt.Fprintf(&b, "- image: %s.%s (%d bytes); variant for (d): %s (%d bytes)\n", img.name, img.format, img.bytes, variant.name, variant.bytes)
+	if f.fullReplicas {
+		b.WriteString("- holdings: --full-replicas, every holder holds the whole image (as in the Swift baseline)\n")
+	}
 	fmt.Fprintf(&b, "- draws for (a): %d (seed %d); (c), (d), (e) on draw 0; wire compression off = store.compression_level -1 on every node\n", f.runs, f.seed)
 	b.WriteString("- every ratio is a run's seconds over that run's own lower bound; medians and ranges are of those ratios, seconds are summarized apart (never rescaled across draws); strategies rotate their order from draw to draw; load average = 1-minute /proc/loadavg at each run's start; each run's reader log (and the draw's holder and Swift logs) are kept under logs/, their re-plan and slow-source events counted in the tables\n")
 	b.WriteString("- swift: a Swift global cluster (Debian's Swift; proxy + memcached in the reader's region, account/container/object servers in each holder's region, rings with one region per holder and one replica per region, sorting_method = affinity, read_affinity by link bandwidth from the reader); copy-image: one HTTP stream of the whole raw image from the object server of the holder with the fastest link, into a file in the reader's region (Glance's copy-image). Both store and send the image raw; their lower bound is the raw image with a full replica at every holder\n")
