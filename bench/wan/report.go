@@ -77,19 +77,34 @@ func RunsTable(results []RunResult) string {
 	return b.String()
 }
 
-// PairedTable compares, draw by draw, Nitro's strategy ours against
-// each baseline in others that ran in the same draws: median and range
-// of the relative change in seconds (negative: ours is faster).
+// PairedTable compares, draw by draw and per topology, Nitro's strategy
+// ours against each baseline in others that ran in the same draws:
+// median and range of the relative change in seconds (negative: ours is
+// faster).
 func PairedTable(results []RunResult, ours string, others []string) string {
 	var b strings.Builder
-	b.WriteString("| " + ours + " vs | pairs | change in seconds: median (min–max) |\n| --- | ---: | ---: |\n")
-	for _, o := range others {
-		p := Paired(results, ours, o)
-		if len(p) == 0 || o == ours {
-			continue
+	b.WriteString("| topology | " + ours + " vs | pairs | change in seconds: median (min–max) |\n| --- | --- | ---: | ---: |\n")
+	var topos []string
+	for _, r := range results {
+		if !slices.Contains(topos, r.Topology) {
+			topos = append(topos, r.Topology)
 		}
-		s := SpreadOf(p)
-		fmt.Fprintf(&b, "| %s | %d | %+.0f %% (%+.0f %% … %+.0f %%) |\n", o, s.N, 100*s.Median, 100*s.Min, 100*s.Max)
+	}
+	for _, t := range topos {
+		var sub []RunResult
+		for _, r := range results {
+			if r.Topology == t {
+				sub = append(sub, r)
+			}
+		}
+		for _, o := range others {
+			p := Paired(sub, ours, o)
+			if len(p) == 0 || o == ours {
+				continue
+			}
+			s := SpreadOf(p)
+			fmt.Fprintf(&b, "| %s | %s | %d | %+.0f %% (%+.0f %% … %+.0f %%) |\n", t, o, s.N, 100*s.Median, 100*s.Min, 100*s.Max)
+		}
 	}
 	return b.String()
 }

@@ -101,7 +101,7 @@ func TestSummarizeRatiosPerRun(t *testing.T) {
 	if !strings.Contains(RunsTable(in), "| t | a | 1 | optimal | off |  | 5.0 | 12.00 |  | 12.00 | 1.00 | 0 | replan 2, slow_source 1 |") {
 		t.Errorf("runs table:\n%s", RunsTable(in))
 	}
-	if pt := PairedTable(in, "optimal", []string{"optimal", "random"}); !strings.Contains(pt, "| random | 1 | -50 % (-50 % … -50 %) |") {
+	if pt := PairedTable(in, "optimal", []string{"optimal", "random"}); !strings.Contains(pt, "| t | random | 1 | -50 % (-50 % … -50 %) |") {
 		t.Errorf("paired table:\n%s", pt)
 	}
 }
@@ -136,7 +136,7 @@ func TestWriteReport(t *testing.T) {
 		}
 	}
 	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
-	if err != nil || !strings.Contains(string(md), "| swift | 1 | -67 %") {
+	if err != nil || !strings.Contains(string(md), "|  | swift | 1 | -67 %") {
 		t.Errorf("report.md (%v):\n%s", err, md)
 	}
 }
