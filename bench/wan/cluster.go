@@ -32,7 +32,11 @@ type bench struct {
 
 // topoName is the topology's name in the results: the CSV's base name.
 func (b *bench) topoName() string {
-	return strings.TrimSuffix(filepath.Base(b.f.file), ".csv")
+	n := strings.TrimSuffix(filepath.Base(b.f.file), ".csv")
+	if b.f.fullReplicas {
+		n += "-full-replicas" // other holdings: kept apart in merged reports
+	}
+	return n
 }
 
 // member is a running node and how to restart it.
