@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"image/color"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,7 +133,7 @@ func chartGroups(results []RunResult) []chartGroup {
 		}
 		l := fmt.Sprintf("(%s) %s%s", r.Scenario, r.Strategy, z)
 		if len(topos) > 1 {
-			l = r.Topology + " " + l
+			l = strings.NewReplacer("topology-", "", "-full-replicas", " full").Replace(r.Topology) + " " + l
 		}
 		i, ok := idx[l]
 		if !ok {
@@ -148,34 +147,36 @@ func chartGroups(results []RunResult) []chartGroup {
 }
 
 // Chart draws the distribution of the per-run ratios to each run's own
-// lower bound: one column per (scenario, strategy, compression), every
-// run a point, the median a bar across, the min–max range a vertical
-// line, and the bound a dashed line at 1.
+// lower bound: one row per (topology, scenario, strategy, compression),
+// every run a point, the median a bar across, the min–max range a line,
+// and the bound a dashed line at 1. Rows are horizontal so that the
+// labels stay readable.
 func Chart(results []RunResult, title string) (*plot.Plot, error) {
 	gs := chartGroups(results)
 	p := plot.New()
 	p.Title.Text = title
 	p.Title.TextStyle.Font.Size = vg.Points(12)
-	p.Y.Label.Text = "time / the run's own lower bound"
-	p.Y.Min = 0
-	p.Y.Max = 1.5
-	var names []string
-	for _, g := range gs {
-		names = append(names, g.label)
-		p.Y.Max = max(p.Y.Max, slices.Max(g.ratios)*1.3) // headroom for the legend
+	p.X.Label.Text = "time / the run's own lower bound (1 = at the bound)"
+	p.X.Min = 0
+	p.X.Max = 1.5
+	// Top row first, as in the tables.
+	names := make([]string, len(gs))
+	for i, g := range gs {
+		names[len(gs)-1-i] = g.label
+		p.X.Max = max(p.X.Max, slices.Max(g.ratios)*1.1)
 	}
 	if len(names) == 0 {
 		names = []string{"no completed run"}
 	}
-	p.NominalX(names...)
-	p.X.Min, p.X.Max = -0.7, float64(len(names))-0.3
-	p.X.Tick.Label.Rotation = math.Pi / 2
-	p.X.Tick.Label.XAlign = draw.XRight
-	p.X.Tick.Label.YAlign = draw.YCenter
-	p.X.Tick.Label.Font.Size = vg.Points(9)
+	p.NominalY(names...)
+	p.Y.Min, p.Y.Max = -0.7, float64(len(names))-0.3
+	p.Y.Tick.Label.Font.Size = vg.Points(9)
 	p.Add(plotter.NewGrid())
 
-	bound := plotter.NewFunction(func(float64) float64 { return 1 })
+	bound, err := plotter.NewLine(plotter.XYs{{X: 1, Y: p.Y.Min}, {X: 1, Y: p.Y.Max}})
+	if err != nil {
+		return nil, err
+	}
 	bound.Color = color.RGBA{200, 0, 0, 255}
 	bound.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	bound.Width = vg.Points(1)
@@ -185,13 +186,13 @@ func Chart(results []RunResult, title string) (*plot.Plot, error) {
 	var pts plotter.XYs
 	for i, g := range gs {
 		s := SpreadOf(g.ratios)
-		x := float64(i)
-		rng, err := plotter.NewLine(plotter.XYs{{X: x, Y: s.Min}, {X: x, Y: s.Max}})
+		y := float64(len(gs) - 1 - i)
+		rng, err := plotter.NewLine(plotter.XYs{{X: s.Min, Y: y}, {X: s.Max, Y: y}})
 		if err != nil {
 			return nil, err
 		}
 		rng.Width = vg.Points(1)
-		med, err := plotter.NewLine(plotter.XYs{{X: x - 0.22, Y: s.Median}, {X: x + 0.22, Y: s.Median}})
+		med, err := plotter.NewLine(plotter.XYs{{X: s.Median, Y: y - 0.3}, {X: s.Median, Y: y + 0.3}})
 		if err != nil {
 			return nil, err
 		}
@@ -203,12 +204,12 @@ func Chart(results []RunResult, title string) (*plot.Plot, error) {
 			p.Legend.Add("median", med)
 		}
 		for j, q := range g.ratios {
-			// Spread a column's runs a little so that equal ratios stay visible.
+			// Spread a row's runs a little so that equal ratios stay visible.
 			off := 0.0
 			if n := len(g.ratios); n > 1 {
-				off = 0.2 * (float64(j)/float64(n-1) - 0.5)
+				off = 0.3 * (float64(j)/float64(n-1) - 0.5)
 			}
-			pts = append(pts, plotter.XY{X: x + off, Y: q})
+			pts = append(pts, plotter.XY{X: q, Y: y + off})
 		}
 	}
 	if len(pts) > 0 {
@@ -223,7 +224,6 @@ func Chart(results []RunResult, title string) (*plot.Plot, error) {
 		p.Legend.Add("one run", sc)
 	}
 	p.Legend.Top = true
-	p.Legend.Left = true
 	return p, nil
 }
 
@@ -233,8 +233,8 @@ func WriteChart(path string, results []RunResult, title string) error {
 	if err != nil {
 		return err
 	}
-	w := vg.Length(max(6, 0.45*float64(len(chartGroups(results)))+2)) * vg.Inch
-	return p.Save(w, 6*vg.Inch, path)
+	h := vg.Length(max(3, 0.3*float64(len(chartGroups(results)))+1.5)) * vg.Inch
+	return p.Save(8*vg.Inch, h, path)
 }
 
 // WriteReport writes results.json, report.md and chart.svg into dir.
