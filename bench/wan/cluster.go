@@ -26,6 +26,17 @@ type bench struct {
 	secret string
 	gen    int // node incarnations, for unique node names and dirs
 	log    io.Writer
+	// results is the results directory (logs are kept under it).
+	results string
+}
+
+// topoName is the topology's name in the results: the CSV's base name.
+func (b *bench) topoName() string {
+	n := strings.TrimSuffix(filepath.Base(b.f.file), ".csv")
+	if b.f.fullReplicas {
+		n += "-full-replicas" // other holdings: kept apart in merged reports
+	}
+	return n
 }
 
 // member is a running node and how to restart it.
@@ -91,19 +102,36 @@ func (b *bench) stop(m *member) {
 	}
 }
 
-// nodeStatus is the part of `nitro status --json` the harness reads.
+// nodeStatus is the part of `nitro status --json` the harness reads
+// (node.Status: the cluster section's members, fetch counters and chunk
+// traffic by peer region).
 type nodeStatus struct {
-	Members []struct {
-		Name, Region, State string
-	} `json:"members"`
-	Fetch    map[string]int64 `json:"fetch"`
-	Received map[string]struct {
-		Chunks, Bytes int64
-	} `json:"chunk_bytes_received"`
+	Cluster struct {
+		Members []struct {
+			Name   string `json:"name"`
+			Region string `json:"region"`
+			State  string `json:"state"`
+		} `json:"members"`
+		Fetch    nodeFetch `json:"fetch"`
+		Received map[string]struct {
+			Chunks int64 `json:"chunks"`
+			Bytes  int64 `json:"bytes"`
+		} `json:"chunks_received"`
+	} `json:"cluster"`
+}
+
+// nodeFetch is node.FetchStatus, the reader's fetch counters.
+type nodeFetch struct {
+	Replans          int64   `json:"replans"`
+	SourceFailures   int64   `json:"source_failures"`
+	SlowSources      int64   `json:"slow_sources"`
+	DuplicateChunks  int64   `json:"duplicate_chunks"`
+	Plans            int64   `json:"plans"`
+	PlanSecondsTotal float64 `json:"plan_seconds_total"`
 }
 
 func (s *nodeStatus) alive(region string) bool {
-	for _, m := range s.Members {
+	for _, m := range s.Cluster.Members {
 		if m.Region == region && m.State == "alive" {
 			return true
 		}
@@ -114,7 +142,7 @@ func (s *nodeStatus) alive(region string) bool {
 // received sums the chunks and bytes received, per region and in total.
 func (s *nodeStatus) received() (chunks int64, bytes map[string]int64) {
 	bytes = map[string]int64{}
-	for r, c := range s.Received {
+	for r, c := range s.Cluster.Received {
 		chunks += c.Chunks
 		bytes[r] += c.Bytes
 	}
@@ -236,8 +264,10 @@ type counters struct {
 	wire     map[[2]int]LinkCounters
 	storedAt map[string]int64 // readers' stored_bytes
 	// planNanos is the readers' reported planner.Solve time (nitro status
-	// fetch.PlanNanos), slowest reader: fetch.Plans counts them.
+	// cluster.fetch.plan_seconds_total), per reader.
 	planNanos map[string]int64
+	// fetch is the readers' fetch counters, summed.
+	fetch nodeFetch
 }
 
 func (b *bench) snapshot(ctx context.Context, readers []*member) (*counters, error) {
@@ -247,7 +277,12 @@ func (b *bench) snapshot(ctx context.Context, readers []*member) (*counters, err
 		if err != nil {
 			return nil, err
 		}
-		c.planNanos[r.Region.Name] = st.Fetch["PlanNanos"]
+		c.planNanos[r.Region.Name] = int64(st.Cluster.Fetch.PlanSecondsTotal * 1e9)
+		f := st.Cluster.Fetch
+		c.fetch.Replans += f.Replans
+		c.fetch.SourceFailures += f.SourceFailures
+		c.fetch.SlowSources += f.SlowSources
+		c.fetch.DuplicateChunks += f.DuplicateChunks
 		n, by := st.received()
 		c.chunks += n
 		for from, v := range by {
@@ -290,6 +325,14 @@ func (b *bench) fill(res *RunResult, before, after *counters, readers []*member)
 	}
 	res.ReceivedChunks = after.chunks - before.chunks
 	res.DupChunks = Duplicates(res.ReceivedChunks, res.NeededChunks)
+	// The reader's own counters of the read (nitro status), beside the
+	// events counted in its log.
+	res.NodeFetch = map[string]int64{
+		"replans":          after.fetch.Replans - before.fetch.Replans,
+		"slow_sources":     after.fetch.SlowSources - before.fetch.SlowSources,
+		"source_failures":  after.fetch.SourceFailures - before.fetch.SourceFailures,
+		"duplicate_chunks": after.fetch.DuplicateChunks - before.fetch.DuplicateChunks,
+	}
 }
 
 // reads runs n concurrent GETs of object at each reader, verifying size

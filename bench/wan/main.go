@@ -52,6 +52,8 @@ func dispatch(ctx context.Context, args []string) error {
 		return runScenarios(ctx, args[1:])
 	case "cleanup":
 		return Cleanup(ctx, os.Stderr)
+	case "report":
+		return mergeReports(args[1:])
 	case "probe-server":
 		return probeServer(args[1:])
 	case "probe-client":
@@ -71,6 +73,8 @@ subcommands:
   verify    build the emulated WAN, measure every link, print the table
   run       run the provisioning scenarios against nitro nodes
   cleanup   remove namespaces and processes left by earlier runs
+  report    merge the results.json of several runs into one report:
+            report --out DIR RESULTS_DIR...
   (probe-server, probe-client: internal, run inside the namespaces)
 `)
 }

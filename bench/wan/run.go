@@ -7,6 +7,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -53,7 +54,8 @@ type measurement struct {
 }
 
 func (b *bench) measure(ctx context.Context, m measurement) RunResult {
-	res := RunResult{Scenario: m.scenario, Strategy: m.strategy, Compression: m.level >= 0, Run: m.run, Holders: m.holders}
+	res := RunResult{Topology: b.topoName(), Scenario: m.scenario, Strategy: m.strategy, Compression: m.level >= 0, Run: m.run, Holders: m.holders,
+		LoadAvg: loadAvg1(), Bound: "stored chunks the reader lacked, on their holders"}
 	var rs []string
 	for _, r := range m.readers {
 		rs = append(rs, r.Region.Name)
@@ -128,9 +130,13 @@ func (b *bench) record(res RunResult, all *[]RunResult, dir, header string) {
 	if res.Err != "" {
 		status = "ERROR " + res.Err
 	}
-	fmt.Fprintf(os.Stderr, "  (%s) %-17s z=%-5v run %d reader %s holders %s: %.2f s, LB %.2f s (%.2fx), payload %d / min %d (wire %d), dup %d, planner %.2f ms, node plan %.2f/%.2f s: %s\n",
+	if res.Topology == "" {
+		res.Topology = b.topoName()
+	}
+	(*all)[len(*all)-1] = res
+	fmt.Fprintf(os.Stderr, "  (%s) %-17s z=%-5v run %d reader %s holders %s: %.2f s, LB %.2f s (%.2fx), load %.1f, payload %d / min %d (wire %d), dup %d, events %v, planner %.2f ms, node plan %.2f/%.2f s: %s\n",
 		res.Scenario, res.Strategy, res.Compression, res.Run, res.Reader, strings.Join(res.Holders, ","), res.Seconds, res.LowerBound,
-		res.Seconds/res.LowerBound, res.TotalWAN(), res.MinBytes, res.TotalWire(), res.DupChunks, 1000*res.PlannerSeconds,
+		res.Seconds/res.LowerBound, res.LoadAvg, res.TotalWAN(), res.MinBytes, res.TotalWire(), res.DupChunks, res.Events, 1000*res.PlannerSeconds,
 		res.NodeMakespan, res.NodeLowerBound, status)
 	if err := WriteReport(dir, *all, header); err != nil {
 		fmt.Fprintf(os.Stderr, "write report: %v\n", err)
@@ -218,6 +224,8 @@ func (b *bench) clusterRun(ctx context.Context, dir, header string, base, varian
 				if kill {
 					res.Note = "killed " + victim.Region.Name + fmt.Sprintf(" after %.1f s", m.killAfter.Seconds())
 				}
+				res.LogDir = b.runLogDir(scen, strat, level, run)
+				res.Events = keepLog(filepath.Join(r.Dir, "nitro.log"), 0, dir, filepath.Join(res.LogDir, "reader-"+reader+".log"))
 				b.record(res, &all, dir, header)
 				b.stop(r)
 				if kill {
@@ -230,7 +238,23 @@ func (b *bench) clusterRun(ctx context.Context, dir, header string, base, varian
 					h.holders[1] = nm
 				}
 			}
-			for _, strat := range strategies {
+			var sw *SwiftCluster
+			if sc["a"] && slices.ContainsFunc(strategies, isSwiftStrategy) {
+				if sw, err = b.startSwift(ctx, level, run, reader, holders, base); err != nil {
+					b.stopAll(h)
+					return all, fmt.Errorf("swift baseline, draw %d: %w", run, err)
+				}
+			}
+			// Interleave: every draw runs every strategy, starting one
+			// further along the list each draw, so no strategy always
+			// runs first (or last) in a draw.
+			for _, strat := range rotate(strategies, run) {
+				if isSwiftStrategy(strat) {
+					if sc["a"] {
+						b.record(b.measureSwift(ctx, sw, strat, level, run, reader, holders, base), &all, dir, header)
+					}
+					continue
+				}
 				if sc["a"] {
 					one("a", strat, nil, base.name, base, in, 1, false)
 				}
@@ -252,6 +276,17 @@ func (b *bench) clusterRun(ctx context.Context, dir, header string, base, varian
 				if sc["e"] {
 					one("e", strat, nil, base.name, base, in, 1, true)
 				}
+			}
+			if sw != nil {
+				logs := sw.LogFiles()
+				sw.Stop()
+				for _, f := range logs {
+					rel, _ := filepath.Rel(sw.Spec.Dir, f)
+					keepLog(f, 0, dir, filepath.Join(b.drawLogDir(level, run), "swift", rel))
+				}
+			}
+			for _, m := range h.holders {
+				keepLog(filepath.Join(m.Dir, "nitro.log"), 0, dir, filepath.Join(b.drawLogDir(level, run), "holder-"+m.Region.Name+".log"))
 			}
 			b.stopAll(h)
 		}
@@ -308,6 +343,9 @@ func (b *bench) setupHolders(ctx context.Context, level int, holders []string, b
 		k := segsHolder
 		if i == 2 {
 			k = segsThird
+		}
+		if b.f.fullReplicas {
+			k = segments // every holder reads the whole image: Swift's holdings
 		}
 		for j, img := range imgs {
 			rs := RandomSegments(lays[j].Size, segments, k, rng)
@@ -411,4 +449,120 @@ func (b *bench) scenarioB(ctx context.Context, level int, base imageEntry, lb *L
 		}
 	}
 	return nil
+}
+
+// rotate returns strategies starting at index k (mod len).
+func rotate(strategies []string, k int) []string {
+	if len(strategies) == 0 {
+		return nil
+	}
+	k %= len(strategies)
+	return append(slices.Clone(strategies[k:]), strategies[:k]...)
+}
+
+// runLogDir is where a run's logs are kept, relative to the results
+// directory.
+func (b *bench) runLogDir(scen, strat string, level, run int) string {
+	return filepath.Join("logs", fmt.Sprintf("%s-z%s-draw%d", b.topoName(), onOff(level >= 0), run), fmt.Sprintf("%s-%s", scen, strat))
+}
+
+// drawLogDir is where the logs of a draw's long-lived processes (the
+// holders, the Swift cluster) are kept.
+func (b *bench) drawLogDir(level, run int) string {
+	return filepath.Join("logs", fmt.Sprintf("%s-z%s-draw%d", b.topoName(), onOff(level >= 0), run))
+}
+
+// startSwift starts the Swift global cluster of a draw (proxy in the
+// reader's region, servers in the holders') and uploads the raw image
+// through it, one replica per holder region. The upload is not measured.
+func (b *bench) startSwift(ctx context.Context, level, run int, reader string, holders []string, img imageEntry) (*SwiftCluster, error) {
+	spec, err := NewSwiftClusterSpec(b.topo, reader, holders, filepath.Join(b.work, fmt.Sprintf("swift-z%d-draw%d", level, run)))
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	sw, err := StartSwift(ctx, b.w, spec)
+	if err != nil {
+		// Keep what the servers said.
+		logs, _ := filepath.Glob(filepath.Join(spec.Dir, "*", "log", "*.log"))
+		for _, f := range logs {
+			rel, _ := filepath.Rel(spec.Dir, f)
+			keepLog(f, 0, b.results, filepath.Join(b.drawLogDir(level, run), "swift", rel))
+		}
+		return nil, err
+	}
+	up := time.Since(t0)
+	t0 = time.Now()
+	if err := sw.Put(ctx, "images", img.name, img.path); err != nil {
+		sw.Stop()
+		return nil, err
+	}
+	fmt.Fprintf(os.Stderr, "  swift: proxy in %s, replicas in %s, read_affinity %q; up in %.1f s, image uploaded in %.1f s\n",
+		reader, strings.Join(holders, ","), spec.ReadAffinity, up.Seconds(), time.Since(t0).Seconds())
+	return sw, nil
+}
+
+// measureSwift measures one read of the image by a Swift baseline: through
+// the reader's proxy (swift) or as one stream from the best holder's
+// object server (copy-image). The run's own lower bound is the raw image
+// with a full replica at every holder (what Swift stores).
+func (b *bench) measureSwift(ctx context.Context, sw *SwiftCluster, strat string, level, run int, reader string, holders []string, img imageEntry) RunResult {
+	res := RunResult{Topology: b.topoName(), Scenario: "a", Strategy: strat, Compression: level >= 0, Run: run, Reader: reader, Holders: holders,
+		LoadAvg: loadAvg1(), MinBytes: img.bytes, Bound: "raw image, a full replica at every holder"}
+	if sw == nil {
+		res.Err = "no swift cluster"
+		return res
+	}
+	lb, err := LowerBoundFor(b.topo, reader, holders, img.bytes)
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	res.LowerBound = lb
+	proxyLog := filepath.Join(sw.Spec.Dir, reader, "log", "proxy.log")
+	off := fileSize(proxyLog)
+	before, err := b.w.LinkStats(ctx)
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(20*lb*float64(time.Second))+2*time.Minute)
+	defer cancel()
+	var size int64
+	var sum string
+	var el time.Duration
+	if strat == swiftStrategy {
+		size, sum, el, err = sw.Get(rctx, "images", img.name)
+	} else {
+		best := sw.Spec.Best()
+		res.Note = "one stream from " + best.Region
+		dst := filepath.Join(b.work, "copy-image")
+		size, sum, el, err = sw.CopyImage(rctx, best, "images", img.name, dst)
+		os.Remove(dst)
+	}
+	res.Seconds = el.Seconds()
+	if err == nil && (size != img.bytes || sum != img.sha256) {
+		err = fmt.Errorf("read %d bytes sha256 %s, want %d %s", size, sum, img.bytes, img.sha256)
+	}
+	if err != nil {
+		res.Err = err.Error()
+	}
+	time.Sleep(300 * time.Millisecond)
+	after, err := b.w.LinkStats(ctx)
+	if err == nil {
+		ri := b.regionIndex(reader)
+		res.WireBytes = map[string]int64{}
+		for k, v := range after {
+			if k[1] != ri {
+				continue
+			}
+			if d := v.Bytes - before[k].Bytes; d > 0 {
+				res.WireBytes[b.topo.Regions[k[0]]+"->"+reader] = d
+			}
+		}
+		res.WANBytes = res.WireBytes // Swift has no payload counters of its own
+	}
+	res.LogDir = b.runLogDir("a", strat, level, run)
+	res.Events = keepLog(proxyLog, off, b.results, filepath.Join(res.LogDir, "proxy-"+reader+".log"))
+	return res
 }

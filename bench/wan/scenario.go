@@ -47,6 +47,9 @@ type runFlags struct {
 	cluster    bool
 	out        string
 	keep       bool
+	// fullReplicas gives every holder the whole image (as the Swift
+	// baseline's ring does) instead of 100 % / 8/16 / 5/16.
+	fullReplicas bool
 }
 
 func runScenarios(ctx context.Context, args []string) error {
@@ -59,12 +62,13 @@ func runScenarios(ctx context.Context, args []string) error {
 	fs.StringVar(&f.format, "format", "qcow2", "image format of the manifest")
 	fs.StringVar(&f.variant, "variant", "bookworm-nginx", "variant of --image for scenario d")
 	fs.StringVar(&f.scenarios, "scenarios", "a,b,c,d,e", "scenarios to run")
-	fs.StringVar(&f.strategies, "strategies", "optimal,nitro,random,highest-bandwidth,origin-only", "plan strategies (planner.ParseStrategy names; origin-only gets the first holder)")
+	fs.StringVar(&f.strategies, "strategies", "optimal,nitro,random,highest-bandwidth,origin-only,swift,copy-image", "plan strategies (planner.ParseStrategy names; origin-only gets the first holder) and baselines: swift (a Swift global cluster, proxy in the reader's region) and copy-image (one stream from the best holder); the baselines run in scenario (a) only")
 	fs.StringVar(&f.compress, "compression", "both", "wire compression: on, off or both")
 	fs.IntVar(&f.runs, "runs", 3, "random draws per scenario and strategy")
 	fs.BoolVar(&f.cluster, "cluster", true, "run the scenarios on a multi-region cluster; --cluster=false only runs the single-node smoke test")
 	fs.StringVar(&f.out, "out", "", "results directory (default results/<timestamp>-run)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the nodes' data directories")
+	fs.BoolVar(&f.fullReplicas, "full-replicas", false, "every holder holds the whole image (Swift's holdings, for a like-for-like comparison with the swift baseline)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,8 +80,8 @@ func runScenarios(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, s := range strings.Split(f.strategies, ",") {
-		if s == "origin-only" {
-			continue // needs the origin region, given per run
+		if s == "origin-only" || isSwiftStrategy(s) {
+			continue // origin-only needs the origin region, given per run; the Swift baselines are not Nitro's
 		}
 		if _, err := planner.ParseStrategy(s); err != nil {
 			return err
@@ -132,7 +136,7 @@ func runScenarios(ctx context.Context, args []string) error {
 		return err
 	}
 	header := runHeader(topo, f, w.Shaper(), img, variant)
-	b := &bench{w: w, topo: topo, f: f, work: work, log: os.Stderr}
+	b := &bench{w: w, topo: topo, f: f, work: work, log: os.Stderr, results: dir}
 	t0 := time.Now()
 	res, err := b.clusterRun(ctx, dir, header, img, variant)
 	if werr := WriteReport(dir, res, header+fmt.Sprintf("\nWall time %s; load average at the end: %s\n", time.Since(t0).Round(time.Second), loadAvg())); werr != nil && err == nil {
@@ -150,9 +154,25 @@ func runHeader(topo *Topology, f runFlags, shaper string, img, variant imageEntr
 	fmt.Fprintf(&b, "- date: %s; load average at start: %s\n", time.Now().UTC().Format(time.RFC3339), loadAvg())
 	fmt.Fprintf(&b, "- regions: %s (topology %s, bandwidth scale %g, shaper %s)\n", strings.Join(topo.Regions, ", "), f.file, f.scale, shaper)
 	fmt.Fprintf(&b, "- image: %s.%s (%d bytes); variant for (d): %s (%d bytes)\n", img.name, img.format, img.bytes, variant.name, variant.bytes)
+	if f.fullReplicas {
+		b.WriteString("- holdings: --full-replicas, every holder holds the whole image (as in the Swift baseline)\n")
+	}
 	fmt.Fprintf(&b, "- draws for (a): %d (seed %d); (c), (d), (e) on draw 0; wire compression off = store.compression_level -1 on every node\n", f.runs, f.seed)
-	b.WriteString("- time / lower bound: planner.LowerBound on the exact holdings (stored chunk sizes, holder sets) with the topology's bandwidth and RTT; WAN bytes: stored chunk bytes the reader(s) received (node peer counters); wire bytes: IP bytes into the reader(s) counted by the shaper; minimum: stored bytes of the chunks the reader(s) lacked; planner ms: the reader node's own planner.Solve time for the read (nitro status fetch.PlanNanos; re-plans included), else planner.Solve on the same input timed by the harness\n")
+	b.WriteString("- every ratio is a run's seconds over that run's own lower bound; medians and ranges are of those ratios, seconds are summarized apart (never rescaled across draws); strategies rotate their order from draw to draw; load average = 1-minute /proc/loadavg at each run's start; each run's reader log (and the draw's holder and Swift logs) are kept under logs/, their re-plan and slow-source events counted in the tables\n")
+	b.WriteString("- swift: a Swift global cluster (Debian's Swift; proxy + memcached in the reader's region, account/container/object servers in each holder's region, rings with one region per holder and one replica per region, sorting_method = affinity, read_affinity by link bandwidth from the reader); copy-image: one HTTP stream of the whole raw image from the object server of the holder with the fastest link, into a file in the reader's region (Glance's copy-image). Both store and send the image raw; their lower bound is the raw image with a full replica at every holder\n")
+	b.WriteString("- time / lower bound: planner.LowerBound on the exact holdings (stored chunk sizes, holder sets) with the topology's bandwidth and RTT; WAN bytes: stored chunk bytes the reader(s) received (node peer counters); wire bytes: IP bytes into the reader(s) counted by the shaper; minimum: stored bytes of the chunks the reader(s) lacked; planner ms: the reader node's own planner.Solve time for the read (nitro status cluster.fetch.plan_seconds_total; re-plans included), else planner.Solve on the same input timed by the harness\n")
 	return b.String()
+}
+
+// loadAvg1 returns the 1-minute load average (/proc/loadavg), 0 if
+// unknown.
+func loadAvg1() float64 {
+	f := strings.Fields(loadAvg())
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 func loadAvg() string {

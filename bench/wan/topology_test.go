@@ -110,3 +110,35 @@ func TestAWS11(t *testing.T) {
 		}
 	}
 }
+
+// TestFog10 checks the fog/edge topology's shape: every edge site has a
+// fast, short link to its own regional DC and slow, long ones across.
+func TestFog10(t *testing.T) {
+	topo, err := LoadTopology("testdata/topology-fog10.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(topo.Regions) != 10 || len(topo.Links()) != 45 {
+		t.Fatalf("%d regions, %d links; want 10, 45", len(topo.Regions), len(topo.Links()))
+	}
+	for _, tc := range []struct {
+		a, b     string
+		minMbit  float64
+		maxMbit  float64
+		maxRTTms float64
+		minRTTms float64
+		what     string
+	}{
+		{"edge-north1", "dc-north", 200, 200, 5, 3, "edge to its own DC"},
+		{"edge-north1", "edge-north2", 100, 100, 8, 6, "edges of one region"},
+		{"edge-north1", "dc-south", 20, 20, 58, 42, "edge to another DC"},
+		{"edge-north1", "edge-east2", 10, 10, 86, 62, "edges across regions"},
+		{"core", "dc-east", 400, 400, 28, 20, "core to a DC"},
+	} {
+		l, ok := topo.Link(tc.a, tc.b)
+		rtt := float64(l.RTT) / float64(time.Millisecond)
+		if !ok || l.Mbit < tc.minMbit || l.Mbit > tc.maxMbit || rtt < tc.minRTTms || rtt > tc.maxRTTms {
+			t.Errorf("%s (%s-%s) = %+v", tc.what, tc.a, tc.b, l)
+		}
+	}
+}

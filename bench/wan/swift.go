@@ -1,0 +1,644 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// The baselines of issue #13 item 4, on the same images and links as
+// Nitro's strategies:
+//
+//   - swift: an OpenStack Swift global cluster (Debian's Swift), as the
+//     Nitro paper configured it: a proxy (and memcached) in the reader's
+//     region, account, container and object servers in every holder's
+//     region, one ring region per holder (r1..rN, zone 1) and as many
+//     replicas as holders, so each holder region keeps one full replica;
+//     the proxy reads with sorting_method = affinity and read_affinity
+//     ordered by the link bandwidth from the reader (fastest first).
+//   - copy-image: what Glance's copy-image does, one stream of the whole
+//     image from a single holder into the reader's region: an HTTP GET of
+//     the object from the object server of the holder with the fastest
+//     link to the reader (Glance reads one location; it is given the
+//     best), written to a file in the reader's region.
+//
+// Swift stores and sends the image raw: no dedup, no compression.
+const (
+	swiftStrategy     = "swift"
+	copyImageStrategy = "copy-image"
+)
+
+// isSwiftStrategy reports whether name is one of the Swift baselines,
+// which the harness runs itself instead of a Nitro reader.
+func isSwiftStrategy(name string) bool { return name == swiftStrategy || name == copyImageStrategy }
+
+// Ports of the Swift processes, at the region's WAN address; they do not
+// collide with the Nitro node's (swiftPort, gossipPort, peerPort,
+// opsPort), which run beside them. memcached listens on the reader
+// namespace's own loopback.
+const (
+	swiftProxyPort     = 8070
+	swiftObjectPort    = 6200
+	swiftContainerPort = 6201
+	swiftAccountPort   = 6202
+	swiftMemcachePort  = 11211
+	swiftPartPower     = 8
+	swiftAccount       = "AUTH_bench"
+)
+
+// SwiftHolder is one ring region of a Swift global cluster.
+type SwiftHolder struct {
+	Region     string // topology name
+	RingRegion int    // 1..N, the ring's region number
+	Addr       string // WAN address of its servers
+}
+
+// SwiftClusterSpec describes a Swift global cluster on a WAN.
+type SwiftClusterSpec struct {
+	Reader     string // region of the proxy
+	ReaderAddr string
+	Holders    []SwiftHolder
+	// ReadAffinity is the proxy's read_affinity ("r2=100, r1=200, ...").
+	ReadAffinity string
+	// Dir holds etc/ (rings, shared), <region>/ (each region's configs,
+	// devices and logs).
+	Dir string
+}
+
+// NewSwiftClusterSpec lays out a Swift global cluster with the proxy in
+// reader and one ring region per holder, in the order given, and read
+// affinity by the topology's links from reader (ReadAffinity).
+func NewSwiftClusterSpec(t *Topology, reader string, holders []string, dir string) (SwiftClusterSpec, error) {
+	ri := slices.Index(t.Regions, reader)
+	if ri < 0 {
+		return SwiftClusterSpec{}, fmt.Errorf("swift: reader %s not in the topology", reader)
+	}
+	s := SwiftClusterSpec{Reader: reader, ReaderAddr: RegionAddr(ri).String(), Dir: dir}
+	for k, h := range holders {
+		i := slices.Index(t.Regions, h)
+		if i < 0 || h == reader {
+			return SwiftClusterSpec{}, fmt.Errorf("swift: holder %s not in the topology or the reader", h)
+		}
+		s.Holders = append(s.Holders, SwiftHolder{Region: h, RingRegion: k + 1, Addr: RegionAddr(i).String()})
+	}
+	aff, err := ReadAffinity(t, reader, holders)
+	if err != nil {
+		return SwiftClusterSpec{}, err
+	}
+	s.ReadAffinity = aff
+	return s, nil
+}
+
+// ReadAffinity returns the proxy's read_affinity for a reader whose ring
+// regions r1..rN are holders in that order: priorities 100, 200, ... by
+// link bandwidth from the reader, fastest first (ties: lower RTT first).
+func ReadAffinity(t *Topology, reader string, holders []string) (string, error) {
+	type cand struct {
+		ring int
+		l    Link
+	}
+	var cs []cand
+	for k, h := range holders {
+		l, ok := t.Link(reader, h)
+		if !ok {
+			return "", fmt.Errorf("swift: no link %s-%s", reader, h)
+		}
+		cs = append(cs, cand{k + 1, l})
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int {
+		if a.l.Mbit != b.l.Mbit {
+			if a.l.Mbit > b.l.Mbit {
+				return -1
+			}
+			return 1
+		}
+		return int(a.l.RTT - b.l.RTT)
+	})
+	var parts []string
+	for i, c := range cs {
+		parts = append(parts, fmt.Sprintf("r%d=%d", c.ring, 100*(i+1)))
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+// Best returns the holder the proxy reads from first (the lowest
+// read_affinity priority), as its ring region number.
+func (s SwiftClusterSpec) Best() SwiftHolder {
+	first := strings.SplitN(s.ReadAffinity, "=", 2)[0] // "rN"
+	for _, h := range s.Holders {
+		if fmt.Sprintf("r%d", h.RingRegion) == first {
+			return h
+		}
+	}
+	return s.Holders[0]
+}
+
+var swiftServerTemplate = template.Must(template.New("server").Parse(`# generated by bench/wan: Swift {{.Kind}} server of region {{.Region}}
+[DEFAULT]
+bind_ip = {{.Addr}}
+bind_port = {{.Port}}
+workers = 0
+user = root
+swift_dir = {{.EtcDir}}
+devices = {{.Devices}}
+mount_check = false
+disable_fallocate = true
+recon_cache_path = {{.Cache}}
+log_level = INFO
+log_name = {{.Kind}}-{{.Region}}
+
+[pipeline:main]
+pipeline = {{.Kind}}-server
+
+[app:{{.Kind}}-server]
+use = egg:swift#{{.Kind}}
+{{- if eq .Kind "object"}}
+# The container update of a PUT crosses the WAN; do not hold the PUT for it.
+container_update_timeout = 5
+{{- end}}
+`))
+
+var swiftProxyTemplate = template.Must(template.New("proxy").Parse(`# generated by bench/wan: Swift proxy of region {{.Reader}} (reader)
+[DEFAULT]
+bind_ip = {{.ReaderAddr}}
+bind_port = {{.Port}}
+workers = 0
+user = root
+swift_dir = {{.EtcDir}}
+log_level = INFO
+log_name = proxy-{{.Reader}}
+
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats tempauth copy slo dlo proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+allow_account_management = true
+# Read from the holder with the fastest link from this region first (the
+# Nitro paper's configuration of a Swift global cluster).
+sorting_method = affinity
+read_affinity = {{.ReadAffinity}}
+# WAN round trips are up to ~0.4 s: the LAN defaults (0.5 s connect, 10 s
+# node) would fail over to a slower replica on a slow handshake.
+conn_timeout = 5
+node_timeout = 60
+
+[filter:tempauth]
+use = egg:swift#tempauth
+user_bench_bench = bench .admin
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:{{.Memcache}}
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+`))
+
+// swiftKinds are the storage servers every holder region runs, with their
+// ports.
+var swiftKinds = []struct {
+	Kind string
+	Port int
+}{{"account", swiftAccountPort}, {"container", swiftContainerPort}, {"object", swiftObjectPort}}
+
+// ServerConfigs returns the configuration files of the cluster, by path
+// relative to Dir: <region>/<kind>-server.conf for every holder and
+// <reader>/proxy-server.conf.
+func (s SwiftClusterSpec) ServerConfigs() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	etc := filepath.Join(s.Dir, "etc")
+	for _, h := range s.Holders {
+		for _, k := range swiftKinds {
+			var b bytes.Buffer
+			err := swiftServerTemplate.Execute(&b, map[string]any{"Kind": k.Kind, "Region": h.Region, "Addr": h.Addr, "Port": k.Port,
+				"EtcDir": etc, "Devices": filepath.Join(s.Dir, h.Region, "srv"), "Cache": filepath.Join(s.Dir, h.Region, "cache")})
+			if err != nil {
+				return nil, err
+			}
+			out[filepath.Join(h.Region, k.Kind+"-server.conf")] = b.Bytes()
+		}
+	}
+	var b bytes.Buffer
+	err := swiftProxyTemplate.Execute(&b, map[string]any{"Reader": s.Reader, "ReaderAddr": s.ReaderAddr, "Port": swiftProxyPort,
+		"EtcDir": etc, "ReadAffinity": s.ReadAffinity, "Memcache": swiftMemcachePort})
+	if err != nil {
+		return nil, err
+	}
+	out[filepath.Join(s.Reader, "proxy-server.conf")] = b.Bytes()
+	return out, nil
+}
+
+// RingDevice is one device of a ring, as swift.common.ring.RingBuilder's
+// add_dev takes it.
+type RingDevice struct {
+	ID     int     `json:"id"`
+	Region int     `json:"region"`
+	Zone   int     `json:"zone"`
+	IP     string  `json:"ip"`
+	Port   int     `json:"port"`
+	Device string  `json:"device"`
+	Weight float64 `json:"weight"`
+	Meta   string  `json:"meta"`
+}
+
+// RingSpec is one ring to build: name (account, container, object), part
+// power, replicas and devices.
+type RingSpec struct {
+	Name      string       `json:"name"`
+	PartPower int          `json:"part_power"`
+	Replicas  int          `json:"replicas"`
+	Devices   []RingDevice `json:"devices"`
+}
+
+// Rings returns the account, container and object rings: one device "d1"
+// per holder, in the holder's ring region, zone 1, equal weights, and as
+// many replicas as holders (one full replica per region).
+func (s SwiftClusterSpec) Rings() []RingSpec {
+	var out []RingSpec
+	for _, k := range swiftKinds {
+		r := RingSpec{Name: k.Kind, PartPower: swiftPartPower, Replicas: len(s.Holders)}
+		for i, h := range s.Holders {
+			r.Devices = append(r.Devices, RingDevice{ID: i, Region: h.RingRegion, Zone: 1, IP: h.Addr, Port: k.Port, Device: "d1", Weight: 100})
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// ringBuilderPy builds the rings of a JSON list of RingSpec (argv[2]) into
+// the directory argv[1] with Swift's own RingBuilder (one Python process:
+// swift-ring-builder per command is slow), and prints for every ring the
+// regions of each partition's replicas so the caller can check placement.
+const ringBuilderPy = `
+import json, sys
+from swift.common.ring import RingBuilder
+d, specs = sys.argv[1], json.loads(sys.argv[2])
+out = {}
+for s in specs:
+    b = RingBuilder(s["part_power"], s["replicas"], 1)
+    for dev in s["devices"]:
+        b.add_dev(dev)
+    b.rebalance()
+    r = b.get_ring()
+    r.save("%s/%s.ring.gz" % (d, s["name"]))
+    b.save("%s/%s.builder" % (d, s["name"]))
+    rows = r._replica2part2dev_id
+    out[s["name"]] = sorted({tuple(sorted(r.devs[row[p]]["region"] for row in rows)) for p in range(len(rows[0]))})
+print(json.dumps(out))
+`
+
+// BuildRings writes the rings into Dir/etc with Debian's Swift and
+// returns, per ring, the distinct sets of regions a partition's replicas
+// are in.
+func (s SwiftClusterSpec) BuildRings(ctx context.Context) (map[string][][]int, error) {
+	etc := filepath.Join(s.Dir, "etc")
+	if err := os.MkdirAll(etc, 0o755); err != nil {
+		return nil, err
+	}
+	spec, err := json.Marshal(s.Rings())
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "-c", ringBuilderPy, etc, string(spec))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("swift rings: %w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var placed map[string][][]int
+	if err := json.Unmarshal(out, &placed); err != nil {
+		return nil, fmt.Errorf("swift rings: %w: %s", err, out)
+	}
+	return placed, nil
+}
+
+// objectPartitionPy prints the object ring's partition of
+// /account/container/object (argv[2..4]) of the rings in argv[1].
+const objectPartitionPy = `
+import sys
+from swift.common.ring import Ring
+part, nodes = Ring(sys.argv[1], ring_name="object").get_nodes(*sys.argv[2:5])
+print(part)
+`
+
+// SwiftCluster is a running Swift global cluster inside a WAN's
+// namespaces.
+type SwiftCluster struct {
+	Spec   SwiftClusterSpec
+	w      *WAN
+	procs  []*exec.Cmd
+	logs   []*os.File
+	client *http.Client // dials every address from its own region
+	remote *http.Client // dials from the reader's region, across the WAN
+	token  string
+	url    string // storage URL
+}
+
+func (w *WAN) regionByName(name string) (Region, bool) {
+	for _, r := range w.Regions {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Region{}, false
+}
+
+// StartSwift builds the rings and configs of spec and starts memcached
+// and the proxy in the reader's namespace and the account, container and
+// object servers in every holder's namespace, each with its log in
+// Dir/<region>/log. It returns when the proxy authenticates. The caller
+// must Stop the cluster.
+func StartSwift(ctx context.Context, w *WAN, spec SwiftClusterSpec) (_ *SwiftCluster, err error) {
+	for _, bin := range []string{"/usr/bin/swift-proxy-server", "/usr/bin/swift-object-server", "/usr/bin/memcached", "/usr/bin/python3"} {
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("swift baseline needs Debian's swift and memcached: %w", err)
+		}
+	}
+	rd, ok := w.regionByName(spec.Reader)
+	if !ok {
+		return nil, fmt.Errorf("swift: reader %s not emulated", spec.Reader)
+	}
+	c := &SwiftCluster{Spec: spec, w: w, client: w.HTTPClient()}
+	c.remote = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialIn(ctx, rd.NS, network, addr)
+		},
+		DisableCompression: true,
+	}}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	placed, err := spec.BuildRings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for ring, sets := range placed {
+		for _, set := range sets {
+			if len(set) != len(spec.Holders) || len(slices.Compact(slices.Clone(set))) != len(set) {
+				return nil, fmt.Errorf("swift %s ring: a partition's replicas are in regions %v, want one in each of %d", ring, set, len(spec.Holders))
+			}
+		}
+	}
+	cfgs, err := spec.ServerConfigs()
+	if err != nil {
+		return nil, err
+	}
+	for rel, b := range cfgs {
+		p := filepath.Join(spec.Dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	start := func(region Region, logName, bin string, args ...string) error {
+		dir := filepath.Join(spec.Dir, region.Name, "log")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		f, err := os.Create(filepath.Join(dir, logName))
+		if err != nil {
+			return err
+		}
+		cmd := w.Command(context.WithoutCancel(ctx), region.Index, bin, args...)
+		cmd.Stdout, cmd.Stderr = f, f
+		if err := cmd.Start(); err != nil {
+			f.Close()
+			return err
+		}
+		c.procs, c.logs = append(c.procs, cmd), append(c.logs, f)
+		return nil
+	}
+	for _, h := range spec.Holders {
+		r, _ := w.regionByName(h.Region)
+		for _, d := range []string{"srv/d1", "cache"} {
+			if err := os.MkdirAll(filepath.Join(spec.Dir, h.Region, d), 0o755); err != nil {
+				return nil, err
+			}
+		}
+		for _, k := range swiftKinds {
+			if err := start(r, k.Kind+".log", "/usr/bin/swift-"+k.Kind+"-server", filepath.Join(spec.Dir, h.Region, k.Kind+"-server.conf"), "-v"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := start(rd, "memcached.log", "/usr/bin/memcached", "-u", "root", "-l", "127.0.0.1", "-p", fmt.Sprint(swiftMemcachePort), "-U", "0", "-m", "64"); err != nil {
+		return nil, err
+	}
+	if err := start(rd, "proxy.log", "/usr/bin/swift-proxy-server", filepath.Join(spec.Dir, spec.Reader, "proxy-server.conf"), "-v"); err != nil {
+		return nil, err
+	}
+	// Ten Python processes start at once; on a loaded 2-core box that
+	// takes minutes.
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		err = c.ready(ctx)
+		if err == nil {
+			return c, nil
+		}
+		for _, p := range c.procs {
+			if p.ProcessState != nil {
+				return nil, fmt.Errorf("swift: %s exited", p.Path)
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("swift not up in 5 min: %w (logs in %s)", err, spec.Dir)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// ready checks that every storage server answers HTTP (from its own
+// region) and that the proxy authenticates.
+func (c *SwiftCluster) ready(ctx context.Context) error {
+	for _, h := range c.Spec.Holders {
+		for _, k := range swiftKinds {
+			req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s:%d/healthcheck", h.Addr, k.Port), nil)
+			resp, err := c.client.Do(req)
+			if err != nil {
+				return fmt.Errorf("%s server in %s: %w", k.Kind, h.Region, err)
+			}
+			resp.Body.Close()
+		}
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s:%d/auth/v1.0", c.Spec.ReaderAddr, swiftProxyPort), nil)
+	req.Header.Set("X-Auth-User", "bench:bench")
+	req.Header.Set("X-Auth-Key", "bench")
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 || resp.Header.Get("X-Auth-Token") == "" {
+		return fmt.Errorf("proxy auth: %s", resp.Status)
+	}
+	c.token, c.url = resp.Header.Get("X-Auth-Token"), resp.Header.Get("X-Storage-Url")
+	return nil
+}
+
+// Stop stops every Swift process of the cluster (SIGTERM, then SIGKILL
+// after 10 s), by the PIDs it started.
+func (c *SwiftCluster) Stop() {
+	for _, p := range c.procs {
+		p.Process.Signal(os.Interrupt)
+	}
+	for _, p := range c.procs {
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.Process.Kill()
+			<-done
+		}
+	}
+	for _, f := range c.logs {
+		f.Close()
+	}
+	c.procs, c.logs = nil, nil
+}
+
+func (c *SwiftCluster) do(ctx context.Context, method, path string, body io.Reader, size int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.url+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+	}
+	req.Header.Set("X-Auth-Token", c.token)
+	return c.client.Do(req)
+}
+
+// Put uploads the file at path as container/object through the proxy,
+// which writes one replica into every holder region (across the WAN).
+func (c *SwiftCluster) Put(ctx context.Context, container, object, path string) error {
+	resp, err := c.do(ctx, "PUT", "/"+container, nil, 0)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("swift PUT container %s: %s", container, resp.Status)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	resp, err = c.do(ctx, "PUT", "/"+container+"/"+object, f, st.Size())
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("swift PUT %s/%s: %s", container, object, resp.Status)
+	}
+	return nil
+}
+
+// Get reads container/object through the reader's proxy and returns its
+// size, SHA-256 (hex) and the time from request to last byte.
+func (c *SwiftCluster) Get(ctx context.Context, container, object string) (int64, string, time.Duration, error) {
+	t0 := time.Now()
+	resp, err := c.do(ctx, "GET", "/"+container+"/"+object, nil, 0)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, "", 0, fmt.Errorf("swift GET %s/%s: %s", container, object, resp.Status)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	return n, hex.EncodeToString(h.Sum(nil)), time.Since(t0), err
+}
+
+// CopyImage is Glance's copy-image: one HTTP stream of the whole object
+// from the object server of holder (read across the WAN from the
+// reader's region) into the file dst. It returns size, SHA-256 and the
+// time from request to the file synced.
+func (c *SwiftCluster) CopyImage(ctx context.Context, holder SwiftHolder, container, object, dst string) (int64, string, time.Duration, error) {
+	out, err := exec.CommandContext(ctx, "/usr/bin/python3", "-c", objectPartitionPy, filepath.Join(c.Spec.Dir, "etc"), swiftAccount, container, object).Output()
+	if err != nil {
+		return 0, "", 0, fmt.Errorf("object partition: %w", err)
+	}
+	part := strings.TrimSpace(string(out))
+	url := fmt.Sprintf("http://%s:%d/d1/%s/%s/%s/%s", holder.Addr, swiftObjectPort, part, swiftAccount, container, object)
+	f, err := os.Create(dst)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	defer f.Close()
+	t0 := time.Now()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	req.Header.Set("X-Backend-Storage-Policy-Index", "0")
+	resp, err := c.remote.Do(req)
+	if err != nil {
+		return 0, "", 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, "", 0, fmt.Errorf("object server GET %s: %s", url, resp.Status)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), resp.Body)
+	if err == nil {
+		err = f.Sync()
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), time.Since(t0), err
+}
+
+// LogFiles returns the cluster's log files (for the results directory).
+func (c *SwiftCluster) LogFiles() []string {
+	var out []string
+	for _, f := range c.logs {
+		out = append(out, f.Name())
+	}
+	return out
+}
