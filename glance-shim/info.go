@@ -15,9 +15,8 @@ const SwiftVersion = "2.30.1"
 // handleInfo serves GET /info without auth (Swift's proxy /info,
 // swift/proxy/server.py and the register_swift_info calls of each
 // middleware). It advertises exactly what this package implements: the
-// core API, tempauth without account ACLs; no slo, bulk_delete, tempurl,
-// versioning or symlinks (so swiftclient's delete does not try bulk
-// deletes). DLO is always on and has no key, as in Swift. The "nitro" key
+// core API, tempauth without account ACLs, bulk_delete and bulk_upload
+// (bulk.go); no slo, tempurl, versioning or symlinks. DLO is always on and has no key, as in Swift. The "nitro" key
 // is Nitro's own (version.Info: module version and VCS revision of the
 // build); the "swift" key's version stays SwiftVersion, the release whose
 // API Swift clients may compare against.
@@ -52,6 +51,7 @@ func (q *request) handleInfo() error {
 		"tempauth": map[string]any{"account_acls": false},
 		"nitro":    version.Get(),
 	}
+	addBulkInfo(info) // bulk.go
 	body, _ := json.Marshal(info)
 	h := q.w.Header()
 	h.Set("Content-Type", "application/json; charset=UTF-8")

@@ -258,6 +258,9 @@ func (q *request) route() error {
 	case kindAuth:
 		return q.handleAuth()
 	}
+	if handled, err := q.bulk(); handled { // bulk.go: before auth, as in Swift
+		return err
+	}
 	if err := q.authenticate(); err != nil {
 		return err
 	}
