@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -184,14 +182,11 @@ func (q *request) putOptions(put bool) (PutOptions, error) {
 	return opts, nil
 }
 
-// guessContentType is Swift's guess_type fallback: the type registered
-// for the name's extension without parameters, else
-// application/octet-stream.
+// guessContentType is Swift's guess_type fallback: Python's
+// mimetypes.guess_type of the name, else application/octet-stream.
 func guessContentType(name string) string {
-	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
-		if mt, _, err := mime.ParseMediaType(t); err == nil {
-			return mt
-		}
+	if t := pyGuessType(name); t != "" { // mimeguess.go: Swift's (Python's) table
+		return t
 	}
 	return "application/octet-stream"
 }
