@@ -123,6 +123,11 @@ type objectEntry struct {
 	LastModified string `json:"last_modified,omitempty"`
 }
 
+// subdirEntry is a pseudo-container of a delimited JSON account listing.
+type subdirEntry struct {
+	Subdir string `json:"subdir"`
+}
+
 // containerEntry is one entry of a JSON account listing.
 type containerEntry struct {
 	Name         string `json:"name"`
@@ -187,17 +192,27 @@ func renderContainers(f listFormat, account string, cs []ContainerInfo) ([]byte,
 	switch f {
 	case formatJSON:
 		es := make([]containerEntry, len(cs))
+		out := make([]any, len(cs))
 		for i, c := range cs {
+			if c.Subdir != "" {
+				out[i] = subdirEntry{Subdir: c.Subdir}
+				continue
+			}
 			es[i] = containerEntry{Name: c.Name, Count: c.Objects, Bytes: c.Bytes, LastModified: isoTime(c.Modified)}
+			out[i] = es[i]
 		}
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
-		_ = enc.Encode(es)
+		_ = enc.Encode(out)
 		return bytes.TrimSuffix(b.Bytes(), []byte("\n")), true
 	case formatXML:
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 		b.WriteString(`<account name="` + xmlEscape(account) + `">`)
 		for _, c := range cs {
+			if c.Subdir != "" {
+				b.WriteString(`<subdir name="` + xmlEscape(c.Subdir) + `" />`)
+				continue
+			}
 			b.WriteString("<container><name>" + xmlEscape(c.Name) + "</name><count>" + itoa(c.Objects) +
 				"</count><bytes>" + itoa(c.Bytes) + "</bytes><last_modified>" + isoTime(c.Modified) +
 				"</last_modified></container>")
