@@ -96,8 +96,10 @@ var bulkCases = []diffCase{
 		diffStep{Method: "PUT", Path: "{c}/a?bulk-delete", Body: "x"}),
 	bulkCase("extract tar to the account",
 		diffStep{Method: "PUT", Path: "?extract-archive=tar", Header: jsonAcc, BodyMode: bodyJSON,
-			Body: tarOf(false, "{c2}/a.wav", "aaa", "{c2}/d/b.txt", "bb", "top.txt", "t", "{c2}/dir/", "")},
-		diffStep{Method: "GET", Path: "{c2}?format=json", BodyMode: bodyJSON}),
+			// (Fixed names: the harness's {cN} expansion would change the
+			// tar headers after their checksums were computed.)
+			Body: tarOf(false, "swiftdiff-extract/a.wav", "aaa", "swiftdiff-extract/d/b.txt", "bb", "top.txt", "t", "swiftdiff-extract/dir/", "")},
+		diffStep{Method: "GET", Path: "swiftdiff-extract?format=json", BodyMode: bodyJSON}),
 	bulkCase("extract tar.gz to a container",
 		diffStep{Method: "PUT", Path: "{c1}?extract-archive=tar.gz", BodyMode: bodyExact,
 			Body: tarOf(true, "./x/a", "aaa", "top", "t")},

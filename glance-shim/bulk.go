@@ -2,6 +2,7 @@ package glanceshim
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -263,14 +264,26 @@ func statusLine(code int) string {
 // UTF-8 bytes: how Swift names a failed item.
 func pyQuote(s string) string { return escapePath(s) }
 
-// bestMatch is swob's Accept.best_match: the first option matching the
-// Accept header's types in order of quality (then non-wildcards first);
-// no header gives the first option; "" when none matches or the header is
-// malformed (the middleware then reports 406 in the body).
+// bestMatch is swob's Accept.best_match as the bulk middleware uses it:
+// "" both when nothing matches and when the header is malformed (the
+// middleware then reports 406 in the body).
 func bestMatch(accept string, options []string) string {
-	accept = strings.TrimSpace(accept)
+	m, _ := bestMatchAccept(accept, options)
+	return m
+}
+
+// errBadAccept is a malformed Accept header (swob raises ValueError).
+var errBadAccept = errors.New("invalid accept header")
+
+// bestMatchAccept is swob's Accept.best_match: the first option matching
+// the Accept header's media ranges in order of quality (then exact types
+// before wildcards, else in header order); no header gives the first
+// option; "" when none matches; errBadAccept when the header does not
+// parse (each element must be token/token with ;name=value parameters,
+// at most one q).
+func bestMatchAccept(accept string, options []string) (string, error) {
 	if accept == "" {
-		return options[0]
+		return options[0], nil
 	}
 	type cand struct {
 		typ, sub string
@@ -282,30 +295,23 @@ func bestMatch(accept string, options []string) string {
 		params := strings.Split(part, ";")
 		mt := strings.TrimSpace(params[0])
 		typ, sub, ok := strings.Cut(mt, "/")
-		if !ok || typ == "" || sub == "" || strings.ContainsAny(mt, " \t") {
-			return ""
+		if !ok || !isToken(typ) || !isToken(sub) {
+			return "", errBadAccept
 		}
 		c := cand{typ: typ, sub: sub, q: 1, exact: typ != "*" && sub != "*"}
 		seenQ := false
 		for _, p := range params[1:] {
-			p = strings.TrimSpace(p)
-			if p == "" {
-				continue
-			}
 			name, val, ok := strings.Cut(p, "=")
-			if !ok {
-				return ""
+			name, val = strings.TrimSpace(name), strings.TrimSpace(val)
+			if !ok || !isToken(name) || val == "" {
+				return "", errBadAccept
 			}
-			if strings.TrimSpace(name) == "q" {
-				if seenQ {
-					return ""
+			if name == "q" {
+				f, err := strconv.ParseFloat(val, 64)
+				if seenQ || err != nil {
+					return "", errBadAccept
 				}
-				seenQ = true
-				f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-				if err != nil {
-					return ""
-				}
-				c.q = f
+				seenQ, c.q = true, f
 			}
 		}
 		cs = append(cs, c)
@@ -321,11 +327,25 @@ func bestMatch(accept string, options []string) string {
 		for _, o := range options {
 			ot, os, _ := strings.Cut(o, "/")
 			if (c.typ == "*" || c.typ == ot) && (c.sub == "*" || c.sub == os) {
-				return o
+				return o, nil
 			}
 		}
 	}
-	return ""
+	return "", nil
+}
+
+// isToken reports whether s is an RFC 2616 token (swob's token regex).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= 0x20 || c == 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // bulkOut streams a bulk response: 200 at the first write, heartbeats
@@ -359,6 +379,9 @@ func (o *bulkOut) start() {
 		h.Set("Content-Type", "text/html; charset=UTF-8")
 	}
 	o.q.w.WriteHeader(http.StatusOK)
+	// No Content-Length: the body is streamed (chunked), as Swift's
+	// app_iter is.
+	_ = http.NewResponseController(o.q.w).Flush()
 }
 
 // tick sends a heartbeat when bulkYieldFrequency has passed since the
@@ -390,10 +413,6 @@ func (q *request) bulkDelete() {
 	defer out.finish(res, "delete")
 	if out.format == "" {
 		res.fail(http.StatusNotAcceptable, "")
-		return
-	}
-	if q.p.Kind == kindObject {
-		res.fail(http.StatusNotFound, "")
 		return
 	}
 	if ct := q.r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "text/plain") {

@@ -157,7 +157,7 @@ func (q *request) fail(err error) {
 		status = http.StatusBadRequest
 		q.logStatus = 499
 	}
-	h.Set("Content-Type", "text/html; charset=UTF-8")
+	h.Set("Content-Type", errContentType(err)) // statusplain.go
 	if q.r.Method == http.MethodHead || status == http.StatusNotModified {
 		body = ""
 	}

@@ -247,7 +247,7 @@ func (s *Server) serve(c echo.Context) error {
 func (q *request) route() error {
 	p, err := parsePath(q.r.URL.EscapedPath())
 	if err != nil {
-		return err
+		return pathError(err, q.r.Method) // path.go
 	}
 	q.p = p
 	switch p.Kind {
