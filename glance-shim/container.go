@@ -152,7 +152,6 @@ func (q *request) containerHeaders(info ContainerInfo) {
 	h.Set("X-Storage-Policy", q.s.cfg.StoragePolicy)
 	if !info.Created.IsZero() {
 		h.Set("X-Timestamp", xTimestamp(info.Created))
-		h.Set("X-Put-Timestamp", xTimestamp(info.Created))
 	}
 	if !info.Modified.IsZero() {
 		h.Set("Last-Modified", httpDate(info.Modified))

@@ -199,6 +199,9 @@ type request struct {
 	// body wraps r.Body for object PUTs; nil when nothing reads it.
 	body      *bodyReader
 	logStatus int // status for the access log when it differs (499)
+	// multiRanges are the satisfiable ranges of a multi-range GET
+	// (multirange.go), set by pickRange.
+	multiRanges []byteRange
 }
 
 func (s *Server) newRequest(c echo.Context) *request {
