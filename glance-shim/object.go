@@ -467,6 +467,9 @@ func etagListMatches(list, etag string) bool {
 func (q *request) writeConditional(status int) error {
 	// swob answers both with the object's headers and an empty body.
 	if status != http.StatusNotModified {
+		// The object server's own HTTPPreconditionFailed: swob's default
+		// Content-Type, no body.
+		q.w.Header().Set("Content-Type", "text/html; charset=UTF-8")
 		q.w.Header().Set("Content-Length", "0")
 	}
 	q.w.WriteHeader(status)

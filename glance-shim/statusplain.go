@@ -37,3 +37,24 @@ func errContentType(err error) string {
 	}
 	return "text/html; charset=UTF-8"
 }
+
+// headLength is the Content-Length of err's answer to a HEAD: swob keeps
+// the length of a body given explicitly (e.g. "Bad URL") and sends 0
+// for a status' default body, which it only builds when iterating.
+func headLength(err error) int {
+	var se *statusError
+	if errors.As(err, &se) {
+		return len(se.body)
+	}
+	return 0
+}
+
+// htmlError turns a text/plain error into swob's default text/html one,
+// same status and body (the account server's parameter errors).
+func htmlError(err error) error {
+	var pe *plainError
+	if errors.As(err, &pe) {
+		return &pe.statusError
+	}
+	return err
+}
