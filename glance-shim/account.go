@@ -28,7 +28,7 @@ func (q *request) handleAccount() error {
 		if q.r.Method == http.MethodGet {
 			var err error
 			if lr, err = parseListing(q.r); err != nil {
-				return err
+				return htmlError(err) // the account server's 400s are text/html
 			}
 		}
 		info, err := q.s.backend.Account(ctx, q.p.Account)

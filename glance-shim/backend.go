@@ -83,7 +83,10 @@ type AccountInfo struct {
 
 // ContainerInfo is a container's totals and metadata.
 type ContainerInfo struct {
-	Name    string
+	Name string
+	// Subdir, in a delimited account listing, is a pseudo-container:
+	// the names sharing it up to the delimiter (every other field zero).
+	Subdir  string
 	Objects int64
 	Bytes   int64 // sum of object sizes, in bytes
 	// Meta holds X-Container-Meta-* (keys lower case, without the prefix)

@@ -48,7 +48,7 @@ func (q *request) handleContainer() error {
 		}
 		var objs []ObjectInfo
 		if !lr.empty {
-			if objs, err = q.s.backend.ListObjects(ctx, a, c, lr.opts); err != nil {
+			if objs, err = q.listObjects(ctx, a, c, lr); err != nil { // listpath.go
 				return err
 			}
 		}

@@ -20,7 +20,7 @@ import (
 func (q *request) copyObject() error {
 	dst := q.r.Header.Get("Destination")
 	if dst == "" {
-		return badRequest("Destination header required")
+		return httpErr(http.StatusPreconditionFailed, "Destination header required")
 	}
 	account := q.p.Account
 	if da := q.r.Header.Get("Destination-Account"); da != "" {
@@ -41,6 +41,9 @@ func (q *request) copyObject() error {
 // copyFrom serves PUT with X-Copy-From: the request path is the
 // destination.
 func (q *request) copyFrom() error {
+	if q.r.ContentLength > 0 {
+		return plainBadRequest("Copy requests require a zero byte body")
+	}
 	account := q.p.Account
 	if sa := q.r.Header.Get("X-Copy-From-Account"); sa != "" {
 		var err error
@@ -96,6 +99,7 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 		return err
 	}
 	opts := PutOptions{ContentType: info.ContentType, Meta: info.Meta, Headers: info.Headers, Size: info.Size, ETag: info.ETag}
+	rangeHdr := q.r.Header.Get("Range") // copyrange.go: the source's range
 	var body io.ReadCloser
 	if info.Manifest != "" && q.r.URL.Query().Get("multipart-manifest") != "get" {
 		container, prefix, err := splitManifest(info.Manifest)
@@ -110,15 +114,26 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 		for _, s := range segs {
 			total += s.Size
 		}
-		body = newSegmentReader(ctx, q.s.backend, src.Account, container, segs, 0, total)
-		opts.Size, opts.ETag = total, ""
+		rg, err := copyRange(rangeHdr, total, info.ContentType)
+		if err != nil {
+			return err
+		}
+		body = newSegmentReader(ctx, q.s.backend, src.Account, container, segs, rg.Start, rg.Length)
+		opts.Size, opts.ETag = rg.Length, ""
 	} else {
-		rc, got, err := q.s.backend.OpenObject(ctx, src.Account, src.Container, src.Object, 0, -1)
+		rg, err := copyRange(rangeHdr, info.Size, info.ContentType)
+		if err != nil {
+			return err
+		}
+		rc, got, err := q.s.backend.OpenObject(ctx, src.Account, src.Container, src.Object, rg.Start, rg.Length)
 		if err != nil {
 			return err
 		}
 		body, opts.Manifest = rc, got.Manifest
 		opts.Size, opts.ETag = got.Size, got.ETag
+		if rg.Length != got.Size {
+			opts.Size, opts.ETag = rg.Length, ""
+		}
 	}
 	defer body.Close()
 	if truthy(q.r.Header.Get("X-Fresh-Metadata")) {

@@ -34,7 +34,10 @@
 //     ("tx<21 hex>-<unix time hex>") on every response; access log line
 //     when the request ends (also when it is aborted).
 //  2. path: parsePath splits the escaped path by depth, never cleaning it.
-//  3. /healthcheck and /info, without auth.
+//  3. /healthcheck and /info, without auth; then bulk operations
+//     (bulk.go, extract.go: ?bulk-delete and ?extract-archive), which run
+//     each item as a subrequest through the rest of the pipeline, as
+//     Swift's bulk middleware sits before tempauth.
 //  4. auth: /auth/v1.0 logins; every /v1 request is authenticated
 //     (X-Auth-Token / X-Storage-Token; 401) and authorized (owner, reseller
 //     admin, or container ACL; 403).

@@ -72,6 +72,7 @@ var swiftReasons = map[int][2]string{
 	403: {"Forbidden", "Access was denied to this resource."},
 	404: {"Not Found", "The resource could not be found."},
 	405: {"Method Not Allowed", "The method is not allowed for this resource."},
+	406: {"Not Acceptable", "The resource is not available in a format acceptable to your browser."},
 	408: {"Request Timeout", "The server has waited too long for the request to be sent by the client."},
 	409: {"Conflict", "There was a conflict when trying to complete your request."},
 	411: {"Length Required", "Length Required"},
@@ -184,6 +185,9 @@ func (q *request) fail(err error) {
 		body = ""
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if q.r.Method == http.MethodHead {
+		h.Set("Content-Length", strconv.Itoa(headLength(err))) // statusplain.go
+	}
 	q.w.WriteHeader(status)
 	if q.r.Method != http.MethodHead {
 		_, _ = q.w.Write([]byte(body))

@@ -2,7 +2,6 @@ package glanceshim
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ const (
 	formatPlain listFormat = iota
 	formatJSON
 	formatXML
+	formatTextXML // XML, sent as text/xml
 )
 
 // listRequest is a parsed listing query (Swift's container and account
@@ -26,20 +26,58 @@ type listRequest struct {
 	// empty means limit=0: answer an empty listing without asking the
 	// Backend.
 	empty bool
+	// path is set for ?path= (legacy): only the direct children of
+	// opts.Prefix are listed, no subdirs (Swift's list_objects_iter).
+	path bool
 }
 
-// parseListing reads prefix, delimiter, marker, end_marker, limit,
-// reverse, format and path (legacy: prefix=path, delimiter='/') and the
-// Accept header. limit > 10000 or < 0 is 412, a non-integer limit 400, a
-// parameter that is not valid UTF-8 400, a delimiter longer than one
-// character 412 (Swift's rules).
+// listingTypes are the content types a listing can have, in Swift's
+// order (listing_formats.get_listing_content_type).
+var listingTypes = []string{"text/plain", "application/json", "application/xml", "text/xml"}
+
+// parseListing reads the listing parameters as Swift 2.30 does: first
+// listing_formats (format= must be UTF-8, 400; it replaces the Accept
+// header; a malformed Accept is 400 "Invalid Accept header", none
+// acceptable 406), then validate_container_params (each of marker,
+// end_marker, prefix, delimiter, path, format, reverse must be UTF-8: 400
+// text/plain "\"<name>\" parameter not valid UTF-8"; a limit of digits
+// over 10000 is 412 "Maximum limit is 10000", any other non-digit limit is
+// ignored). path= sets the prefix to path + "/" and the delimiter to "/".
+// Delimiters of any length are allowed; NUL is an ordinary character.
 func parseListing(r *http.Request) (listRequest, error) {
 	v := r.URL.Query()
 	var lr listRequest
-	for _, k := range []string{"prefix", "delimiter", "marker", "end_marker", "path"} {
-		s := v.Get(k)
-		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
-			return lr, badRequest("Invalid UTF8 or contains NULL")
+	accept := r.Header.Get("Accept")
+	if f := v.Get("format"); f != "" {
+		if !utf8.ValidString(f) {
+			return lr, plainBadRequest(`"format" parameter not valid UTF-8`)
+		}
+		switch strings.ToLower(f) {
+		case "json":
+			accept = "application/json"
+		case "xml":
+			accept = "application/xml"
+		default:
+			accept = "text/plain"
+		}
+	}
+	ct, err := bestMatchAccept(accept, listingTypes)
+	if err != nil {
+		return lr, httpErr(http.StatusBadRequest, "Invalid Accept header")
+	}
+	switch ct {
+	case "":
+		return lr, httpErr(http.StatusNotAcceptable, "")
+	case "application/json":
+		lr.format = formatJSON
+	case "application/xml":
+		lr.format = formatXML
+	case "text/xml":
+		lr.format = formatTextXML
+	}
+	for _, k := range []string{"marker", "end_marker", "prefix", "delimiter", "path", "format", "reverse"} {
+		if !utf8.ValidString(v.Get(k)) {
+			return lr, plainBadRequest(`"` + k + `" parameter not valid UTF-8`)
 		}
 	}
 	lr.opts = ListOptions{
@@ -49,22 +87,15 @@ func parseListing(r *http.Request) (listRequest, error) {
 	}
 	if v.Has("path") {
 		p := v.Get("path")
-		if p != "" && !strings.HasSuffix(p, "/") {
-			p += "/"
+		if p != "" {
+			p = strings.TrimRight(p, "/") + "/"
 		}
-		lr.opts.Prefix, lr.opts.Delimiter = p, "/"
+		lr.opts.Prefix, lr.opts.Delimiter, lr.path = p, "/", true
 	}
-	if utf8.RuneCountInString(lr.opts.Delimiter) > 1 {
-		return lr, httpErr(http.StatusPreconditionFailed, "Bad delimiter")
-	}
-	if s := v.Get("limit"); s != "" {
+	if s := v.Get("limit"); s != "" && isDigits(s) {
 		n, err := strconv.Atoi(s)
 		switch {
-		case err != nil:
-			return lr, httpErr(http.StatusPreconditionFailed, "Value of limit must be a positive integer")
-		case n < 0:
-			return lr, httpErr(http.StatusPreconditionFailed, "Value of limit must be a positive integer")
-		case n > ContainerListingMax:
+		case err != nil || n > ContainerListingMax:
 			return lr, httpErr(http.StatusPreconditionFailed, "Maximum limit is "+strconv.Itoa(ContainerListingMax))
 		case n == 0:
 			lr.empty = true
@@ -72,34 +103,17 @@ func parseListing(r *http.Request) (listRequest, error) {
 			lr.opts.Limit = n
 		}
 	}
-	f, err := listingFormat(v.Get("format"), r.Header.Get("Accept"))
-	lr.format = f
-	return lr, err
+	return lr, nil
 }
 
-// listingFormat is Swift's get_listing_content_type: format= wins over
-// the Accept header; anything else is plain text.
-func listingFormat(format, accept string) (listFormat, error) {
-	switch strings.ToLower(format) {
-	case "json":
-		return formatJSON, nil
-	case "xml":
-		return formatXML, nil
-	case "plain", "txt", "text":
-		return formatPlain, nil
-	}
-	for _, a := range strings.Split(accept, ",") {
-		mt, _, _ := strings.Cut(strings.TrimSpace(a), ";")
-		switch strings.ToLower(strings.TrimSpace(mt)) {
-		case "application/json":
-			return formatJSON, nil
-		case "application/xml", "text/xml":
-			return formatXML, nil
-		case "text/plain", "*/*":
-			return formatPlain, nil
+// isDigits is Python's str.isdigit for ASCII: non-empty, all 0-9.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
 		}
 	}
-	return formatPlain, nil
+	return s != ""
 }
 
 func (f listFormat) contentType() string {
@@ -108,26 +122,10 @@ func (f listFormat) contentType() string {
 		return "application/json; charset=utf-8"
 	case formatXML:
 		return "application/xml; charset=utf-8"
+	case formatTextXML:
+		return "text/xml; charset=utf-8"
 	}
 	return "text/plain; charset=utf-8"
-}
-
-// objectEntry is one entry of a JSON container listing.
-type objectEntry struct {
-	Subdir       string `json:"subdir,omitempty"`
-	Name         string `json:"name,omitempty"`
-	Hash         string `json:"hash,omitempty"`
-	Bytes        *int64 `json:"bytes,omitempty"`
-	ContentType  string `json:"content_type,omitempty"`
-	LastModified string `json:"last_modified,omitempty"`
-}
-
-// containerEntry is one entry of a JSON account listing.
-type containerEntry struct {
-	Name         string `json:"name"`
-	Count        int64  `json:"count"`
-	Bytes        int64  `json:"bytes"`
-	LastModified string `json:"last_modified"`
 }
 
 // renderObjects renders a container listing; ok false means an empty
@@ -136,21 +134,29 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 	var b bytes.Buffer
 	switch f {
 	case formatJSON:
-		es := make([]objectEntry, len(objs))
+		// Python's json.dumps of Swift's records, in their key order.
+		b.WriteByte('[')
 		for i, o := range objs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
 			if o.Subdir != "" {
-				es[i] = objectEntry{Subdir: o.Subdir}
+				b.WriteString(`{"subdir": `)
+				pyJSONString(&b, o.Subdir)
+				b.WriteByte('}')
 				continue
 			}
-			size := o.Size
-			es[i] = objectEntry{Name: o.Name, Hash: o.ETag, Bytes: &size,
-				ContentType: listingContentType(o.ContentType), LastModified: isoTime(o.Timestamp)}
+			b.WriteString(`{"bytes": ` + itoa(o.Size) + `, "hash": `)
+			pyJSONString(&b, o.ETag)
+			b.WriteString(`, "name": `)
+			pyJSONString(&b, o.Name)
+			b.WriteString(`, "content_type": `)
+			pyJSONString(&b, listingContentType(o.ContentType))
+			b.WriteString(`, "last_modified": "` + isoTime(o.Timestamp) + `"}`)
 		}
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		_ = enc.Encode(es)
-		return bytes.TrimSuffix(b.Bytes(), []byte("\n")), true
-	case formatXML:
+		b.WriteByte(']')
+		return b.Bytes(), true
+	case formatXML, formatTextXML:
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 		if len(objs) == 0 { // ElementTree's empty element
 			b.WriteString(`<container name="` + xmlAttrEscape(container) + `" />`)
@@ -189,18 +195,32 @@ func renderContainers(f listFormat, account string, cs []ContainerInfo) ([]byte,
 	var b bytes.Buffer
 	switch f {
 	case formatJSON:
-		es := make([]containerEntry, len(cs))
+		b.WriteByte('[')
 		for i, c := range cs {
-			es[i] = containerEntry{Name: c.Name, Count: c.Objects, Bytes: c.Bytes, LastModified: isoTime(c.Modified)}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if c.Subdir != "" {
+				b.WriteString(`{"subdir": `)
+				pyJSONString(&b, c.Subdir)
+				b.WriteByte('}')
+				continue
+			}
+			b.WriteString(`{"name": `)
+			pyJSONString(&b, c.Name)
+			b.WriteString(`, "count": ` + itoa(c.Objects) + `, "bytes": ` + itoa(c.Bytes) +
+				`, "last_modified": "` + isoTime(c.Modified) + `"}`)
 		}
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		_ = enc.Encode(es)
-		return bytes.TrimSuffix(b.Bytes(), []byte("\n")), true
-	case formatXML:
+		b.WriteByte(']')
+		return b.Bytes(), true
+	case formatXML, formatTextXML:
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 		b.WriteString(`<account name="` + xmlEscape(account) + `">`)
 		for _, c := range cs {
+			if c.Subdir != "" {
+				b.WriteString(`<subdir name="` + xmlEscape(c.Subdir) + `" />`)
+				continue
+			}
 			b.WriteString("<container><name>" + xmlEscape(c.Name) + "</name><count>" + itoa(c.Objects) +
 				"</count><bytes>" + itoa(c.Bytes) + "</bytes><last_modified>" + isoTime(c.Modified) +
 				"</last_modified></container>")
@@ -251,35 +271,22 @@ func listingContentType(ct string) string {
 	return out
 }
 
-// listingContentType is the Content-Type of a listing in format f: as
-// Swift's get_listing_content_type picks it, "text/xml" when the Accept
-// header (without format=) asks for text/xml and not application/xml.
-func (q *request) listingContentType(f listFormat) string {
-	if f == formatXML && q.r.URL.Query().Get("format") == "" {
-		acc := strings.ToLower(q.r.Header.Get("Accept"))
-		if strings.Contains(acc, "text/xml") && !strings.Contains(acc, "application/xml") {
-			return "text/xml; charset=utf-8"
-		}
-	}
-	return f.contentType()
-}
-
 // headListingContentType is the Content-Type of a HEAD of an account or
 // container: the listing's, as Swift's listing_formats sets it for HEAD
 // too (plain text when format= is bad: HEAD has no body to refuse).
 func (q *request) headListingContentType() string {
-	f, err := listingFormat(q.r.URL.Query().Get("format"), q.r.Header.Get("Accept"))
+	lr, err := parseListing(q.r)
 	if err != nil {
-		f = formatPlain
+		return formatPlain.contentType()
 	}
-	return q.listingContentType(f)
+	return lr.format.contentType()
 }
 
 // writeListing sends a rendered listing (200), or 204 for an empty plain
 // one; headers already set stay.
 func (q *request) writeListing(f listFormat, body []byte, ok bool) {
 	h := q.w.Header()
-	h.Set("Content-Type", q.listingContentType(f))
+	h.Set("Content-Type", f.contentType())
 	if !ok {
 		q.w.WriteHeader(http.StatusNoContent)
 		return

@@ -88,7 +88,7 @@ func (b *memBackend) ListContainers(_ context.Context, account string, opts glan
 	var out []glanceshim.ContainerInfo
 	for _, e := range listNames(names, opts) {
 		if e.subdir != "" {
-			out = append(out, glanceshim.ContainerInfo{Name: e.subdir})
+			out = append(out, glanceshim.ContainerInfo{Name: e.subdir, Subdir: e.subdir})
 			continue
 		}
 		out = append(out, b.containerInfo(b.containers[account][e.name]))

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -113,6 +111,7 @@ func (q *request) putObject() error {
 			return err
 		}
 		opts.Manifest = dec
+		opts.Headers["X-Object-Manifest"] = m // returned as stored, as Swift does
 	}
 	if e := r.Header.Get("Etag"); e != "" {
 		opts.ETag = strings.ToLower(strings.Trim(strings.TrimSpace(e), `"`))
@@ -187,44 +186,69 @@ func (q *request) putOptions(put bool) (PutOptions, error) {
 	return opts, nil
 }
 
-// guessContentType is Swift's guess_type fallback: the type registered
-// for the name's extension without parameters, else
-// application/octet-stream.
+// guessContentType is Swift's guess_type fallback: Python's
+// mimetypes.guess_type of the name, else application/octet-stream.
 func guessContentType(name string) string {
-	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
-		if mt, _, err := mime.ParseMediaType(t); err == nil {
-			return mt
-		}
+	if t := pyGuessType(name); t != "" { // mimeguess.go: Swift's (Python's) table
+		return t
 	}
 	return "application/octet-stream"
 }
 
 // deleteAt reads X-Delete-After (seconds from now) or X-Delete-At (Unix
-// seconds) as Swift's check_delete_headers does: non-integers and times
-// not in the future are 400. It returns the X-Delete-At value to store,
-// or "".
+// seconds) as Swift's check_delete_headers does: values that Python's
+// int() refuses are 400 "Non-integer X-Delete-After" / "Non-integer
+// X-Delete-At", times not in the future 400 "... in past" (all
+// text/plain); X-Delete-At is clamped to [0, 9999999999]
+// (normalize_delete_at_timestamp). It returns the X-Delete-At value to
+// store (10 digits), or "".
 func deleteAt(h http.Header, now time.Time) (string, error) {
-	if v := h.Get("X-Delete-After"); v != "" {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			return "", badRequest("Non-integer X-Delete-After")
+	at := int64(-1)
+	if _, ok := h["X-Delete-After"]; ok {
+		n, ok := pyInt(h.Get("X-Delete-After"))
+		if !ok {
+			return "", plainBadRequest("Non-integer X-Delete-After")
 		}
 		if n <= 0 {
-			return "", badRequest("X-Delete-After in past")
+			return "", plainBadRequest("X-Delete-After in past")
 		}
-		return itoa(now.Unix() + n), nil
+		at = now.Unix() + n
+	} else if _, ok := h["X-Delete-At"]; ok {
+		n, ok := pyInt(h.Get("X-Delete-At"))
+		if !ok {
+			return "", plainBadRequest("Non-integer X-Delete-At")
+		}
+		at = min(max(n, 0), 9999999999)
+		if at <= now.Unix() {
+			return "", plainBadRequest("X-Delete-At in past")
+		}
 	}
-	if v := h.Get("X-Delete-At"); v != "" {
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			return "", badRequest("Non-integer X-Delete-At")
-		}
-		if int64(f) <= now.Unix() {
-			return "", badRequest("X-Delete-At in past")
-		}
-		return itoa(int64(f)), nil
+	if at < 0 {
+		return "", nil
 	}
-	return "", nil
+	return fmt.Sprintf("%010d", min(at, 9999999999)), nil
+}
+
+// pyInt parses s as Python's int(str) does for plain decimal: optional
+// surrounding whitespace and sign, digits with single underscores
+// between them.
+func pyInt(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	if s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+	if err != nil || strings.ContainsAny(s, "+-") {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // expired reports whether the object's X-Delete-At has passed (Swift
@@ -298,6 +322,9 @@ func (q *request) getObject() error {
 		return q.writeConditional(st)
 	}
 	rg, status, err := q.pickRange(info.Size, info.ETag, info.Timestamp)
+	if err == nil && q.multiRanges != nil && q.r.Method == http.MethodGet {
+		return q.serveRanges(info, q.multiRanges) // multirange.go
+	}
 	if err != nil || q.r.Method == http.MethodHead {
 		if err == nil {
 			q.w.Header().Set("Content-Length", itoa(rg.Length))
@@ -344,6 +371,7 @@ func (q *request) pickRange(size int64, etag string, ts time.Time) (byteRange, i
 		// Swift's 416 keeps the object's Content-Type.
 		return full, 0, &statusError{status: http.StatusRequestedRangeNotSatisfiable, contentType: q.w.Header().Get("Content-Type")}
 	case len(rs) > 1:
+		q.multiRanges = rs // multirange.go
 		return full, http.StatusOK, nil
 	}
 	q.w.Header().Set("Content-Range", contentRange(rs[0], size))
@@ -382,7 +410,7 @@ func (q *request) objectHeaders(info ObjectInfo, etag string) {
 		h.Set(k, v)
 	}
 	writeMeta(h, "X-Object-Meta-", info.Meta)
-	if info.Manifest != "" {
+	if info.Manifest != "" && info.Headers["X-Object-Manifest"] == "" {
 		h.Set("X-Object-Manifest", escapePath(info.Manifest))
 	}
 	if len(info.Regions) > 0 {
@@ -398,25 +426,25 @@ func (q *request) objectHeaders(info ObjectInfo, etag string) {
 // chunk (it then fetches it again when it reads it).
 const regionsHeader = "X-Nitro-Regions"
 
-// conditional evaluates If-Match, If-Unmodified-Since, If-None-Match and
-// If-Modified-Since in RFC 9110 order against the object's ETag and
-// Last-Modified: 0 (go on), 304 or 412.
+// conditional evaluates the conditional headers in swob's order
+// (Response._get_conditional_response_status): If-None-Match naming the
+// ETag is 304; If-Match not naming it 412; If-Modified-Since not before
+// Last-Modified 304; If-Unmodified-Since before it 412; else 0 (go on).
+// Each header is checked whatever the others say.
 func (q *request) conditional(etag string, ts time.Time) int {
 	h := q.r.Header
 	lm := lastModified(ts)
-	if v := h.Get("If-Match"); v != "" {
-		if !etagListMatches(v, etag) {
-			return http.StatusPreconditionFailed
-		}
-	} else if t, err := http.ParseTime(h.Get("If-Unmodified-Since")); err == nil && lm.After(t) {
+	if v := h.Get("If-None-Match"); v != "" && etagListMatches(v, etag) {
+		return http.StatusNotModified
+	}
+	if v := h.Get("If-Match"); v != "" && !etagListMatches(v, etag) {
 		return http.StatusPreconditionFailed
 	}
-	if v := h.Get("If-None-Match"); v != "" {
-		if etagListMatches(v, etag) {
-			return http.StatusNotModified
-		}
-	} else if t, err := http.ParseTime(h.Get("If-Modified-Since")); err == nil && !lm.After(t) {
+	if t, err := http.ParseTime(h.Get("If-Modified-Since")); err == nil && !lm.After(t) {
 		return http.StatusNotModified
+	}
+	if t, err := http.ParseTime(h.Get("If-Unmodified-Since")); err == nil && lm.After(t) {
+		return http.StatusPreconditionFailed
 	}
 	return 0
 }
@@ -438,8 +466,8 @@ func etagListMatches(list, etag string) bool {
 	return false
 }
 
-// writeConditional answers a failed condition: 304 without a body, 412
-// through the error table.
+// writeConditional answers a failed condition (304 or 412) with the
+// object's headers and no body, as swob does.
 func (q *request) writeConditional(status int) error {
 	h := q.w.Header()
 	if status == http.StatusNotModified {
@@ -491,6 +519,9 @@ func (q *request) postObject() error {
 // delete, as in Swift's slo middleware.
 func (q *request) deleteObject() error {
 	if err := q.authorizeObject(true); err != nil {
+		return err
+	}
+	if err := q.checkIfDeleteAt(); err != nil { // deleteat.go
 		return err
 	}
 	if handled, err := q.deleteVersioned(q.r.Context()); handled || err != nil {

@@ -30,15 +30,16 @@ func TestParsePath(t *testing.T) {
 		{"/v1/AUTH_a/c%20d/o", swiftPath{kindObject, "v1", "AUTH_a", "c d", "o"}, 0},
 		{"/v1/AUTH_a/c%2Fd/o", swiftPath{}, 400},
 		{"/v1/AUTH_a//o", swiftPath{}, 400},
-		{"/v1/AUTH_a/c/%FF", swiftPath{}, 400},
-		{"/v1/AUTH_a/c/%00", swiftPath{}, 400},
+		{"/v1/AUTH_a/c/%FF", swiftPath{}, 412},
+		{"/v1/AUTH_a/c/%00", swiftPath{}, 412},
 		{"/v1/AUTH_a/c/%zz", swiftPath{}, 400},
 		{"/v1/AUTH_a/c/" + strings.Repeat("o", 1024), swiftPath{kindObject, "v1", "AUTH_a", "c", strings.Repeat("o", 1024)}, 0},
 		{"/v1/AUTH_a/c/" + strings.Repeat("o", 1025), swiftPath{}, 400},
 		{"/v1/AUTH_a/" + strings.Repeat("c", 257), swiftPath{}, 400},
-		{"/v1", swiftPath{}, 400},
-		{"/v1/", swiftPath{}, 400},
-		{"/v2/a", swiftPath{}, 404},
+		{"/v1", swiftPath{}, 412},
+		{"/v1/", swiftPath{}, 412},
+		{"/v2/a", swiftPath{}, 400},
+		{"/nope", swiftPath{}, 412},
 		{"/", swiftPath{}, 404},
 		{"", swiftPath{}, 404},
 	} {
@@ -66,7 +67,7 @@ func FuzzParsePath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		p, err := parsePath(in)
 		if err != nil {
-			if st, _ := statusOf(err); st != 400 && st != 404 {
+			if st, _ := statusOf(err); st != 400 && st != 404 && st != 412 {
 				t.Fatalf("status %d for %q", st, in)
 			}
 			return

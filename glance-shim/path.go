@@ -1,6 +1,9 @@
 package glanceshim
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -62,11 +65,15 @@ func parsePath(escaped string) (swiftPath, error) {
 	}
 	segs := strings.SplitN(escaped[1:], "/", 4)
 	p := swiftPath{Version: segs[0]}
-	if p.Version != "v1" && p.Version != "v1.0" {
-		return swiftPath{}, httpErr(404, "")
+	if p.Version == "" {
+		return swiftPath{}, httpErr(404, "") // "/" or "//x": split_path fails
 	}
 	if len(segs) < 2 || segs[1] == "" {
-		return swiftPath{}, badRequest("Invalid path: %s", escaped)
+		// Swift's proxy: no account, no controller (412 "Bad URL").
+		return swiftPath{}, httpErr(http.StatusPreconditionFailed, "Bad URL")
+	}
+	if p.Version != "v1" && p.Version != "v1.0" {
+		return swiftPath{}, httpErr(http.StatusBadRequest, "") // APIVersionError
 	}
 	var err error
 	if p.Account, err = unescapeName(segs[1], "Account", MaxAccountNameLength); err != nil {
@@ -108,10 +115,36 @@ func unescapeName(escaped, what string, max int) (string, error) {
 	if err != nil {
 		return "", badRequest("Invalid path encoding")
 	}
-	if err := checkName(s, what, max); err != nil {
-		return "", err
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		// Swift's proxy checks the whole path first: 412.
+		return "", httpErr(http.StatusPreconditionFailed, "Invalid UTF8 or contains NULL")
+	}
+	if len(s) > max {
+		return "", &nameLenError{statusError{status: http.StatusBadRequest,
+			body: fmt.Sprintf("%s name length of %d longer than %d", what, len(s), max)}, what}
 	}
 	return s, nil
+}
+
+// nameLenError is a container or object name over Swift's limit: 400 for
+// the PUT that would create it, 404 for any other request (Swift checks
+// the length only on creation; the name then simply does not exist).
+type nameLenError struct {
+	statusError
+	what string // "Account", "Container", "Object"
+}
+
+// Unwrap exposes the 400 to statusOf.
+func (e *nameLenError) Unwrap() error { return &e.statusError }
+
+// pathError adjusts a parsePath error to the request's method: an
+// over-long container or object name is 404 except on PUT.
+func pathError(err error, method string) error {
+	var ne *nameLenError
+	if errors.As(err, &ne) && ne.what != "Account" && method != http.MethodPut {
+		return fmt.Errorf("%s: %w", ne.body, ErrNotFound)
+	}
+	return err
 }
 
 // checkName applies Swift's check_utf8 and length constraints.

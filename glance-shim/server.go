@@ -199,6 +199,9 @@ type request struct {
 	// body wraps r.Body for object PUTs; nil when nothing reads it.
 	body      *bodyReader
 	logStatus int // status for the access log when it differs (499)
+	// multiRanges are the satisfiable ranges of a multi-range GET
+	// (multirange.go), set by pickRange.
+	multiRanges []byteRange
 }
 
 func (s *Server) newRequest(c echo.Context) *request {
@@ -247,7 +250,7 @@ func (s *Server) serve(c echo.Context) error {
 func (q *request) route() error {
 	p, err := parsePath(q.r.URL.EscapedPath())
 	if err != nil {
-		return err
+		return pathError(err, q.r.Method) // path.go
 	}
 	q.p = p
 	switch p.Kind {
@@ -257,6 +260,9 @@ func (q *request) route() error {
 		return q.handleInfo()
 	case kindAuth:
 		return q.handleAuth()
+	}
+	if handled, err := q.bulk(); handled { // bulk.go: before auth, as in Swift
+		return err
 	}
 	if err := q.authenticate(); err != nil {
 		return err

@@ -60,7 +60,7 @@ func TestSwiftCLI(t *testing.T) {
 	if out := run("stat", "images", "copy.raw"); !strings.Contains(out, "Meta Color: blue") {
 		t.Errorf("stat copy: %q", out)
 	}
-	if out := run("capabilities"); !strings.Contains(out, "max_file_size: 5368709122") || strings.Contains(out, "bulk_delete") {
+	if out := run("capabilities"); !strings.Contains(out, "max_file_size: 5368709122") || !strings.Contains(out, "bulk_delete") {
 		t.Errorf("capabilities: %q", out)
 	}
 	run("delete", "images", "big.raw")

@@ -17,7 +17,7 @@ export NITRO_E2E_ARTIFACTS=${NITRO_E2E_ARTIFACTS:-$PWD/results/artifacts}
 mkdir -p "$NITRO_E2E_ARTIFACTS"
 
 pkgs=(swift swift-proxy swift-account swift-container swift-object
-      python3-swiftclient glance-api python3-glance-store
+      python3-swiftclient glance-api python3-glance-store rclone
       python3-openstackclient python3-glanceclient memcached sqlite3 curl
       debootstrap qemu-utils fdisk e2fsprogs iproute2 procps systemd passwd
       debootstrap qemu-utils fdisk e2fsprogs iproute2 procps systemd passwd

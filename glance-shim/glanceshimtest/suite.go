@@ -199,7 +199,7 @@ func testContainers(t *testing.T, base, user, key string) {
 		{"HEAD deleted", "HEAD", "/" + name, nil, 404},
 		{"PUT 257-byte name", "PUT", "/" + strings.Repeat("c", 257), nil, 400},
 		{"PUT %2F in name", "PUT", "/a%2Fb" + name, nil, 400},
-		{"PUT non-UTF-8 name", "PUT", "/bad%FF" + name, nil, 400},
+		{"PUT non-UTF-8 name", "PUT", "/bad%FF" + name, nil, 412}, // Swift's proxy: check_utf8 of the path
 	}
 	for _, s := range steps {
 		r := c.do(s.method, s.path, s.hdr, nil)
@@ -462,18 +462,24 @@ func testNames(t *testing.T, base, user, key string) {
 			r = c.do("HEAD", "/"+ct+"/"+escape(tc.name), nil, nil)
 			want(t, r, 200, "HEAD canonical")
 			r = c.do("GET", "/"+ct+"?format=json&prefix="+url.QueryEscape(tc.name), nil, nil)
-			if !strings.Contains(string(r.body), strconv.Quote(tc.name)[1:len(strconv.Quote(tc.name))-1]) && !strings.Contains(string(r.body), tc.name) {
+			// Swift's JSON is ASCII (json.dumps): compare decoded names.
+			var listed []struct{ Name string }
+			_ = json.Unmarshal(r.body, &listed)
+			if len(listed) == 0 || listed[0].Name != tc.name {
 				t.Errorf("listing %s lacks %q", r.body, tc.name)
 			}
 			want(t, c.do("DELETE", "/"+ct+"/"+tc.path, nil, nil), 204, "DELETE")
 		})
 	}
-	for _, tc := range []struct{ what, path string }{
-		{"1025 bytes", strings.Repeat("n", 1025)},
-		{"non-UTF-8", "bad%FFname"},
-		{"NUL", "nul%00name"},
+	for _, tc := range []struct {
+		what, path string
+		status     int
+	}{
+		{"1025 bytes", strings.Repeat("n", 1025), 400},
+		{"non-UTF-8", "bad%FFname", 412}, // Swift's proxy: check_utf8 of the path
+		{"NUL", "nul%00name", 412},
 	} {
-		want(t, c.do("PUT", "/"+ct+"/"+tc.path, nil, []byte("x")), 400, tc.what)
+		want(t, c.do("PUT", "/"+ct+"/"+tc.path, nil, []byte("x")), tc.status, tc.what)
 	}
 }
 
@@ -501,7 +507,6 @@ func testRangeConditional(t *testing.T, base, user, key string) {
 		{"bytes=5-2", 200, 0, 1000, ""},
 		{"bytes=abc", 200, 0, 1000, ""},
 		{"items=0-1", 200, 0, 1000, ""},
-		{"bytes=0-1,5-6", 200, 0, 1000, ""},
 	} {
 		r := c.do("GET", "/"+ct+"/o", map[string]string{"Range": tc.rng}, nil)
 		want(t, r, tc.status, "Range "+tc.rng)
@@ -515,9 +520,23 @@ func testRangeConditional(t *testing.T, base, user, key string) {
 			t.Errorf("Range %s: Content-Length %q", tc.rng, r.Header.Get("Content-Length"))
 		}
 	}
+	// Several ranges: 206 multipart/byteranges (swob's format).
+	r := c.do("GET", "/"+ct+"/o", map[string]string{"Range": "bytes=0-1,5-6"}, nil)
+	want(t, r, 206, "multi-range")
+	if ctype := r.Header.Get("Content-Type"); !strings.HasPrefix(ctype, "multipart/byteranges;boundary=") {
+		t.Errorf("multi-range Content-Type %q", ctype)
+	} else {
+		b := strings.TrimPrefix(ctype, "multipart/byteranges;boundary=")
+		exp := "--" + b + "\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 0-1/1000\r\n\r\n" + string(body[0:2]) +
+			"\r\n--" + b + "\r\nContent-Type: application/octet-stream\r\nContent-Range: bytes 5-6/1000\r\n\r\n" + string(body[5:7]) +
+			"\r\n--" + b + "--"
+		if string(r.body) != exp || r.Header.Get("Content-Length") != strconv.Itoa(len(exp)) {
+			t.Errorf("multi-range body %q (Content-Length %s), want %q", r.body, r.Header.Get("Content-Length"), exp)
+		}
+	}
 	// Swift 2.30 answers a HEAD with Range as a plain HEAD: 200, whole
 	// length (checked against Debian's Swift by e2e's swiftdiff).
-	r := c.do("HEAD", "/"+ct+"/o", map[string]string{"Range": "bytes=10-19"}, nil)
+	r = c.do("HEAD", "/"+ct+"/o", map[string]string{"Range": "bytes=10-19"}, nil)
 	want(t, r, 200, "HEAD Range")
 	lm := r.Header.Get("Last-Modified")
 	lmt, _ := http.ParseTime(lm)

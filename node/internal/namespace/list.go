@@ -36,7 +36,8 @@ type Entry struct {
 // or the objects of a container key. Tombstones are skipped.
 //
 // Cost: a forward listing reads the records it returns plus the
-// tombstones among them and skips whole pseudo-directories with a new seek;
+// tombstones among them and skips a pseudo-directory with a new seek once
+// it has found a live name under it (tombstones before it are read);
 // a Reverse listing reads every record in its range (Records scans forward
 // only) and keeps what it returns in memory.
 func (ns *Namespace) List(ctx context.Context, parent Key, opts ListOptions) ([]Entry, error) {
@@ -83,6 +84,17 @@ func (ns *Namespace) listForward(ctx context.Context, parent Key, prefix, delim,
 			if hi != "" && name >= hi {
 				return false, nil
 			}
+			r, err := UnmarshalRecord(key, val)
+			if err != nil {
+				return false, err
+			}
+			if r.Deleted {
+				// A tombstone is no entry, and no evidence of a
+				// pseudo-directory either: a subdir is listed only for a
+				// live name under it (tombstones outlive their objects,
+				// and their container, until purged).
+				return true, nil
+			}
 			if delim != "" {
 				if i := strings.Index(name[len(prefix):], delim); i >= 0 {
 					sub := name[:len(prefix)+i+len(delim)]
@@ -93,13 +105,6 @@ func (ns *Namespace) listForward(ctx context.Context, parent Key, prefix, delim,
 					next = prefixEnd(append(append([]byte(nil), pfx...), sub...))
 					return false, nil
 				}
-			}
-			r, err := UnmarshalRecord(key, val)
-			if err != nil {
-				return false, err
-			}
-			if r.Deleted {
-				return true, nil
 			}
 			out = append(out, Entry{Name: name, Record: r})
 			return limit <= 0 || len(out) < limit, ctx.Err()

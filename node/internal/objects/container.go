@@ -41,7 +41,7 @@ func (s *Service) ListContainers(ctx context.Context, account string, opts glanc
 			// Swift's account listings roll containers up by delimiter
 			// too; ContainerInfo has no subdir field, so a
 			// pseudo-container carries just the name.
-			out = append(out, glanceshim.ContainerInfo{Name: e.Subdir})
+			out = append(out, glanceshim.ContainerInfo{Name: e.Subdir, Subdir: e.Subdir})
 			continue
 		}
 		info, err := s.containerInfo(ctx, e.Record)

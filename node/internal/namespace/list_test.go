@@ -1,0 +1,60 @@
+package namespace
+
+import (
+	"context"
+	"testing"
+)
+
+// TestListingNoGhostSubdir: a pseudo-directory whose objects are all
+// deleted (tombstones, kept for replication until purged) is not listed,
+// also after its container is deleted and created again (the tombstones
+// survive that); a prefix with one live object among tombstones is.
+func TestListingNoGhostSubdir(t *testing.T) {
+	ctx := context.Background()
+	ns, _ := newNS(t, "r1", nil)
+	put := func(name string, deleted bool) {
+		t.Helper()
+		if _, err := ns.Apply(ctx, &Record{Key: ObjectKey("A", "c", name), Timestamp: ns.Now(), Region: "r1", Deleted: deleted}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []string{"dir/a", "dir/b", "dir/sub/x", "mixed/a", "mixed/b", "mixed/c", "top", "zz::a"} {
+		put(n, false)
+	}
+	for _, n := range []string{"dir/a", "dir/b", "dir/sub/x", "mixed/a", "mixed/c", "zz::a"} {
+		put(n, true) // delete: a tombstone replaces the record
+	}
+	// The container itself deleted and created again.
+	ns.Apply(ctx, &Record{Key: ContainerKey("A", "c"), Timestamp: ns.Now(), Region: "r1", Deleted: true})
+	ns.Apply(ctx, &Record{Key: ContainerKey("A", "c"), Timestamp: ns.Now(), Region: "r1"})
+
+	tests := []struct {
+		opts ListOptions
+		want string
+	}{
+		{ListOptions{Delimiter: "/"}, "[mixed/] top"},
+		{ListOptions{Delimiter: "/", Prefix: "dir/"}, ""},
+		{ListOptions{Delimiter: "/", Limit: 1}, "[mixed/]"},
+		{ListOptions{Delimiter: "/", Reverse: true}, "top [mixed/]"},
+		{ListOptions{Delimiter: "::"}, "mixed/b top"},
+		{ListOptions{Delimiter: "/", Marker: "dir/"}, "[mixed/] top"},
+		{ListOptions{Delimiter: "/", EndMarker: "n"}, "[mixed/]"},
+	}
+	for _, tt := range tests {
+		got, err := ns.List(ctx, ContainerKey("A", "c"), tt.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s []string
+		for _, e := range got {
+			if e.Subdir != "" {
+				s = append(s, "["+e.Subdir+"]")
+			} else {
+				s = append(s, e.Name)
+			}
+		}
+		if g := join(s); g != tt.want {
+			t.Errorf("List(%+v) = %q, want %q", tt.opts, g, tt.want)
+		}
+	}
+}
