@@ -265,9 +265,17 @@ func (q *request) route() error {
 	case kindHealth:
 		return q.handleHealth()
 	case kindInfo:
+		if q.r.Method == http.MethodOptions { // Swift's info controller
+			q.w.Header().Set("Allow", "HEAD, GET, OPTIONS")
+			q.writeEmpty(http.StatusOK)
+			return nil
+		}
 		return q.handleInfo()
 	case kindAuth:
 		return q.handleAuth()
+	}
+	if q.r.Method == http.MethodOptions {
+		return q.handleOptions()
 	}
 	if handled, err := q.tempURL(); handled || err != nil {
 		return err
@@ -278,6 +286,9 @@ func (q *request) route() error {
 		}
 	}
 	if err := q.checkHeaders(); err != nil {
+		return err
+	}
+	if err := q.setupCORS(); err != nil {
 		return err
 	}
 	switch p.Kind {
