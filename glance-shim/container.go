@@ -13,6 +13,12 @@ import (
 func (q *request) handleContainer() error {
 	ctx := q.r.Context()
 	a, c := q.p.Account, q.p.Container
+	// versioned_writes sits before the proxy's authorization: its 400 and
+	// 412 come first, whatever the method and the identity.
+	vmeta, err := versioningHeaders(q.r.Header)
+	if err != nil {
+		return err
+	}
 	switch q.r.Method {
 	case http.MethodHead, http.MethodGet:
 		var lr listRequest
@@ -65,6 +71,9 @@ func (q *request) handleContainer() error {
 		if err != nil {
 			return err
 		}
+		for k, v := range vmeta {
+			meta[k] = v
+		}
 		if err := q.checkContainerOverallMeta(ctx, meta); err != nil {
 			return err
 		}
@@ -90,6 +99,9 @@ func (q *request) handleContainer() error {
 		meta, err := q.containerMeta(true)
 		if err != nil {
 			return err
+		}
+		for k, v := range vmeta {
+			meta[k] = v
 		}
 		if err := q.checkContainerOverallMeta(ctx, meta); err != nil {
 			return err
@@ -169,9 +181,10 @@ func (q *request) containerHeaders(info ContainerInfo) {
 	if !info.Modified.IsZero() {
 		h.Set("Last-Modified", httpDate(info.Modified))
 	}
+	versioningResponseHeader(h, info.Meta)
 	for k, v := range info.Meta {
 		switch {
-		case v == "":
+		case v == "" || isSysmeta(k):
 		case k == "x-container-read" || k == "x-container-write":
 			if q.isOwner() {
 				h.Set(k, v)

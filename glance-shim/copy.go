@@ -146,6 +146,9 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 	if opts.Size > q.s.cfg.MaxFileSize {
 		return fmt.Errorf("copy of %d bytes: %w", opts.Size, errTooLarge)
 	}
+	if err := q.archiveIn(dst.Account, dst.Container, dst.Object); err != nil {
+		return err
+	}
 	out, err := q.s.backend.PutObject(ctx, dst.Account, dst.Container, dst.Object, body, opts)
 	if err != nil {
 		return err
