@@ -1,6 +1,7 @@
 package glanceshim
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -47,26 +48,33 @@ func readMeta(h http.Header, prefix, removePrefix string) (map[string]string, er
 		default:
 			continue
 		}
+		// check_metadata's bodies: text/plain, the prefix lower case and
+		// the name as the header spelt it.
 		if name == "" {
-			return nil, badRequest("Metadata name cannot be empty")
+			return nil, metaError("Metadata name cannot be empty")
 		}
 		if len(name) > MaxMetaNameLength {
-			return nil, badRequest("Metadata name too long: %s%s", prefix, truncate(name, 64))
+			return nil, metaError("Metadata name too long: %s%s", strings.ToLower(prefix), k[len(prefix):])
 		}
 		if len(value) > MaxMetaValueLength {
-			return nil, badRequest("Metadata value longer than %d: %s%s", MaxMetaValueLength, prefix, truncate(name, 64))
+			return nil, metaError("Metadata value longer than %d: %s%s", MaxMetaValueLength, strings.ToLower(prefix), k[len(prefix):])
 		}
 		count++ // check_metadata counts empty values too
 		size += len(name) + len(value)
 		meta[name] = value
 	}
 	if count > MaxMetaCount {
-		return nil, badRequest("Too many metadata items; max %d", MaxMetaCount)
+		return nil, metaError("Too many metadata items; max %d", MaxMetaCount)
 	}
 	if size > MaxMetaOverallSize {
-		return nil, badRequest("Total metadata too large; max %d", MaxMetaOverallSize)
+		return nil, metaError("Total metadata too large; max %d", MaxMetaOverallSize)
 	}
 	return meta, nil
+}
+
+// metaError is a 400 of Swift's check_metadata (text/plain).
+func metaError(format string, args ...any) error {
+	return &statusError{status: http.StatusBadRequest, body: fmt.Sprintf(format, args...), contentType: "text/plain"}
 }
 
 // writeMeta sets prefix+key for every non-empty metadata value.

@@ -58,8 +58,11 @@ func (c corsInfo) star() bool { return strings.TrimSpace(c.allowOrigin) == "*" }
 func (q *request) handleOptions() error {
 	h := q.w.Header()
 	allow := corsMethods
-	if q.p.Kind == kindObject {
+	switch q.p.Kind {
+	case kindObject:
 		allow += ", COPY"
+	case kindAccount: // allow_account_management = false: no PUT, DELETE
+		allow = "POST, GET, HEAD, OPTIONS"
 	}
 	origin := q.r.Header.Get("Origin")
 	if origin == "" || q.p.Kind == kindAccount {
@@ -203,10 +206,15 @@ func (w *corsWriter) addHeaders(h http.Header) {
 			h.Set("Access-Control-Allow-Origin", "*")
 		} else {
 			h.Set("Access-Control-Allow-Origin", w.origin)
-			if v := h.Get("Vary"); v != "" {
-				h.Set("Vary", v+", Origin")
-			} else {
+			switch v := h.Get("Vary"); v {
+			case "":
 				h.Set("Vary", "Origin")
+			case "Accept":
+				// Swift's listing_formats adds Accept after the proxy's
+				// CORS code added Origin.
+				h.Set("Vary", "Origin, Accept")
+			default:
+				h.Set("Vary", v+", Origin")
 			}
 		}
 	}
