@@ -99,6 +99,24 @@ func tempURLCases() []diffCase {
 			anon("POST", "tudiff-e/o"+tuQuery("sha256", "k2", "GET", "/v1/AUTH_test/tudiff-e/o", tuExp, "")),
 		},
 	}, {
+		Name: "tempurl dlo scope and tokens",
+		Steps: []diffStep{
+			{Method: "PUT", Path: "tudiff-g", Header: map[string]string{"X-Container-Meta-Temp-URL-Key": "gkey"}, Setup: true},
+			{Method: "PUT", Path: "tudiff-h", Setup: true},
+			{Method: "PUT", Path: "tudiff-g/seg/1", Body: "g1", Setup: true},
+			{Method: "PUT", Path: "tudiff-g/seg/2", Body: "g2", Setup: true},
+			{Method: "PUT", Path: "tudiff-h/seg/1", Body: "h1", Setup: true},
+			{Method: "PUT", Path: "tudiff-g/same", Header: map[string]string{"X-Object-Manifest": "tudiff-g/seg/"}, Setup: true},
+			{Method: "PUT", Path: "tudiff-g/other", Header: map[string]string{"X-Object-Manifest": "tudiff-h/seg/"}, Setup: true},
+			anon("GET", "tudiff-g/same"+tuQuery("sha256", "gkey", "GET", "/v1/AUTH_test/tudiff-g/same", tuExp, "")),
+			anon("GET", "tudiff-g/other"+tuQuery("sha256", "gkey", "GET", "/v1/AUTH_test/tudiff-g/other", tuExp, "")),
+			{As: "tester3", Method: "GET", Path: "tudiff-g/same" + tuQuery("sha256", "gkey", "GET", "/v1/AUTH_test/tudiff-g/same", tuExp, ""),
+				Compare: outHeaders},
+			{As: "anon", Method: "GET", Path: "tudiff-g/same" + tuQuery("sha256", "gkey", "GET", "/v1/AUTH_test/tudiff-g/same", tuExp, ""),
+				Header: map[string]string{"X-Auth-Token": "AUTH_tk00000000000000000000000000000000"}, Compare: outHeaders},
+			{As: "anon", Method: "OPTIONS", Path: "tudiff-g/same" + tuQuery("sha256", "gkey", "GET", "/v1/AUTH_test/tudiff-g/same", tuExp, "")},
+		},
+	}, {
 		Name: "tempurl account key",
 		Steps: []diffStep{
 			{As: "tester2", Method: "POST", Path: "", Header: map[string]string{"X-Account-Meta-Temp-URL-Key": "akey"}, Setup: true},
