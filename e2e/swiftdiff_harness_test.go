@@ -26,8 +26,9 @@ package e2e
 //
 //   - the status, always;
 //   - the headers named in Compare, plus Content-Type (and Content-Length
-//     when the body is compared exactly, except on a 204, where Go's
-//     net/http drops it): presence and value after normalisation;
+//     when the body is compared exactly), except on a 204 (Content-Length)
+//     and a 304 (both), where Go's net/http drops them: presence and value
+//     after normalisation;
 //   - the body per BodyMode: exact (the default), JSON (parsed, compared
 //     as values), XML (whitespace between tags ignored), or ignored; Check
 //     adds a custom comparison.
@@ -66,6 +67,10 @@ package e2e
 //
 //	SWIFTDIFF cases=N agree=A differ=D fail=F
 //
+// (go test shows it with -v, or when the package fails); with
+// NITRO_E2E_ARTIFACTS set (scripts/test.sh sets it) the line and one line
+// per case go to $NITRO_E2E_ARTIFACTS/swiftdiff.txt.
+//
 // Missing Debian packages skip the tests, or fail them under
 // NITRO_REQUIRE_E2E=1 (internal/testenv).
 
@@ -81,6 +86,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -203,7 +209,8 @@ type diffHarness struct {
 	mu                          sync.Mutex
 	cases, agree, differ, fails int
 	pending                     []string
-	seq                         int // cases started, for fresh names
+	seq                         int      // cases started, for fresh names
+	report                      []string // one line per case: outcome, test/case, reason
 }
 
 var (
@@ -317,13 +324,23 @@ func newDiffSystem(name, base string) *diffSystem {
 	}
 }
 
-// printSummary prints the SWIFTDIFF line (TestMain, after the tests).
+// printSummary prints the SWIFTDIFF line (TestMain, after the tests; go
+// test shows it with -v or when the package fails) and, when
+// NITRO_E2E_ARTIFACTS is set, writes it with one line per case to
+// $NITRO_E2E_ARTIFACTS/swiftdiff.txt.
 func (h *diffHarness) printSummary() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	fmt.Printf("SWIFTDIFF cases=%d agree=%d differ=%d fail=%d\n", h.cases, h.agree, h.differ, h.fails)
+	line := fmt.Sprintf("SWIFTDIFF cases=%d agree=%d differ=%d fail=%d", h.cases, h.agree, h.differ, h.fails)
+	fmt.Println(line)
 	if len(h.pending) > 0 {
 		fmt.Printf("SWIFTDIFF pending (counted in fail, known, not failing the test): %s\n", strings.Join(h.pending, "; "))
+	}
+	if dir := os.Getenv("NITRO_E2E_ARTIFACTS"); dir != "" {
+		body := line + "\n" + strings.Join(h.report, "\n") + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "swiftdiff.txt"), []byte(body), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "swiftdiff: %v\n", err)
+		}
 	}
 }
 
@@ -420,6 +437,17 @@ func (h *diffHarness) runCase(t *testing.T, c diffCase) outcome {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.cases++
+	out := h.classify(t, c, problems, wantProbs, differsSeen)
+	why := map[outcome]string{outcomeAgree: "agree", outcomeDiffer: "differ: " + c.Differs, outcomeFail: "FAIL"}[out]
+	if c.Pending != "" && out == outcomeFail {
+		why = "FAIL (pending: " + c.Pending + ")"
+	}
+	h.report = append(h.report, fmt.Sprintf("%s\t%s", t.Name(), why))
+	return out
+}
+
+// classify counts a finished case (h.mu held) and reports it on t.
+func (h *diffHarness) classify(t *testing.T, c diffCase, problems, wantProbs []string, differsSeen bool) outcome {
 	switch {
 	case c.Pending != "" && len(problems)+len(wantProbs) == 0:
 		h.fails++
@@ -569,6 +597,11 @@ func (h *diffHarness) compareResp(st diffStep, sr, nr *diffResp) []string {
 	// 9110 §8.6: a server must not).
 	if st.BodyMode == bodyExact && sr.Status != http.StatusNoContent {
 		hdrs = append(hdrs, "Content-Length")
+	}
+	// Nor on a 304: Go's net/http drops Content-Type and Content-Length
+	// there (Swift sends the object's type and "0").
+	if sr.Status == http.StatusNotModified && nr.Status == http.StatusNotModified {
+		hdrs = slices.DeleteFunc(hdrs, func(k string) bool { return k == "Content-Type" || k == "Content-Length" })
 	}
 	seen := map[string]bool{}
 	for _, k := range hdrs {

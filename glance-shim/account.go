@@ -37,7 +37,7 @@ func (q *request) handleAccount() error {
 		}
 		q.accountHeaders(info)
 		if q.r.Method == http.MethodHead {
-			q.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			q.w.Header().Set("Content-Type", q.headListingContentType())
 			q.writeEmpty(http.StatusNoContent)
 			return nil
 		}
@@ -76,7 +76,6 @@ func (q *request) accountHeaders(info AccountInfo) {
 	h.Set(pol+"Bytes-Used", itoa(info.Bytes))
 	if !info.Created.IsZero() {
 		h.Set("X-Timestamp", xTimestamp(info.Created))
-		h.Set("X-Put-Timestamp", xTimestamp(info.Created))
 	}
 	writeMeta(h, "X-Account-Meta-", info.Meta)
 	h.Set("Accept-Ranges", "bytes")

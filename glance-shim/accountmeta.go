@@ -56,10 +56,10 @@ func checkOverallMeta(cur, upd map[string]string) error {
 		add(k, v)
 	}
 	if count > MaxMetaCount {
-		return badRequest("Too many metadata items; max %d", MaxMetaCount)
+		return badRequestHTML("Too many metadata items; max %d", MaxMetaCount)
 	}
 	if size > MaxMetaOverallSize {
-		return badRequest("Total metadata too large; max %d", MaxMetaOverallSize)
+		return badRequestHTML("Total metadata too large; max %d", MaxMetaOverallSize)
 	}
 	return nil
 }

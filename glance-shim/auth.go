@@ -350,7 +350,7 @@ func (q *request) handleAuth() error {
 		secs = 0
 	}
 	h.Set("X-Auth-Token-Expires", strconv.FormatInt(secs, 10))
-	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Content-Type", "text/html; charset=UTF-8") // tempauth's (swob's default)
 	h.Set("Content-Length", "0")
 	q.w.WriteHeader(http.StatusOK)
 	return nil
@@ -431,7 +431,8 @@ func (q *request) denied() error {
 // rest; listing is a container GET/HEAD. Keystone identities follow
 // keystoneauth (cross-tenant "<project>:<user>" entries by ID or name,
 // referrers, roles); tempauth identities match their groups with the
-// same "<account>:<user>", "<account>:*", "*:<user>", "*:*" syntax; then
+// exact "<account>:<user>" or "<account>" entries (no wildcards, as
+// tempauth); then
 // referrer ACLs (".r:*", ".r:host", ".r:.domain", ".r:-host"; listings
 // also need ".rlistings"). Owners never get here.
 func (q *request) authorizeContainer(meta map[string]string, write, listing bool) error {
@@ -455,27 +456,17 @@ func (q *request) authorizeContainer(meta map[string]string, write, listing bool
 	return q.denied()
 }
 
-// aclMatches reports whether ACL groups (from parseACL: "a:u", "b",
-// "c:*", "*:u", "*:*") name one of a tempauth identity's groups
-// ("account:user", "account", "AUTH_account"). "*:*" names every
-// authenticated identity.
+// aclMatches reports whether ACL groups (from parseACL: "a:u", "b") name
+// one of a tempauth identity's groups ("account:user", "account",
+// "AUTH_account"). As Swift's tempauth, only exact names match: "a:*",
+// "*:u" and "*:*" are keystoneauth's wildcards and name no tempauth user.
 func aclMatches(acl []string, groups []string) bool {
 	for _, e := range acl {
 		if strings.HasPrefix(e, ".") {
 			continue
 		}
-		if e == "*:*" && len(groups) > 0 {
+		if slices.Contains(groups, e) {
 			return true
-		}
-		for _, g := range groups {
-			switch {
-			case g == e:
-				return true
-			case strings.HasSuffix(e, ":*") && strings.HasPrefix(g, e[:len(e)-1]):
-				return true
-			case strings.HasPrefix(e, "*:") && strings.Contains(g, ":") && strings.HasSuffix(g, e[1:]):
-				return true
-			}
 		}
 	}
 	return false

@@ -80,7 +80,8 @@ func TestACL(t *testing.T) {
 		status int
 	}{
 		{"admin creates private", "PUT", su + "/private", A, nil, 201},
-		{"admin creates shared", "PUT", su + "/shared", with(A, "X-Container-Read", "test:reader, other:admin", "X-Container-Write", "other:*"), nil, 201},
+		{"admin creates shared", "PUT", su + "/shared", with(A, "X-Container-Read", "test:reader, other:admin", "X-Container-Write", "other:admin"), nil, 201},
+		{"admin creates wild", "PUT", su + "/wild", with(A, "X-Container-Read", "*:*", "X-Container-Write", "other:*,*:admin"), nil, 201},
 		{"admin creates public", "PUT", su + "/public", with(A, "X-Container-Read", ".r:*"), nil, 201},
 		{"admin creates listable", "PUT", su + "/listable", with(A, "X-Container-Read", ".r:*,.rlistings"), nil, 201},
 		{"admin puts", "PUT", su + "/private/o", A, []byte("p"), 201},
@@ -102,7 +103,9 @@ func TestACL(t *testing.T) {
 		{"other: account", "HEAD", su, O, nil, 403},
 		{"other: private", "GET", su + "/private/o", O, nil, 403},
 		{"other: shared read", "GET", su + "/shared/o", O, nil, 200},
-		{"other: shared write (other:*)", "PUT", su + "/shared/fromother", O, []byte("o"), 201},
+		{"other: shared write (other:admin)", "PUT", su + "/shared/fromother", O, []byte("o"), 201},
+		{"other: wildcards name no tempauth user (write)", "PUT", su + "/wild/o", O, []byte("o"), 403},
+		{"reader: wildcards name no tempauth user (read)", "GET", su + "/wild", R, nil, 403},
 		{"other: shared delete", "DELETE", su + "/shared/fromother", O, nil, 204},
 		{"reseller: foreign account", "HEAD", otherURL, S, nil, 204},
 		{"reseller: own account", "GET", su + "/private/o", S, nil, 200},

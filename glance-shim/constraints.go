@@ -48,11 +48,11 @@ func readMeta(h http.Header, prefix, removePrefix string) (map[string]string, er
 		default:
 			continue
 		}
-		// check_metadata's bodies: text/plain, the prefix lower case and
-		// the name as the header spelt it.
 		if name == "" {
 			return nil, metaError("Metadata name cannot be empty")
 		}
+		// Swift's messages: the lower-case prefix, then the name as the
+		// header spelled it (canonical, as swob's title case), in full.
 		if len(name) > MaxMetaNameLength {
 			return nil, metaError("Metadata name too long: %s%s", strings.ToLower(prefix), k[len(prefix):])
 		}

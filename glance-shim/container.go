@@ -42,7 +42,7 @@ func (q *request) handleContainer() error {
 		}
 		q.containerHeaders(info)
 		if q.r.Method == http.MethodHead {
-			q.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			q.w.Header().Set("Content-Type", q.headListingContentType())
 			q.writeEmpty(http.StatusNoContent)
 			return nil
 		}
@@ -149,7 +149,7 @@ func (q *request) containerMeta(post bool) (map[string]string, error) {
 		if vs, ok := q.r.Header[acl]; ok {
 			clean, err := cleanACL(acl, vs[0])
 			if err != nil { // Swift's proxy: 400 with clean_acl's message
-				return nil, badRequest("%s", err.Error())
+				return nil, badRequestHTML("%s", err.Error())
 			}
 			meta[key] = clean
 		}
@@ -176,7 +176,6 @@ func (q *request) containerHeaders(info ContainerInfo) {
 	h.Set("X-Storage-Policy", q.s.cfg.StoragePolicy)
 	if !info.Created.IsZero() {
 		h.Set("X-Timestamp", xTimestamp(info.Created))
-		h.Set("X-Put-Timestamp", xTimestamp(info.Created))
 	}
 	if !info.Modified.IsZero() {
 		h.Set("Last-Modified", httpDate(info.Modified))

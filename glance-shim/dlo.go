@@ -26,7 +26,7 @@ import (
 func parseManifestHeader(v string) (string, error) {
 	dec, err := url.PathUnescape(strings.TrimSpace(v))
 	if err != nil {
-		return "", badRequest("X-Object-Manifest must be in the format container/prefix")
+		return "", badRequestHTML("X-Object-Manifest must be in the format container/prefix")
 	}
 	if _, _, err := splitManifest(dec); err != nil {
 		return "", err
@@ -39,7 +39,7 @@ func parseManifestHeader(v string) (string, error) {
 func splitManifest(m string) (container, prefix string, err error) {
 	container, prefix, ok := strings.Cut(m, "/")
 	if !ok || container == "" {
-		return "", "", badRequest("X-Object-Manifest must be in the format container/prefix")
+		return "", "", badRequestHTML("X-Object-Manifest must be in the format container/prefix")
 	}
 	if err := checkName(container, "Container", MaxContainerNameLength); err != nil {
 		return "", "", err

@@ -51,8 +51,16 @@ func (e *statusError) Error() string {
 // standard Swift body of the status).
 func httpErr(status int, body string) error { return &statusError{status: status, body: body} }
 
-// badRequest is a 400 with Swift's message for it.
+// badRequest is a 400 with Swift's message for it, as text/plain (Swift's
+// constraints answer their messages so).
 func badRequest(format string, args ...any) error {
+	return &statusError{status: http.StatusBadRequest, body: fmt.Sprintf(format, args...), contentType: "text/plain"}
+}
+
+// badRequestHTML is a 400 with Swift's message as text/html, for the
+// checks Swift makes without naming a content type (swob's default): name
+// lengths of accounts and containers, ACLs, X-Object-Manifest.
+func badRequestHTML(format string, args ...any) error {
 	return &statusError{status: http.StatusBadRequest, body: fmt.Sprintf(format, args...)}
 }
 
@@ -99,7 +107,7 @@ func statusTypeOf(err error) (status int, body, contentType string) {
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
 	case errors.Is(err, ErrContainerNotEmpty):
-		status, body = http.StatusConflict, "There was a conflict when trying to complete your request."
+		status = http.StatusConflict
 	case errors.Is(err, ErrConflict):
 		status = http.StatusConflict
 	case errors.Is(err, ErrETagMismatch):

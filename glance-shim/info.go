@@ -27,6 +27,11 @@ func (q *request) handleInfo() error {
 		q.w.Header().Set("Allow", "GET, HEAD")
 		return httpErr(http.StatusMethodNotAllowed, "")
 	}
+	// Swift's admin /info (swiftinfo_sig, swiftinfo_expires) needs an
+	// admin_key; without one, as here, it is 403.
+	if v := q.r.URL.Query(); v.Get("swiftinfo_sig") != "" || v.Get("swiftinfo_expires") != "" {
+		return httpErr(http.StatusForbidden, "")
+	}
 	info := map[string]any{
 		"swift": map[string]any{
 			"version":                   SwiftVersion,

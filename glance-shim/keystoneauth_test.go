@@ -132,7 +132,11 @@ func TestKeystoneAuthHTTP(t *testing.T) {
 		{"ACL holder may not POST the container", "POST", v1 + "AUTH_p-demo/c", tok("tok-alt", "X-Container-Read", "*:*"), nil, 403},
 		{"ACL holder may not DELETE the container", "DELETE", v1 + "AUTH_p-demo/c", tok("tok-alt"), nil, 403},
 		{"bad ACL: 400", "POST", v1 + "AUTH_p-demo/c", tok("tok-demo", "X-Container-Write", ".r:*"), nil, 400},
-		{"tempauth user matched by *:reader", "POST", v1 + "AUTH_p-demo/c", tok("tok-demo", "X-Container-Read", "*:reader"), nil, 204},
+		// A tempauth identity matches ACL entries exactly, as Swift's
+		// tempauth (keystoneauth's wildcards are for Keystone users).
+		{"tempauth user not matched by *:reader", "POST", v1 + "AUTH_p-demo/c", tok("tok-demo", "X-Container-Read", "*:reader"), nil, 204},
+		{"tempauth reader gets no wildcard", "GET", v1 + "AUTH_p-demo/c/o", tok(temp), nil, 403},
+		{"tempauth user named exactly", "POST", v1 + "AUTH_p-demo/c", tok("tok-demo", "X-Container-Read", "test:reader"), nil, 204},
 		{"tempauth reader reads a Keystone container", "GET", v1 + "AUTH_p-demo/c/o", tok(temp), nil, 200},
 		{"and alt no longer does", "GET", v1 + "AUTH_p-demo/c/o", tok("tok-alt"), nil, 403},
 		{"*:* lets every authenticated user read", "POST", v1 + "AUTH_p-demo/c", tok("tok-demo", "X-Container-Read", "*:*"), nil, 204},

@@ -3,7 +3,6 @@ package glanceshim
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"net/http"
 	"strconv"
 	"strings"
@@ -145,7 +144,7 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 			}
 			size := o.Size
 			es[i] = objectEntry{Name: o.Name, Hash: o.ETag, Bytes: &size,
-				ContentType: o.ContentType, LastModified: isoTime(o.Timestamp)}
+				ContentType: listingContentType(o.ContentType), LastModified: isoTime(o.Timestamp)}
 		}
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
@@ -153,14 +152,18 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 		return bytes.TrimSuffix(b.Bytes(), []byte("\n")), true
 	case formatXML:
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
-		b.WriteString(`<container name="` + xmlEscape(container) + `">`)
+		if len(objs) == 0 { // ElementTree's empty element
+			b.WriteString(`<container name="` + xmlAttrEscape(container) + `" />`)
+			return b.Bytes(), true
+		}
+		b.WriteString(`<container name="` + xmlAttrEscape(container) + `">`)
 		for _, o := range objs {
 			if o.Subdir != "" {
-				b.WriteString(`<subdir name="` + xmlEscape(o.Subdir) + `"><name>` + xmlEscape(o.Subdir) + `</name></subdir>`)
+				b.WriteString(`<subdir name="` + xmlAttrEscape(o.Subdir) + `"><name>` + xmlEscape(o.Subdir) + `</name></subdir>`)
 				continue
 			}
 			b.WriteString("<object><name>" + xmlEscape(o.Name) + "</name><hash>" + o.ETag +
-				"</hash><bytes>" + itoa(o.Size) + "</bytes><content_type>" + xmlEscape(o.ContentType) +
+				"</hash><bytes>" + itoa(o.Size) + "</bytes><content_type>" + xmlEscape(listingContentType(o.ContentType)) +
 				"</content_type><last_modified>" + isoTime(o.Timestamp) + "</last_modified></object>")
 		}
 		b.WriteString("</container>")
@@ -215,17 +218,68 @@ func renderContainers(f listFormat, account string, cs []ContainerInfo) ([]byte,
 	return b.Bytes(), true
 }
 
-func xmlEscape(s string) string {
-	var b strings.Builder
-	_ = xml.EscapeText(&b, []byte(s))
-	return b.String()
+// xmlEscape escapes XML text as Python's ElementTree does (Swift's
+// listing_formats): only '&', '<' and '>'.
+func xmlEscape(s string) string { return xmlTextEscaper.Replace(s) }
+
+// xmlAttrEscape escapes an XML attribute value as ElementTree does.
+func xmlAttrEscape(s string) string { return xmlAttrEscaper.Replace(s) }
+
+var (
+	xmlTextEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	xmlAttrEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;",
+		"\n", "&#10;", "\r", "&#13;", "\t", "&#09;")
+)
+
+// listingContentType is an object's content type as a container listing
+// shows it (Swift's extract_swift_bytes over parse_content_type): the
+// parameters joined by ';' without blanks, swift_bytes dropped.
+func listingContentType(ct string) string {
+	typ, params, ok := strings.Cut(ct, ";")
+	if !ok {
+		return ct
+	}
+	out := strings.TrimSpace(typ)
+	for _, p := range strings.Split(params, ";") {
+		k, v, ok := strings.Cut(p, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || k == "swift_bytes" {
+			continue
+		}
+		out += ";" + k + "=" + v
+	}
+	return out
+}
+
+// listingContentType is the Content-Type of a listing in format f: as
+// Swift's get_listing_content_type picks it, "text/xml" when the Accept
+// header (without format=) asks for text/xml and not application/xml.
+func (q *request) listingContentType(f listFormat) string {
+	if f == formatXML && q.r.URL.Query().Get("format") == "" {
+		acc := strings.ToLower(q.r.Header.Get("Accept"))
+		if strings.Contains(acc, "text/xml") && !strings.Contains(acc, "application/xml") {
+			return "text/xml; charset=utf-8"
+		}
+	}
+	return f.contentType()
+}
+
+// headListingContentType is the Content-Type of a HEAD of an account or
+// container: the listing's, as Swift's listing_formats sets it for HEAD
+// too (plain text when format= is bad: HEAD has no body to refuse).
+func (q *request) headListingContentType() string {
+	f, err := listingFormat(q.r.URL.Query().Get("format"), q.r.Header.Get("Accept"))
+	if err != nil {
+		f = formatPlain
+	}
+	return q.listingContentType(f)
 }
 
 // writeListing sends a rendered listing (200), or 204 for an empty plain
 // one; headers already set stay.
 func (q *request) writeListing(f listFormat, body []byte, ok bool) {
 	h := q.w.Header()
-	h.Set("Content-Type", f.contentType())
+	h.Set("Content-Type", q.listingContentType(f))
 	if !ok {
 		q.w.WriteHeader(http.StatusNoContent)
 		return

@@ -268,11 +268,11 @@ func (q *request) getObject() error {
 		// The common path (Glance's download): one Backend call.
 		rc, info, err := q.s.backend.OpenObject(ctx, a, c, o, 0, -1)
 		if err != nil {
-			return err
+			return q.missingObject(err)
 		}
 		if expired(info, time.Now()) {
 			discard(rc)
-			return ErrNotFound
+			return q.missingObject(ErrNotFound)
 		}
 		if info.Manifest != "" && !rawManifest {
 			discard(rc)
@@ -290,7 +290,7 @@ func (q *request) getObject() error {
 	}
 	info, err := q.liveObject(ctx)
 	if err != nil {
-		return err
+		return q.missingObject(err)
 	}
 	if info.Manifest != "" && !rawManifest {
 		return q.getDLO(info)
@@ -333,7 +333,8 @@ func (q *request) getObject() error {
 func (q *request) pickRange(size int64, etag string, ts time.Time) (byteRange, int, error) {
 	full := byteRange{0, size}
 	hdr := q.r.Header.Get("Range")
-	if hdr == "" || !ifRangeHolds(q.r.Header.Get("If-Range"), etag, ts) {
+	// Swift answers a HEAD with Range as a plain HEAD (200, full length).
+	if hdr == "" || q.r.Method == http.MethodHead || !ifRangeHolds(q.r.Header.Get("If-Range"), etag, ts) {
 		return full, http.StatusOK, nil
 	}
 	rs, ok := parseRange(hdr, size)
@@ -342,7 +343,8 @@ func (q *request) pickRange(size int64, etag string, ts time.Time) (byteRange, i
 		return full, http.StatusOK, nil
 	case len(rs) == 0:
 		q.w.Header().Set("Content-Range", "bytes */"+itoa(size))
-		return full, 0, httpErr(http.StatusRequestedRangeNotSatisfiable, "")
+		// Swift's 416 keeps the object's Content-Type.
+		return full, 0, &statusError{status: http.StatusRequestedRangeNotSatisfiable, contentType: q.w.Header().Get("Content-Type")}
 	case len(rs) > 1:
 		return full, http.StatusOK, nil
 	}
@@ -441,12 +443,29 @@ func etagListMatches(list, etag string) bool {
 // writeConditional answers a failed condition: 304 without a body, 412
 // through the error table.
 func (q *request) writeConditional(status int) error {
+	h := q.w.Header()
 	if status == http.StatusNotModified {
-		q.w.Header().Del("Content-Type")
+		// Swift's 304 keeps the object's headers, Content-Type included,
+		// with Content-Length: 0.
+		h.Set("Content-Length", "0")
 		q.w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	return httpErr(status, "")
+	// Swift's 412 of a failed condition has an empty body.
+	h.Set("Content-Type", "text/html; charset=UTF-8")
+	h.Set("Content-Length", "0")
+	q.w.WriteHeader(status)
+	return nil
+}
+
+// missingObject answers a GET or HEAD of an absent object: 412 with an
+// empty body under If-Match (as Swift: no representation matches), else
+// err (404).
+func (q *request) missingObject(err error) error {
+	if errors.Is(err, ErrNotFound) && q.r.Header.Get("If-Match") != "" {
+		return q.writeConditional(http.StatusPreconditionFailed)
+	}
+	return err
 }
 
 // postObject replaces the object's user metadata (Swift's POST, fast-post

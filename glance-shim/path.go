@@ -120,6 +120,9 @@ func checkName(s, what string, max int) error {
 		return badRequest("Invalid UTF8 or contains NULL")
 	}
 	if len(s) > max {
+		if what != "Object" { // the proxy's own check, not constraints.py's
+			return badRequestHTML("%s name length of %d longer than %d", what, len(s), max)
+		}
 		return badRequest("%s name length of %d longer than %d", what, len(s), max)
 	}
 	return nil

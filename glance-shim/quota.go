@@ -44,10 +44,10 @@ func isDigits(s string) bool {
 // PUT or POST.
 func (q *request) checkContainerQuotaHeaders() error {
 	if v := q.r.Header.Get("X-Container-Meta-Quota-Bytes"); v != "" && !isDigits(v) {
-		return badRequest("Invalid bytes quota.")
+		return badRequestHTML("Invalid bytes quota.")
 	}
 	if v := q.r.Header.Get("X-Container-Meta-Quota-Count"); v != "" && !isDigits(v) {
-		return badRequest("Invalid count quota.")
+		return badRequestHTML("Invalid count quota.")
 	}
 	return nil
 }

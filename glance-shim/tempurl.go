@@ -363,7 +363,7 @@ func (q *request) tempURL() (handled bool, err error) {
 	if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead {
 		for _, h := range tempURLDisallowed {
 			if _, ok := q.r.Header[h]; ok {
-				return false, badRequest("The header '%s' is not allowed in this tempurl", h)
+				return false, badRequestHTML("The header '%s' is not allowed in this tempurl", h)
 			}
 		}
 	}

@@ -515,8 +515,10 @@ func testRangeConditional(t *testing.T, base, user, key string) {
 			t.Errorf("Range %s: Content-Length %q", tc.rng, r.Header.Get("Content-Length"))
 		}
 	}
+	// Swift 2.30 answers a HEAD with Range as a plain HEAD: 200, whole
+	// length (checked against Debian's Swift by e2e's swiftdiff).
 	r := c.do("HEAD", "/"+ct+"/o", map[string]string{"Range": "bytes=10-19"}, nil)
-	want(t, r, 206, "HEAD Range")
+	want(t, r, 200, "HEAD Range")
 	lm := r.Header.Get("Last-Modified")
 	lmt, _ := http.ParseTime(lm)
 	for _, tc := range []struct {
@@ -539,13 +541,18 @@ func testRangeConditional(t *testing.T, base, user, key string) {
 	} {
 		for _, m := range []string{"GET", "HEAD"} {
 			r := c.do(m, "/"+ct+"/o", tc.hdr, nil)
-			want(t, r, tc.status, fmt.Sprintf("%s %v", m, tc.hdr))
+			st := tc.status
+			if m == "HEAD" && st == 206 {
+				st = 200 // Swift ignores Range on HEAD
+			}
+			want(t, r, st, fmt.Sprintf("%s %v", m, tc.hdr))
 			if tc.status == 304 && r.Header.Get("Etag") == "" {
 				t.Errorf("304 without ETag")
 			}
 		}
 	}
-	want(t, c.do("GET", "/"+ct+"/absent", map[string]string{"If-Match": "*"}, nil), 404, "If-Match * absent")
+	// Swift: If-Match on an absent object is 412 (nothing matches).
+	want(t, c.do("GET", "/"+ct+"/absent", map[string]string{"If-Match": "*"}, nil), 412, "If-Match * absent")
 }
 
 // rawRequest sends req verbatim over TCP and returns the status line's

@@ -358,11 +358,12 @@ func (s *Service) CopyObject(ctx context.Context, account, srcContainer, srcObje
 		if c.Deleted {
 			return fmt.Errorf("%w: container %s/%s deleted", namespace.ErrNotFound, account, dstContainer)
 		}
-		r = &namespace.Record{
-			Key: dk, Region: s.ns.Region(), Recipe: cur.Recipe, Size: cur.Size, ETag: cur.ETag,
-			ContentType: ct, Meta: opts.Meta, Headers: opts.Headers, Manifest: cur.Manifest,
-			Timestamp: s.ns.Now(),
-		}
+		// A clone keeps every content field (recipe, size, ETag,
+		// manifests) as the source has it; only the name, the write and
+		// the metadata are the copy's own.
+		r = cur.Clone()
+		r.Key, r.Region, r.Timestamp = dk, s.ns.Region(), s.ns.Now()
+		r.ContentType, r.Meta, r.Headers = ct, opts.Meta, opts.Headers
 		applied, err = t.Apply(r)
 		return err
 	})
