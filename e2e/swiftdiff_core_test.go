@@ -322,7 +322,7 @@ var coreCases = []diffCase{
 		{Method: "GET", Path: "/info?swiftinfo_sig=x"},
 		{Method: "GET", Path: "/info?swiftinfo_expires=1"},
 	}},
-	{Name: "allow header of 405 and options", Pending: "Allow lists OPTIONS and OPTIONS answers 200 with CORS (item 7, branch tempurl)",
+	{Name: "allow header of 405 and options",
 		Steps: []diffStep{
 			put("{c}", ""), put("{c}/o", "x"),
 			{Method: "PATCH", Path: "{c}/o", Compare: []string{"Allow"}, Norm: map[string]func(string) string{"Allow": normList}},

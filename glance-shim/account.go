@@ -61,7 +61,7 @@ func (q *request) handleAccount() error {
 		q.writeEmpty(http.StatusNoContent)
 		return nil
 	}
-	q.w.Header().Set("Allow", "HEAD, GET, POST")
+	q.w.Header().Set("Allow", accountMethods) // Swift's allowed_methods (cors.go)
 	return httpErr(http.StatusMethodNotAllowed, "")
 }
 

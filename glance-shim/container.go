@@ -118,7 +118,7 @@ func (q *request) handleContainer() error {
 		q.writeEmpty(http.StatusNoContent)
 		return nil
 	}
-	q.w.Header().Set("Allow", "HEAD, GET, PUT, POST, DELETE")
+	q.w.Header().Set("Allow", corsMethods) // Swift's allowed_methods (cors.go)
 	return httpErr(http.StatusMethodNotAllowed, "")
 }
 

@@ -20,6 +20,10 @@ import (
 // copy middleware appends it to a successful OPTIONS).
 const corsMethods = "POST, GET, DELETE, HEAD, PUT, OPTIONS"
 
+// accountMethods are the account controller's methods with
+// allow_account_management = false (no PUT, DELETE).
+const accountMethods = "POST, GET, HEAD, OPTIONS"
+
 // corsSimpleExpose are the headers cors_validation always exposes.
 var corsSimpleExpose = []string{"cache-control", "content-language", "content-type",
 	"expires", "last-modified", "pragma", "etag", "x-timestamp", "x-trans-id",
@@ -61,8 +65,8 @@ func (q *request) handleOptions() error {
 	switch q.p.Kind {
 	case kindObject:
 		allow += ", COPY"
-	case kindAccount: // allow_account_management = false: no PUT, DELETE
-		allow = "POST, GET, HEAD, OPTIONS"
+	case kindAccount:
+		allow = accountMethods
 	}
 	origin := q.r.Header.Get("Origin")
 	if origin == "" || q.p.Kind == kindAccount {

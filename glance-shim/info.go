@@ -24,7 +24,7 @@ const SwiftVersion = "2.30.1"
 // API Swift clients may compare against.
 func (q *request) handleInfo() error {
 	if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead {
-		q.w.Header().Set("Allow", "GET, HEAD")
+		q.w.Header().Set("Allow", "HEAD, GET, OPTIONS")
 		return httpErr(http.StatusMethodNotAllowed, "")
 	}
 	// Swift's admin /info (swiftinfo_sig, swiftinfo_expires) needs an

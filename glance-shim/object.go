@@ -31,7 +31,7 @@ func (q *request) handleObject() error {
 	case "COPY":
 		return q.copyObject()
 	}
-	q.w.Header().Set("Allow", "HEAD, GET, PUT, POST, DELETE, COPY")
+	q.w.Header().Set("Allow", corsMethods) // Swift's allowed_methods (cors.go)
 	return httpErr(http.StatusMethodNotAllowed, "")
 }
 
