@@ -145,3 +145,21 @@ func postManifest(h http.Header) (string, error) {
 	}
 	return parseManifestHeader(v)
 }
+
+// ContainerMetaGetter is an optional Backend capability: a container's
+// metadata (as ContainerInfo.Meta) without its totals; ErrNotFound if the
+// container is absent. Temp URL validation and CORS read it on every
+// request they apply to; without it, Backend.Container is used.
+type ContainerMetaGetter interface {
+	ContainerMeta(ctx context.Context, account, container string) (map[string]string, error)
+}
+
+// containerMeta returns the container's metadata through
+// ContainerMetaGetter when the Backend has it, else Backend.Container.
+func (s *Server) containerMeta(ctx context.Context, account, container string) (map[string]string, error) {
+	if g, ok := s.backend.(ContainerMetaGetter); ok {
+		return g.ContainerMeta(ctx, account, container)
+	}
+	ci, err := s.backend.Container(ctx, account, container)
+	return ci.Meta, err
+}

@@ -74,11 +74,11 @@ func (q *request) handleOptions() error {
 		q.writeEmpty(http.StatusOK)
 		return nil
 	}
-	ci, err := q.s.backend.Container(q.r.Context(), q.p.Account, q.p.Container)
+	cm, err := q.s.containerMeta(q.r.Context(), q.p.Account, q.p.Container)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	cors := corsFromMeta(ci.Meta)
+	cors := corsFromMeta(cm)
 	if !cors.originAllowed(origin) || !slices.Contains(strings.Split(corsMethods, ", "), q.r.Header.Get("Access-Control-Request-Method")) {
 		// Swift's 401 here carries Allow without COPY and no
 		// WWW-Authenticate.
@@ -132,14 +132,14 @@ func (q *request) setupCORS() error {
 	if origin == "" || (q.p.Kind != kindContainer && q.p.Kind != kindObject) {
 		return nil
 	}
-	ci, err := q.s.backend.Container(q.r.Context(), q.p.Account, q.p.Container)
+	cm, err := q.s.containerMeta(q.r.Context(), q.p.Account, q.p.Container)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
 		return err
 	}
-	cors := corsFromMeta(ci.Meta)
+	cors := corsFromMeta(cm)
 	if !cors.originAllowed(origin) {
 		return nil
 	}

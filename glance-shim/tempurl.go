@@ -280,12 +280,12 @@ func (q *request) tempURLKeys(ctx context.Context) ([]tempURLKey, error) {
 			keys = append(keys, tempURLKey{key: v})
 		}
 	}
-	ci, err := q.s.backend.Container(ctx, q.p.Account, q.p.Container)
+	cm, err := q.s.containerMeta(ctx, q.p.Account, q.p.Container)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
 	for _, k := range []string{"temp-url-key", "temp-url-key-2"} {
-		if v := ci.Meta[k]; v != "" {
+		if v := cm[k]; v != "" {
 			keys = append(keys, tempURLKey{key: v, container: true})
 		}
 	}

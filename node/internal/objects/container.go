@@ -289,3 +289,16 @@ var (
 	_ glanceshim.AccountMetaSetter = (*Service)(nil)
 	_ glanceshim.AccountMetaGetter = (*Service)(nil)
 )
+
+// ContainerMeta returns the container's metadata without its totals;
+// ErrNotFound if absent. O(1): one key read
+// (glanceshim.ContainerMetaGetter, for temp URL keys and CORS).
+func (s *Service) ContainerMeta(ctx context.Context, account, container string) (map[string]string, error) {
+	rec, err := s.ns.GetLive(ctx, namespace.ContainerKey(account, container))
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return rec.Meta, nil
+}
+
+var _ glanceshim.ContainerMetaGetter = (*Service)(nil)
