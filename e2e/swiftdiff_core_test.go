@@ -54,7 +54,7 @@ var coreCases = []diffCase{
 	}},
 	{Name: "account listing formats", Steps: []diffStep{
 		put("{c1}", ""), put("{c2}", ""), put("{c3}", ""),
-		{Method: "GET", Path: "?prefix={c}&format=json", BodyMode: bodyJSON, Check: ignoreCounts},
+		{Method: "GET", Path: "?prefix={c}&format=json", BodyMode: bodyJSON},
 		{Method: "GET", Path: "?prefix={c}"},
 		{Method: "GET", Path: "?prefix={c}&format=xml", BodyMode: bodyXML},
 		{Method: "GET", Path: "?prefix={c}", Header: hdrs("Accept: application/json"), BodyMode: bodyJSON},
@@ -206,6 +206,23 @@ var coreCases = []diffCase{
 		{Method: "GET", Path: "{c}/empty", Compare: []string{"Etag"}},
 	}},
 
+	{Name: "dlo copy and manifest copy", Steps: []diffStep{
+		put("{c}", ""), put("{c1}", ""),
+		put("{c1}/seg/01", "aaaa"), put("{c1}/seg/02", "bbbb"),
+		put("{c}/m", "", "X-Object-Manifest: {c1}/seg/"),
+		{Method: "COPY", Path: "{c}/m", Header: hdrs("Destination: {c}/flat"), Compare: []string{"Etag", "X-Copied-From"}},
+		{Method: "GET", Path: "{c}/flat", Compare: []string{"Etag", "X-Object-Manifest"}},
+		{Method: "COPY", Path: "{c}/m?multipart-manifest=get", Header: hdrs("Destination: {c}/m2"), Compare: []string{"X-Copied-From"}},
+		{Method: "GET", Path: "{c}/m2", Compare: []string{"Etag", "X-Object-Manifest"}},
+	}},
+	{Name: "object post without the manifest header", Pending: "Swift 2.30's POST replaces X-Object-Manifest too (a POST without it makes the manifest a plain empty object); item 4, branch tempurl",
+		Steps: []diffStep{
+			put("{c}", ""), put("{c1}", ""), put("{c1}/seg/01", "aaaa"),
+			put("{c}/m", "", "X-Object-Manifest: {c1}/seg/"),
+			{Method: "POST", Path: "{c}/m", Header: hdrs("X-Object-Meta-Color: c")},
+			{Method: "HEAD", Path: "{c}/m", Compare: []string{"Etag", "X-Object-Manifest", "X-Object-Meta-Color"}},
+		}},
+
 	// --- COPY ---------------------------------------------------------------
 	{Name: "copy and copy-from", Steps: []diffStep{
 		put("{c}", ""), put("{c2}", ""),
@@ -344,12 +361,6 @@ var coreCases = []diffCase{
 				Nitro: &diffWant{Status: 400, Header: map[string]string{"Content-Type": "text/plain"}, Body: strp("Header value too long: X-Object-Meta-Big")}},
 		}},
 }
-
-// ignoreCounts passes: account listings' count and bytes of containers
-// written by other cases may lag on Swift (its container updates reach the
-// account asynchronously), so the JSON comparison above is on names only
-// when run through this.
-func ignoreCounts(_, _ *diffResp) error { return nil }
 
 // normList normalises a comma-separated header value (Allow: Swift builds
 // it from a Python set, in hash order) to its sorted items.

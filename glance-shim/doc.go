@@ -43,6 +43,10 @@
 //  6. account, container or object handler (account.go, container.go,
 //     object.go, copy.go).
 //  7. DLO (dlo.go): GET/HEAD of a manifest concatenate its segments.
+//  8. versioned_writes (versions.go): X-Versions-Location (stack) and
+//     X-History-Location (history) containers archive the version a PUT,
+//     COPY or DELETE replaces; copies reuse the stored content through an
+//     ObjectCopier Backend.
 //
 // Extension: GET and HEAD of an object carry X-Nitro-Regions, the regions
 // that hold all of its content (ObjectInfo.Regions; see regionsHeader).
