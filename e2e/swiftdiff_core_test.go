@@ -215,7 +215,7 @@ var coreCases = []diffCase{
 		{Method: "COPY", Path: "{c}/m?multipart-manifest=get", Header: hdrs("Destination: {c}/m2"), Compare: []string{"X-Copied-From"}},
 		{Method: "GET", Path: "{c}/m2", Compare: []string{"Etag", "X-Object-Manifest"}},
 	}},
-	{Name: "object post without the manifest header", Pending: "Swift 2.30's POST replaces X-Object-Manifest too (a POST without it makes the manifest a plain empty object); item 4, branch tempurl",
+	{Name: "object post without the manifest header",
 		Steps: []diffStep{
 			put("{c}", ""), put("{c1}", ""), put("{c1}/seg/01", "aaaa"),
 			put("{c}/m", "", "X-Object-Manifest: {c1}/seg/"),
@@ -339,7 +339,7 @@ var coreCases = []diffCase{
 		{Method: "GET", Path: "/info?swiftinfo_sig=x"},
 		{Method: "GET", Path: "/info?swiftinfo_expires=1"},
 	}},
-	{Name: "allow header of 405 and options", Pending: "Allow lists OPTIONS and OPTIONS answers 200 with CORS (item 7, branch tempurl)",
+	{Name: "allow header of 405 and options",
 		Steps: []diffStep{
 			put("{c}", ""), put("{c}/o", "x"),
 			{Method: "PATCH", Path: "{c}/o", Compare: []string{"Allow"}, Norm: map[string]func(string) string{"Allow": normList}},

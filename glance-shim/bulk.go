@@ -260,10 +260,6 @@ func statusLine(code int) string {
 	return strconv.Itoa(code) + " " + http.StatusText(code)
 }
 
-// pyQuote is Python's urllib.parse.quote(s) (safe "/"), on the name's
-// UTF-8 bytes: how Swift names a failed item.
-func pyQuote(s string) string { return escapePath(s) }
-
 // bestMatch is swob's Accept.best_match as the bulk middleware uses it:
 // "" both when nothing matches and when the header is malformed (the
 // middleware then reports 406 in the body).
@@ -434,7 +430,7 @@ func (q *request) bulkDelete() {
 				out.tick()
 				switch s := statuses[i]; {
 				case s < 0: // not a valid UTF-8 path
-					res.errors = append(res.errors, [2]string{pyQuote(name), statusLine(http.StatusPreconditionFailed)})
+					res.errors = append(res.errors, [2]string{pyQuote(name, "/"), statusLine(http.StatusPreconditionFailed)})
 				case s/100 == 2:
 					res.inc("Number Deleted")
 				case s == http.StatusNotFound:
@@ -443,7 +439,7 @@ func (q *request) bulkDelete() {
 					if s/100 == 5 {
 						failType = http.StatusBadGateway
 					}
-					res.errors = append(res.errors, [2]string{pyQuote(name), statusLine(s)})
+					res.errors = append(res.errors, [2]string{pyQuote(name, "/"), statusLine(s)})
 				}
 			}
 			batch = batch[:0]

@@ -1,6 +1,7 @@
 package glanceshim
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -48,29 +49,32 @@ func readMeta(h http.Header, prefix, removePrefix string) (map[string]string, er
 			continue
 		}
 		if name == "" {
-			return nil, badRequest("Metadata name cannot be empty")
+			return nil, metaError("Metadata name cannot be empty")
 		}
 		// Swift's messages: the lower-case prefix, then the name as the
 		// header spelled it (canonical, as swob's title case), in full.
 		if len(name) > MaxMetaNameLength {
-			return nil, badRequest("Metadata name too long: %s%s", strings.ToLower(prefix), k[len(prefix):])
+			return nil, metaError("Metadata name too long: %s%s", strings.ToLower(prefix), k[len(prefix):])
 		}
 		if len(value) > MaxMetaValueLength {
-			return nil, badRequest("Metadata value longer than %d: %s%s", MaxMetaValueLength, strings.ToLower(prefix), k[len(prefix):])
+			return nil, metaError("Metadata value longer than %d: %s%s", MaxMetaValueLength, strings.ToLower(prefix), k[len(prefix):])
 		}
-		if value != "" {
-			count++
-			size += len(name) + len(value)
-		}
+		count++ // check_metadata counts empty values too
+		size += len(name) + len(value)
 		meta[name] = value
 	}
 	if count > MaxMetaCount {
-		return nil, badRequest("Too many metadata items; max %d", MaxMetaCount)
+		return nil, metaError("Too many metadata items; max %d", MaxMetaCount)
 	}
 	if size > MaxMetaOverallSize {
-		return nil, badRequest("Total metadata too large; max %d", MaxMetaOverallSize)
+		return nil, metaError("Total metadata too large; max %d", MaxMetaOverallSize)
 	}
 	return meta, nil
+}
+
+// metaError is a 400 of Swift's check_metadata (text/plain).
+func metaError(format string, args ...any) error {
+	return &statusError{status: http.StatusBadRequest, body: fmt.Sprintf(format, args...), contentType: "text/plain"}
 }
 
 // writeMeta sets prefix+key for every non-empty metadata value.

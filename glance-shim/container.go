@@ -64,12 +64,18 @@ func (q *request) handleContainer() error {
 		if err := q.checkPolicy(); err != nil {
 			return err
 		}
+		if err := q.checkContainerQuotaHeaders(); err != nil {
+			return err
+		}
 		meta, err := q.containerMeta(false)
 		if err != nil {
 			return err
 		}
 		for k, v := range vmeta {
 			meta[k] = v
+		}
+		if err := q.checkContainerOverallMeta(ctx, meta); err != nil {
+			return err
 		}
 		created, err := q.s.backend.PutContainer(ctx, a, c, meta)
 		if err != nil {
@@ -87,12 +93,18 @@ func (q *request) handleContainer() error {
 				return err
 			}
 		}
+		if err := q.checkContainerQuotaHeaders(); err != nil {
+			return err
+		}
 		meta, err := q.containerMeta(true)
 		if err != nil {
 			return err
 		}
 		for k, v := range vmeta {
 			meta[k] = v
+		}
+		if err := q.checkContainerOverallMeta(ctx, meta); err != nil {
+			return err
 		}
 		if err := q.s.backend.PostContainer(ctx, a, c, meta); err != nil {
 			return err
@@ -106,7 +118,7 @@ func (q *request) handleContainer() error {
 		q.writeEmpty(http.StatusNoContent)
 		return nil
 	}
-	q.w.Header().Set("Allow", "HEAD, GET, PUT, POST, DELETE")
+	q.w.Header().Set("Allow", corsMethods) // Swift's allowed_methods (cors.go)
 	return httpErr(http.StatusMethodNotAllowed, "")
 }
 
@@ -180,5 +192,6 @@ func (q *request) containerHeaders(info ContainerInfo) {
 			h.Set("X-Container-Meta-"+k, v)
 		}
 	}
+	q.hideOwnerMeta(h, "X-Container-Meta-")
 	h.Set("Accept-Ranges", "bytes")
 }

@@ -117,7 +117,7 @@ func (q *request) extractFiles(out *bulkOut, res *bulkResult, comp, base string)
 		if !strings.Contains(objPath, "/") {
 			continue // a file at the account's top level
 		}
-		quoted := pyQuote(truncateBytes(objPath, bulkMaxPathLength))
+		quoted := pyQuote(truncateBytes(objPath, bulkMaxPathLength), "/")
 		dest := "/" + q.p.Version + "/" + q.p.Account + "/" + objPath
 		if !utf8.ValidString(dest) || strings.IndexByte(dest, 0) >= 0 {
 			res.errors = append(res.errors, [2]string{quoted, statusLine(http.StatusPreconditionFailed)})
@@ -145,7 +145,7 @@ func (q *request) extractFiles(out *bulkOut, res *bulkResult, comp, base string)
 				}
 				fallthrough
 			default:
-				contFailure = &[2]string{pyQuote(truncateBytes(cpath, bulkMaxPathLength)), statusLine(st)}
+				contFailure = &[2]string{pyQuote(truncateBytes(cpath, bulkMaxPathLength), "/"), statusLine(st)}
 				if st == http.StatusUnauthorized {
 					return http.StatusUnauthorized, ""
 				}

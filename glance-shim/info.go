@@ -15,15 +15,16 @@ const SwiftVersion = "2.30.1"
 // handleInfo serves GET /info without auth (Swift's proxy /info,
 // swift/proxy/server.py and the register_swift_info calls of each
 // middleware). It advertises exactly what this package implements: the
-// core API, tempauth without account ACLs, versioned_writes,
-// bulk_delete and bulk_upload (bulk.go); no slo, tempurl or symlinks. DLO is
-// always on and has no key, as in Swift. The "nitro" key
+// core API, tempauth without account ACLs, versioned_writes, tempurl,
+// account_quotas and container_quotas, bulk_delete and bulk_upload
+// (bulk.go); no slo or symlinks. DLO is always on and has no key, as in
+// Swift. The "nitro" key
 // is Nitro's own (version.Info: module version and VCS revision of the
 // build); the "swift" key's version stays SwiftVersion, the release whose
 // API Swift clients may compare against.
 func (q *request) handleInfo() error {
 	if q.r.Method != http.MethodGet && q.r.Method != http.MethodHead {
-		q.w.Header().Set("Allow", "GET, HEAD")
+		q.w.Header().Set("Allow", "HEAD, GET, OPTIONS")
 		return httpErr(http.StatusMethodNotAllowed, "")
 	}
 	// Swift's admin /info (swiftinfo_sig, swiftinfo_expires) needs an
@@ -57,6 +58,9 @@ func (q *request) handleInfo() error {
 		"tempauth": map[string]any{"account_acls": false},
 		"nitro":    version.Get(),
 	}
+	info["tempurl"] = q.s.tu.info()
+	info["account_quotas"] = map[string]any{}
+	info["container_quotas"] = map[string]any{}
 	// versions.go: legacy versioned_writes, as with allow_versioned_writes.
 	info["versioned_writes"] = map[string]any{"allowed_flags": []string{"x-versions-location", "x-history-location"}}
 	addBulkInfo(info) // bulk.go

@@ -29,7 +29,7 @@ func (q *request) handleObject() error {
 	case "COPY":
 		return q.copyObject()
 	}
-	q.w.Header().Set("Allow", "HEAD, GET, PUT, POST, DELETE, COPY")
+	q.w.Header().Set("Allow", corsMethods) // Swift's allowed_methods (cors.go)
 	return httpErr(http.StatusMethodNotAllowed, "")
 }
 
@@ -43,6 +43,9 @@ func (q *request) authorizeObject(write bool) error {
 
 // authorizeIn is authorizeObject for any container.
 func (q *request) authorizeIn(account, container string, write bool) error {
+	if q.tu != nil {
+		return q.tu.authorize(account, container)
+	}
 	if q.isOwnerOf(account) {
 		return nil
 	}
@@ -78,6 +81,9 @@ func (q *request) putObject() error {
 		return badRequest("Static large objects are not supported")
 	}
 	if err := q.authorizeObject(true); err != nil {
+		return err
+	}
+	if err := q.checkObjectQuotas(r.Context()); err != nil {
 		return err
 	}
 	if r.Header.Get("X-Copy-From") != "" {
@@ -161,11 +167,7 @@ func (q *request) putOptions(put bool) (PutOptions, error) {
 	if err != nil {
 		return opts, err
 	}
-	for k, v := range meta {
-		if v == "" {
-			delete(meta, k)
-		}
-	}
+	// Empty values are kept and returned, as Swift's object server does.
 	opts.Meta = meta
 	ct := strings.TrimSpace(h.Get("Content-Type"))
 	if put && (ct == "" || truthy(h.Get("X-Detect-Content-Type"))) {
@@ -409,7 +411,7 @@ func (q *request) objectHeaders(info ObjectInfo, etag string) {
 	for k, v := range info.Headers {
 		h.Set(k, v)
 	}
-	writeMeta(h, "X-Object-Meta-", info.Meta)
+	writeObjectMeta(h, info.Meta)
 	if info.Manifest != "" && info.Headers["X-Object-Manifest"] == "" {
 		h.Set("X-Object-Manifest", escapePath(info.Manifest))
 	}
@@ -502,6 +504,9 @@ func (q *request) postObject() error {
 	}
 	opts, err := q.putOptions(false)
 	if err != nil {
+		return err
+	}
+	if opts.Manifest, err = postManifest(q.r.Header); err != nil {
 		return err
 	}
 	if _, err := q.liveObject(q.r.Context()); err != nil {

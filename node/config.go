@@ -82,6 +82,12 @@ type SwiftConfig struct {
 	MaxUploads int `yaml:"max_uploads"`
 	// UploadWait bounds a PUT's wait for an upload slot, then 503 (> 0).
 	UploadWait time.Duration `yaml:"upload_wait"`
+	// TempURLMethods are the methods a temp URL may sign (Swift's tempurl
+	// methods; empty: GET HEAD PUT POST DELETE).
+	TempURLMethods []string `yaml:"tempurl_methods"`
+	// TempURLDigests are the temp URL HMAC digests accepted, of sha1,
+	// sha256, sha512 (Swift's allowed_digests; empty: all three).
+	TempURLDigests []string `yaml:"tempurl_digests"`
 
 	// IdleTimeout is how long a keep-alive connection may sit idle
 	// between requests before the server closes it (> 0).

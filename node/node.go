@@ -172,6 +172,7 @@ func shimConfig(cfg Config) glanceshim.Config {
 		ClientTimeout:  cfg.Swift.ClientTimeout,
 		MaxUploads:     cfg.Swift.MaxUploads,
 		UploadWait:     cfg.Swift.UploadWait,
+		TempURL:        &glanceshim.TempURLConfig{Methods: cfg.Swift.TempURLMethods, AllowedDigests: cfg.Swift.TempURLDigests},
 	}
 	for _, a := range cfg.Swift.Accounts {
 		acct := glanceshim.Account{Name: a.Name}
