@@ -119,6 +119,9 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 		}
 		body, opts.Manifest = rc, got.Manifest
 		opts.Size, opts.ETag = got.Size, got.ETag
+		if got.SLOManifest != nil {
+			opts.ETag = "" // an SLO ETag is not the content's MD5
+		}
 	}
 	defer body.Close()
 	if truthy(q.r.Header.Get("X-Fresh-Metadata")) {
@@ -146,7 +149,12 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 	if opts.Size > q.s.cfg.MaxFileSize {
 		return fmt.Errorf("copy of %d bytes: %w", opts.Size, errTooLarge)
 	}
-	out, err := q.s.backend.PutObject(ctx, dst.Account, dst.Container, dst.Object, body, opts)
+	var out ObjectInfo
+	if info.SLOManifest != nil && q.r.URL.Query().Get("multipart-manifest") == "get" {
+		out, err = q.copySLOManifest(src, dst, info, opts) // (slo.go)
+	} else {
+		out, err = q.s.backend.PutObject(ctx, dst.Account, dst.Container, dst.Object, body, opts)
+	}
 	if err != nil {
 		return err
 	}

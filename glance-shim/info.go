@@ -52,6 +52,9 @@ func (q *request) handleInfo() error {
 		"tempauth": map[string]any{"account_acls": false},
 		"nitro":    version.Get(),
 	}
+	if slo := q.s.sloInfo(); slo != nil {
+		info["slo"] = slo
+	}
 	body, _ := json.Marshal(info)
 	h := q.w.Header()
 	h.Set("Content-Type", "application/json; charset=UTF-8")

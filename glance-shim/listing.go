@@ -121,6 +121,7 @@ type objectEntry struct {
 	Bytes        *int64 `json:"bytes,omitempty"`
 	ContentType  string `json:"content_type,omitempty"`
 	LastModified string `json:"last_modified,omitempty"`
+	SLOETag      string `json:"slo_etag,omitempty"` // quoted; static large objects
 }
 
 // containerEntry is one entry of a JSON account listing.
@@ -146,6 +147,9 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 			size := o.Size
 			es[i] = objectEntry{Name: o.Name, Hash: o.ETag, Bytes: &size,
 				ContentType: o.ContentType, LastModified: isoTime(o.Timestamp)}
+			if o.SLOManifest != nil { // as slo.py's container listing
+				es[i].Hash, es[i].SLOETag = md5Hex(o.SLOManifest), `"`+o.ETag+`"`
+			}
 		}
 		enc := json.NewEncoder(&b)
 		enc.SetEscapeHTML(false)
