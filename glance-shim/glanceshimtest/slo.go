@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -196,6 +197,13 @@ func testSLO(t *testing.T, base, user, key string) {
 		t.Run("invalid/"+tc.name, func(t *testing.T) {
 			r := c.do("PUT", "/"+ct+"/x?multipart-manifest=put", tc.hdr, []byte(tc.body))
 			want(t, r, tc.status, tc.name)
+			if tc.name == "segments" {
+				// Swift HEADs the segments concurrently: any order.
+				if sortedLines(string(r.body)) != sortedLines(tc.wantBody) {
+					t.Errorf("body %q, want the lines of %q", r.body, tc.wantBody)
+				}
+				return
+			}
 			if tc.wantBody != "" && string(r.body) != tc.wantBody {
 				t.Errorf("body %q, want %q", r.body, tc.wantBody)
 			}
@@ -258,5 +266,10 @@ func testSLO(t *testing.T, base, user, key string) {
 	}
 }
 
-func concat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+func sortedLines(s string) string {
+	l := strings.Split(s, "\n")
+	sort.Strings(l)
+	return strings.Join(l, "\n")
+}
 
+func concat(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
