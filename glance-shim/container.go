@@ -13,6 +13,12 @@ import (
 func (q *request) handleContainer() error {
 	ctx := q.r.Context()
 	a, c := q.p.Account, q.p.Container
+	// versioned_writes sits before the proxy's authorization: its 400 and
+	// 412 come first, whatever the method and the identity.
+	vmeta, err := versioningHeaders(q.r.Header)
+	if err != nil {
+		return err
+	}
 	switch q.r.Method {
 	case http.MethodHead, http.MethodGet:
 		var lr listRequest
@@ -62,6 +68,9 @@ func (q *request) handleContainer() error {
 		if err != nil {
 			return err
 		}
+		for k, v := range vmeta {
+			meta[k] = v
+		}
 		created, err := q.s.backend.PutContainer(ctx, a, c, meta)
 		if err != nil {
 			return err
@@ -81,6 +90,9 @@ func (q *request) handleContainer() error {
 		meta, err := q.containerMeta(true)
 		if err != nil {
 			return err
+		}
+		for k, v := range vmeta {
+			meta[k] = v
 		}
 		if err := q.s.backend.PostContainer(ctx, a, c, meta); err != nil {
 			return err
@@ -157,9 +169,10 @@ func (q *request) containerHeaders(info ContainerInfo) {
 	if !info.Modified.IsZero() {
 		h.Set("Last-Modified", httpDate(info.Modified))
 	}
+	versioningResponseHeader(h, info.Meta)
 	for k, v := range info.Meta {
 		switch {
-		case v == "":
+		case v == "" || isSysmeta(k):
 		case k == "x-container-read" || k == "x-container-write":
 			if q.isOwner() {
 				h.Set(k, v)

@@ -149,6 +149,9 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 	if opts.Size > q.s.cfg.MaxFileSize {
 		return fmt.Errorf("copy of %d bytes: %w", opts.Size, errTooLarge)
 	}
+	if err := q.archiveIn(dst.Account, dst.Container, dst.Object); err != nil {
+		return err
+	}
 	var out ObjectInfo
 	if info.SLOManifest != nil && q.r.URL.Query().Get("multipart-manifest") == "get" {
 		out, err = q.copySLOManifest(src, dst, info, opts) // (slo.go)

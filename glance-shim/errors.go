@@ -34,6 +34,10 @@ var (
 type statusError struct {
 	status int
 	body   string
+	// contentType, if set, replaces the error's usual Content-Type
+	// ("text/html; charset=UTF-8"), as Swift's middlewares set it for some
+	// errors (e.g. versioned_writes' text/plain 400).
+	contentType string
 }
 
 func (e *statusError) Error() string {
@@ -77,10 +81,17 @@ var swiftReasons = map[int][2]string{
 // statusOf is the error-to-status table: every error a handler or the
 // Backend returns becomes exactly one status here, with the body to send.
 func statusOf(err error) (status int, body string) {
+	status, body, _ = statusTypeOf(err)
+	return status, body
+}
+
+// statusTypeOf is statusOf plus the error's own Content-Type ("" for the
+// usual one).
+func statusTypeOf(err error) (status int, body, contentType string) {
 	var se *statusError
 	switch {
 	case errors.As(err, &se):
-		status, body = se.status, se.body
+		status, body, contentType = se.status, se.body, se.contentType
 	case errors.Is(err, ErrUnauthorized):
 		status = http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden):
@@ -111,7 +122,7 @@ func statusOf(err error) (status int, body string) {
 			body = "<html><h1>" + r[0] + "</h1><p>" + r[1] + "</p></html>"
 		}
 	}
-	return status, body
+	return status, body, contentType
 }
 
 // fail answers the request with err's status and Swift-style body, and
@@ -120,7 +131,7 @@ func statusOf(err error) (status int, body string) {
 // unknown token), other 4xx at Debug. Tokens, keys and query strings are
 // never logged.
 func (q *request) fail(err error) {
-	status, body := statusOf(err)
+	status, body, ctype := statusTypeOf(err)
 	lvl := zapcore.DebugLevel
 	switch {
 	case status >= 500:
@@ -157,7 +168,10 @@ func (q *request) fail(err error) {
 		status = http.StatusBadRequest
 		q.logStatus = 499
 	}
-	h.Set("Content-Type", "text/html; charset=UTF-8")
+	if ctype == "" {
+		ctype = "text/html; charset=UTF-8"
+	}
+	h.Set("Content-Type", ctype)
 	if q.r.Method == http.MethodHead || status == http.StatusNotModified {
 		body = ""
 	}

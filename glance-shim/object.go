@@ -89,6 +89,9 @@ func (q *request) putObject() error {
 	if err != nil {
 		return err
 	}
+	if err := q.archiveIn(q.p.Account, q.p.Container, q.p.Object); err != nil {
+		return err
+	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
 		if strings.TrimSpace(inm) != "*" {
 			return badRequest("If-None-Match only supports *")
@@ -478,6 +481,9 @@ func (q *request) deleteObject() error {
 		return q.deleteSLO() // (slo.go; each delete is authorized)
 	}
 	if err := q.authorizeObject(true); err != nil {
+		return err
+	}
+	if handled, err := q.deleteVersioned(q.r.Context()); handled || err != nil {
 		return err
 	}
 	if err := q.s.backend.DeleteObject(q.r.Context(), q.p.Account, q.p.Container, q.p.Object); err != nil {

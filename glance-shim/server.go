@@ -327,17 +327,29 @@ func truncate(s string, n int) string {
 }
 
 // writeEmpty answers status with an empty body and the headers set so
-// far.
+// far; except 202, which gets swob's default body for it, as Swift's
+// object POST and container PUT answer.
 func (q *request) writeEmpty(status int) {
 	h := q.w.Header()
 	if h.Get("Content-Type") == "" {
 		h.Set("Content-Type", "text/html; charset=UTF-8")
+	}
+	if status == http.StatusAccepted {
+		h.Set("Content-Length", strconv.Itoa(len(acceptedBody)))
+		q.w.WriteHeader(status)
+		if q.r.Method != http.MethodHead {
+			_, _ = q.w.Write([]byte(acceptedBody))
+		}
+		return
 	}
 	if status != http.StatusNoContent && status != http.StatusNotModified {
 		h.Set("Content-Length", "0")
 	}
 	q.w.WriteHeader(status)
 }
+
+// acceptedBody is swob's default body of a 202 (swift/common/swob.py).
+const acceptedBody = "<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>"
 
 // Swift time formats.
 

@@ -13,7 +13,9 @@
 # swift_start, SWIFT_URL, SWIFT_PROXY_PID and SWIFT_PORT are set.
 #
 # Layout (all under DIR): etc/ (configs, rings), srv/d1 (the one device),
-# log/*.log, pids, port. Tempauth account test:tester / testing (.admin).
+# log/*.log, pids, port. Tempauth users (Swift's sample ones): test:tester /
+# testing (.admin), test2:tester2 / testing2 (.admin), test:tester3 /
+# testing3, admin:admin / admin (.admin .reseller_admin).
 # One replica, workers = 0 (one process each, exact PIDs), mount_check off,
 # no replicators/updaters/auditors. /etc/swift/swift.conf is read as is
 # (Swift always reads it: its hash prefix/suffix place the data).
@@ -68,16 +70,27 @@ swift_dir = $dir/etc
 log_level = WARNING
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats tempauth copy slo dlo proxy-logging proxy-server
+# Swift's recommended order (etc/proxy-server.conf-sample) with every
+# middleware the differential tests compare (issue 11).
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl tempauth staticweb copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
 account_autocreate = true
-allow_account_management = true
+# CORS: Swift's defaults, spelled out (no global allowed origin; the
+# container's X-Container-Meta-Access-Control-* decide).
+cors_allow_origin =
+strict_cors_mode = true
+cors_expose_headers =
 
 [filter:tempauth]
 use = egg:swift#tempauth
+# Swift's sample users: an admin of AUTH_test, an admin of another account
+# (AUTH_test2), a non-admin of AUTH_test, and a reseller admin.
 user_test_tester = testing .admin
+user_test2_tester2 = testing2 .admin
+user_test_tester3 = testing3
+user_admin_admin = admin .admin .reseller_admin
 
 [filter:cache]
 use = egg:swift#memcache
@@ -93,12 +106,27 @@ use = egg:swift#healthcheck
 use = egg:swift#proxy_logging
 [filter:listing_formats]
 use = egg:swift#listing_formats
+[filter:bulk]
+use = egg:swift#bulk
+[filter:tempurl]
+use = egg:swift#tempurl
+[filter:staticweb]
+use = egg:swift#staticweb
 [filter:copy]
 use = egg:swift#copy
+[filter:container-quotas]
+use = egg:swift#container_quotas
+[filter:account-quotas]
+use = egg:swift#account_quotas
 [filter:slo]
 use = egg:swift#slo
 [filter:dlo]
 use = egg:swift#dlo
+[filter:versioned_writes]
+use = egg:swift#versioned_writes
+allow_versioned_writes = true
+[filter:symlink]
+use = egg:swift#symlink
 EOF
   # Rings in one Python process (gotcha 8: swift-ring-builder is slow).
   /usr/bin/python3 - "$dir/etc" "$acct" "$cont" "$obj" <<'EOF' || return 1

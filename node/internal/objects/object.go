@@ -310,3 +310,80 @@ func (s *Service) DeleteObject(ctx context.Context, account, container, object s
 	s.metrics.Deletes.Add(1)
 	return s.replicate(ctx, tomb)
 }
+
+// CopyObject implements glanceshim.ObjectCopier: the destination record
+// names the source's recipe (or manifest) as it is now, so nothing is
+// read, chunked or stored again; size and ETag are the source's, content
+// type, metadata and headers come from opts. ErrNotFound if the source
+// object or the destination container is absent.
+//
+// The recipe is pinned before the source record that names it is read in
+// the commit's transaction, and released after the commit, as a PUT does
+// (see Store.NewPin), so GC cannot sweep it if the source is deleted or
+// overwritten meanwhile.
+func (s *Service) CopyObject(ctx context.Context, account, srcContainer, srcObject, dstContainer, dstObject string, opts glanceshim.PutOptions) (glanceshim.ObjectInfo, error) {
+	ctx = context.WithoutCancel(ctx)
+	sk := namespace.ObjectKey(account, srcContainer, srcObject)
+	dk := namespace.ObjectKey(account, dstContainer, dstObject)
+	if err := dk.Validate(); err != nil {
+		return glanceshim.ObjectInfo{}, err
+	}
+	src, err := s.ns.GetLive(ctx, sk)
+	if err != nil {
+		return glanceshim.ObjectInfo{}, notFound(err)
+	}
+	pin := s.store.NewPin()
+	defer pin.Release()
+	if !src.Recipe.IsZero() {
+		pin.Recipe(src.Recipe)
+	}
+	ct := opts.ContentType
+	if ct == "" {
+		ct = defaultContentType
+	}
+	var r *namespace.Record
+	var applied bool
+	unlock := s.commits.lock(dk.Bytes())
+	err = s.ns.Update(ctx, func(t *namespace.Txn) error {
+		cur, err := t.Get(sk)
+		if err != nil {
+			return err
+		}
+		if cur.Deleted || cur.Recipe != src.Recipe {
+			// Deleted or overwritten since the pin: its recipe is not
+			// pinned, and the copy would not be of what was asked.
+			return fmt.Errorf("%w: %v changed during the copy", namespace.ErrNotFound, sk)
+		}
+		c, err := t.Get(namespace.ContainerKey(account, dstContainer))
+		if err != nil {
+			return err
+		}
+		if c.Deleted {
+			return fmt.Errorf("%w: container %s/%s deleted", namespace.ErrNotFound, account, dstContainer)
+		}
+		r = &namespace.Record{
+			Key: dk, Region: s.ns.Region(), Recipe: cur.Recipe, Size: cur.Size, ETag: cur.ETag,
+			ContentType: ct, Meta: opts.Meta, Headers: opts.Headers, Manifest: cur.Manifest,
+			SLO: cur.SLO, // an SLO's copy (a version) stays an SLO
+			Timestamp: s.ns.Now(),
+		}
+		applied, err = t.Apply(r)
+		return err
+	})
+	unlock()
+	pin.Release()
+	if err != nil {
+		return glanceshim.ObjectInfo{}, noSpace(notFound(err))
+	}
+	s.metrics.ObjectsPut.Add(1)
+	if !applied {
+		s.log.Info("copy lost to a newer record", zap.Stringer("key", dk))
+		return objectInfo(r), nil
+	}
+	if err := s.replicate(ctx, r); err != nil {
+		return glanceshim.ObjectInfo{}, err
+	}
+	return objectInfo(r), nil
+}
+
+var _ glanceshim.ObjectCopier = (*Service)(nil)
