@@ -364,7 +364,7 @@ func (s *Service) CopyObject(ctx context.Context, account, srcContainer, srcObje
 		r = &namespace.Record{
 			Key: dk, Region: s.ns.Region(), Recipe: cur.Recipe, Size: cur.Size, ETag: cur.ETag,
 			ContentType: ct, Meta: opts.Meta, Headers: opts.Headers, Manifest: cur.Manifest,
-			SLO: cur.SLO, // an SLO's copy (a version) stays an SLO
+			SLO:       cur.SLO, // an SLO's copy (a version) stays an SLO
 			Timestamp: s.ns.Now(),
 		}
 		applied, err = t.Apply(r)
