@@ -563,22 +563,19 @@ func (q *request) putSLO() error {
 		return badRequest("Static large objects are not supported")
 	}
 	if r.Header.Get("X-Copy-From") != "" {
+		if r.ContentLength != 0 {
+			// Swift's copy middleware (left of slo) refuses first.
+			q.writeStreamed(http.StatusBadRequest, "text/plain", []byte("Copy requests require a zero byte body"), false)
+			return nil
+		}
 		return httpErr(http.StatusMethodNotAllowed, "Multipart Manifest PUTs cannot be COPY requests")
 	}
 	if _, has := r.Header["Content-Length"]; has && r.ContentLength > MaxManifestSize {
 		return httpErr(http.StatusRequestEntityTooLarge, fmt.Sprintf("Manifest File > %d bytes", MaxManifestSize))
 	}
-	if err := q.authorizeObject(true); err != nil {
-		return err
-	}
 	opts, err := q.putOptions(true)
 	if err != nil {
 		return err
-	}
-	if q.isOwner() {
-		if _, err := q.s.backend.Container(r.Context(), q.p.Account, q.p.Container); err != nil {
-			return err
-		}
 	}
 	q.body = &bodyReader{r: r.Body, declared: r.ContentLength, max: MaxManifestSize,
 		rc: http.NewResponseController(q.w), timeout: q.s.cfg.ClientTimeout}
@@ -632,9 +629,7 @@ func (q *request) putSLO() error {
 			return err
 		}
 		if problems != nil {
-			q.w.Header().Set("Content-Type", format)
-			q.w.WriteHeader(http.StatusBadRequest)
-			_, _ = q.w.Write(bulkBody(format, nil, problems, "upload"))
+			q.writeStreamed(http.StatusBadRequest, format, bulkBody(format, nil, problems, "upload"), true)
 			return nil
 		}
 		h := q.w.Header()
@@ -650,7 +645,7 @@ func (q *request) putSLO() error {
 		fields = [][2]any{{"Response Status", statusLine(st)}, {"Response Body", msg}}
 	case problems != nil:
 		fields = [][2]any{{"Response Status", statusLine(http.StatusBadRequest)},
-			{"Response Body", swiftReasons[400][1]}}
+			{"Response Body", swiftReasons[400][0] + "\n" + swiftReasons[400][1]}}
 	default:
 		fields = [][2]any{{"Response Status", statusLine(http.StatusCreated)}, {"Etag", `"` + info.ETag + `"`},
 			{"Last Modified", httpDate(info.Timestamp)}, {"Response Body", ""}}
@@ -747,6 +742,16 @@ func (q *request) composeSLO(comp Composer, segs []sloSegment, opts PutOptions, 
 	if problems != nil {
 		return ObjectInfo{}, problems, nil
 	}
+	// As in Swift, the manifest's own PUT is authorized (and its
+	// container looked up) after the segments' HEADs.
+	if err := q.authorizeObject(true); err != nil {
+		return ObjectInfo{}, nil, err
+	}
+	if q.isOwner() {
+		if _, err := q.s.backend.Container(ctx, q.p.Account, q.p.Container); err != nil {
+			return ObjectInfo{}, nil, err
+		}
+	}
 	sloETag := hex.EncodeToString(etag.Sum(nil))
 	if e := q.r.Header.Get("Etag"); e != "" && strings.Trim(strings.TrimSpace(e), `"`) != sloETag {
 		return ObjectInfo{}, nil, fmt.Errorf("slo etag %s, client sent %s: %w", sloETag, e, ErrETagMismatch)
@@ -831,14 +836,31 @@ func (q *request) getSLO(info ObjectInfo, rc io.ReadCloser) error {
 	}
 	etag := `"` + info.ETag + `"`
 	q.objectHeaders(info, etag)
-	q.w.Header().Set("X-Static-Large-Object", "True")
-	q.w.Header().Set("X-Manifest-Etag", md5Hex(info.SLOManifest))
+	h := q.w.Header()
+	h.Set("X-Static-Large-Object", "True")
+	h.Set("X-Manifest-Etag", md5Hex(info.SLOManifest))
 	if st := q.conditional(info.ETag, info.Timestamp); st != 0 {
-		return q.writeConditional(st)
+		// slo.py's conditional response: 304 keeps the content type,
+		// 412 is swob's empty one; both with Content-Length 0.
+		if st == http.StatusPreconditionFailed {
+			h.Del("Accept-Ranges")
+			h.Set("Content-Type", "text/html; charset=UTF-8")
+		}
+		h.Set("Content-Length", "0")
+		q.w.WriteHeader(st)
+		return nil
 	}
 	rg, status, err := q.pickRange(info.Size, info.ETag, info.Timestamp)
 	if err != nil {
-		return err
+		// 416 keeps the object's content type.
+		st, body := statusOf(err)
+		if q.r.Method == http.MethodHead {
+			body = ""
+		}
+		h.Set("Content-Length", itoa(int64(len(body))))
+		q.w.WriteHeader(st)
+		_, _ = io.WriteString(q.w, body)
+		return nil
 	}
 	q.w.Header().Set("Content-Length", itoa(rg.Length))
 	if q.r.Method == http.MethodHead {
@@ -888,7 +910,6 @@ func (q *request) deleteSLO() error {
 	badGateway := false
 	if format == "" {
 		respStatus = statusLine(http.StatusNotAcceptable)
-		respBody = "<html><h1>Not Acceptable</h1><p>The requested resource is not available in a format acceptable to your browser.</p></html>"
 	} else {
 		queue := []item{{name: "/" + q.p.Container + "/" + q.p.Object, subSLO: true}}
 		for len(queue) > 0 {
@@ -954,16 +975,29 @@ func (q *request) deleteSLO() error {
 		}
 	}
 	body := bulkBody(format, fields(respStatus, respBody), failures, "delete")
-	h := q.w.Header()
 	ct := format
 	if ct == "" {
 		ct = "text/html; charset=UTF-8"
 	}
-	h.Set("Content-Type", ct)
-	h.Set("Content-Length", itoa(int64(len(body))))
-	q.w.WriteHeader(http.StatusOK)
-	_, _ = q.w.Write(body)
+	q.writeStreamed(http.StatusOK, ct, body, true)
 	return nil
+}
+
+// writeStreamed answers status with body; chunked, without
+// Content-Length, as Swift streams its bulk-style bodies.
+func (q *request) writeStreamed(status int, contentType string, body []byte, chunked bool) {
+	h := q.w.Header()
+	h.Set("Content-Type", contentType)
+	if !chunked {
+		h.Set("Content-Length", itoa(int64(len(body))))
+	}
+	q.w.WriteHeader(status)
+	if chunked {
+		if f, ok := q.w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	_, _ = q.w.Write(body)
 }
 
 // sloSegmentsOf is slo.py's get_slo_segments: the stored manifest of
