@@ -15,8 +15,9 @@ const SwiftVersion = "2.30.1"
 // handleInfo serves GET /info without auth (Swift's proxy /info,
 // swift/proxy/server.py and the register_swift_info calls of each
 // middleware). It advertises exactly what this package implements: the
-// core API, tempauth without account ACLs, versioned_writes; no slo,
-// bulk_delete, tempurl or symlinks (so swiftclient's delete does not try bulk
+// core API, tempauth without account ACLs, versioned_writes, slo (when
+// the Backend is a Composer, slo.go); no bulk_delete, tempurl or symlinks
+// (so swiftclient's delete does not try bulk
 // deletes). DLO is always on and has no key, as in Swift. The "nitro" key
 // is Nitro's own (version.Info: module version and VCS revision of the
 // build); the "swift" key's version stays SwiftVersion, the release whose

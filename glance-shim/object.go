@@ -474,8 +474,8 @@ func (q *request) postObject() error {
 }
 
 // deleteObject deletes the object: 204, 404. "?multipart-manifest=delete"
-// on an object that is not an SLO manifest (every object here) is a plain
-// delete, as in Swift's slo middleware.
+// is slo.go's deleteSLO (segments, then the manifest; 200 with a
+// bulk-style body), as in Swift's slo middleware.
 func (q *request) deleteObject() error {
 	if q.r.URL.Query().Get("multipart-manifest") == "delete" {
 		return q.deleteSLO() // (slo.go; each delete is authorized)
