@@ -163,7 +163,11 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 				b.WriteString(`<subdir name="` + xmlEscape(o.Subdir) + `"><name>` + xmlEscape(o.Subdir) + `</name></subdir>`)
 				continue
 			}
-			b.WriteString("<object><name>" + xmlEscape(o.Name) + "</name><hash>" + o.ETag +
+			hash := o.ETag
+			if o.SLOManifest != nil { // as slo.py's container listing
+				hash = md5Hex(o.SLOManifest)
+			}
+			b.WriteString("<object><name>" + xmlEscape(o.Name) + "</name><hash>" + hash +
 				"</hash><bytes>" + itoa(o.Size) + "</bytes><content_type>" + xmlEscape(o.ContentType) +
 				"</content_type><last_modified>" + isoTime(o.Timestamp) + "</last_modified></object>")
 		}
