@@ -289,9 +289,6 @@ func strictB64(s string) ([]byte, error) {
 			return nil, errors.New("invalid base64 character")
 		}
 	}
-	if strings.HasPrefix(s, "=") {
-		return nil, errors.New("leading padding")
-	}
 	pad := (4 - len(core)%4) % 4
 	if len(core)%4 == 1 || len(s)-len(core) < pad {
 		return nil, errors.New("incorrect padding")
@@ -443,9 +440,8 @@ func acceptBestMatch(header string) string {
 				}
 			}
 		}
-		if q > 0 {
-			ranges = append(ranges, mr{strings.ToLower(t), strings.ToLower(s), q})
-		}
+		// (swob keeps q=0 ranges too.)
+		ranges = append(ranges, mr{strings.ToLower(t), strings.ToLower(s), q})
 	}
 	// Stable sort by q, highest first.
 	for i := 1; i < len(ranges); i++ {
