@@ -119,6 +119,11 @@ type ObjectInfo struct {
 	// Manifest is the X-Object-Manifest value ("<container>/<prefix>") of a
 	// DLO manifest, empty otherwise.
 	Manifest string
+	// SLOManifest is a static large object's manifest as Swift stores it
+	// (slo.go's storedSegment list, JSON), nil for any other object. Size
+	// and ETag are then the SLO's: its content's total size and the SLO
+	// ETag (MD5 of the segments' ETags, not of the content).
+	SLOManifest []byte
 	// Regions lists the regions that hold every chunk of the object (for
 	// multi-region nodes; nil when unknown), sorted; sent as
 	// X-Nitro-Regions on GET and HEAD. Advisory: see regionsHeader.

@@ -191,7 +191,7 @@ func (b *bulkResult) render(format, root string) []byte {
 }
 
 // pyJSONString writes s as Python's json.dumps does (ensure_ascii: every
-// non-ASCII character as \uXXXX, surrogate pairs beyond the BMP).
+// character outside ' '..'~' as \uXXXX, surrogate pairs beyond the BMP).
 func pyJSONString(b *bytes.Buffer, s string) {
 	const hex = "0123456789abcdef"
 	b.WriteByte('"')
@@ -212,10 +212,6 @@ func pyJSONString(b *bytes.Buffer, s string) {
 		case r == '\f':
 			b.WriteString(`\f`)
 		case r < 0x20 || (r >= 0x7f && r < 0x10000):
-			if r == 0x7f {
-				b.WriteRune(r)
-				continue
-			}
 			b.WriteString(`\u`)
 			for sh := 12; sh >= 0; sh -= 4 {
 				b.WriteByte(hex[(r>>uint(sh))&15])

@@ -134,6 +134,9 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 		if rg.Length != got.Size {
 			opts.Size, opts.ETag = rg.Length, ""
 		}
+		if got.SLOManifest != nil {
+			opts.ETag = "" // an SLO ETag is not the content's MD5
+		}
 	}
 	defer body.Close()
 	if truthy(q.r.Header.Get("X-Fresh-Metadata")) {
@@ -164,7 +167,12 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 	if err := q.archiveIn(dst.Account, dst.Container, dst.Object); err != nil {
 		return err
 	}
-	out, err := q.s.backend.PutObject(ctx, dst.Account, dst.Container, dst.Object, body, opts)
+	var out ObjectInfo
+	if info.SLOManifest != nil && q.r.URL.Query().Get("multipart-manifest") == "get" {
+		out, err = q.copySLOManifest(src, dst, info, opts) // (slo.go)
+	} else {
+		out, err = q.s.backend.PutObject(ctx, dst.Account, dst.Container, dst.Object, body, opts)
+	}
 	if err != nil {
 		return err
 	}

@@ -17,8 +17,8 @@ const SwiftVersion = "2.30.1"
 // middleware). It advertises exactly what this package implements: the
 // core API, tempauth without account ACLs, versioned_writes, tempurl,
 // account_quotas and container_quotas, bulk_delete and bulk_upload
-// (bulk.go); no slo or symlinks. DLO is always on and has no key, as in
-// Swift. The "nitro" key
+// (bulk.go), slo (when the Backend is a Composer, slo.go); no symlinks.
+// DLO is always on and has no key, as in Swift. The "nitro" key
 // is Nitro's own (version.Info: module version and VCS revision of the
 // build); the "swift" key's version stays SwiftVersion, the release whose
 // API Swift clients may compare against.
@@ -61,6 +61,9 @@ func (q *request) handleInfo() error {
 	info["tempurl"] = q.s.tu.info()
 	info["account_quotas"] = map[string]any{}
 	info["container_quotas"] = map[string]any{}
+	if slo := q.s.sloInfo(); slo != nil {
+		info["slo"] = slo
+	}
 	// versions.go: legacy versioned_writes, as with allow_versioned_writes.
 	info["versioned_writes"] = map[string]any{"allowed_flags": []string{"x-versions-location", "x-history-location"}}
 	addBulkInfo(info) // bulk.go

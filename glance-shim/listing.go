@@ -146,13 +146,22 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 				b.WriteByte('}')
 				continue
 			}
+			hash := o.ETag
+			if o.SLOManifest != nil { // as slo.py's container listing
+				hash = md5Hex(o.SLOManifest)
+			}
 			b.WriteString(`{"bytes": ` + itoa(o.Size) + `, "hash": `)
-			pyJSONString(&b, o.ETag)
+			pyJSONString(&b, hash)
 			b.WriteString(`, "name": `)
 			pyJSONString(&b, o.Name)
 			b.WriteString(`, "content_type": `)
 			pyJSONString(&b, listingContentType(o.ContentType))
-			b.WriteString(`, "last_modified": "` + isoTime(o.Timestamp) + `"}`)
+			b.WriteString(`, "last_modified": "` + isoTime(o.Timestamp) + `"`)
+			if o.SLOManifest != nil {
+				b.WriteString(`, "slo_etag": `)
+				pyJSONString(&b, `"`+o.ETag+`"`)
+			}
+			b.WriteByte('}')
 		}
 		b.WriteByte(']')
 		return b.Bytes(), true
@@ -168,7 +177,11 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 				b.WriteString(`<subdir name="` + xmlAttrEscape(o.Subdir) + `"><name>` + xmlEscape(o.Subdir) + `</name></subdir>`)
 				continue
 			}
-			b.WriteString("<object><name>" + xmlEscape(o.Name) + "</name><hash>" + o.ETag +
+			hash := o.ETag
+			if o.SLOManifest != nil { // as slo.py's container listing
+				hash = md5Hex(o.SLOManifest)
+			}
+			b.WriteString("<object><name>" + xmlEscape(o.Name) + "</name><hash>" + hash +
 				"</hash><bytes>" + itoa(o.Size) + "</bytes><content_type>" + xmlEscape(listingContentType(o.ContentType)) +
 				"</content_type><last_modified>" + isoTime(o.Timestamp) + "</last_modified></object>")
 		}

@@ -17,6 +17,9 @@ import (
 // everything; others need the container's read ACL for GET and HEAD and
 // its write ACL for the rest.
 func (q *request) handleObject() error {
+	if err := q.sloReservedHeader(); err != nil {
+		return err
+	}
 	switch q.r.Method {
 	case http.MethodPut:
 		return q.putObject()
@@ -75,10 +78,7 @@ func (q *request) putObject() error {
 		return httpErr(http.StatusLengthRequired, "")
 	}
 	if r.URL.Query().Get("multipart-manifest") == "put" {
-		// No slo middleware (and /info says so): refuse rather than store
-		// the JSON manifest as a plain object that would later be served
-		// as the image's bytes.
-		return badRequest("Static large objects are not supported")
+		return q.putSLO() // (slo.go; refused without a Composer)
 	}
 	if err := q.authorizeObject(true); err != nil {
 		return err
@@ -298,6 +298,9 @@ func (q *request) getObject() error {
 			discard(rc)
 			return q.missingObject(ErrNotFound)
 		}
+		if info.SLOManifest != nil {
+			return q.getSLO(info, rc)
+		}
 		if info.Manifest != "" && !rawManifest {
 			discard(rc)
 			return q.getDLO(info)
@@ -315,6 +318,9 @@ func (q *request) getObject() error {
 	info, err := q.liveObject(ctx)
 	if err != nil {
 		return q.missingObject(err)
+	}
+	if info.SLOManifest != nil {
+		return q.getSLO(info, nil)
 	}
 	if info.Manifest != "" && !rawManifest {
 		return q.getDLO(info)
@@ -520,9 +526,12 @@ func (q *request) postObject() error {
 }
 
 // deleteObject deletes the object: 204, 404. "?multipart-manifest=delete"
-// on an object that is not an SLO manifest (every object here) is a plain
-// delete, as in Swift's slo middleware.
+// is slo.go's deleteSLO (segments, then the manifest; 200 with a
+// bulk-style body), as in Swift's slo middleware.
 func (q *request) deleteObject() error {
+	if q.r.URL.Query().Get("multipart-manifest") == "delete" {
+		return q.deleteSLO() // (slo.go; each delete is authorized)
+	}
 	if err := q.authorizeObject(true); err != nil {
 		return err
 	}

@@ -251,6 +251,10 @@ type Record struct {
 	Headers map[string]string
 	// Manifest is the DLO X-Object-Manifest value, "" for plain objects.
 	Manifest string
+	// SLO is a static large object's manifest (Swift's stored JSON form,
+	// glanceshim.ObjectInfo.SLOManifest), "" for other objects. The
+	// object's content is then its Recipe, composed from the segments'.
+	SLO string
 }
 
 // Time returns Timestamp as a time.Time.
@@ -324,6 +328,7 @@ type wire struct {
 	ContentType string            `json:"content_type,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
 	Manifest    string            `json:"manifest,omitempty"`
+	SLO         string            `json:"slo,omitempty"`
 }
 
 // MarshalValue returns the versioned JSON value stored under r.Key.Bytes().
@@ -332,6 +337,7 @@ func (r *Record) MarshalValue() ([]byte, error) {
 		V: encodingVersion, Timestamp: r.Timestamp, Region: r.Region, Deleted: r.Deleted,
 		Created: r.Created, Meta: r.Meta, Size: r.Size, ETag: r.ETag,
 		ContentType: r.ContentType, Headers: r.Headers, Manifest: r.Manifest,
+		SLO: r.SLO,
 	}
 	if !r.Recipe.IsZero() {
 		id := r.Recipe
@@ -358,6 +364,7 @@ func UnmarshalRecord(key, val []byte) (*Record, error) {
 		Key: k, Timestamp: w.Timestamp, Region: w.Region, Deleted: w.Deleted,
 		Created: w.Created, Meta: w.Meta, Size: w.Size, ETag: w.ETag,
 		ContentType: w.ContentType, Headers: w.Headers, Manifest: w.Manifest,
+		SLO: w.SLO,
 	}
 	if w.Recipe != nil {
 		r.Recipe = *w.Recipe

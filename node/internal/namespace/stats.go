@@ -116,6 +116,17 @@ func (t *Txn) stats(account, container string) (Stats, [][]byte, error) {
 	return readStats(t.tx.Scan, account, container, 0)
 }
 
+// usedBytes is what the object counts in its container's bytes used: its
+// Size, or for a static large object the size of its manifest (as in
+// Swift, where the container counts the manifest object's bytes and the
+// segments count on their own).
+func (r *Record) usedBytes() int64 {
+	if r.SLO != "" {
+		return int64(len(r.SLO))
+	}
+	return r.Size
+}
+
 // addDelta records in the transaction the change from old (nil: absent)
 // to rec in rec's container's stats, as a new delta key, and writes the
 // container's write mark. It reads nothing.
@@ -123,11 +134,11 @@ func (t *Txn) addDelta(old, rec *Record) error {
 	var d Stats
 	if old.Live() {
 		d.Objects--
-		d.Bytes -= old.Size
+		d.Bytes -= old.usedBytes()
 	}
 	if rec.Live() {
 		d.Objects++
-		d.Bytes += rec.Size
+		d.Bytes += rec.usedBytes()
 	}
 	d.Modified = rec.Timestamp
 	var id [16]byte

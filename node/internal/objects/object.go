@@ -41,6 +41,7 @@ func objectInfo(r *namespace.Record) glanceshim.ObjectInfo {
 	return glanceshim.ObjectInfo{
 		Name: r.Object, Size: r.Size, ETag: r.ETag, ContentType: r.ContentType,
 		Timestamp: nsTime(r.Timestamp), Meta: r.Meta, Headers: r.Headers, Manifest: r.Manifest,
+		SLOManifest: sloManifest(r),
 	}
 }
 

@@ -41,6 +41,11 @@ type Store interface {
 	// CheckSpace reports (chunkstore.ErrNoSpace) whether about n more
 	// bytes of content would cross the disk's free-space reserve.
 	CheckSpace(n int64) error
+	// PutRecipe stores a recipe built from stored recipes' refs (a
+	// composed SLO; the caller pins it first) and Missing says which
+	// chunks are not stored here (compose.go).
+	PutRecipe(ctx context.Context, rec *recipe.Recipe) (recipe.ID, error)
+	Missing(ctx context.Context, ids []recipe.ChunkID) ([]recipe.ChunkID, error)
 }
 
 var _ Store = (*chunkstore.Store)(nil)
