@@ -37,6 +37,12 @@ type faultStore struct {
 	// slowFor after its first read: a stream slow to start.
 	slowFor   time.Duration
 	slowStart time.Time
+	// freezeAt, if > 0, makes the store serve that many chunks and then
+	// block every read until thaw is closed (or the request ends): a
+	// holder frozen mid-stream, as by SIGSTOP.
+	freezeAt int
+	served   int
+	thaw     chan struct{}
 }
 
 func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunkstore.Stored, error) {
@@ -45,7 +51,16 @@ func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunksto
 		f.slowStart = time.Now()
 	}
 	slow := f.slowFor > 0 && time.Since(f.slowStart) < f.slowFor
+	f.served++
+	frozen := f.freezeAt > 0 && f.served > f.freezeAt
 	f.mu.Unlock()
+	if frozen {
+		select {
+		case <-f.thaw:
+		case <-ctx.Done():
+			return chunkstore.Stored{}, ctx.Err()
+		}
+	}
 	if slow {
 		time.Sleep(400 * time.Millisecond)
 	}
@@ -94,6 +109,13 @@ type reader struct {
 
 func newReader(t *testing.T, name string, priors map[string]Link, peers ...*region) *reader {
 	t.Helper()
+	return newReaderWith(t, name, priors, nil, peers...)
+}
+
+// newReaderWith is newReader with the fetcher's Config adjusted by
+// configure (nil: unchanged).
+func newReaderWith(t *testing.T, name string, priors map[string]Link, configure func(*Config), peers ...*region) *reader {
+	t.Helper()
 	st := openStore(t)
 	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: name, Node: name})
 	if err != nil {
@@ -109,8 +131,11 @@ func newReader(t *testing.T, name string, priors map[string]Link, peers ...*regi
 		}
 		return out
 	}
-	f, err := New(Config{Region: name, Priors: priors, Grace: 300 * time.Millisecond,
-		DefaultBandwidth: 1 << 20}, st, list, c, zap.NewNop())
+	cfg := Config{Region: name, Priors: priors, Grace: 300 * time.Millisecond, DefaultBandwidth: 1 << 20}
+	if configure != nil {
+		configure(&cfg)
+	}
+	f, err := New(cfg, st, list, c, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

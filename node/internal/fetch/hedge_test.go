@@ -1,0 +1,60 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+)
+
+// TestFrozenHolderHedged: c freezes mid-stream (its store blocks every
+// read, as a SIGSTOPped process would) and stays frozen until the test
+// ends. The slow-source check is held off (a Grace of ten minutes), so only
+// the deadline-driven hedge can move c's chunks: the read completes while
+// c is still frozen, byte-exact, with no chunk stored twice. Before
+// hedging it waited for c until the read's timeout.
+func TestFrozenHolderHedged(t *testing.T) {
+	const rate = 2 << 20
+	a, c := newRegion(t, "a", rate), newRegion(t, "c", rate)
+	c.wrap.freezeAt, c.wrap.thaw = 20, make(chan struct{})
+	t.Cleanup(func() { close(c.wrap.thaw) }) // runs after the servers' Close: LIFO
+	data := incompressible(21, 6<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	prior := Link{Bandwidth: rate, RTT: 5 * time.Millisecond}
+	b := newReaderWith(t, "b", map[string]Link{"a": prior, "c": prior},
+		func(cfg *Config) { cfg.Grace = 10 * time.Minute }, a, c)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	src, err := b.f.Source(ctx, rec, 0, len(rec.Refs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := b.store.NewReader(ctx, rec, 0, -1, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with a frozen holder: %d of %d bytes, %v", len(got), len(data), err)
+	}
+	st := b.f.Stats()
+	_, by := received(b)
+	t.Logf("a sent %d, c sent %d before freezing; stats %+v", by["a"], by["c"], st)
+	if st.Hedges < 1 || st.StalledSources < 1 {
+		t.Fatalf("no hedge: %+v", st)
+	}
+	if st.DuplicateChunks != 0 || st.SlowSources != 0 {
+		t.Fatalf("hedge asked twice or the slow check fired: %+v", st)
+	}
+	if trs := b.f.Transfers(); len(trs) != 1 || trs[0].Hedges < 1 {
+		t.Fatalf("transfers %+v, want one with a hedge", trs)
+	}
+	// New plans leave the frozen region out until it delivers again.
+	if !b.f.recentlyStalled("c") || b.f.recentlyStalled("a") {
+		t.Fatal("stall not remembered for c (or remembered for a)")
+	}
+}
