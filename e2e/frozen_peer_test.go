@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -186,6 +187,10 @@ func TestFrozenHolderRead(t *testing.T) {
 		size>>20, linkMbit, frozenAt.Sub(t0).Seconds(), tr.Predicted, tr.LowerBound, planRest.Seconds(),
 		total.Seconds(), gapBefore.Seconds(), gapAfter.Seconds(), (gapAfter - gapBefore).Seconds(),
 		gapBound.Seconds(), tr.Hedges, tr.Replans, load[0])
+	t.Logf("frozen at %s; b's log: %s", frozenAt.UTC().Format("15:04:05.000"), nodes["b"].Log)
+	if b, err := os.ReadFile(nodes["b"].Log); err == nil {
+		_ = os.WriteFile(filepath.Join(artifactDir(t), "b.log"), b, 0o644)
+	}
 	if gapAfter > gapBefore+gapBound+gapSlack {
 		t.Errorf("largest gap after the freeze %v, want at most %v (largest before) + %v (+ %v slack)",
 			gapAfter, gapBefore, gapBound, gapSlack)

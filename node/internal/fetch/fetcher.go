@@ -62,7 +62,7 @@ type Config struct {
 	// HedgeAfter is the least slack past a frame's expected arrival
 	// after which a stream counts as stalled and its chunks are asked of
 	// other holders at once (see checkStall); the slack is
-	// max(HedgeAfter, 2 RTT). 0 means 500 ms; < 0 turns hedging off.
+	// max(HedgeAfter, 2 RTT). 0 means 300 ms; < 0 turns hedging off.
 	HedgeAfter time.Duration
 	// MaxStreams bounds concurrent chunk streams of this node; 0: 16.
 	MaxStreams int
@@ -192,7 +192,7 @@ func New(cfg Config, store Store, peers func() []Peer, tr Transport, log *zap.Lo
 		cfg.MaxStreams = 16
 	}
 	if cfg.HedgeAfter == 0 {
-		cfg.HedgeAfter = 500 * time.Millisecond
+		cfg.HedgeAfter = 300 * time.Millisecond
 	}
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = 30 * time.Minute

@@ -115,7 +115,7 @@ func (j *job) stall(s *jsrc, late time.Duration) {
 	for _, c := range s.batch[s.next:] {
 		if c.state == stQueued && c.owner == me && c.holders&others != 0 {
 			f.addQueued(s.Region, -c.est)
-			c.state, c.alt, c.hedged = stPlan, c.alt|s.bit, true
+			c.state, c.alt, c.hedged, c.serial = stPlan, c.alt|s.bit, true, 0
 			moved++
 		}
 	}
@@ -131,7 +131,7 @@ func (j *job) stall(s *jsrc, late time.Duration) {
 		for _, c := range r.batch[r.next:] {
 			if c.state == stQueued && c.owner == ri {
 				f.addQueued(r.Region, -c.est)
-				c.state, c.alt = stPlan, c.alt|r.bit
+				c.state, c.alt, c.serial = stPlan, c.alt|r.bit, 0
 			}
 		}
 		j.requeue(r)
