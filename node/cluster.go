@@ -292,8 +292,12 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	c.ml.OnEvent(func(ev membership.Event) {
 		if ev.Type == membership.EventJoin && !ev.Member.Local {
 			c.rep.Trigger() // catch up with a region that (re)appeared
+			c.warm(ev.Member.Region, ev.Member.PeerURL)
 		}
 	})
+	for _, m := range c.ml.Peers() { // joined before OnEvent
+		c.warm(m.Region, m.PeerURL)
+	}
 	c.log.Info("cluster ready", zap.String("peer_url", c.url), zap.String("gossip", c.ml.Addr()))
 	return c, nil
 }

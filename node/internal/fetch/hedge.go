@@ -34,6 +34,10 @@ const (
 	hedgeRateSlack = 2
 	// hedgeRTTs: the deadline's slack is at least this many RTTs.
 	hedgeRTTs = 2
+	// tcpInitialWindow is the congestion window a stream starts with
+	// (Linux: 10 segments; after an idle period too, with the default
+	// net.ipv4.tcp_slow_start_after_idle), for the plans' start-up time.
+	tcpInitialWindow = 10 * 1460
 	// stallMemory is how long new jobs leave out a region whose stream
 	// stalled and that has not delivered since.
 	stallMemory = 30 * time.Second
@@ -61,7 +65,7 @@ func (j *job) deadline(s *jsrc) time.Time {
 	c := s.batch[s.next]
 	exp := secs(hedgeRateSlack * float64(c.est) / bw)
 	if s.frames == 0 {
-		exp += rtt + secs(float64(s.ahead)/bw)
+		exp += rtt + planner.SlowStart(bw, rtt, tcpInitialWindow) + secs(float64(s.ahead)/bw)
 	}
 	return s.progressAt.Add(exp + max(j.f.cfg.HedgeAfter, hedgeRTTs*rtt))
 }

@@ -191,7 +191,8 @@ func (f *Fetcher) input(srcs []*jsrc, chunks []*jchunk, use planner.RegionSet) p
 			bw = 0
 		}
 		in.Sources[i] = planner.Source{Region: s.Region, Bandwidth: bw, RTT: rtt,
-			CostPerByte: f.cfg.Priors[s.Region].CostPerByte, Queued: f.queuedOn(s.Region)}
+			CostPerByte: f.cfg.Priors[s.Region].CostPerByte, Queued: f.queuedOn(s.Region),
+			Startup: planner.SlowStart(bw, rtt, tcpInitialWindow)}
 	}
 	for i, c := range chunks {
 		in.Chunks[i] = planner.Chunk{Index: c.index, ID: c.id.Short(), Size: c.est, Holders: c.holders}
