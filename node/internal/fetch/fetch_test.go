@@ -318,8 +318,8 @@ func TestSplitInProportionToLinkSpeeds(t *testing.T) {
 	total, by := received(b)
 	share := float64(by["a"]) / float64(total)
 	ideal := time.Duration(float64(total) / (fast + slow) * float64(time.Second))
-	t.Logf("a sent %d, c sent %d (a's share %.3f, want %.3f); %v elapsed, fluid bound %v",
-		by["a"], by["c"], share, 2.0/3, el, ideal)
+	t.Logf("a sent %d, c sent %d (a's share %.3f, want %.3f); %v elapsed, fluid bound %v; stats %+v",
+		by["a"], by["c"], share, 2.0/3, el, ideal, b.f.Stats())
 	if share < 0.6 || share > 0.73 {
 		t.Fatalf("a's share %.3f, want about 2/3", share)
 	}

@@ -17,16 +17,21 @@ type link struct {
 	next time.Time
 }
 
-// reserve books n bytes at rate bytes/s on the link and returns when they
-// have crossed it.
-func (l *link) reserve(n int, rate float64) time.Time {
+// reserve books n bytes at rate bytes/s on the link for a stream that
+// started at since and returns when they have crossed it.
+func (l *link) reserve(n int, rate float64, since time.Time) time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// An idle link lends up to paceBurst bytes of credit, as a real
-	// sender's socket buffer lets its writes run ahead of the wire: the
-	// sender's work between frames overlaps the link's.
+	// A link idle during a stream lends up to paceBurst bytes of credit,
+	// as a real sender's socket buffer lets its writes run ahead of the
+	// wire: the sender's work between frames overlaps the link's. None
+	// from before the stream's first write.
 	now := time.Now()
-	if floor := now.Add(-time.Duration(paceBurst / rate * float64(time.Second))); l.next.Before(floor) {
+	floor := now.Add(-time.Duration(paceBurst / rate * float64(time.Second)))
+	if floor.Before(since) {
+		floor = since
+	}
+	if l.next.Before(floor) {
 		l.next = floor
 	}
 	l.next = l.next.Add(time.Duration(float64(n) / rate * float64(time.Second)))
@@ -58,22 +63,26 @@ func (ls *links) get(region string) *link {
 // slices of at most paceSlice bytes. It exists to emulate WAN links in
 // tests (golang.org/x/time/rate is not a dependency).
 type pacer struct {
-	ctx  context.Context
-	w    io.Writer
-	rate float64 // bytes/s, > 0
-	link *link
+	ctx   context.Context
+	w     io.Writer
+	rate  float64 // bytes/s, > 0
+	link  *link
+	start time.Time // first write
 }
 
 const (
 	paceSlice = 16 << 10
-	paceBurst = 256 << 10
+	paceBurst = 1 << 20
 )
 
 func (p *pacer) Write(b []byte) (int, error) {
+	if p.start.IsZero() {
+		p.start = time.Now()
+	}
 	n := 0
 	for len(b) > 0 {
 		k := min(len(b), paceSlice)
-		due := p.link.reserve(k, p.rate)
+		due := p.link.reserve(k, p.rate, p.start)
 		if d := time.Until(due); d > 0 {
 			t := time.NewTimer(d)
 			select {
