@@ -99,6 +99,7 @@ type Fetcher struct {
 	inflight map[recipe.ChunkID]*future
 	queued   map[string]int64 // estimated bytes queued per source region
 	stats    Stats
+	holdings holdings // cached have answers
 	// stalledAt: regions whose stream last stalled (see checkStall) and
 	// has not delivered since; new plans leave them out for stallMemory.
 	stalledAt map[string]time.Time
@@ -132,6 +133,9 @@ type Stats struct {
 	// copies of hedged chunks that arrived after all and were dropped,
 	// not stored.
 	Hedges, StalledSources, HedgeWasted int64
+	// HaveCached counts fetch jobs planned from cached have answers
+	// (see holdings.go), without a have round trip.
+	HaveCached int64
 	// Plans counts planner.Solve calls of fetch jobs (first plans and
 	// re-plans; not Explain); PlanNanos is their total duration and
 	// LastPlanNanos the duration of the latest, in nanoseconds.

@@ -75,3 +75,35 @@ func TestFrozenHolderHedged(t *testing.T) {
 		t.Fatal("stall not remembered for c (or remembered for a)")
 	}
 }
+
+// TestRangeReadsPlanFromCachedHoldings: once the holders have answered for
+// an object's chunks (here `nitro plan`'s Explain), Range reads of it plan
+// from the cached answers, without a have round trip, and read right; a
+// stale answer (a holder that dropped a chunk since) costs a re-plan, not
+// the read.
+func TestRangeReadsPlanFromCachedHoldings(t *testing.T) {
+	a, c := newRegion(t, "a", 0), newRegion(t, "c", 0)
+	data := randomData(22, 2<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	b := newReader(t, "b", nil, a, c)
+	if _, err := b.f.Explain(t.Context(), rec, 0, len(rec.Refs)); err != nil {
+		t.Fatal(err)
+	}
+	// c loses a chunk the cache says it holds.
+	gone := rec.Refs[len(rec.Refs)-1].ID
+	if err := c.store.Drop(t.Context(), gone); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ off, n int64 }{{0, 300 << 10}, {1 << 20, 1 << 20}} {
+		got, err := read(t, b, rec, r.off, r.n)
+		if err != nil || !bytes.Equal(got, data[r.off:r.off+r.n]) {
+			t.Fatalf("range %d+%d: %v", r.off, r.n, err)
+		}
+	}
+	st := b.f.Stats()
+	t.Logf("stats %+v", st)
+	if st.HaveCached != 2 || st.NoHolder != 0 {
+		t.Fatalf("want both range reads planned from the cache: %+v", st)
+	}
+}

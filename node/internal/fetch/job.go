@@ -138,6 +138,7 @@ func (f *Fetcher) haveSizes(ctx context.Context, peers []Peer, ids []recipe.Chun
 				return
 			}
 			out[i] = has
+			f.holdings.note(p.Region, ids, has)
 		})
 	}
 	wg.Wait()
@@ -211,7 +212,13 @@ func (j *job) run() {
 	for i, c := range j.chunks {
 		ids[i] = c.id
 	}
-	j.srcs = f.sources(peers, f.haveSizes(j.ctx, peers, ids), j.chunks)
+	sizes, cached := f.holdings.lookup(peers, ids)
+	if cached {
+		f.count(func(st *Stats) { st.HaveCached++ })
+	} else {
+		sizes = f.haveSizes(j.ctx, peers, ids)
+	}
+	j.srcs = f.sources(peers, sizes, j.chunks)
 	regions := make([]string, len(j.srcs))
 	for i, s := range j.srcs {
 		regions[i] = s.Region
