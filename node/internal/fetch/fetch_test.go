@@ -450,7 +450,9 @@ func TestSlowSourceReplanned(t *testing.T) {
 	_, by := received(b)
 	st := b.f.Stats()
 	t.Logf("%v; a sent %d, c sent %d; stats %+v; links %+v", el, by["a"], by["c"], st, b.f.Links())
-	if st.SlowSources == 0 || el > 5*time.Second {
+	// A source this slow may miss its first chunk's deadline and be
+	// hedged (hedge.go) before the slow check judges it: either moves it.
+	if st.SlowSources+st.Hedges == 0 || el > 5*time.Second {
 		t.Fatalf("slow source not re-planned (took %v)", el)
 	}
 	// The re-plan asks no chunk twice: what crossed is the stored size.
