@@ -73,7 +73,7 @@ func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunksto
 	return st, err
 }
 
-func openStore(t *testing.T) *chunkstore.Store {
+func openStore(t testing.TB) *chunkstore.Store {
 	t.Helper()
 	s, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true,
 		MinSize: 16 << 10, AvgSize: 32 << 10, MaxSize: 128 << 10}, zap.NewNop())
@@ -86,7 +86,7 @@ func openStore(t *testing.T) *chunkstore.Store {
 
 // newRegion starts a region whose peer server paces streams to every
 // other region at rate bytes/s (0: unlimited).
-func newRegion(t *testing.T, name string, rate float64) *region {
+func newRegion(t testing.TB, name string, rate float64) *region {
 	t.Helper()
 	r := &region{name: name, store: openStore(t)}
 	r.wrap = &faultStore{Store: r.store, tamper: map[recipe.ChunkID]bool{}}
@@ -107,14 +107,14 @@ type reader struct {
 	store  *chunkstore.Store
 }
 
-func newReader(t *testing.T, name string, priors map[string]Link, peers ...*region) *reader {
+func newReader(t testing.TB, name string, priors map[string]Link, peers ...*region) *reader {
 	t.Helper()
 	return newReaderWith(t, name, priors, nil, peers...)
 }
 
 // newReaderWith is newReader with the fetcher's Config adjusted by
 // configure (nil: unchanged).
-func newReaderWith(t *testing.T, name string, priors map[string]Link, configure func(*Config), peers ...*region) *reader {
+func newReaderWith(t testing.TB, name string, priors map[string]Link, configure func(*Config), peers ...*region) *reader {
 	t.Helper()
 	st := openStore(t)
 	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: name, Node: name})
@@ -166,7 +166,7 @@ func incompressible(seed uint64, n int) []byte {
 	return b
 }
 
-func write(t *testing.T, s *chunkstore.Store, data []byte) *recipe.Recipe {
+func write(t testing.TB, s *chunkstore.Store, data []byte) *recipe.Recipe {
 	t.Helper()
 	rec, _, err := s.Write(t.Context(), bytes.NewReader(data))
 	if err != nil {
@@ -175,7 +175,7 @@ func write(t *testing.T, s *chunkstore.Store, data []byte) *recipe.Recipe {
 	return rec
 }
 
-func read(t *testing.T, r *reader, rec *recipe.Recipe, off, n int64) ([]byte, error) {
+func read(t testing.TB, r *reader, rec *recipe.Recipe, off, n int64) ([]byte, error) {
 	t.Helper()
 	ctx := t.Context()
 	first, last := 0, len(rec.Refs)
@@ -290,7 +290,7 @@ func idsOf(refs []recipe.Ref) []recipe.ChunkID {
 }
 
 // copyChunks copies the chunks of rec from one store to another.
-func copyChunks(t *testing.T, from, to *chunkstore.Store, refs []recipe.Ref) {
+func copyChunks(t testing.TB, from, to *chunkstore.Store, refs []recipe.Ref) {
 	for _, ref := range refs {
 		st, err := from.GetStored(t.Context(), ref.ID)
 		if err != nil {
