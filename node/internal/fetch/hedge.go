@@ -36,7 +36,11 @@ const (
 	hedgeRTTs = 2
 	// tcpInitialWindow is the congestion window a stream starts with
 	// (Linux: 10 segments; after an idle period too, with the default
-	// net.ipv4.tcp_slow_start_after_idle), for the plans' start-up time.
+	// net.ipv4.tcp_slow_start_after_idle), for the plans' start-up time
+	// (planner.SlowStart). That uses the configured RTT (links rtt_ms):
+	// memberlist's measured RTT includes the nodes' scheduling delays,
+	// which on loaded cores are many times a loopback or LAN RTT, and
+	// slow start multiplies it.
 	tcpInitialWindow = 10 * 1460
 	// stallMemory is how long new jobs leave out a region whose stream
 	// stalled and that has not delivered since.
@@ -65,7 +69,7 @@ func (j *job) deadline(s *jsrc) time.Time {
 	c := s.batch[s.next]
 	exp := secs(hedgeRateSlack * float64(c.est) / bw)
 	if s.frames == 0 {
-		exp += rtt + planner.SlowStart(bw, rtt, tcpInitialWindow) + secs(float64(s.ahead)/bw)
+		exp += rtt + planner.SlowStart(bw, est.PriorRTT, tcpInitialWindow) + secs(float64(s.ahead)/bw)
 	}
 	return s.progressAt.Add(exp + max(j.f.cfg.HedgeAfter, hedgeRTTs*rtt))
 }

@@ -193,7 +193,7 @@ func (f *Fetcher) input(srcs []*jsrc, chunks []*jchunk, use planner.RegionSet) p
 		}
 		in.Sources[i] = planner.Source{Region: s.Region, Bandwidth: bw, RTT: rtt,
 			CostPerByte: f.cfg.Priors[s.Region].CostPerByte, Queued: f.queuedOn(s.Region),
-			Startup: planner.SlowStart(bw, rtt, tcpInitialWindow)}
+			Startup: planner.SlowStart(bw, est.PriorRTT, tcpInitialWindow)}
 	}
 	for i, c := range chunks {
 		in.Chunks[i] = planner.Chunk{Index: c.index, ID: c.id.Short(), Size: c.est, Holders: c.holders}
