@@ -64,6 +64,10 @@ type ClusterConfig struct {
 	// SlowFactor after SlowGrace is re-planned (0: 2 s and 3).
 	SlowGrace  time.Duration `yaml:"slow_grace"`
 	SlowFactor float64       `yaml:"slow_factor"`
+	// HedgeAfter is the least slack past a chunk's expected arrival after
+	// which a stream counts as stalled and its chunks are asked of other
+	// holders at once (fetch.Config.HedgeAfter; 0: 300 ms; < 0: off).
+	HedgeAfter time.Duration `yaml:"hedge_after"`
 	// Placement names regions to which every new object is copied in the
 	// background right after its PUT (eager placement), unless its
 	// container's X-Container-Meta-Nitro-Placement (comma-separated
@@ -244,7 +248,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 			CostPerByte: l.CostPerGB / 1e9}
 	}
 	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
-		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, OnComplete: c.onComplete, OnTransfer: onTransfer},
+		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, HedgeAfter: cc.HedgeAfter, OnComplete: c.onComplete, OnTransfer: onTransfer},
 		store, c.fetchPeers, c.client, log)
 	if err != nil {
 		return nil, err
@@ -292,8 +296,12 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	c.ml.OnEvent(func(ev membership.Event) {
 		if ev.Type == membership.EventJoin && !ev.Member.Local {
 			c.rep.Trigger() // catch up with a region that (re)appeared
+			c.warm(ev.Member.Region, ev.Member.PeerURL)
 		}
 	})
+	for _, m := range c.ml.Peers() { // joined before OnEvent
+		c.warm(m.Region, m.PeerURL)
+	}
 	c.log.Info("cluster ready", zap.String("peer_url", c.url), zap.String("gossip", c.ml.Addr()))
 	return c, nil
 }

@@ -9,7 +9,7 @@ import (
 // LowerBound returns the fractional lower bound T* of in, in seconds: no
 // plan, whatever its strategy, delivers every chunk of in sooner.
 //
-// With a_r = RTT_r + Queued_r/Bandwidth_r the time at which source r can
+// With a_r = RTT_r + Startup_r + Queued_r/Bandwidth_r the time at which source r can
 // start delivering new bytes, and cap_r(T) = max(0, Bandwidth_r·(T − a_r))
 // the new bytes it can deliver by time T,
 //

@@ -17,9 +17,11 @@
 //     dropped from every holder set.
 //   - Group: the chunks sharing one holder set; there are at most
 //     min(chunks, 2^sources − 1) groups.
-//   - Available time a_r = RTT_r + Queued_r/Bandwidth_r, in seconds: when
-//     source r's first new byte can arrive. One RTT of start-up latency
-//     (request out, first byte back) is the model.
+//   - Available time a_r = RTT_r + Startup_r + Queued_r/Bandwidth_r, in
+//     seconds: when source r's first new byte can arrive. One RTT of
+//     start-up latency (request out, first byte back) is the model, plus
+//     what the caller knows more: a connection to open, TCP slow start
+//     (SlowStart), as Startup.
 //   - Capacity cap_r(T) = max(0, Bandwidth_r·(T − a_r)), in bytes: what
 //     source r can deliver by time T.
 //   - Finish of a source: a_r + Bytes_r/Bandwidth_r for the bytes it is

@@ -71,6 +71,37 @@ type Source struct {
 	// Queued is the number of bytes already queued (or in flight) on the
 	// link, >= 0; they are delivered before any byte of this plan.
 	Queued int64
+	// Startup is further start-up time before the link delivers at
+	// Bandwidth, >= 0: a connection still to be opened (a TCP handshake,
+	// one RTT; TLS, one more) and the rate lost to TCP slow start (see
+	// SlowStart). Zero: a warm link at full rate after one RTT.
+	Startup time.Duration
+}
+
+// SlowStart returns the time TCP slow start costs a transfer over a link
+// of bandwidth bytes/s and round trip rtt, starting from a congestion
+// window of window bytes (Linux: 10 segments, about 14 KiB, after a new
+// connection or an idle period): the window doubles each round trip until
+// it covers the bandwidth-delay product, so the ramp takes
+// k = ceil(log2(BDP/window)) round trips and delivers window·(2^k − 1)
+// bytes, which at full rate would have taken that many bytes/bandwidth;
+// the difference is the cost. Zero when the window covers the BDP or an
+// argument is not positive.
+func SlowStart(bandwidth float64, rtt time.Duration, window int64) time.Duration {
+	if bandwidth <= 0 || rtt <= 0 || window <= 0 {
+		return 0
+	}
+	bdp := bandwidth * rtt.Seconds()
+	if bdp <= float64(window) {
+		return 0
+	}
+	k := math.Ceil(math.Log2(bdp / float64(window)))
+	sent := float64(window) * (math.Exp2(k) - 1)
+	lost := k*rtt.Seconds() - sent/bandwidth
+	if lost <= 0 {
+		return 0
+	}
+	return time.Duration(lost * float64(time.Second))
 }
 
 // Input is one planning problem: the chunks a destination region lacks and
@@ -86,9 +117,10 @@ type Input struct {
 }
 
 // available returns the time in seconds at which source s can start
-// delivering new bytes: one RTT plus the time to drain Queued.
+// delivering new bytes: one RTT plus Startup plus the time to drain
+// Queued.
 func (s *Source) available() float64 {
-	return s.RTT.Seconds() + float64(s.Queued)/s.Bandwidth
+	return s.RTT.Seconds() + s.Startup.Seconds() + float64(s.Queued)/s.Bandwidth
 }
 
 // problem is a validated Input with chunks grouped by holder set.
@@ -145,6 +177,8 @@ func prepare(in Input) (*problem, error) {
 			return nil, badInput("source %q bandwidth %v", s.Region, s.Bandwidth)
 		case s.RTT < 0:
 			return nil, badInput("source %q RTT %v", s.Region, s.RTT)
+		case s.Startup < 0:
+			return nil, badInput("source %q start-up %v", s.Region, s.Startup)
 		case !finiteNonNeg(s.CostPerByte):
 			return nil, badInput("source %q cost per byte %v", s.Region, s.CostPerByte)
 		case s.Queued < 0 || s.Queued > MaxTotalBytes:

@@ -352,3 +352,53 @@ func TestBaselines(t *testing.T) {
 		t.Fatalf("nitro %v", got)
 	}
 }
+
+func TestSlowStart(t *testing.T) {
+	const iw = 14600 // Linux's initial window: 10 segments of 1460 bytes
+	cases := []struct {
+		name string
+		bw   float64
+		rtt  time.Duration
+		want time.Duration // approximate
+	}{
+		{"window covers the BDP", 1e6, 10 * time.Millisecond, 0},
+		{"no RTT", 1e9, 0, 0},
+		// 62.5 MB/s, 100 ms: BDP 6.25 MB, 9 doublings, 7.46 MB in the ramp.
+		{"500 Mbit/s at 100 ms", 62.5e6, 100 * time.Millisecond, 900*time.Millisecond - 119*time.Millisecond},
+	}
+	for _, c := range cases {
+		got := SlowStart(c.bw, c.rtt, iw)
+		if d := got - c.want; d < -5*time.Millisecond || d > 5*time.Millisecond {
+			t.Errorf("%s: SlowStart = %v, want about %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestStartupDelaysASource(t *testing.T) {
+	// Two equal sources; one with 1 s of start-up: the bound and the plan
+	// give it 1 s less of the transfer.
+	mk := func(startup time.Duration) Input {
+		in := Input{Sources: []Source{{Region: "a", Bandwidth: 1e6}, {Region: "b", Bandwidth: 1e6, Startup: startup}}}
+		for i := range 40 {
+			in.Chunks = append(in.Chunks, Chunk{Index: i, Size: 100e3, Holders: Regions(0, 1)})
+		}
+		return in
+	}
+	p0, err := Solve(mk(0), Strategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, err := Solve(mk(time.Second), Strategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p0.LowerBound != 2 || p1.LowerBound != 2.5 {
+		t.Fatalf("lower bounds %v and %v, want 2 and 2.5", p0.LowerBound, p1.LowerBound)
+	}
+	if p1.Sources[1].Bytes >= p0.Sources[1].Bytes {
+		t.Fatalf("the slow starter got %d bytes, as many as without start-up (%d)", p1.Sources[1].Bytes, p0.Sources[1].Bytes)
+	}
+	if _, err := Solve(Input{Sources: []Source{{Region: "a", Bandwidth: 1, Startup: -1}}}, Strategy{}); err == nil {
+		t.Fatal("negative start-up accepted")
+	}
+}

@@ -53,6 +53,13 @@
 // (self-heal; see heal), never returned. A chunk fails, with a *NoHolderError naming
 // it, only when no live region holds it.
 //
+// Stalls: every stream has a deadline for its next chunk from the plan
+// (its stored size at the link's estimated rate, twice over, after the
+// stream's last progress, plus max(Config.HedgeAfter, 2 RTT)); a stream
+// that misses it is stalled: its unarrived chunks are asked of their other
+// holders at once, first arrival wins and is stored once, and the stalled
+// region is left out of plans until it delivers again (see hedge.go).
+//
 // A fetch runs detached from the reader's context (bounded by FetchTimeout):
 // chunks are kept, so finishing a transfer whose reader went away is work
 // the next read does not repeat, and other readers may share it.

@@ -85,7 +85,7 @@ func (f *Fetcher) Explain(ctx context.Context, rec *recipe.Recipe, first, last i
 			todo = append(todo, c)
 		}
 	}
-	in := f.input(srcs, todo)
+	in := f.input(srcs, todo, ^planner.RegionSet(0))
 	for i, s := range srcs {
 		sr := SourceReport{Region: s.Region, URL: s.URL, Bandwidth: in.Sources[i].Bandwidth, RTT: in.Sources[i].RTT}
 		for _, c := range todo {

@@ -59,6 +59,11 @@ type Config struct {
 	// SlowFactor: a stream slower than predicted/SlowFactor is re-planned;
 	// 0 means 3.
 	SlowFactor float64
+	// HedgeAfter is the least slack past a frame's expected arrival
+	// after which a stream counts as stalled and its chunks are asked of
+	// other holders at once (see checkStall); the slack is
+	// max(HedgeAfter, 2 RTT). 0 means 300 ms; < 0 turns hedging off.
+	HedgeAfter time.Duration
 	// MaxStreams bounds concurrent chunk streams of this node; 0: 16.
 	MaxStreams int
 	// FetchTimeout bounds one fetch; 0 means 30 min.
@@ -94,6 +99,10 @@ type Fetcher struct {
 	inflight map[recipe.ChunkID]*future
 	queued   map[string]int64 // estimated bytes queued per source region
 	stats    Stats
+	holdings holdings // cached have answers
+	// stalledAt: regions whose stream last stalled (see checkStall) and
+	// has not delivered since; new plans leave them out for stallMemory.
+	stalledAt map[string]time.Time
 
 	transfers transfers // recent jobs, for Transfers
 }
@@ -118,6 +127,15 @@ type Stats struct {
 	// in the normal case: a re-plan never asks for a chunk that is in
 	// flight.
 	DuplicateChunks int64
+	// Hedges counts streams that missed a frame's deadline and whose
+	// chunks were asked of other holders at once (StalledSources the
+	// distinct stall events: equal today); HedgeWasted counts the losing
+	// copies of hedged chunks that arrived after all and were dropped,
+	// not stored.
+	Hedges, StalledSources, HedgeWasted int64
+	// HaveCached counts fetch jobs planned from cached have answers
+	// (see holdings.go), without a have round trip.
+	HaveCached int64
 	// Plans counts planner.Solve calls of fetch jobs (first plans and
 	// re-plans; not Explain); PlanNanos is their total duration and
 	// LastPlanNanos the duration of the latest, in nanoseconds.
@@ -177,6 +195,9 @@ func New(cfg Config, store Store, peers func() []Peer, tr Transport, log *zap.Lo
 	if cfg.MaxStreams <= 0 {
 		cfg.MaxStreams = 16
 	}
+	if cfg.HedgeAfter == 0 {
+		cfg.HedgeAfter = 300 * time.Millisecond
+	}
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = 30 * time.Minute
 	}
@@ -188,10 +209,11 @@ func New(cfg Config, store Store, peers func() []Peer, tr Transport, log *zap.Lo
 	}
 	return &Fetcher{
 		cfg: cfg, store: store, peers: peers, tr: tr, log: log.Named("fetch"),
-		links:    &links{prior: cfg.Priors, def: cfg.DefaultBandwidth, est: map[string]*LinkEstimate{}, ratio: 1},
-		streams:  make(chan struct{}, cfg.MaxStreams),
-		inflight: map[recipe.ChunkID]*future{},
-		queued:   map[string]int64{},
+		links:     &links{prior: cfg.Priors, def: cfg.DefaultBandwidth, est: map[string]*LinkEstimate{}, ratio: 1},
+		streams:   make(chan struct{}, cfg.MaxStreams),
+		inflight:  map[recipe.ChunkID]*future{},
+		queued:    map[string]int64{},
+		stalledAt: map[string]time.Time{},
 	}, nil
 }
 

@@ -36,6 +36,15 @@ type jchunk struct {
 	lastErr string
 	healing bool // fetched again after the local copy failed verification
 	got     int  // frames received for it (any source); > 1: duplicates
+	// alt is the set of sources whose streams asked for the chunk before
+	// it moved (a stalled source's stream, or one cut short to re-plan
+	// in object order): their copy is still welcome if it comes first.
+	alt planner.RegionSet
+	// hedged: asked of a second source after its first stalled; a later
+	// copy is the hedge's expected waste, not a duplicate request.
+	hedged bool
+	// serial is the stream that asked for the chunk as its owner.
+	serial uint64
 }
 
 // jsrc is one source region of a job.
@@ -71,6 +80,18 @@ type jsrc struct {
 	// the current one (zero: none).
 	stall      time.Duration
 	stallSince time.Time
+	// Hedging (see checkStall): batch is the current stream's chunks and
+	// next the position of the frame expected next; progressAt is when
+	// the stream last made progress (its start, a frame, or the end of a
+	// local stall). stalled: it missed a frame's deadline and is left
+	// out of plans until it delivers again; restream: its stream was cut
+	// short on purpose (not a failure).
+	batch      []*jchunk
+	next       int
+	serial     uint64
+	progressAt time.Time
+	stalled    bool
+	restream   bool
 }
 
 // job fetches a set of missing chunks: plan, stream, re-plan.
@@ -84,6 +105,7 @@ type job struct {
 	kick      chan struct{}
 	mu        sync.Mutex
 	remaining int
+	serial    uint64 // streams started
 	wg        sync.WaitGroup
 	tr        *Transfer // this job in f.transfers
 }
@@ -116,6 +138,7 @@ func (f *Fetcher) haveSizes(ctx context.Context, peers []Peer, ids []recipe.Chun
 				return
 			}
 			out[i] = has
+			f.holdings.note(p.Region, ids, has)
 		})
 	}
 	wg.Wait()
@@ -154,8 +177,9 @@ func (f *Fetcher) sources(peers []Peer, sizes [][]int64, chunks []*jchunk) []*js
 	return srcs
 }
 
-// input builds the planner input for chunks over srcs.
-func (f *Fetcher) input(srcs []*jsrc, chunks []*jchunk) planner.Input {
+// input builds the planner input for chunks over the sources of srcs in
+// use (the others get bandwidth 0: not planned).
+func (f *Fetcher) input(srcs []*jsrc, chunks []*jchunk, use planner.RegionSet) planner.Input {
 	in := planner.Input{Chunks: make([]planner.Chunk, len(chunks)), Sources: make([]planner.Source, len(srcs))}
 	for i, s := range srcs {
 		est := f.links.get(s.Region)
@@ -164,11 +188,12 @@ func (f *Fetcher) input(srcs []*jsrc, chunks []*jchunk) planner.Input {
 			rtt = est.RTT
 		}
 		bw := est.Bandwidth
-		if s.failed {
+		if s.failed || s.bit&use == 0 {
 			bw = 0
 		}
 		in.Sources[i] = planner.Source{Region: s.Region, Bandwidth: bw, RTT: rtt,
-			CostPerByte: f.cfg.Priors[s.Region].CostPerByte, Queued: f.queuedOn(s.Region)}
+			CostPerByte: f.cfg.Priors[s.Region].CostPerByte, Queued: f.queuedOn(s.Region),
+			Startup: planner.SlowStart(bw, est.PriorRTT, tcpInitialWindow)}
 	}
 	for i, c := range chunks {
 		in.Chunks[i] = planner.Chunk{Index: c.index, ID: c.id.Short(), Size: c.est, Holders: c.holders}
@@ -187,15 +212,24 @@ func (j *job) run() {
 	for i, c := range j.chunks {
 		ids[i] = c.id
 	}
-	j.srcs = f.sources(peers, f.haveSizes(j.ctx, peers, ids), j.chunks)
+	sizes, cached := f.holdings.lookup(peers, ids)
+	if cached {
+		f.count(func(st *Stats) { st.HaveCached++ })
+	} else {
+		sizes = f.haveSizes(j.ctx, peers, ids)
+	}
+	j.srcs = f.sources(peers, sizes, j.chunks)
 	regions := make([]string, len(j.srcs))
 	for i, s := range j.srcs {
 		regions[i] = s.Region
 	}
 	j.tr = f.transfers.start(len(j.chunks), regions)
 	defer f.transfers.finish(j.tr, f.cfg.OnTransfer)
+	for _, s := range j.srcs {
+		s.stalled = f.recentlyStalled(s.Region)
+	}
 
-	tick := time.NewTicker(max(j.f.cfg.Grace/4, 50*time.Millisecond))
+	tick := time.NewTicker(loopTick)
 	defer tick.Stop()
 	for {
 		j.mu.Lock()
@@ -204,6 +238,7 @@ func (j *job) run() {
 			break
 		}
 		j.planPending()
+		j.checkStall()
 		j.checkSlow()
 		j.startWorkers()
 		j.mu.Unlock()
@@ -264,7 +299,15 @@ func (j *job) planPending() {
 	if len(todo) == 0 {
 		return
 	}
-	in := j.f.input(j.srcs, todo)
+	// Stalled sources are left out unless a chunk has no other holder.
+	use := alive &^ j.stalledSet()
+	for _, c := range todo {
+		if c.holders&use == 0 {
+			use = alive
+			break
+		}
+	}
+	in := j.f.input(j.srcs, todo, use)
 	t0 := time.Now()
 	plan, err := planner.Solve(in, j.f.cfg.Strategy)
 	d := time.Since(t0).Nanoseconds()
@@ -316,7 +359,7 @@ const (
 func (j *job) checkSlow() {
 	now := time.Now()
 	for _, s := range j.srcs {
-		if s.cancel == nil || s.slow || s.streamLeft == 0 || s.streamStart.IsZero() {
+		if s.cancel == nil || s.slow || s.stalled || s.restream || s.streamLeft == 0 || s.streamStart.IsZero() {
 			continue
 		}
 		est := j.f.links.get(s.Region)
@@ -328,7 +371,7 @@ func (j *job) checkSlow() {
 		if bw <= 0 {
 			continue
 		}
-		stall := s.stalled(now)
+		stall := s.localStall(now)
 		avg := float64(s.batchBytes) / float64(max(s.batchChunks, 1))
 		judgeAfter := max(j.f.cfg.Grace, judgeRTTs*rtt+secs(judgeChunks*avg/bw)+secs(float64(s.ahead)/bw))
 		if now.Sub(s.streamStart)-stall < rtt+judgeAfter {
@@ -395,8 +438,8 @@ func (j *job) othersHold(s *jsrc) bool {
 	return false
 }
 
-// stalled returns the stream's local back-pressure time so far; j.mu held.
-func (s *jsrc) stalled(now time.Time) time.Duration {
+// localStall returns the stream's local back-pressure time so far; j.mu held.
+func (s *jsrc) localStall(now time.Time) time.Duration {
 	d := s.stall
 	if !s.stallSince.IsZero() {
 		d += now.Sub(s.stallSince)
@@ -451,6 +494,12 @@ func (j *job) worker(s *jsrc) {
 			j.mu.Unlock()
 			continue
 		}
+		j.serial++
+		serial := j.serial
+		for _, c := range batch {
+			c.serial = serial
+		}
+		s.batch, s.next, s.serial, s.restream = batch, 0, serial, false
 		sctx, cancel := context.WithCancel(j.ctx)
 		// streamStart stays zero (not judged) until the stream has a slot.
 		s.cancel, s.streamStart, s.streamBytes, s.streamLeft, s.slow = cancel, time.Time{}, 0, len(batch), false
@@ -468,6 +517,7 @@ func (j *job) worker(s *jsrc) {
 		}
 		j.mu.Lock()
 		s.streamStart = time.Now() // the wait for a stream slot is not the link's fault
+		s.progressAt = s.streamStart
 		// What other fetches have queued on the region goes first (the
 		// planner's Source.Queued): this job's own chunks on s are not
 		// ahead of the stream.
@@ -506,18 +556,30 @@ func (j *job) worker(s *jsrc) {
 				if s.frames == 0 {
 					s.firstAt, s.firstBytes = now, int64(len(st.Data))
 				}
-				s.lastAt = now
+				s.lastAt, s.progressAt, s.next = now, now, next
 				s.frames++
 				s.streamBytes += int64(len(st.Data))
 				s.streamLeft--
-				dup := false
+				if s.stalled {
+					j.recovered(s)
+				}
+				dup, hedged := false, c.hedged
 				if ferr == nil {
 					c.got++
-					dup = c.got > 1 || c.state != stQueued || c.owner != me
+					// First arrival wins: the owner's copy, or that of a
+					// stream that asked for it before it moved.
+					live := c.state == stQueued || c.state == stPlan
+					ours := (c.state == stQueued && c.owner == me) || c.alt&s.bit != 0
+					dup = c.got > 1 || !live || !ours
 				}
 				j.mu.Unlock()
 				if ferr != nil {
 					j.chunkFailed(s, c, fmt.Sprintf("%s: %v", s.Region, ferr))
+					return nil
+				}
+				if dup && hedged {
+					// The losing copy of a hedged chunk: expected, dropped.
+					f.count(func(st *Stats) { st.HedgeWasted++ })
 					return nil
 				}
 				if dup {
@@ -542,7 +604,7 @@ func (j *job) worker(s *jsrc) {
 				defer func() {
 					j.mu.Lock()
 					s.stall += time.Since(s.stallSince)
-					s.stallSince = time.Time{}
+					s.stallSince, s.progressAt = time.Time{}, time.Now()
 					j.mu.Unlock()
 				}()
 				// Wait even if the stream was cancelled meanwhile (re-plan):
@@ -568,12 +630,14 @@ func (j *job) worker(s *jsrc) {
 		s.cancel = nil
 		leftover := 0
 		for _, c := range batch { // every arrival is resolved: the rest never came
-			if c.state == stQueued && c.owner == me {
+			if c.state == stQueued && c.owner == me && c.serial == serial {
 				f.addQueued(s.Region, -c.est)
 				c.state = stPlan
 				leftover++
 			}
+			c.alt &^= s.bit // this stream sends nothing more
 		}
+		s.batch, s.next = nil, 0
 		switch {
 		case j.ctx.Err() != nil:
 		case err == nil:
@@ -588,6 +652,8 @@ func (j *job) worker(s *jsrc) {
 			}
 		case s.slow:
 			// checkSlow lowered the estimate and counted the re-plan.
+		case s.restream:
+			// Cut short on purpose (checkStall): its chunks are re-planned.
 		default:
 			s.failed = true
 			f.count(func(st *Stats) { st.SourceFails++; st.Replans++ })
@@ -638,10 +704,16 @@ func indexOf(srcs []*jsrc, s *jsrc) int {
 func (j *job) chunkDone(s *jsrc, c *jchunk, stored int64) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if c.state != stQueued { // resolved already: never twice
+	switch c.state {
+	case stQueued:
+		j.f.addQueued(j.srcs[c.owner].Region, -c.est)
+	case stPlan: // an alt stream's copy came before the re-plan
+	default: // resolved already: never twice
 		return
 	}
-	j.f.addQueued(s.Region, -c.est)
+	if c.hedged {
+		j.hedgeWon(s, c)
+	}
 	c.state = stDone
 	j.remaining--
 	j.f.count(func(st *Stats) { st.StoredBytes += stored })
@@ -652,7 +724,14 @@ func (j *job) chunkDone(s *jsrc, c *jchunk, stored int64) {
 // chunkFailed takes s out of c's holders and plans c again.
 func (j *job) chunkFailed(s *jsrc, c *jchunk, reason string) {
 	j.mu.Lock()
-	if c.state != stQueued { // already re-planned (cancelled stream)
+	if c.state != stQueued || c.owner != indexOf(j.srcs, s) {
+		// Already re-planned (cancelled or stalled stream): the other
+		// request stands; s is no holder of it after all.
+		if c.alt&s.bit != 0 {
+			c.alt &^= s.bit
+			c.holders &^= s.bit
+			c.got = 0
+		}
 		j.mu.Unlock()
 		return
 	}

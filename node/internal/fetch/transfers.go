@@ -47,8 +47,8 @@ type Transfer struct {
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 	// Replans counts re-plans after a failed or slow source.
 	Replans int `json:"replans"`
-	// Hedges counts hedged requests; always 0 until the fetcher hedges
-	// (a later issue adds hedged reads).
+	// Hedges counts streams that missed a chunk's deadline and whose
+	// chunks were asked of other holders at once (see hedge.go).
 	Hedges  int              `json:"hedges"`
 	Sources []TransferSource `json:"sources"`
 }

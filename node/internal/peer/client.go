@@ -75,6 +75,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.HTTP == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 32
+		tr.IdleConnTimeout = IdleConnTimeout
 		tr.DisableCompression = true // chunks are compressed already
 		if cfg.TLS != nil {
 			tr.TLSClientConfig = cfg.TLS.Clone()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -265,5 +266,61 @@ func TestRateLimitAndBlock(t *testing.T) {
 	var se *StatusError
 	if _, err := blocked.Have(ctx, hs.URL, ids); !errors.As(err, &se) || se.Code != 503 {
 		t.Fatalf("blocked region: %v", err)
+	}
+}
+
+// TestWarmOpensIdleConnections: Warm leaves n connections in the pool, and
+// the next requests reuse them instead of dialling.
+func TestWarmOpensIdleConnections(t *testing.T) {
+	srv, err := NewServer(ServerConfig{Secret: secret, Region: "a"}, openStore(t), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	dials := 0
+	hs := httptest.NewUnstartedServer(srv)
+	hs.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			mu.Lock()
+			dials++
+			mu.Unlock()
+		}
+	}
+	hs.Start()
+	defer hs.Close()
+	c, err := NewClient(ClientConfig{Secret: secret, Region: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Warm(t.Context(), hs.URL, 2); err != nil {
+		t.Fatal(err)
+	}
+	// A request that finds a connection freed before its own dial is
+	// done uses it; the dial still completes into the pool.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := dials
+		mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections opened, want 2", n)
+		}
+	}
+	// Two concurrent requests now find the two warm connections.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := c.Have(t.Context(), hs.URL, []recipe.ChunkID{{1}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if dials != 2 {
+		t.Fatalf("%d connections after two more requests, want the 2 warm ones reused", dials)
 	}
 }

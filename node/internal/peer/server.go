@@ -61,7 +61,8 @@ type ServerConfig struct {
 	// MaxStreams bounds concurrent chunk streams; 0 means 16.
 	MaxStreams int
 	// RateLimit, if not nil, returns the rate in bytes/s at which chunk
-	// streams to the given region are paced; <= 0 means unlimited. For
+	// streams to the given region are paced; <= 0 means unlimited. All
+	// streams to one region share that rate (one emulated link). For
 	// emulating WAN links in tests.
 	RateLimit func(toRegion string) float64
 	// Block, if not nil, makes the server refuse (503) every request from
@@ -83,6 +84,7 @@ type Server struct {
 	sent    counters
 	mux     *http.ServeMux
 	replay  *replayCache
+	links   links // emulated links by destination region (RateLimit)
 }
 
 // NewServer returns a peer protocol server over chunks and records (either
@@ -386,7 +388,7 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 	var out interface{ Write([]byte) (int, error) } = w
 	if s.cfg.RateLimit != nil {
 		if rate := s.cfg.RateLimit(from); rate > 0 {
-			out = &pacer{ctx: ctx, w: w, rate: rate}
+			out = &pacer{ctx: ctx, w: w, rate: rate, link: s.links.get(from)}
 		}
 	}
 	for _, id := range ids {

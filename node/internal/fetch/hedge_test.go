@@ -1,0 +1,109 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+)
+
+// TestFrozenHolderHedged: c freezes mid-stream (its store blocks every
+// read, as a SIGSTOPped process would) and stays frozen until the test
+// ends. The slow-source check is held off (a Grace of ten minutes), so only
+// the deadline-driven hedge can move c's chunks: the read completes while
+// c is still frozen, byte-exact, with no chunk stored twice. Before
+// hedging it waited for c until the read's timeout.
+func TestFrozenHolderHedged(t *testing.T) {
+	const rate = 2 << 20
+	a, c := newRegion(t, "a", rate), newRegion(t, "c", rate)
+	c.wrap.freezeAt, c.wrap.thaw = 20, make(chan struct{})
+	t.Cleanup(func() { close(c.wrap.thaw) }) // runs after the servers' Close: LIFO
+	data := incompressible(21, 6<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	prior := Link{Bandwidth: rate, RTT: 5 * time.Millisecond}
+	b := newReaderWith(t, "b", map[string]Link{"a": prior, "c": prior},
+		func(cfg *Config) { cfg.Grace = 10 * time.Minute }, a, c)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	src, err := b.f.Source(ctx, rec, 0, len(rec.Refs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := b.store.NewReader(ctx, rec, 0, -1, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	buf := make([]byte, 32<<10)
+	last, gap := time.Now(), time.Duration(0)
+	for {
+		n, rerr := rc.Read(buf)
+		if n > 0 {
+			gap = max(gap, time.Since(last))
+			last = time.Now()
+			got = append(got, buf[:n]...)
+		}
+		if rerr != nil {
+			if rerr != io.EOF {
+				err = rerr
+			}
+			break
+		}
+	}
+	rc.Close()
+	t.Logf("largest gap between reads %v", gap)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with a frozen holder: %d of %d bytes, %v", len(got), len(data), err)
+	}
+	st := b.f.Stats()
+	_, by := received(b)
+	t.Logf("a sent %d, c sent %d before freezing; stats %+v", by["a"], by["c"], st)
+	if st.Hedges < 1 || st.StalledSources < 1 {
+		t.Fatalf("no hedge: %+v", st)
+	}
+	if st.DuplicateChunks != 0 || st.SlowSources != 0 {
+		t.Fatalf("hedge asked twice or the slow check fired: %+v", st)
+	}
+	if trs := b.f.Transfers(); len(trs) != 1 || trs[0].Hedges < 1 {
+		t.Fatalf("transfers %+v, want one with a hedge", trs)
+	}
+	// New plans leave the frozen region out until it delivers again.
+	if !b.f.recentlyStalled("c") || b.f.recentlyStalled("a") {
+		t.Fatal("stall not remembered for c (or remembered for a)")
+	}
+}
+
+// TestRangeReadsPlanFromCachedHoldings: once the holders have answered for
+// an object's chunks (here `nitro plan`'s Explain), Range reads of it plan
+// from the cached answers, without a have round trip, and read right; a
+// stale answer (a holder that dropped a chunk since) costs a re-plan, not
+// the read.
+func TestRangeReadsPlanFromCachedHoldings(t *testing.T) {
+	a, c := newRegion(t, "a", 0), newRegion(t, "c", 0)
+	data := randomData(22, 2<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	b := newReader(t, "b", nil, a, c)
+	if _, err := b.f.Explain(t.Context(), rec, 0, len(rec.Refs)); err != nil {
+		t.Fatal(err)
+	}
+	// c loses a chunk the cache says it holds.
+	gone := rec.Refs[len(rec.Refs)-1].ID
+	if err := c.store.Drop(t.Context(), gone); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct{ off, n int64 }{{0, 300 << 10}, {1 << 20, 1 << 20}} {
+		got, err := read(t, b, rec, r.off, r.n)
+		if err != nil || !bytes.Equal(got, data[r.off:r.off+r.n]) {
+			t.Fatalf("range %d+%d: %v", r.off, r.n, err)
+		}
+	}
+	st := b.f.Stats()
+	t.Logf("stats %+v", st)
+	if st.HaveCached != 2 || st.NoHolder != 0 {
+		t.Fatalf("want both range reads planned from the cache: %+v", st)
+	}
+}
