@@ -46,7 +46,7 @@ func objSetup() []diffStep {
 	}
 }
 
-func withSetup(steps ...diffStep) []diffStep { return append(objSetup(), steps...) }
+func withObj(steps ...diffStep) []diffStep { return withSetup(objSetup(), steps...) }
 
 var statusCases = []diffCase{
 	{Name: "bad paths", Steps: []diffStep{
@@ -59,7 +59,7 @@ var statusCases = []diffCase{
 		{Method: "GET", Path: "/v2/AUTH_test"},
 		{Method: "GET", Path: "/nope"},
 	}},
-	{Name: "copy errors", Steps: withSetup(
+	{Name: "copy errors", Steps: withObj(
 		diffStep{Method: "COPY", Path: "{c}/o"},
 		diffStep{Method: "COPY", Path: "{c}/o", Header: map[string]string{"Destination": "nocontainer"}},
 		diffStep{Method: "COPY", Path: "{c}/o", Header: map[string]string{"Destination": "{c1}/x"}},
@@ -69,14 +69,14 @@ var statusCases = []diffCase{
 		diffStep{Method: "PUT", Path: "{c}/x", Header: map[string]string{"X-Copy-From": "{c}/missing", "Content-Length": "0"}},
 		diffStep{Method: "PUT", Path: "{c}/x", Header: map[string]string{"X-Copy-From": "bad", "Content-Length": "0"}},
 	)},
-	{Name: "copy with range", Steps: withSetup(
+	{Name: "copy with range", Steps: withObj(
 		diffStep{Method: "COPY", Path: "{c}/o", Header: map[string]string{"Destination": "{c}/r", "Range": "bytes=2-5"}, Compare: []string{"Etag"}},
 		diffStep{Method: "GET", Path: "{c}/r", Compare: []string{"Etag"}},
 		diffStep{Method: "PUT", Path: "{c}/r2", Header: map[string]string{"X-Copy-From": "{c}/o", "Range": "bytes=-3", "Content-Length": "0"}, Compare: []string{"Etag"}},
 		diffStep{Method: "GET", Path: "{c}/r2", Compare: []string{"Etag"}},
 		diffStep{Method: "COPY", Path: "{c}/o", Header: map[string]string{"Destination": "{c}/r3", "Range": "bytes=50-60"}},
 	)},
-	{Name: "delete-at validation", Steps: withSetup(
+	{Name: "delete-at validation", Steps: withObj(
 		diffStep{Method: "PUT", Path: "{c}/d", Body: "x", Header: map[string]string{"X-Delete-At": "abc"}},
 		diffStep{Method: "PUT", Path: "{c}/d", Body: "x", Header: map[string]string{"X-Delete-At": "1"}},
 		diffStep{Method: "PUT", Path: "{c}/d", Body: "x", Header: map[string]string{"X-Delete-At": "9999999999.5"}},
@@ -91,7 +91,7 @@ var statusCases = []diffCase{
 		diffStep{Method: "DELETE", Path: "{c}/o", Header: map[string]string{"X-If-Delete-At": "12345"}},
 		diffStep{Method: "HEAD", Path: "{c}/o"},
 	)},
-	{Name: "multi range get", Steps: withSetup(
+	{Name: "multi range get", Steps: withObj(
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"Range": "bytes=0-1,5-6"}, BodyMode: bodyIgnore, Check: sameMultipart,
 			Norm: map[string]func(string) string{"Content-Type": normBoundary}},
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"Range": "bytes=0-1,-2"}, BodyMode: bodyIgnore, Check: sameMultipart,
@@ -101,7 +101,7 @@ var statusCases = []diffCase{
 		diffStep{Method: "HEAD", Path: "{c}/o", Header: map[string]string{"Range": "bytes=0-1,5-6"},
 			Norm: map[string]func(string) string{"Content-Type": normBoundary}},
 	)},
-	{Name: "conditional precedence 412", Steps: withSetup(
+	{Name: "conditional precedence 412", Steps: withObj(
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"If-Match": "\"nope\"", "If-Unmodified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}},
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"If-Match": "*", "If-Unmodified-Since": "Fri, 01 Jan 1999 00:00:00 GMT"}},
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"If-None-Match": "\"nope\"", "If-Match": "\"nope\""}},
@@ -112,7 +112,7 @@ var statusCases = []diffCase{
 		Name: "conditional precedence 304",
 		Differs: "Go's net/http drops Content-Type and Content-Length from every 304 (RFC 9110 15.4.5 lets a server omit them); " +
 			"Swift sends the object's Content-Type and Content-Length: 0. Status and order of evaluation agree.",
-		Steps: withSetup(
+		Steps: withObj(
 			diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"If-None-Match": "*", "If-Modified-Since": "Fri, 01 Jan 1999 00:00:00 GMT"}, Compare: []string{"Etag"},
 				Nitro: &diffWant{Status: 304, Header: map[string]string{"Content-Type": "", "Content-Length": ""}}},
 			diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"If-None-Match": "\"nope\"", "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"},
@@ -125,7 +125,7 @@ var statusCases = []diffCase{
 				Nitro: &diffWant{Status: 304, Header: map[string]string{"Content-Type": ""}}},
 		),
 	},
-	{Name: "manifest header as stored", Steps: withSetup(
+	{Name: "manifest header as stored", Steps: withObj(
 		diffStep{Method: "PUT", Path: "{c}/m", Header: map[string]string{"X-Object-Manifest": "{c}/seg%20x", "Content-Length": "0"}},
 		diffStep{Method: "HEAD", Path: "{c}/m", Compare: []string{"X-Object-Manifest"}, Norm: map[string]func(string) string{"Etag": normPresent}},
 		diffStep{Method: "PUT", Path: "{c}/m2", Header: map[string]string{"X-Object-Manifest": "{c}/seg x/ü", "Content-Length": "0"}},
@@ -155,7 +155,7 @@ var statusCases = []diffCase{
 		{Method: "GET", Path: "", Header: map[string]string{"X-Auth-Token": "AUTH_tkbad"}, Compare: []string{"Www-Authenticate"}},
 		{Method: "GET", Path: "/auth/v1.0", As: "anon", Header: map[string]string{"X-Auth-User": "test:tester", "X-Auth-Key": "wrong"}, Compare: []string{"Www-Authenticate"}},
 	}},
-	{Name: "connection and expect", Steps: withSetup(
+	{Name: "connection and expect", Steps: withObj(
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"Connection": "keep-alive"}},
 		diffStep{Method: "PUT", Path: "{c}/e", Body: "expect", Header: map[string]string{"Expect": "100-continue"}, Compare: []string{"Etag"}},
 		diffStep{Method: "GET", Path: "{c}/e"},
