@@ -50,6 +50,8 @@ type Store struct {
 	plain    sync.Pool  // *[]byte, decode buffers of readers
 	vals     sync.Pool  // *[]byte, chunk values of writers
 	group    syncGroup
+	puts     putGroup         // PutStored's group commit
+	lazy     lazySync         // Receive's background syncs
 	pins     pinRegistry      // see Pin and GC
 	space    *diskspace.Guard // free-space reserve of cfg.Dir (space.go)
 	counts   counts           // incremental Stats (counts.go)
@@ -166,6 +168,7 @@ func badgerOptions(dir string, log *zap.Logger) badger.Options {
 // Close flushes and closes the store; it is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.lazy.close()
 		s.closeErr = s.db.Close()
 		s.codec.close()
 	})
