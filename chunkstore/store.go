@@ -43,7 +43,7 @@ type Store struct {
 	db       *badger.DB
 	log      *zap.Logger
 	codec    *codec
-	bufs     sync.Pool // *[]byte of cap cfg.MaxSize, for the writer
+	bufs     sync.Pool // *[]byte of cap 1+cfg.MaxSize, for the writer
 	records  Records
 	now      func() time.Time
 	maint    sync.Mutex // one GC or Fsck at a time
@@ -102,7 +102,8 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s.records.s = s
 	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)
 	s.cpu = make(chan struct{}, cfg.Workers)
-	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
+	// A codec byte, then a chunk (writer.go).
+	s.bufs.New = func() any { b := make([]byte, 0, 1+cfg.MaxSize); return &b }
 	s.vals.New = func() any { b := make([]byte, 0, valueCap(cfg.MaxSize)); return &b }
 	if err := s.Recount(context.Background()); err != nil {
 		db.Close()
