@@ -22,10 +22,6 @@ type Store interface {
 	Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error)
 	// PutStored verifies st against id and stores it.
 	PutStored(ctx context.Context, id recipe.ChunkID, st chunkstore.Stored) error
-	// Receive is PutStored without waiting for the fsync (the store syncs
-	// received chunks in the background): what an arrival needs, since
-	// its holders keep their copies.
-	Receive(ctx context.Context, id recipe.ChunkID, st chunkstore.Stored) error
 	// Drop deletes a chunk that failed verification, so that it can be
 	// stored again.
 	Drop(ctx context.Context, id recipe.ChunkID) error
