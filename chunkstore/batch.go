@@ -19,9 +19,8 @@ type batcher struct {
 	db      *badger.DB
 	txn     *badger.Txn
 	bytes   int
-	bufs    []*[]byte   // pooled values of txn, released after its commit
+	bufs    []pooled    // pooled values of txn, released after its commit
 	kvs     [][2][]byte // entries of txn, to retry it when writes were blocked
-	pool    *sync.Pool  // where bufs go back; nil: none
 	budget  *budget     // nil, or where each of bufs returns cost bytes
 	cost    int64
 	pending chan struct{}
@@ -45,15 +44,23 @@ const (
 	syncBytes = 32 << 20
 )
 
-// newBatcher returns a batcher on db returning value buffers to pool (nil:
-// none); with sync, it syncs in the background as it goes (see syncBytes).
-func newBatcher(db *badger.DB, pool *sync.Pool, sync bool) *batcher {
-	return &batcher{db: db, pool: pool, sync: sync, pending: make(chan struct{}, batchPending)}
+// newBatcher returns a batcher on db; with sync, it syncs in the
+// background as it goes (see syncBytes).
+func newBatcher(db *badger.DB, sync bool) *batcher {
+	return &batcher{db: db, sync: sync, pending: make(chan struct{}, batchPending)}
 }
 
-// release hands buf (holding a value passed to set) back to the pool once
-// the transaction holding it has committed.
-func (b *batcher) release(buf *[]byte) { b.bufs = append(b.bufs, buf) }
+// pooled is a buffer and the pool it goes back to.
+type pooled struct {
+	buf  *[]byte
+	pool *sync.Pool
+}
+
+// release hands buf (holding a value passed to set) back to pool once the
+// transaction holding it has committed.
+func (b *batcher) release(buf *[]byte, pool *sync.Pool) {
+	b.bufs = append(b.bufs, pooled{buf, pool})
+}
 
 // set adds key → val; the batcher retains both until flush returns.
 func (b *batcher) set(key, val []byte) error {
@@ -120,10 +127,8 @@ func (b *batcher) commit() {
 				}
 			}
 		}
-		if b.pool != nil {
-			for _, p := range bufs {
-				b.pool.Put(p)
-			}
+		for _, p := range bufs {
+			p.pool.Put(p.buf)
 		}
 		b.releaseBudget(len(bufs))
 		if err != nil {

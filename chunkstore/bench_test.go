@@ -72,9 +72,15 @@ func reportStored(b *testing.B, s *Store, ingested int64) {
 	b.ReportMetric(float64(ingested)/float64(st.Chunks), "B/chunk")
 }
 
-func benchWriteNew(b *testing.B, nosync bool) {
+func benchWriteNew(b *testing.B, nosync bool) { benchWriteNewData(b, nosync, testData(1, benchSize)) }
+
+// BenchmarkWriteNewRandom is BenchmarkWriteNew on incompressible bytes
+// (scripts/bench-swift.sh --data random): MD5, cutting, SHA-256 and the
+// value log, no compression.
+func BenchmarkWriteNewRandom(b *testing.B) { benchWriteNewData(b, false, randomData(9, benchSize)) }
+
+func benchWriteNewData(b *testing.B, nosync bool, data []byte) {
 	s := benchStore(b, nosync)
-	data := testData(1, benchSize)
 	b.SetBytes(benchSize)
 	var cpu time.Duration
 	b.ResetTimer()

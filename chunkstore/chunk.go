@@ -2,8 +2,10 @@ package chunkstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -179,25 +181,265 @@ func (s *Store) Put(ctx context.Context, plain []byte) (recipe.ChunkID, error) {
 // *CorruptChunkError) and stores it as-is; a present chunk writes nothing
 // but may be re-stamped. Durable on return unless Config.NoSync. It does
 // not retain st.Data.
+//
+// Concurrent calls share their Badger transaction and their fsync (see
+// putGroup), so the receive path costs about one commit and one sync per
+// group of arrivals, not per chunk; a raw chunk is hashed where it lies,
+// a compressed one decoded into a pooled buffer.
 func (s *Store) PutStored(ctx context.Context, id recipe.ChunkID, st Stored) error {
-	plain, err := s.codec.verify(id, nil, st.Codec, st.Data, 0)
+	return s.putStored(ctx, id, st, true)
+}
+
+// Receive is PutStored for chunks fetched from a peer to serve a read:
+// the chunk is committed, so readable, when it returns, but Receive does
+// not wait for the fsync. The store syncs received chunks in the
+// background, at most receiveSyncDelay or receiveSyncBytes after they
+// were committed, and on Close. Nothing is acknowledged to anyone on the
+// strength of a received chunk (a crash before the sync merely loses a
+// copy that its holders still have; a value lost with its key still in
+// the tree fails verification on read and is fetched again), and an fsync
+// per arrival group would cost more CPU than all the rest of the receive
+// path (BenchmarkReceive). Errors as PutStored's.
+func (s *Store) Receive(ctx context.Context, id recipe.ChunkID, st Stored) error {
+	return s.putStored(ctx, id, st, false)
+}
+
+// putStored is PutStored, waiting for the fsync if durable, else
+// scheduling one (see Receive).
+func (s *Store) putStored(ctx context.Context, id recipe.ChunkID, st Stored, durable bool) error {
+	if err := s.verifyStored(id, st); err != nil {
+		return err
+	}
+	present, err := s.present(ctx, nil, id)
+	if err != nil || present {
+		return err
+	}
+	vb := s.vals.Get().(*[]byte)
+	val := append((*vb)[:0], byte(st.Codec))
+	*vb = append(val, st.Data...)
+	if err := s.space.Charge(spaceCost(len(*vb))); err != nil {
+		s.vals.Put(vb)
+		return fmt.Errorf("chunkstore: put chunk %s: %w", id.Short(), err)
+	}
+	return s.puts.put(s, &putReq{id: id, val: vb, durable: durable})
+}
+
+// verifyStored checks that st decodes to a non-empty chunk hashing to id,
+// without keeping the plain bytes: raw data is hashed in place, zstd
+// decoded into a pooled buffer. Errors: *CorruptChunkError.
+func (s *Store) verifyStored(id recipe.ChunkID, st Stored) error {
+	if st.Codec == CodecRaw {
+		if len(st.Data) == 0 || len(st.Data) > recipe.MaxChunkSize {
+			return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: raw chunk of %d bytes", ErrCodec, len(st.Data))}
+		}
+		if got := recipe.ChunkID(sha256.Sum256(st.Data)); got != id {
+			return &CorruptChunkError{ID: id, Got: got}
+		}
+		return nil
+	}
+	pb, _ := s.plain.Get().(*[]byte)
+	if pb == nil {
+		pb = new([]byte)
+	}
+	plain, err := s.codec.verify(id, (*pb)[:0], st.Codec, st.Data, 0)
+	if cap(plain) > cap(*pb) && cap(plain) <= 2*s.cfg.MaxSize {
+		*pb = plain[:0] // grown: keep the bigger buffer, not an outsized one
+	}
+	s.plain.Put(pb)
 	if err != nil {
 		return err
 	}
 	if len(plain) == 0 {
 		return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: empty chunk", ErrCodec)}
 	}
-	present, err := s.present(ctx, nil, id)
-	if err != nil || present {
-		return err
+	return nil
+}
+
+// putGroup commits the values of concurrent PutStored calls together:
+// a caller queues its value; if no commit is running it leads: it takes
+// the whole queue, writes it in as few transactions as batchBytes allows,
+// syncs once, and hands the lead to the first caller queued meanwhile (so
+// no caller commits for others for longer than one group). Followers wait
+// for their group's result. A chunk queued twice in one group (two
+// streams delivering the same chunk) is written once.
+type putGroup struct {
+	mu      sync.Mutex
+	queue   []*putReq
+	leading bool
+}
+
+// putReq is one PutStored's value waiting for its group's commit.
+type putReq struct {
+	id  recipe.ChunkID
+	val *[]byte // from Store.vals; returned to it after the commit
+	// durable: the caller waits for the fsync (PutStored), else the
+	// group schedules one (Receive).
+	durable bool
+	lead    bool // set before wake: the receiver leads the next group
+	err     error
+	wake    chan struct{}
+}
+
+// put queues r and returns once its group is committed (and synced).
+func (g *putGroup) put(s *Store, r *putReq) error {
+	r.wake = make(chan struct{}, 1)
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	if g.leading {
+		g.mu.Unlock()
+		<-r.wake
+		if !r.lead {
+			return r.err
+		}
+		g.mu.Lock()
 	}
-	val := make([]byte, 1+len(st.Data))
-	val[0] = byte(st.Codec)
-	copy(val[1:], st.Data)
-	if err := s.putValue(id, val); err != nil {
-		return err
+	g.leading = true
+	batch := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+
+	err := s.commitPuts(batch)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		next := g.queue[0]
+		next.lead = true
+		next.wake <- struct{}{}
+	} else {
+		g.leading = false
 	}
-	return s.sync()
+	g.mu.Unlock()
+	for _, q := range batch {
+		if q != r {
+			q.err = err
+			q.wake <- struct{}{}
+		}
+	}
+	return err
+}
+
+// commitPuts writes batch (chunk values and stamps) in transactions of at
+// most about batchBytes of values, syncs if a request of batch is durable
+// (else schedules a background sync), returns the value buffers to their
+// pool, and returns the first error.
+func (s *Store) commitPuts(batch []*putReq) error {
+	defer func() {
+		for _, q := range batch {
+			s.vals.Put(q.val)
+		}
+	}()
+	stamp := encodeStamp(s.now().Unix())
+	seen := make(map[recipe.ChunkID]struct{}, len(batch))
+	var n, bytes int64
+	for i := 0; i < len(batch); {
+		var part []*putReq
+		size := 0
+		for ; i < len(batch) && (len(part) == 0 || size+len(*batch[i].val) <= batchBytes); i++ {
+			if _, dup := seen[batch[i].id]; dup {
+				continue
+			}
+			seen[batch[i].id] = struct{}{}
+			part = append(part, batch[i])
+			size += len(*batch[i].val)
+		}
+		if len(part) == 0 {
+			continue
+		}
+		err := s.update(func(txn *badger.Txn) error {
+			for _, q := range part {
+				if err := txn.Set(chunkKey(q.id), *q.val); err != nil {
+					return err
+				}
+				if err := txn.Set(stampKey(q.id), stamp); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("chunkstore: put chunk %s: %w", part[0].id.Short(), err)
+		}
+		for _, q := range part {
+			n++
+			bytes += int64(len(*q.val))
+		}
+	}
+	s.counts.chunk(n, bytes)
+	for _, q := range batch {
+		if q.durable {
+			return s.sync()
+		}
+	}
+	s.lazy.add(s, bytes)
+	return nil
+}
+
+// Background sync of received chunks (Receive).
+const (
+	receiveSyncDelay = 200 * time.Millisecond
+	receiveSyncBytes = 32 << 20
+)
+
+// lazySync schedules the background syncs of Receive: one at most
+// receiveSyncDelay after the first unsynced commit, or at once when
+// receiveSyncBytes are unsynced. Sync errors are left for the next
+// durable sync (DB.Sync reports them again) and Close.
+type lazySync struct {
+	mu      sync.Mutex
+	pending int64
+	timer   *time.Timer
+	closed  bool
+	wg      sync.WaitGroup // syncs running
+}
+
+// add records n committed, unsynced bytes.
+func (l *lazySync) add(s *Store, n int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.pending += n
+	switch {
+	case l.pending >= receiveSyncBytes:
+		if l.timer != nil {
+			l.timer.Stop()
+			l.timer = nil
+		}
+		l.start(s)
+	case l.timer == nil:
+		l.timer = time.AfterFunc(receiveSyncDelay, func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.timer = nil
+			if !l.closed && l.pending > 0 {
+				l.start(s)
+			}
+		})
+	}
+}
+
+// start runs a sync in the background; l.mu held.
+func (l *lazySync) start(s *Store) {
+	l.pending = 0
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		s.sync() //nolint:errcheck // best effort: see lazySync
+	}()
+}
+
+// close stops scheduling and waits for the syncs running; the caller
+// closes the DB (which syncs) after.
+func (l *lazySync) close() {
+	l.mu.Lock()
+	l.closed = true
+	if l.timer != nil {
+		l.timer.Stop()
+		l.timer = nil
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
 }
 
 // putValue writes a chunk value and its stamp in one transaction.

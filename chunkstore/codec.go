@@ -89,17 +89,29 @@ func (c *codec) appendValue(dst, plain []byte) []byte {
 	if need := 1 + len(plain) + len(plain)/64 + 64; cap(dst) < need {
 		dst = make([]byte, 0, need)
 	}
-	v := dst[:1]
-	if c.enc != nil && len(plain) >= 64 && !incompressible(plain) {
-		v[0] = byte(CodecZstd)
-		v = c.enc.EncodeAll(plain, v)
-		if (len(v)-1)*rawDen < len(plain)*rawNum {
-			return v
-		}
-		v = v[:1]
+	if v, ok := c.compressValue(dst, plain); ok {
+		return v
 	}
+	v := dst[:1]
 	v[0] = byte(CodecRaw)
 	return append(v, plain...)
+}
+
+// compressValue returns the zstd value of plain (codec byte, then the
+// frame) written into dst's capacity, and true; or false when plain is to
+// be stored raw (compression off, a tiny or incompressible chunk, or zstd
+// saving less than the raw rule asks). dst must hold 1 + len(plain) +
+// len(plain)/64 + 64 bytes to avoid an allocation.
+func (c *codec) compressValue(dst, plain []byte) ([]byte, bool) {
+	if c.enc == nil || len(plain) < 64 || incompressible(plain) {
+		return nil, false
+	}
+	v := append(dst[:0], byte(CodecZstd))
+	v = c.enc.EncodeAll(plain, v)
+	if (len(v)-1)*rawDen < len(plain)*rawNum {
+		return v, true
+	}
+	return nil, false
 }
 
 // decode returns the plain bytes of a stored chunk, appended to dst[:0]

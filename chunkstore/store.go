@@ -43,13 +43,15 @@ type Store struct {
 	db       *badger.DB
 	log      *zap.Logger
 	codec    *codec
-	bufs     sync.Pool // *[]byte of cap cfg.MaxSize, for the writer
+	bufs     sync.Pool // *[]byte of cap 1+cfg.MaxSize, for the writer
 	records  Records
 	now      func() time.Time
 	maint    sync.Mutex // one GC or Fsck at a time
 	plain    sync.Pool  // *[]byte, decode buffers of readers
 	vals     sync.Pool  // *[]byte, chunk values of writers
 	group    syncGroup
+	puts     putGroup         // PutStored's group commit
+	lazy     lazySync         // Receive's background syncs
 	pins     pinRegistry      // see Pin and GC
 	space    *diskspace.Guard // free-space reserve of cfg.Dir (space.go)
 	counts   counts           // incremental Stats (counts.go)
@@ -100,7 +102,8 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s.records.s = s
 	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)
 	s.cpu = make(chan struct{}, cfg.Workers)
-	s.bufs.New = func() any { b := make([]byte, 0, cfg.MaxSize); return &b }
+	// A codec byte, then a chunk (writer.go).
+	s.bufs.New = func() any { b := make([]byte, 0, 1+cfg.MaxSize); return &b }
 	s.vals.New = func() any { b := make([]byte, 0, valueCap(cfg.MaxSize)); return &b }
 	if err := s.Recount(context.Background()); err != nil {
 		db.Close()
@@ -166,6 +169,7 @@ func badgerOptions(dir string, log *zap.Logger) badger.Options {
 // Close flushes and closes the store; it is idempotent.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.lazy.close()
 		s.closeErr = s.db.Close()
 		s.codec.close()
 	})

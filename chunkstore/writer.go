@@ -16,11 +16,11 @@ import (
 
 // wjob is one chunk moving through a Write's pipeline.
 type wjob struct {
-	buf    *[]byte // pooled buffer holding data
-	data   []byte  // plain bytes
+	buf    *[]byte // pooled buffer (Store.bufs): a codec byte, then data
+	data   []byte  // plain bytes, (*buf)[1:]
 	id     recipe.ChunkID
 	val    []byte  // Badger value to store; nil: already stored or claimed
-	vbuf   *[]byte // pooled buffer holding val
+	vbuf   *[]byte // pooled buffer (Store.vals) holding val; nil: val is (*buf)[:1+len(data)], a raw value
 	err    error
 	done   chan struct{} // closed by the worker
 	hashed chan struct{} // closed by the MD5 goroutine
@@ -88,7 +88,9 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 				return err
 			}
 			buf := s.bufs.Get().(*[]byte)
-			c, err := ch.Next((*buf)[:0])
+			// Cut after a free byte, so that a raw value is the codec
+			// byte and the plain bytes where they lie, with no copy.
+			c, err := ch.Next((*buf)[1:1])
 			if err == io.EOF {
 				s.bufs.Put(buf)
 				s.wbudget.release(s.chunkCost())
@@ -147,11 +149,22 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 					case err != nil:
 						j.err = err
 					case !present:
-						j.vbuf = s.vals.Get().(*[]byte)
+						vb := s.vals.Get().(*[]byte)
 						s.cpu <- struct{}{}
-						*j.vbuf = s.codec.appendValue((*j.vbuf)[:0], j.data)
+						v, ok := s.codec.compressValue((*vb)[:0], j.data)
 						<-s.cpu
-						j.val = *j.vbuf
+						if ok {
+							*vb = v
+							j.vbuf, j.val = vb, v
+						} else if v := (*j.buf)[:1+len(j.data)]; &v[1] == &j.data[0] {
+							// Raw, where it lies (see the cutter).
+							s.vals.Put(vb)
+							v[0] = byte(CodecRaw)
+							j.val = v
+						} else {
+							*vb = s.codec.appendValue((*vb)[:0], j.data)
+							j.vbuf, j.val = vb, *vb
+						}
 					}
 				}
 				close(j.done)
@@ -189,7 +202,7 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 // commitWrite consumes the jobs in order; sum is the MD5 of the stream,
 // complete once every job's hashed is closed. The recipe is pinned into p.
 func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-chan struct{}, sum hash.Hash, p *Pin) (*recipe.Recipe, recipe.ID, error) {
-	wb := newBatcher(s.db, &s.vals, !s.cfg.NoSync)
+	wb := newBatcher(s.db, !s.cfg.NoSync)
 	wb.counts = &s.counts
 	wb.budget, wb.cost = s.wbudget, s.chunkCost()
 	defer wb.cancel()
@@ -238,14 +251,21 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 		}
 		rec.Refs = append(rec.Refs, recipe.Ref{ID: j.id, Size: uint32(len(j.data))})
 		rec.Size += int64(len(j.data))
-		s.bufs.Put(j.buf)
 		<-slots
+		// vb holds the value until its transaction commits: the value
+		// buffer, or for a raw value the plain buffer itself.
+		vb, pool := j.vbuf, &s.vals
+		if j.vbuf != nil || j.val == nil {
+			s.bufs.Put(j.buf)
+		} else {
+			vb, pool = j.buf, &s.bufs
+		}
 		if j.val == nil {
 			s.wbudget.release(s.chunkCost())
 			continue
 		}
 		if err := s.space.Charge(spaceCost(len(j.val))); err != nil {
-			s.vals.Put(j.vbuf)
+			pool.Put(vb)
 			s.wbudget.release(s.chunkCost())
 			return nil, recipe.ID{}, fmt.Errorf("chunkstore: write: %w", err)
 		}
@@ -256,7 +276,7 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 			s.wbudget.release(s.chunkCost())
 			return nil, recipe.ID{}, err
 		}
-		wb.release(j.vbuf) // and its budget, once committed
+		wb.release(vb, pool) // and its budget, once committed
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, recipe.ID{}, err
@@ -275,7 +295,7 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 // chunkCost is the write budget a chunk in flight holds: its plain buffer
 // and its compressed value's, both of their pools' capacity.
 func (s *Store) chunkCost() int64 {
-	return int64(s.cfg.MaxSize) + int64(valueCap(s.cfg.MaxSize))
+	return int64(1+s.cfg.MaxSize) + int64(valueCap(s.cfg.MaxSize))
 }
 
 // valueCap is the capacity of the value buffers of s.vals: a marker byte

@@ -4,7 +4,7 @@
 # curl, alternating between the two systems, N runs each.
 #
 #   scripts/bench-swift.sh [--runs N] [--data image|random|FILE] [--keep]
-#                          [--only swift|nitro]
+#                          [--only swift|nitro] [--base NITRO_BINARY]
 #
 #   --data image   (default) the raw bookworm-minbase VM image from
 #                  scripts/vm-images.sh (exactly 1 GiB; a real disk image, so
@@ -12,6 +12,9 @@
 #   --data random  1 GiB from /dev/urandom (incompressible, no duplicates:
 #                  Nitro's worst case)
 #   --data FILE    FILE, truncated or repeated to 1 GiB
+#
+#   --base BIN     also run the nitro binary BIN (e.g. built from main before
+#                  a change), interleaved with the others, as column "Base"
 #
 # Each Nitro run starts from an empty data directory (a fresh `nitro serve`),
 # so the PUT is a cold upload; a second PUT of the same bytes ("re-PUT",
@@ -27,13 +30,15 @@ export PATH=/usr/local/go/bin:/usr/bin:/usr/sbin:/bin:/sbin:$PATH
 . scripts/lib/swift.sh
 
 runs=3 data=image keep=0 only=
+base_bin=
 while [ $# -gt 0 ]; do
   case "$1" in
   --runs) runs=$2; shift 2 ;;
   --data) data=$2; shift 2 ;;
   --keep) keep=1; shift ;;
   --only) only=$2; shift 2 ;;
-  -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+  --base) base_bin=$(readlink -f "$2"); shift 2 ;;
+  -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
   *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -137,7 +142,7 @@ swift:
 log:
   level: warn
 EOF
-  "$nitro_bin" serve --config "$d/nitro.yaml" >"$d/nitro.log" 2>&1 &
+  "${run_bin:-$nitro_bin}" serve --config "$d/nitro.yaml" >"$d/nitro.log" 2>&1 &
   nitro_pid=$!
   sample_rss "$nitro_pid" "$d/anon" &
   sampler_pid=$!
@@ -160,7 +165,8 @@ nitro_stop() {
   [ "${anon:-0}" -gt "$nitro_anon" ] && nitro_anon=$anon
   nitro_pid= sampler_pid=
 }
-nitro_run() { # run number; appends to $tmp/nitro.{put,get,reput}
+nitro_run() { # run number [tag]; appends to $tmp/TAG.{put,get,reput} (TAG: nitro)
+  local tag=${2:-nitro}
   nitro_start "$1"
   local tu su url tok
   read -r tok su < <(token "http://127.0.0.1:$nitro_port")
@@ -168,15 +174,27 @@ nitro_run() { # run number; appends to $tmp/nitro.{put,get,reput}
   url=$su/bench/object
   anon() { local v; v=$(cat "$tmp/nitro.$1/anon" 2>/dev/null); echo $((${v:-0} / 1024)); }
   local a1 a2
-  tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/nitro.put"; a1=$(anon "$1")
-  tu=$(get "$url" "$tok"); echo "$tu" >>"$tmp/nitro.get"; a2=$(anon "$1")
-  tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/nitro.reput"
-  log "nitro run $1: peak RssAnon after PUT $a1 MiB, after GET $a2 MiB, after re-PUT $(anon "$1") MiB"
+  local c0 c1
+  c0=$(proc_cpu "$nitro_pid")
+  tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/$tag.put"; a1=$(anon "$1")
+  c1=$(proc_cpu "$nitro_pid"); echo "$c0 $c1" | awk '{printf "%.2f\n", ($2-$1)}' >>"$tmp/$tag.putcpu"
+  tu=$(get "$url" "$tok"); echo "$tu" >>"$tmp/$tag.get"; a2=$(anon "$1")
+  tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/$tag.reput"
+  log "$tag run $1: peak RssAnon after PUT $a1 MiB, after GET $a2 MiB, after re-PUT $(anon "$1") MiB"
   local du
   du=$(du -s --block-size=1 "$tmp/nitro.$1/data" | cut -f1)
-  log "nitro run $1: PUT $(mbps "$(sed -n "${1}p" "$tmp/nitro.put")") MB/s, GET $(mbps "$(sed -n "${1}p" "$tmp/nitro.get")") MB/s, re-PUT $(mbps "$tu") MB/s, data dir uses $du B on disk"
+  log "$tag run $1: PUT $(mbps "$(sed -n "${1}p" "$tmp/$tag.put")") MB/s ($(sed -n "${1}p" "$tmp/$tag.putcpu") CPU-s in nitro), GET $(mbps "$(sed -n "${1}p" "$tmp/$tag.get")") MB/s, re-PUT $(mbps "$tu") MB/s, data dir uses $du B on disk, load $(cut -d' ' -f1 /proc/loadavg)"
   nitro_stop "$1"
   rm -rf "$tmp/nitro.$1"
+}
+
+# proc_cpu PID...: CPU seconds (user + system) the processes and their
+# live children (Swift's workers) have used so far.
+proc_cpu() {
+  local all=("$@") p
+  for p in "$@"; do mapfile -t -O "${#all[@]}" all < <(ps -o pid= --ppid "$p" | tr -d ' '); done
+  for p in "${all[@]}"; do cat "/proc/$p/stat" 2>/dev/null; done |
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); s += $12 + $13 } END { printf "%.2f\n", s / hz }'
 }
 
 # --- Swift -------------------------------------------------------------------
@@ -188,28 +206,44 @@ if [ "$only" != nitro ]; then
   curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $swift_tok" "$swift_url/bench" || { tail -n 20 "$tmp"/swift/log/*.log >&2; exit 1; }
 fi
 swift_run() {
-  local url=$swift_url/bench/object tu tg
+  local url=$swift_url/bench/object tu tg c0 c1 pids
+  mapfile -t pids <"$tmp/swift/pids"
+  c0=$(proc_cpu "${pids[@]}")
   tu=$(put "$url" "$swift_tok"); echo "$tu" >>"$tmp/swift.put"
+  c1=$(proc_cpu "${pids[@]}"); echo "$c0 $c1" | awk '{printf "%.2f\n", ($2-$1)}' >>"$tmp/swift.putcpu"
   tg=$(get "$url" "$swift_tok"); echo "$tg" >>"$tmp/swift.get"
-  log "swift run $1: PUT $(mbps "$tu") MB/s, GET $(mbps "$tg") MB/s"
+  log "swift run $1: PUT $(mbps "$tu") MB/s ($(tail -n 1 "$tmp/swift.putcpu") CPU-s in Swift's processes), GET $(mbps "$tg") MB/s, load $(cut -d' ' -f1 /proc/loadavg)"
 }
 
 for i in $(seq 1 "$runs"); do
   [ "$only" != nitro ] && swift_run "$i"
   [ "$only" != swift ] && nitro_run "$i"
+  if [ "$only" != swift ] && [ -n "$base_bin" ]; then run_bin=$base_bin nitro_run "$i" base; fi
 done
 
 # --- report ------------------------------------------------------------------
 med() { [ -s "$tmp/$1" ] && mbps "$(median <"$tmp/$1")" || echo -; }
 sp=$(med swift.put) sg=$(med swift.get) np=$(med nitro.put) ng=$(med nitro.get) nr=$(med nitro.reput)
+bp=$(med base.put) bg=$(med base.get) br=$(med base.reput)
+cpu() { [ -s "$tmp/$1.putcpu" ] && median <"$tmp/$1.putcpu" || echo -; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; else printf "%.2f", a/b }'; }
 echo
 echo "data: $datadesc (1 GiB = $size B), $runs runs each, alternating, loopback, curl"
 echo "host: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 echo "load average at the end: $(cut -d" " -f1-3 /proc/loadavg) (other work on the host skews the numbers)"
-printf '%-22s %10s %10s %10s\n' "median MB/s" Swift Nitro Nitro/Swift
-printf '%-22s %10s %10s %10s\n' "PUT 1 GiB (cold)" "$sp" "$np" "$(ratio "$np" "$sp")"
-printf '%-22s %10s %10s %10s\n' "GET 1 GiB" "$sg" "$ng" "$(ratio "$ng" "$sg")"
-printf '%-22s %10s %10s %10s\n' "re-PUT same 1 GiB" "$sp" "$nr" "$(ratio "$nr" "$sp")"
+if [ -n "$base_bin" ]; then
+  echo "Base: $base_bin"
+  printf '%-22s %10s %10s %10s %10s %10s\n' "median MB/s" Swift Base Nitro Base/Swift Nitro/Swift
+  printf '%-22s %10s %10s %10s %10s %10s\n' "PUT 1 GiB (cold)" "$sp" "$bp" "$np" "$(ratio "$bp" "$sp")" "$(ratio "$np" "$sp")"
+  printf '%-22s %10s %10s %10s %10s %10s\n' "PUT CPU-s (median)" "$(cpu swift)" "$(cpu base)" "$(cpu nitro)" "" ""
+  printf '%-22s %10s %10s %10s %10s %10s\n' "GET 1 GiB" "$sg" "$bg" "$ng" "$(ratio "$bg" "$sg")" "$(ratio "$ng" "$sg")"
+  printf '%-22s %10s %10s %10s %10s %10s\n' "re-PUT same 1 GiB" "$sp" "$br" "$nr" "$(ratio "$br" "$sp")" "$(ratio "$nr" "$sp")"
+else
+  printf '%-22s %10s %10s %10s\n' "median MB/s" Swift Nitro Nitro/Swift
+  printf '%-22s %10s %10s %10s\n' "PUT 1 GiB (cold)" "$sp" "$np" "$(ratio "$np" "$sp")"
+  printf '%-22s %10s %10s %10s\n' "PUT CPU-s (median)" "$(cpu swift)" "$(cpu nitro)" ""
+  printf '%-22s %10s %10s %10s\n' "GET 1 GiB" "$sg" "$ng" "$(ratio "$ng" "$sg")"
+  printf '%-22s %10s %10s %10s\n' "re-PUT same 1 GiB" "$sp" "$nr" "$(ratio "$nr" "$sp")"
+fi
 [ "$only" != swift ] && echo "nitro peak RSS: VmHWM $((nitro_hwm / 1024)) MiB (includes Badger's mmapped file pages), RssAnon peak $((nitro_anon / 1024)) MiB (sampled every 100 ms)"
 exit 0
