@@ -55,10 +55,8 @@ func (q *request) handleAccount() error {
 		if err != nil {
 			return err
 		}
-		if ms, ok := q.s.backend.(AccountMetaSetter); ok && len(meta) > 0 {
-			if err := ms.PostAccount(ctx, q.p.Account, meta); err != nil {
-				return err
-			}
+		if err := q.postAccountMeta(ctx, meta); err != nil {
+			return err
 		}
 		q.writeEmpty(http.StatusNoContent)
 		return nil

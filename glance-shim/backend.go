@@ -44,8 +44,10 @@ type Backend interface {
 	// MD5 (ErrETagMismatch), nothing becomes visible. ErrNotFound if the
 	// container is absent.
 	PutObject(ctx context.Context, account, container, object string, body io.Reader, opts PutOptions) (ObjectInfo, error)
-	// PostObject replaces the object's user metadata (and content type if
-	// non-empty); ErrNotFound if absent.
+	// PostObject replaces the object's user metadata, stored headers and
+	// X-Object-Manifest (empty: the object is no longer a DLO manifest),
+	// and its content type if non-empty (Swift's fast-post); ErrNotFound
+	// if absent.
 	PostObject(ctx context.Context, account, container, object string, opts PutOptions) error
 	// Object returns the object's info without its body; ErrNotFound if
 	// absent.

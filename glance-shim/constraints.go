@@ -56,10 +56,8 @@ func readMeta(h http.Header, prefix, removePrefix string) (map[string]string, er
 		if len(value) > MaxMetaValueLength {
 			return nil, badRequest("Metadata value longer than %d: %s%s", MaxMetaValueLength, prefix, truncate(name, 64))
 		}
-		if value != "" {
-			count++
-			size += len(name) + len(value)
-		}
+		count++ // check_metadata counts empty values too
+		size += len(name) + len(value)
 		meta[name] = value
 	}
 	if count > MaxMetaCount {

@@ -58,8 +58,14 @@ func (q *request) handleContainer() error {
 		if err := q.checkPolicy(); err != nil {
 			return err
 		}
+		if err := q.checkContainerQuotaHeaders(); err != nil {
+			return err
+		}
 		meta, err := q.containerMeta(false)
 		if err != nil {
+			return err
+		}
+		if err := q.checkContainerOverallMeta(ctx, meta); err != nil {
 			return err
 		}
 		created, err := q.s.backend.PutContainer(ctx, a, c, meta)
@@ -78,8 +84,14 @@ func (q *request) handleContainer() error {
 				return err
 			}
 		}
+		if err := q.checkContainerQuotaHeaders(); err != nil {
+			return err
+		}
 		meta, err := q.containerMeta(true)
 		if err != nil {
+			return err
+		}
+		if err := q.checkContainerOverallMeta(ctx, meta); err != nil {
 			return err
 		}
 		if err := q.s.backend.PostContainer(ctx, a, c, meta); err != nil {
@@ -168,5 +180,6 @@ func (q *request) containerHeaders(info ContainerInfo) {
 			h.Set("X-Container-Meta-"+k, v)
 		}
 	}
+	q.hideOwnerMeta(h, "X-Container-Meta-")
 	h.Set("Accept-Ranges", "bytes")
 }

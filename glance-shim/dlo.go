@@ -118,7 +118,11 @@ func (q *request) getDLO(info ObjectInfo) error {
 	if err != nil {
 		return fmt.Errorf("stored manifest %q: %v: %w", info.Manifest, err, ErrConflict)
 	}
-	if !q.isOwner() && container != q.p.Container {
+	if q.tu != nil {
+		if err := q.tu.authorize(q.p.Account, container); err != nil {
+			return err
+		}
+	} else if !q.isOwner() && container != q.p.Container {
 		ci, err := q.s.backend.Container(ctx, q.p.Account, container)
 		if err != nil {
 			return err

@@ -15,7 +15,8 @@ const SwiftVersion = "2.30.1"
 // handleInfo serves GET /info without auth (Swift's proxy /info,
 // swift/proxy/server.py and the register_swift_info calls of each
 // middleware). It advertises exactly what this package implements: the
-// core API, tempauth without account ACLs; no slo, bulk_delete, tempurl,
+// core API, tempauth without account ACLs, tempurl, account_quotas and
+// container_quotas; no slo, bulk_delete,
 // versioning or symlinks (so swiftclient's delete does not try bulk
 // deletes). DLO is always on and has no key, as in Swift. The "nitro" key
 // is Nitro's own (version.Info: module version and VCS revision of the
@@ -52,6 +53,9 @@ func (q *request) handleInfo() error {
 		"tempauth": map[string]any{"account_acls": false},
 		"nitro":    version.Get(),
 	}
+	info["tempurl"] = q.s.tu.info()
+	info["account_quotas"] = map[string]any{}
+	info["container_quotas"] = map[string]any{}
 	body, _ := json.Marshal(info)
 	h := q.w.Header()
 	h.Set("Content-Type", "application/json; charset=UTF-8")

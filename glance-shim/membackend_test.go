@@ -284,6 +284,7 @@ func (b *memBackend) PostObject(_ context.Context, account, container, object st
 	}
 	h := copyMap(opts.Headers)
 	o.info.Headers = h
+	o.info.Manifest = opts.Manifest
 	return nil
 }
 

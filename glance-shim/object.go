@@ -45,6 +45,9 @@ func (q *request) authorizeObject(write bool) error {
 
 // authorizeIn is authorizeObject for any container.
 func (q *request) authorizeIn(account, container string, write bool) error {
+	if q.tu != nil {
+		return q.tu.authorize(account, container)
+	}
 	if q.isOwnerOf(account) {
 		return nil
 	}
@@ -80,6 +83,9 @@ func (q *request) putObject() error {
 		return badRequest("Static large objects are not supported")
 	}
 	if err := q.authorizeObject(true); err != nil {
+		return err
+	}
+	if err := q.checkObjectQuotas(r.Context()); err != nil {
 		return err
 	}
 	if r.Header.Get("X-Copy-From") != "" {
@@ -159,11 +165,7 @@ func (q *request) putOptions(put bool) (PutOptions, error) {
 	if err != nil {
 		return opts, err
 	}
-	for k, v := range meta {
-		if v == "" {
-			delete(meta, k)
-		}
-	}
+	// Empty values are kept and returned, as Swift's object server does.
 	opts.Meta = meta
 	ct := strings.TrimSpace(h.Get("Content-Type"))
 	if put && (ct == "" || truthy(h.Get("X-Detect-Content-Type"))) {
@@ -376,7 +378,7 @@ func (q *request) objectHeaders(info ObjectInfo, etag string) {
 	for k, v := range info.Headers {
 		h.Set(k, v)
 	}
-	writeMeta(h, "X-Object-Meta-", info.Meta)
+	writeObjectMeta(h, info.Meta)
 	if info.Manifest != "" {
 		h.Set("X-Object-Manifest", escapePath(info.Manifest))
 	}
@@ -452,6 +454,9 @@ func (q *request) postObject() error {
 	}
 	opts, err := q.putOptions(false)
 	if err != nil {
+		return err
+	}
+	if opts.Manifest, err = postManifest(q.r.Header); err != nil {
 		return err
 	}
 	if _, err := q.liveObject(q.r.Context()); err != nil {

@@ -70,6 +70,9 @@ type Config struct {
 	// UploadWait bounds a PUT's wait for an upload slot (0 means
 	// DefaultUploadWait).
 	UploadWait time.Duration
+	// TempURL holds the tempurl middleware's options (nil: Swift 2.30's
+	// defaults); see tempurl.go.
+	TempURL *TempURLConfig
 }
 
 // Defaults of Config's upload limits.
@@ -94,6 +97,7 @@ type Server struct {
 	log      *zap.Logger
 	e        *echo.Echo
 	uploads  chan struct{} // upload slots (Config.MaxUploads)
+	tu       *tempURLRules // tempurl's methods and digests
 }
 
 // New validates cfg and returns a Server over backend. auth validates
@@ -140,6 +144,11 @@ func New(cfg Config, backend Backend, auth Authenticator, log *zap.Logger) (*Ser
 	s := &Server{cfg: cfg, backend: backend, auth: auth, ks: newKeystoneRules(cfg.Keystone), log: log.Named("glanceshim"),
 		uploads: make(chan struct{}, cfg.MaxUploads)}
 	s.tempauth, _ = auth.(*TempAuth)
+	tu, err := newTempURLRules(cfg.TempURL)
+	if err != nil {
+		return nil, err
+	}
+	s.tu = tu
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.echoError
@@ -199,6 +208,8 @@ type request struct {
 	// body wraps r.Body for object PUTs; nil when nothing reads it.
 	body      *bodyReader
 	logStatus int // status for the access log when it differs (499)
+	// tu is the grant of a valid temp URL (tempurl.go); nil otherwise.
+	tu *tempURLGrant
 }
 
 func (s *Server) newRequest(c echo.Context) *request {
@@ -258,8 +269,13 @@ func (q *request) route() error {
 	case kindAuth:
 		return q.handleAuth()
 	}
-	if err := q.authenticate(); err != nil {
+	if handled, err := q.tempURL(); handled || err != nil {
 		return err
+	}
+	if q.tu == nil {
+		if err := q.authenticate(); err != nil {
+			return err
+		}
 	}
 	if err := q.checkHeaders(); err != nil {
 		return err

@@ -236,3 +236,56 @@ func (s *Service) modify(ctx context.Context, k namespace.Key, fn func(r *namesp
 	}
 	return rec, nil
 }
+
+// AccountMeta returns the account's X-Account-Meta-* (keys lower case
+// without the prefix; nil for an account never written). O(1): one key
+// read, unlike Account's totals (glanceshim.AccountMetaGetter).
+func (s *Service) AccountMeta(ctx context.Context, account string) (map[string]string, error) {
+	rec, err := s.ns.GetLive(ctx, namespace.AccountKey(account))
+	switch {
+	case errors.Is(err, namespace.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return rec.Meta, nil
+}
+
+// PostAccount merges meta into the account record's metadata (empty
+// values remove keys), creating the record on first use (Swift's
+// account_autocreate), and replicates it to every region like a
+// container's metadata (glanceshim.AccountMetaSetter).
+func (s *Service) PostAccount(ctx context.Context, account string, meta map[string]string) error {
+	k := namespace.AccountKey(account)
+	if err := k.Validate(); err != nil {
+		return notFound(err)
+	}
+	var rec *namespace.Record
+	unlock := s.commits.lock(k.Bytes())
+	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
+		ts := s.ns.Now()
+		cur, err := t.Get(k)
+		switch {
+		case errors.Is(err, namespace.ErrNotFound) || (err == nil && cur.Deleted):
+			rec = &namespace.Record{Key: k, Created: ts}
+		case err != nil:
+			return err
+		default:
+			rec = cur.Clone()
+		}
+		rec.Timestamp, rec.Region = ts, s.ns.Region()
+		rec.Meta = mergeMeta(rec.Meta, meta)
+		_, err = t.Apply(rec)
+		return err
+	})
+	unlock()
+	if err != nil {
+		return noSpace(notFound(err))
+	}
+	return s.replicate(ctx, rec)
+}
+
+var (
+	_ glanceshim.AccountMetaSetter = (*Service)(nil)
+	_ glanceshim.AccountMetaGetter = (*Service)(nil)
+)

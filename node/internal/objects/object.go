@@ -198,9 +198,7 @@ func (s *Service) PostObject(ctx context.Context, account, container, object str
 		if opts.ContentType != "" {
 			r.ContentType = opts.ContentType
 		}
-		if opts.Manifest != "" {
-			r.Manifest = opts.Manifest
-		}
+		r.Manifest = opts.Manifest // fast-post: a POST without it ends a DLO
 		return nil
 	})
 	if err != nil {
