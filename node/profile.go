@@ -33,6 +33,11 @@ type BootProfile struct {
 	PlainBytes   int64 `json:"plain_bytes"`
 	ObjectChunks int   `json:"object_chunks"`
 	ObjectBytes  int64 `json:"object_bytes"`
+	// StoredBytes is the stored (compressed, wire) size of the profile's
+	// distinct chunks that this node holds, HeldChunks their number: at a
+	// region that holds the object, what following the profile moves.
+	StoredBytes int64 `json:"stored_bytes"`
+	HeldChunks  int   `json:"held_chunks"`
 	// Refs are the ref indices in first-touch order.
 	Refs []int32 `json:"refs"`
 }
@@ -84,9 +89,25 @@ func (n *Node) Profile(ctx context.Context, object string) (*BootProfile, error)
 	out := &BootProfile{Object: object, Recipe: rc.ID().String(), Region: p.Region,
 		RecordedAt: p.Time().UTC().Format(time.RFC3339Nano), Chunks: len(p.Profile),
 		ObjectChunks: len(rc.Refs), ObjectBytes: rc.Size, Refs: p.Profile}
+	seen := map[recipe.ChunkID]bool{}
+	var ids []recipe.ChunkID
 	for _, i := range p.Profile {
 		if int(i) < len(rc.Refs) {
 			out.PlainBytes += int64(rc.Refs[i].Size)
+			if id := rc.Refs[i].ID; !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	sizes, err := n.store.StoredSizes(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, sz := range sizes {
+		if sz >= 0 {
+			out.StoredBytes += sz
+			out.HeldChunks++
 		}
 	}
 	return out, nil
