@@ -309,7 +309,7 @@ if [ "$BOOT" = 1 ]; then
     echo "nitro-boot" >"$tree/etc/hostname"
     vmlinuz=$(find "$tree/boot" -maxdepth 1 -name 'vmlinuz-*' | sort | tail -1)
     initrd=$(find "$tree/boot" -maxdepth 1 -name 'initrd.img-*' | sort | tail -1)
-    [ -n "$vmlinuz" ] && [ -n "$initrd" ] || die "$name: no kernel or initrd in $tree/boot"
+    if [ -z "$vmlinuz" ] || [ -z "$initrd" ]; then die "$name: no kernel or initrd in $tree/boot"; fi
     build_images "$name" bookworm
     cp "$vmlinuz" "$IMG_DIR/$name.vmlinuz.tmp.$$" && mv "$IMG_DIR/$name.vmlinuz.tmp.$$" "$IMG_DIR/$name.vmlinuz"
     cp "$initrd" "$IMG_DIR/$name.initrd.tmp.$$" && mv "$IMG_DIR/$name.initrd.tmp.$$" "$IMG_DIR/$name.initrd"
