@@ -76,7 +76,8 @@ type ClusterConfig struct {
 	EmulateLinkMbit map[string]float64 `yaml:"emulate_link_mbit"`
 	// ReadaheadBytes is how far ahead of a sequential Range reader of an
 	// object this region lacks the chunks are fetched (plain bytes); 0
-	// means 8 MiB, -1 turns readahead off (node/internal/lazy).
+	// means 4 MiB, -1 turns readahead off (node/internal/lazy: the window
+	// starts at 256 KiB and doubles up to this as a scan goes on).
 	ReadaheadBytes int64 `yaml:"readahead_bytes"`
 	// BootProfileChunks bounds a boot profile (the chunks the first Range
 	// reads of an object touched, replicated and prefetched first by a

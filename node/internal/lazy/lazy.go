@@ -4,9 +4,10 @@
 //
 //   - readahead: a reader whose consecutive reads of a recipe are
 //     sequential (a read's first ref is the previous read's last or the one
-//     after) gets the next Config.ReadaheadBytes of chunks fetched in the
-//     background, in one planned job, before it asks for them, so that a
-//     sequential scan is not a chain of WAN round trips;
+//     after) gets the next chunks fetched in the background, in one planned
+//     job per window, before it asks for them, so that a sequential scan
+//     is not a chain of WAN round trips; the window grows from 256 KiB to
+//     Config.ReadaheadBytes as the scan goes on;
 //   - boot profiles (VMThunder's boot-time prefetching): the first Range
 //     reads of a recipe that has no profile yet, in any region, are
 //     recorded (distinct ref indices in first-touch order, at most
@@ -59,9 +60,11 @@ type Profiles interface {
 
 // Config configures a Reader. Zero values mean the defaults.
 type Config struct {
-	// ReadaheadBytes is how far (plain bytes of whole chunks) ahead of a
-	// sequential reader chunks are fetched; 0 means 8 MiB, < 0 turns
-	// readahead off.
+	// ReadaheadBytes is the largest readahead window: how far (plain
+	// bytes of whole chunks) ahead of a sequential reader chunks are
+	// fetched at most. The window starts at 256 KiB on the third
+	// sequential read in a row and doubles each time the reader has
+	// consumed half of it. 0 means 4 MiB, < 0 turns readahead off.
 	ReadaheadBytes int64
 	// ProfileChunks bounds a recorded profile (distinct chunks); 0 means
 	// 8192 (512 MiB at the default average chunk size), < 0 turns boot
@@ -86,6 +89,13 @@ type Config struct {
 // maxTracked bounds the recipes a Reader keeps state for; the least
 // recently read is forgotten first.
 const maxTracked = 1024
+
+// readaheadAfter is the sequential reads in a row after which readahead
+// starts; initialWindow is its first window (plain bytes).
+const (
+	readaheadAfter = 2
+	initialWindow  = 256 << 10
+)
 
 // maxReadaheads bounds the readahead jobs in flight per node; a read that
 // finds them all busy does not read ahead.
@@ -135,8 +145,10 @@ type state struct {
 	holds     bool      // this region held every chunk when checked
 	following bool      // a profile prefetch runs or ran
 
-	lastEnd  int // the previous read's last ref (exclusive); -1: none
-	frontier int // readahead covers refs up to here (exclusive)
+	lastEnd  int   // the previous read's last ref (exclusive); -1: none
+	frontier int   // readahead covers refs up to here (exclusive)
+	streak   int   // sequential reads in a row
+	window   int64 // current readahead window, plain bytes; 0: none yet
 
 	rec *recorder // non-nil while recording
 }
@@ -153,7 +165,7 @@ type recorder struct {
 // New returns a Reader over f and p.
 func New(cfg Config, f Fetcher, p Profiles, log *zap.Logger) *Reader {
 	if cfg.ReadaheadBytes == 0 {
-		cfg.ReadaheadBytes = 8 << 20
+		cfg.ReadaheadBytes = 4 << 20
 	}
 	if cfg.ProfileChunks == 0 {
 		cfg.ProfileChunks = 8192
@@ -272,28 +284,41 @@ func (r *Reader) observe(ctx context.Context, rec *recipe.Recipe, first, last in
 		r.recordLocked(id, st, first, last, now)
 	}
 	// Readahead: a read that starts where the previous one ended (its
-	// last chunk, or the next) continues a sequential scan.
+	// last chunk, or the next) continues a sequential scan. As in Linux's
+	// readahead, the window starts small after a few sequential reads and
+	// doubles each time the reader has consumed half of it, up to
+	// ReadaheadBytes: a boot's many short runs (a binary's pages, a
+	// directory) cost little, a long scan gets the whole window.
 	sequential := st.lastEnd >= 0 && first >= st.lastEnd-1 && first <= st.lastEnd
 	st.lastEnd = last
 	if !sequential {
-		st.frontier = 0
-	}
-	if !sequential || whole || st.holds || r.cfg.ReadaheadBytes < 0 || r.closed {
+		st.frontier, st.streak, st.window = 0, 0, 0
 		return
+	}
+	st.streak++
+	if whole || st.holds || r.cfg.ReadaheadBytes < 0 || r.closed || st.streak < readaheadAfter {
+		return
+	}
+	var ahead int64 // bytes already fetched or asked for ahead of the reader
+	for i := last; i < st.frontier && i < len(rec.Refs); i++ {
+		ahead += int64(rec.Refs[i].Size)
+	}
+	if st.window > 0 && ahead > st.window/2 {
+		return
+	}
+	switch {
+	case st.window == 0:
+		st.window = min(initialWindow, r.cfg.ReadaheadBytes)
+	default:
+		st.window = min(2*st.window, r.cfg.ReadaheadBytes)
 	}
 	from := max(last, st.frontier)
 	target, n := last, int64(0)
-	for target < len(rec.Refs) && n < r.cfg.ReadaheadBytes {
+	for target < len(rec.Refs) && n < st.window {
 		n += int64(rec.Refs[target].Size)
 		target++
 	}
-	// Start the next job only when half the window is consumed, so that a
-	// scan of small reads makes one job per half window, not one per read.
-	var half int64
-	for i := last; i < from && i < len(rec.Refs); i++ {
-		half += int64(rec.Refs[i].Size)
-	}
-	if from >= target || half > r.cfg.ReadaheadBytes/2 {
+	if from >= target {
 		return
 	}
 	select {
