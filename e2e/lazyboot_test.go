@@ -270,6 +270,9 @@ func boot(t *testing.T, im bootImages, diskURL, name string) bootResult {
 	defer cancel()
 	args := []string{"-machine", "accel=tcg", "-m", "512", "-smp", "1", "-nic", "none",
 		"-display", "none", "-monitor", "none", "-serial", "file:" + serial, "-snapshot",
+		// qemu's curl driver trace (setup_preadv: each read's offset and
+		// size; read_cb, sock_cb, timer_cb) goes to the qemu log.
+		"-trace", "enable=curl_*",
 		"-kernel", im.kernel, "-initrd", im.initrd, "-append", "console=ttyS0 root=/dev/vda1 ro",
 		"-drive", "if=virtio,format=raw,file.driver=http,file.readahead=0,file.timeout=300,file.url=" +
 			strings.ReplaceAll(diskURL, ",", ",,")}
@@ -298,7 +301,7 @@ func boot(t *testing.T, im bootImages, diskURL, name string) bootResult {
 			exited <- err
 			t.Fatalf("qemu exited before the login prompt: %v\n%s\nserial:\n%s", err, tail(qlog, 20), tail(serial, 30))
 		case <-ctx.Done():
-			t.Fatalf("no login prompt after %v\nserial:\n%s", bootTimeout(), tail(serial, 30))
+			t.Fatalf("no login prompt after %v\nqemu (curl trace %s):\n%s\nserial:\n%s", bootTimeout(), qlog, tail(qlog, 20), tail(serial, 30))
 		case <-tick.C:
 			b, _ := os.ReadFile(serial)
 			if strings.Contains(string(b), "login:") {
