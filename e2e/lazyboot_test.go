@@ -257,6 +257,40 @@ func bootTimeout() time.Duration {
 	return 15 * time.Minute
 }
 
+// bootStall is how long the console may stay silent before a boot counts
+// as hung (NITRO_BOOT_STALL overrides it).
+func bootStall() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("NITRO_BOOT_STALL")); err == nil && d > 0 {
+		return d
+	}
+	return 4 * time.Minute
+}
+
+// curlDiagnosis reads qemu's curl trace: the bytes the started transfers
+// asked for (curl_setup_preadv) against the bytes that arrived
+// (curl_read_cb). Equal totals with a guest read still waiting mean the
+// read never became a transfer: qemu's curl driver (block/curl.c) waits
+// for a free CURLState, and none is freed because finished transfers are
+// only reaped one per read event (curl_multi_check_completion breaks after
+// the first CURLMSG_DONE; the write handler reaps none).
+func curlDiagnosis(qlog string) string {
+	b, err := os.ReadFile(qlog)
+	if err != nil {
+		return err.Error()
+	}
+	var asked, got, starts int64
+	for _, l := range strings.Split(string(b), "\n") {
+		var n int64
+		if _, err := fmt.Sscanf(l, "curl_setup_preadv reading %d", &n); err == nil {
+			asked += n
+			starts++
+		} else if _, err := fmt.Sscanf(l, "curl_read_cb just reading %d", &n); err == nil {
+			got += n
+		}
+	}
+	return fmt.Sprintf("qemu's curl trace: %d transfers asked for %d bytes, %d arrived", starts, asked, got)
+}
+
 // boot runs qemu (TCG, no network, a snapshot overlay, direct kernel
 // boot) on the disk at diskURL, read with the http block driver without
 // readahead, until the serial console shows "login:"; it fails t after
@@ -295,6 +329,8 @@ func boot(t *testing.T, im bootImages, diskURL, name string) bootResult {
 	}()
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
+	var lastSize int64
+	lastGrew := time.Now()
 	for {
 		select {
 		case err := <-exited:
@@ -306,6 +342,11 @@ func boot(t *testing.T, im bootImages, diskURL, name string) bootResult {
 			b, _ := os.ReadFile(serial)
 			if strings.Contains(string(b), "login:") {
 				return bootResult{toLogin: time.Since(start), serial: serial}
+			}
+			if int64(len(b)) != lastSize {
+				lastSize, lastGrew = int64(len(b)), time.Now()
+			} else if time.Since(lastGrew) > bootStall() {
+				t.Fatalf("the guest stalled: no console output for %v (%s)\nserial:\n%s", bootStall(), curlDiagnosis(qlog), tail(serial, 20))
 			}
 		}
 	}
