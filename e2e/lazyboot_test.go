@@ -371,10 +371,10 @@ func accessStats(t *testing.T, logPath, path string, until time.Time) (byStatus 
 		var l struct {
 			TS     float64 `json:"ts"`
 			Msg    string  `json:"msg"`
-			Method string `json:"method"`
-			Path   string `json:"path"`
-			Status int    `json:"status"`
-			Out    int64  `json:"bytes_out"`
+			Method string  `json:"method"`
+			Path   string  `json:"path"`
+			Status int     `json:"status"`
+			Out    int64   `json:"bytes_out"`
 		}
 		if json.Unmarshal(sc.Bytes(), &l) != nil || l.Msg != "access" || l.Path != path || l.Method != "GET" ||
 			l.TS > float64(until.UnixNano())/1e9 {
