@@ -215,7 +215,22 @@ func TestReadahead(t *testing.T) {
 	if !none(tc.localRefs("b", rc, f3, f3+8)) {
 		t.Error("readahead went past its window")
 	}
-	if st := tc.nodes["b"].cluster.lazy.Stats(); st.Readaheads == 0 {
+	st := tc.nodes["b"].cluster.lazy.Stats()
+	if st.Readaheads == 0 {
 		t.Errorf("b's lazy stats %+v", st)
+	}
+
+	// A sequential scan of chunks b already holds (a second boot) reads
+	// nothing ahead: [4 MiB, 5 MiB) fetched by one read, then scanned.
+	tc.rangeGet("b", "/ra/img", body, 4<<20, 1<<20)
+	for off := 4 << 20; off < 4<<20+8*64<<10; off += 64 << 10 {
+		tc.rangeGet("b", "/ra/img", body, off, 64<<10)
+	}
+	time.Sleep(time.Second)
+	if got := tc.nodes["b"].cluster.lazy.Stats(); got.Readaheads != st.Readaheads {
+		t.Errorf("a scan of local chunks started %d readaheads", got.Readaheads-st.Readaheads)
+	}
+	if f, _ := span(5<<20+64<<10, 1); !none(tc.localRefs("b", rc, f, f+4)) {
+		t.Error("a scan of local chunks fetched chunks past them")
 	}
 }

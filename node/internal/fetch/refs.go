@@ -95,3 +95,7 @@ func (f *Fetcher) PrefetchRefs(ctx context.Context, rec *recipe.Recipe, refs []i
 	}
 	return len(mine), first
 }
+
+// Missing returns how many distinct chunks of the read's span were not
+// local when Source was called (fetched by it or by a fetch it joined).
+func (s *source) Missing() int { return len(s.wait) }

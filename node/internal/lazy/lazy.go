@@ -7,7 +7,9 @@
 //     after) gets the next chunks fetched in the background, in one planned
 //     job per window, before it asks for them, so that a sequential scan
 //     is not a chain of WAN round trips; the window grows from 256 KiB to
-//     Config.ReadaheadBytes as the scan goes on;
+//     Config.ReadaheadBytes as the scan goes on, and opens only when a
+//     read of the scan lacked chunks here (a scan of what is local, a
+//     second boot, moves nothing);
 //   - boot profiles (VMThunder's boot-time prefetching): the first Range
 //     reads of a recipe that has no profile yet, in any region, are
 //     recorded (distinct ref indices in first-touch order, at most
@@ -243,12 +245,18 @@ func (r *Reader) Source(ctx context.Context, rec *recipe.Recipe, first, last int
 	if err != nil {
 		return nil, err
 	}
-	r.observe(ctx, rec, first, last)
+	cold := true
+	if m, ok := src.(interface{ Missing() int }); ok {
+		cold = m.Missing() > 0
+	}
+	r.observe(ctx, rec, first, last, cold)
 	return src, nil
 }
 
-// observe updates rec's state for a read of refs [first, last).
-func (r *Reader) observe(ctx context.Context, rec *recipe.Recipe, first, last int) {
+// observe updates rec's state for a read of refs [first, last); cold
+// says the read lacked chunks here (only a reader that waits for the WAN
+// gets readahead: a scan of what is already local moves nothing).
+func (r *Reader) observe(ctx context.Context, rec *recipe.Recipe, first, last int, cold bool) {
 	if first >= last {
 		return
 	}
@@ -296,7 +304,7 @@ func (r *Reader) observe(ctx context.Context, rec *recipe.Recipe, first, last in
 		return
 	}
 	st.streak++
-	if whole || st.holds || r.cfg.ReadaheadBytes < 0 || r.closed || st.streak < readaheadAfter {
+	if whole || st.holds || r.cfg.ReadaheadBytes < 0 || r.closed || st.streak < readaheadAfter || (!cold && st.window == 0) {
 		return
 	}
 	var ahead int64 // bytes already fetched or asked for ahead of the reader
