@@ -161,12 +161,17 @@ type bootCluster struct {
 }
 
 // bootNodeConfig is a region of the boot cluster: JSON logs (the access
-// log is read), a short profile idle, link priors of the emulated WAN.
+// log is read), a short profile idle, link priors of the emulated WAN,
+// no keep-alive.
 func bootNodeConfig(region, join, extra string) string {
 	cfg := nodeConfig{
 		Comment: "e2e lazy boot region", Region: region, Node: region + "-node", LogLevel: "info",
 		Cluster: &clusterConfig{Peers: join, Secret: "e2e-lazy-boot-secret-0123456789", AntiEntropy: "5s",
 			Extra: "  boot_profile_idle: 2s\n  links: {a: {bandwidth_mbit: 100, rtt_ms: 40}, b: {bandwidth_mbit: 100, rtt_ms: 40}}\n" + extra},
+		// Connection: close after every answer: qemu's curl driver leaks
+		// its transfer slots over kept-alive connections and then waits
+		// for a free one forever (see curlDiagnosis).
+		Swift: []string{"disable_keep_alive: true"},
 	}.template()
 	return strings.Replace(cfg, "log:\n  level: info\n", "log:\n  level: info\n  format: json\n", 1)
 }
