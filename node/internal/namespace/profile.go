@@ -21,6 +21,7 @@ import (
 	"fmt"
 
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"go.uber.org/zap"
 )
 
 // ProfileKey returns the key of the boot profile of recipe id.
@@ -102,4 +103,16 @@ func (ns *Namespace) ClearProfile(ctx context.Context, id recipe.ID) (*Record, e
 		return nil, err
 	}
 	return tomb, nil
+}
+
+// ExpireProfiles tombstones the live profiles of recipes not in live (as
+// LiveRecipes returns) written before the timestamp before (unix
+// nanoseconds), and returns how many; see ExpireHoldings, whose rules it
+// follows. Cost: a scan of every profile.
+func (ns *Namespace) ExpireProfiles(ctx context.Context, live []recipe.ID, before int64) (int, error) {
+	n, err := ns.expireDead(ctx, KindProfile, live, before)
+	if n > 0 {
+		ns.log.Info("expired boot profiles of dead recipes", zap.Int("profiles", n))
+	}
+	return n, err
 }

@@ -68,8 +68,24 @@ func TestProfiles(t *testing.T) {
 	if _, err := ns.ClearProfile(ctx, r1); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second clear: %v", err)
 	}
+	// GC: a profile of a dead recipe older than before is tombstoned; a
+	// live recipe's and a newer one are kept.
+	r2, r3 := recipe.ID{8}, recipe.ID{9}
+	p2, _ := ns.PutProfile(ctx, r2, []int32{1})
+	if _, err := ns.PutProfile(ctx, r3, []int32{2}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := ns.ExpireProfiles(ctx, []recipe.ID{r3}, p2.Timestamp+1); err != nil || n != 1 {
+		t.Fatalf("ExpireProfiles = %d, %v; want 1", n, err)
+	}
+	if _, err := ns.Profile(ctx, r2); !errors.Is(err, ErrNotFound) {
+		t.Errorf("profile of a dead recipe after expiry: %v", err)
+	}
+	if _, err := ns.Profile(ctx, r3); err != nil {
+		t.Errorf("profile of a live recipe after expiry: %v", err)
+	}
 	var n int
-	if err := ns.Scan(ctx, KindProfile, Key{}, func(*Record) (bool, error) { n++; return true, nil }); err != nil || n != 1 {
+	if err := ns.Scan(ctx, KindProfile, Key{}, func(*Record) (bool, error) { n++; return true, nil }); err != nil || n != 3 {
 		t.Fatalf("Scan of profiles: %d, %v", n, err)
 	}
 }
