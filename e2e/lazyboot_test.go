@@ -263,6 +263,11 @@ func bootTimeout() time.Duration {
 	return 15 * time.Minute
 }
 
+// bootAppend is the kernel command line. TCG on a loaded machine is
+// slow enough that udev announces ttyS0 after systemd's default 90 s
+// device timeout, and the serial getty then never starts: wait longer.
+const bootAppend = "console=ttyS0 root=/dev/vda1 ro systemd.default_device_timeout_sec=900 systemd.default_timeout_start_sec=900"
+
 // bootStall is how long the console may stay silent before a boot counts
 // as hung (NITRO_BOOT_STALL overrides it).
 func bootStall() time.Duration {
@@ -313,7 +318,7 @@ func boot(t *testing.T, im bootImages, diskURL, name string) bootResult {
 		// qemu's curl driver trace (setup_preadv: each read's offset and
 		// size; read_cb, sock_cb, timer_cb) goes to the qemu log.
 		"-trace", "enable=curl_*",
-		"-kernel", im.kernel, "-initrd", im.initrd, "-append", "console=ttyS0 root=/dev/vda1 ro",
+		"-kernel", im.kernel, "-initrd", im.initrd, "-append", bootAppend,
 		"-drive", "if=virtio,format=raw,file.driver=http,file.readahead=0,file.timeout=300,file.url=" +
 			strings.ReplaceAll(diskURL, ",", ",,")}
 	logf, err := os.Create(qlog)
@@ -514,28 +519,30 @@ func TestLazyBootBench(t *testing.T) {
 		stored     int64
 	}
 	var rows []row
-	run := func(name string, fn func(bc *bootCluster, path, object string) time.Duration) {
+	run := func(name string, fn func(t *testing.T, bc *bootCluster, path, object string) time.Duration) {
 		t.Run(name, func(t *testing.T) {
 			bc := startBootCluster(t)
 			path := bc.putBootImage(t, im, bootKey)
 			object := strings.TrimPrefix(path, "/v1/")
 			storedA, _ := bc.a.storedBytes(t)
-			d := fn(bc, path, object)
+			d := fn(t, bc, path, object)
 			st := bc.b.nodeStats(t)
 			all := bc.a.nodeStats(t)
 			rows = append(rows, row{name, d, bc.sentAtoB(t), bc.wan.down.Load(), int(st.Chunks), int(all.Chunks), storedA})
+			r := rows[len(rows)-1]
+			t.Logf("BOOTROW | %s | %.1f s | %s | %s | %d / %d |", r.name, r.toLogin.Seconds(), mib(r.wan), mib(r.relay), r.chunks, r.total)
 		})
 	}
-	run("lazy", func(bc *bootCluster, path, _ string) time.Duration {
+	run("lazy", func(t *testing.T, bc *bootCluster, path, _ string) time.Duration {
 		return boot(t, im, tempURL(bc.b.URL, path, bootKey, time.Hour), "lazy").toLogin
 	})
-	run("lazy+profile", func(bc *bootCluster, path, object string) time.Duration {
+	run("lazy+profile", func(t *testing.T, bc *bootCluster, path, object string) time.Duration {
 		boot(t, im, tempURL(bc.a.URL, path, bootKey, time.Hour), "profile-at-a")
 		waitProfile(t, bc.a, object)
 		waitProfile(t, bc.b, object) // replicated
 		return boot(t, im, tempURL(bc.b.URL, path, bootKey, time.Hour), "lazy-profile").toLogin
 	})
-	run("full copy first", func(bc *bootCluster, path, _ string) time.Duration {
+	run("full copy first", func(t *testing.T, bc *bootCluster, path, _ string) time.Duration {
 		start := time.Now()
 		c := mustLogin(t, bc.b.URL)
 		resp, err := c.send("GET", "/boot/img", nil, nil)
@@ -549,6 +556,9 @@ func TestLazyBootBench(t *testing.T) {
 		t.Logf("copy %.1f s + boot %.1f s", copyTime.Seconds(), r.toLogin.Seconds())
 		return copyTime + r.toLogin
 	})
+	if len(rows) == 0 {
+		t.Fatal("no boot finished")
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "| boot at b | time to login | chunk bytes a→b | bytes through the WAN relay | chunks at b / at a |\n|---|---|---|---|---|\n")
 	for _, r := range rows {

@@ -44,7 +44,13 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
   echo
   echo "Command: \`NITRO_BOOT_BENCH=1 ${cmd[*]}\` (scripts/bench-boot.sh); load average before $load0, after $load1; $(nproc) CPUs."
   echo
-  sed -n '/BOOTBENCH/,/^[^ |]/p' "$log" | sed 's/^ *//' | grep -E '^\||BOOTBENCH'
+  if grep -q BOOTBENCH "$log"; then
+    sed -n '/BOOTBENCH/,/^[^ |]/p' "$log" | sed 's/^ *//' | grep -E '^\||BOOTBENCH'
+  else  # some scenario failed: the rows that finished
+    echo "| boot at b | time to login | chunk bytes a→b | bytes through the WAN relay | chunks at b / at a |"
+    echo "|---|---|---|---|---|"
+    grep -o 'BOOTROW .*' "$log" | sed 's/^BOOTROW //'
+  fi
   echo
   grep -E 'copy [0-9.]+ s \+ boot' "$log" | sed 's/^ */- full copy: /' || true
 } >"$report"
