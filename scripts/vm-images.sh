@@ -299,13 +299,33 @@ mv "$manifest_tmp" "$OUT/manifest.tsv"
 # serial-getty generator (console=ttyS0).
 if [ "$BOOT" = 1 ]; then
   name=bookworm-boot
-  if [ ! -f "$IMG_DIR/$name.raw.sha256" ] || [ ! -f "$IMG_DIR/$name.vmlinuz" ] || [ ! -f "$IMG_DIR/$name.initrd" ]; then
+  # (rebuilt when the tree predates the ttyS0 login unit)
+  if [ ! -f "$IMG_DIR/$name.raw.sha256" ] || [ ! -f "$IMG_DIR/$name.vmlinuz" ] || [ ! -f "$IMG_DIR/$name.initrd" ] \
+     || [ ! -f "$TREE_DIR/$name/etc/systemd/system/nitro-serial-login.service" ]; then
+    rm -f "$IMG_DIR/$name.raw.sha256"
     ( trap cleanup EXIT; trap 'exit 130' INT TERM; set -e; MOUNTS=(); TMPS=()
       ensure_tree "$name" bookworm bookworm-minbase "systemd-sysv linux-image-cloud-amd64 initramfs-tools" ) \
       || die "could not build tree $name"
     tree=$TREE_DIR/$name
     # root may log in on the serial console without a password (a test image)
     sed -i 's|^root:[^:]*:|root::|' "$tree/etc/shadow"
+    # A getty on ttyS0 that does not wait for udev to announce the device:
+    # under a loaded TCG, udev's coldplug can take longer than systemd's
+    # device timeout, and serial-getty@ttyS0 (BindsTo=dev-ttyS0.device)
+    # then never starts. /dev/ttyS0 exists from devtmpfs at boot.
+    cat >"$tree/etc/systemd/system/nitro-serial-login.service" <<'UNIT'
+[Unit]
+Description=Login prompt on ttyS0 (not waiting for udev)
+After=systemd-user-sessions.service
+[Service]
+ExecStart=-/sbin/agetty --keep-baud 115200,57600,38400,9600 ttyS0 vt220
+Type=idle
+Restart=always
+[Install]
+WantedBy=multi-user.target
+UNIT
+    ln -sf /etc/systemd/system/nitro-serial-login.service "$tree/etc/systemd/system/multi-user.target.wants/nitro-serial-login.service"
+    ln -sf /dev/null "$tree/etc/systemd/system/serial-getty@ttyS0.service"
     echo "nitro-boot" >"$tree/etc/hostname"
     vmlinuz=$(find "$tree/boot" -maxdepth 1 -name 'vmlinuz-*' | sort | tail -1)
     initrd=$(find "$tree/boot" -maxdepth 1 -name 'initrd.img-*' | sort | tail -1)
