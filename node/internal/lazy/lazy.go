@@ -110,15 +110,17 @@ const bgTimeout = 10 * time.Minute
 type Stats struct {
 	// Readaheads counts readahead jobs started; ReadaheadRefs the refs
 	// they covered.
-	Readaheads, ReadaheadRefs int64
+	Readaheads    int64 `json:"readaheads"`
+	ReadaheadRefs int64 `json:"readahead_refs"`
 	// ProfilesRecorded counts profile records stored (each flush of a
 	// growing profile counts).
-	ProfilesRecorded int64
+	ProfilesRecorded int64 `json:"profiles_recorded"`
 	// ProfilePrefetches counts recipes whose profile this node followed;
 	// ProfileChunks the chunks those prefetches fetched themselves.
-	ProfilePrefetches, ProfileChunks int64
+	ProfilePrefetches int64 `json:"profile_prefetches"`
+	ProfileChunks     int64 `json:"profile_chunks"`
 	// ProfileErrors counts failed profile lookups, writes and prefetches.
-	ProfileErrors int64
+	ProfileErrors int64 `json:"profile_errors"`
 }
 
 // Reader is the object service's RemoteReader with readahead and boot
