@@ -8,6 +8,8 @@
 //	nitro status [--config FILE]    this node, its peers and links
 //	nitro plan [--config FILE] ACCOUNT/CONTAINER/OBJECT
 //	                                how this region would fetch an object
+//	nitro profile [--config FILE] [--clear] ACCOUNT/CONTAINER/OBJECT
+//	                                an object's boot profile (see or clear)
 //	nitro version [--json]          the module version and VCS revision
 //	                                of this build (also: nitro --version)
 package main
@@ -39,6 +41,7 @@ func commands() map[string]command {
 		"gc":        {"remove unreferenced recipes and chunks now", runGC},
 		"status":    {"show this node, its peers and link estimates", runStatus},
 		"plan":      {"show how this region would fetch an object", runPlan},
+		"profile":   {"show or clear an object's boot profile", runProfile},
 		"version":   {"print the version and VCS revision of this build", runVersion},
 	}
 }

@@ -348,7 +348,7 @@ var coreCases = []diffCase{
 			{Method: "OPTIONS", Path: "{c}/o", Compare: []string{"Allow"}, Norm: map[string]func(string) string{"Allow": normList}},
 			{Method: "POST", Path: "/info", Compare: []string{"Allow"}, Norm: map[string]func(string) string{"Allow": normList}},
 		}},
-	{Name: "bad api version", Pending: "paths outside /v1 and /v1.0: Swift 400 (bad version) or 412 (/v1 alone, /foo); item 6, branch bulk-listing",
+	{Name: "bad api version",
 		Steps: []diffStep{
 			{Method: "GET", Path: "/v2/AUTH_test"},
 			{Method: "GET", Path: "/v1"},

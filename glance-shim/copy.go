@@ -3,6 +3,7 @@ package glanceshim
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -120,6 +121,10 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 		}
 		body = newSegmentReader(ctx, q.s.backend, src.Account, container, segs, rg.Start, rg.Length)
 		opts.Size, opts.ETag = rg.Length, ""
+		// The copy is the content, not a manifest: drop the manifest
+		// header as stored (object.go keeps it among the headers).
+		opts.Headers = maps.Clone(opts.Headers)
+		delete(opts.Headers, "X-Object-Manifest")
 	} else {
 		rg, err := copyRange(rangeHdr, info.Size, info.ContentType)
 		if err != nil {

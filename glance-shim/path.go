@@ -120,8 +120,12 @@ func unescapeName(escaped, what string, max int) (string, error) {
 		return "", httpErr(http.StatusPreconditionFailed, "Invalid UTF8 or contains NULL")
 	}
 	if len(s) > max {
+		ct := "" // the proxy's own 400 (containers): text/html
+		if what == "Object" {
+			ct = "text/plain" // constraints.check_object_creation's
+		}
 		return "", &nameLenError{statusError{status: http.StatusBadRequest,
-			body: fmt.Sprintf("%s name length of %d longer than %d", what, len(s), max)}, what}
+			body: fmt.Sprintf("%s name length of %d longer than %d", what, len(s), max), contentType: ct}, what}
 	}
 	return s, nil
 }

@@ -87,7 +87,7 @@ func (q *request) sloReservedHeader() error {
 		q.r.Method == http.MethodDelete && mm == "delete":
 		return nil
 	}
-	return badRequest("X-Static-Large-Object is a reserved header. To create a static large object add query param multipart-manifest=put.")
+	return badRequestHTML("X-Static-Large-Object is a reserved header. To create a static large object add query param multipart-manifest=put.")
 }
 
 // putSLO serves PUT ?multipart-manifest=put (slo.py's
@@ -100,7 +100,7 @@ func (q *request) putSLO() error {
 	r := q.r
 	comp, ok := q.s.backend.(Composer)
 	if !ok {
-		return badRequest("Static large objects are not supported")
+		return badRequestHTML("Static large objects are not supported")
 	}
 	if r.Header.Get("X-Copy-From") != "" {
 		if r.ContentLength != 0 {
@@ -579,7 +579,7 @@ func (q *request) sloSegmentsOf(ctx context.Context, container, object string) (
 func (q *request) copySLOManifest(src, dst swiftPath, info ObjectInfo, opts PutOptions) (ObjectInfo, error) {
 	comp, ok := q.s.backend.(Composer)
 	if !ok || src.Account != dst.Account {
-		return ObjectInfo{}, badRequest("Static large objects are not supported")
+		return ObjectInfo{}, badRequestHTML("Static large objects are not supported")
 	}
 	copts := ComposeOptions{PutOptions: opts, SLOManifest: info.SLOManifest}
 	copts.ETag, copts.Size = info.ETag, info.Size

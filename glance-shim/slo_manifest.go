@@ -36,11 +36,11 @@ func parseManifest(body []byte, self string) ([]sloSegment, error) {
 	dec.UseNumber()
 	var raw any
 	if err := dec.Decode(&raw); err != nil || dec.More() {
-		return nil, badRequest("Manifest must be valid JSON.\n")
+		return nil, badRequestHTML("Manifest must be valid JSON.\n")
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return nil, badRequest("Manifest must be a list.\n")
+		return nil, badRequestHTML("Manifest must be a list.\n")
 	}
 	var errs []string
 	segs := make([]sloSegment, 0, len(list))

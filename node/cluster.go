@@ -18,6 +18,7 @@ import (
 	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/membership"
 	"github.com/nitro-cloud/nitro/node/internal/fetch"
+	"github.com/nitro-cloud/nitro/node/internal/lazy"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
 	"github.com/nitro-cloud/nitro/node/internal/objects"
 	"github.com/nitro-cloud/nitro/node/internal/peer"
@@ -77,6 +78,19 @@ type ClusterConfig struct {
 	// region, in Mbit/s, to emulate WAN links in tests and demos; empty
 	// means unpaced.
 	EmulateLinkMbit map[string]float64 `yaml:"emulate_link_mbit"`
+	// ReadaheadBytes is how far ahead of a sequential Range reader of an
+	// object this region lacks the chunks are fetched (plain bytes); 0
+	// means 4 MiB, -1 turns readahead off (node/internal/lazy: the window
+	// starts at 256 KiB and doubles up to this as a scan goes on).
+	ReadaheadBytes int64 `yaml:"readahead_bytes"`
+	// BootProfileChunks bounds a boot profile (the chunks the first Range
+	// reads of an object touched, replicated and prefetched first by a
+	// region that starts reading it); 0 means 8192, -1 turns boot
+	// profiles off.
+	BootProfileChunks int `yaml:"boot_profile_chunks"`
+	// BootProfileIdle: a boot profile being recorded is stored after this
+	// long without a new chunk; 0 means 5s.
+	BootProfileIdle time.Duration `yaml:"boot_profile_idle"`
 	// TLSCertFile and TLSKeyFile are PEM files of this node's peer
 	// certificate (chain) and key: set both to serve the peer listener
 	// over TLS (peer_url then defaults to https://). The same certificate
@@ -142,7 +156,7 @@ func (c *ClusterConfig) validate(add func(field, format string, args ...any)) {
 			add("cluster.strategy", "%v", err)
 		}
 	}
-	if c.PushTimeout < 0 || c.AntiEntropyInterval < 0 || c.ProbeInterval < 0 || c.SlowGrace < 0 {
+	if c.PushTimeout < 0 || c.AntiEntropyInterval < 0 || c.ProbeInterval < 0 || c.SlowGrace < 0 || c.BootProfileIdle < 0 {
 		add("cluster", "durations must not be negative")
 	}
 	for r, l := range c.Links {
@@ -163,6 +177,7 @@ type cluster struct {
 	client *peer.Client
 	server *peer.Server
 	fetch  *fetch.Fetcher
+	lazy   *lazy.Reader
 	rep    *replica.Replicator
 	ns     *namespace.Namespace
 	store  *chunkstore.Store
@@ -258,6 +273,8 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	if err != nil {
 		return nil, err
 	}
+	c.lazy = lazy.New(lazy.Config{ReadaheadBytes: cc.ReadaheadBytes, ProfileChunks: cc.BootProfileChunks,
+		ProfileIdle: cc.BootProfileIdle, Replicate: c.rep.Replicate}, c.fetch, ns, log)
 	c.server, err = peer.NewServer(peer.ServerConfig{Secret: secret, Region: cfg.Region, RateLimit: c.rateLimit, Block: c.blocked},
 		store, c.rep, c, log)
 	if err != nil {
@@ -355,7 +372,7 @@ func (c *cluster) remoteReader() objects.RemoteReader {
 	if c == nil {
 		return nil
 	}
-	return c.fetch
+	return c.lazy
 }
 
 // run serves the peer listener, gossips and runs anti-entropy until ctx is

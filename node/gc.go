@@ -30,6 +30,9 @@ type GCResult struct {
 	// HoldingsExpired is the number of holdings of recipes no live object
 	// names that were tombstoned (see namespace.ExpireHoldings).
 	HoldingsExpired int `json:"holdings_expired"`
+	// ProfilesExpired is the number of boot profiles of recipes no live
+	// object names that were tombstoned (namespace.ExpireProfiles).
+	ProfilesExpired int `json:"profiles_expired"`
 	// TombstonesPurged is the number of tombstones older than the reclaim
 	// age that were removed.
 	TombstonesPurged int `json:"tombstones_purged"`
@@ -67,6 +70,10 @@ func CollectGarbage(ctx context.Context, store *chunkstore.Store, ns *namespace.
 	res.HoldingsExpired, err = ns.ExpireHoldings(ctx, live, res.Start.Add(-grace).UnixNano())
 	if err != nil {
 		return res, fmt.Errorf("gc: expiring holdings: %w", err)
+	}
+	res.ProfilesExpired, err = ns.ExpireProfiles(ctx, live, res.Start.Add(-grace).UnixNano())
+	if err != nil {
+		return res, fmt.Errorf("gc: expiring boot profiles: %w", err)
 	}
 	res.TombstonesPurged, err = ns.PurgeTombstones(ctx)
 	res.Duration = time.Since(res.Start)

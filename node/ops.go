@@ -23,6 +23,7 @@ import (
 //	                       gc.grace); JSON GCResult; 400 if grace is
 //	                       below 2×store.touch_after
 //	GET  /status, /fsck    see addOpsRoutes (opsroutes.go)
+//	GET, DELETE /profile   boot profiles: see addProfileRoutes (profile.go)
 //	GET  /debug/pprof/...  net/http/pprof's profiles (heap, goroutine,
 //	                       profile?seconds=N, trace, ...)
 func (n *Node) opsHandler() http.Handler {
@@ -72,6 +73,7 @@ func (n *Node) opsHandler() http.Handler {
 		}
 	})
 	n.addOpsRoutes(mux)
+	n.addProfileRoutes(mux)
 	return mux
 }
 

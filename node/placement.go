@@ -208,4 +208,7 @@ func (c *cluster) stopBackground() {
 	c.bgMu.Unlock()
 	c.endLife()
 	c.bg.Wait()
+	if c.lazy != nil {
+		c.lazy.Close()
+	}
 }

@@ -22,7 +22,8 @@ pkgs=(swift swift-proxy swift-account swift-container swift-object
       debootstrap qemu-utils fdisk e2fsprogs iproute2 procps systemd passwd
       debootstrap qemu-utils fdisk e2fsprogs iproute2 procps systemd passwd
       keystone python3-keystoneclient python3-keystonemiddleware uwsgi uwsgi-core
-      uwsgi-plugin-python3 shellcheck util-linux chromium)
+      uwsgi-plugin-python3 shellcheck util-linux chromium
+      qemu-system-x86 qemu-block-extra)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -36,7 +37,7 @@ if ((${#missing[@]})); then
 fi
 
 echo "== VM images (cached in $NITRO_IMAGE_CACHE)" >&2
-scripts/vm-images.sh --set small --out "$NITRO_IMAGE_CACHE" >/dev/null
+scripts/vm-images.sh --set small --boot --out "$NITRO_IMAGE_CACHE" >/dev/null
 
 echo "== forky chroot with glance_store 5.x (cached in $NITRO_FORKY_CHROOT)" >&2
 scripts/forky-chroot.sh --out "$NITRO_FORKY_CHROOT" >/dev/null

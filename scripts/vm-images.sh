@@ -2,11 +2,17 @@
 # Build a dataset of real Debian VM disk images (raw + qcow2) for Nitro tests
 # and benchmarks, caching everything so reruns take seconds.
 #
-# Usage: scripts/vm-images.sh [--set small|full] [--out DIR]
+# Usage: scripts/vm-images.sh [--set small|full] [--boot] [--out DIR]
 #
 #   --set small  (default) bookworm minbase + a derived variant (less, nano).
 #   --set full   small + bookworm nginx/postgresql/redis-server variants and,
 #                if the mirror serves it, trixie minbase + nginx.
+#   --boot       also build bookworm-boot: minbase + systemd-sysv and
+#                linux-image-cloud-amd64, bootable by qemu's direct boot
+#                (images/bookworm-boot.{raw,vmlinuz,initrd}; not in manifest.tsv,
+#                so the dedup datasets stay as they are). Boot it with
+#                -kernel … -initrd … -append 'console=ttyS0 root=/dev/vda1 ro'
+#                (a getty on the serial console prints "login:").
 #   --out DIR    cache/output dir (default ${NITRO_IMAGE_CACHE:-/var/cache/nitro-images})
 #
 # Prints the image paths on stdout (one per line); logs go to stderr.
@@ -34,11 +40,13 @@ log() { printf '[vm-images] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 SET=small
+BOOT=0
 OUT=${NITRO_IMAGE_CACHE:-/var/cache/nitro-images}
 while [ $# -gt 0 ]; do
   case $1 in
     --set) SET=${2:?--set needs an argument}; shift 2 ;;
     --set=*) SET=${1#*=}; shift ;;
+    --boot) BOOT=1; shift ;;
     --out) OUT=${2:?--out needs an argument}; shift 2 ;;
     --out=*) OUT=${1#*=}; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
@@ -283,4 +291,49 @@ for name in "${BUILT[@]}"; do
   done
 done
 mv "$manifest_tmp" "$OUT/manifest.tsv"
+
+# ---------------------------------------------------------------- bootable image
+# bookworm-boot: the cloud kernel (virtio drivers, small) and systemd, for
+# qemu's direct boot; the kernel and initrd are copied out of the tree so
+# qemu needs no boot loader. A getty on ttyS0 comes from systemd's
+# serial-getty generator (console=ttyS0).
+if [ "$BOOT" = 1 ]; then
+  name=bookworm-boot
+  # (rebuilt when the tree predates the ttyS0 login unit)
+  if [ ! -f "$IMG_DIR/$name.raw.sha256" ] || [ ! -f "$IMG_DIR/$name.vmlinuz" ] || [ ! -f "$IMG_DIR/$name.initrd" ] \
+     || [ ! -f "$TREE_DIR/$name/etc/systemd/system/nitro-serial-login.service" ]; then
+    rm -f "$IMG_DIR/$name.raw.sha256"
+    ( trap cleanup EXIT; trap 'exit 130' INT TERM; set -e; MOUNTS=(); TMPS=()
+      ensure_tree "$name" bookworm bookworm-minbase "systemd-sysv linux-image-cloud-amd64 initramfs-tools" ) \
+      || die "could not build tree $name"
+    tree=$TREE_DIR/$name
+    # root may log in on the serial console without a password (a test image)
+    sed -i 's|^root:[^:]*:|root::|' "$tree/etc/shadow"
+    # A getty on ttyS0 that does not wait for udev to announce the device:
+    # under a loaded TCG, udev's coldplug can take longer than systemd's
+    # device timeout, and serial-getty@ttyS0 (BindsTo=dev-ttyS0.device)
+    # then never starts. /dev/ttyS0 exists from devtmpfs at boot.
+    cat >"$tree/etc/systemd/system/nitro-serial-login.service" <<'UNIT'
+[Unit]
+Description=Login prompt on ttyS0 (not waiting for udev)
+After=systemd-user-sessions.service
+[Service]
+ExecStart=-/sbin/agetty --keep-baud 115200,57600,38400,9600 ttyS0 vt220
+Type=idle
+Restart=always
+[Install]
+WantedBy=multi-user.target
+UNIT
+    ln -sf /etc/systemd/system/nitro-serial-login.service "$tree/etc/systemd/system/multi-user.target.wants/nitro-serial-login.service"
+    ln -sf /dev/null "$tree/etc/systemd/system/serial-getty@ttyS0.service"
+    echo "nitro-boot" >"$tree/etc/hostname"
+    vmlinuz=$(find "$tree/boot" -maxdepth 1 -name 'vmlinuz-*' | sort | tail -1)
+    initrd=$(find "$tree/boot" -maxdepth 1 -name 'initrd.img-*' | sort | tail -1)
+    if [ -z "$vmlinuz" ] || [ -z "$initrd" ]; then die "$name: no kernel or initrd in $tree/boot"; fi
+    build_images "$name" bookworm
+    cp "$vmlinuz" "$IMG_DIR/$name.vmlinuz.tmp.$$" && mv "$IMG_DIR/$name.vmlinuz.tmp.$$" "$IMG_DIR/$name.vmlinuz"
+    cp "$initrd" "$IMG_DIR/$name.initrd.tmp.$$" && mv "$IMG_DIR/$name.initrd.tmp.$$" "$IMG_DIR/$name.initrd"
+  fi
+  for f in raw vmlinuz initrd; do echo "$IMG_DIR/$name.$f"; done
+fi
 log "done in $((SECONDS - T0))s: ${#BUILT[@]} images x {raw,qcow2}; manifest $OUT/manifest.tsv"

@@ -147,6 +147,17 @@ func (ns *Namespace) Holders(ctx context.Context, id recipe.ID) ([]string, error
 // of a dead recipe, so the holdings of a region that left for good do not
 // stay forever. Cost: a scan of every holding.
 func (ns *Namespace) ExpireHoldings(ctx context.Context, live []recipe.ID, before int64) (int, error) {
+	n, err := ns.expireDead(ctx, KindHolding, live, before)
+	if n > 0 {
+		ns.log.Info("expired holdings of dead recipes", zap.Int("holdings", n))
+	}
+	return n, err
+}
+
+// expireDead tombstones the live records of kind (holdings or profiles:
+// keyed by recipe in Held) whose recipe is not in live and that were
+// written before the timestamp before; see ExpireHoldings.
+func (ns *Namespace) expireDead(ctx context.Context, kind Kind, live []recipe.ID, before int64) (int, error) {
 	alive := make(map[recipe.ID]struct{}, len(live))
 	for _, id := range live {
 		alive[id] = struct{}{}
@@ -156,7 +167,7 @@ func (ns *Namespace) ExpireHoldings(ctx context.Context, live []recipe.ID, befor
 	for {
 		var batch []Key
 		done := true
-		err := ns.kv.Scan(ctx, []byte{byte(KindHolding)}, start, func(key, val []byte) (bool, error) {
+		err := ns.kv.Scan(ctx, []byte{byte(kind)}, start, func(key, val []byte) (bool, error) {
 			r, err := UnmarshalRecord(key, val)
 			if err != nil {
 				return false, err
@@ -204,9 +215,6 @@ func (ns *Namespace) ExpireHoldings(ctx context.Context, live []recipe.ID, befor
 		if done {
 			break
 		}
-	}
-	if total > 0 {
-		ns.log.Info("expired holdings of dead recipes", zap.Int("holdings", total))
 	}
 	return total, nil
 }

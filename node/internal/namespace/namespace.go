@@ -257,7 +257,7 @@ func (ns *Namespace) AccountStats(ctx context.Context, account string) (containe
 // until fn returns false or an error. It is the iteration anti-entropy
 // builds on. The record passed to fn is fn's to keep.
 func (ns *Namespace) Scan(ctx context.Context, kind Kind, start Key, fn func(*Record) (bool, error)) error {
-	if kind != KindAccount && kind != KindContainer && kind != KindObject && kind != KindHolding {
+	if kind != KindAccount && kind != KindContainer && kind != KindObject && kind != KindHolding && kind != KindProfile {
 		return fmt.Errorf("namespace: scan of unknown kind %v", kind)
 	}
 	var from []byte
@@ -302,7 +302,7 @@ const purgeBatch = 512
 func (ns *Namespace) PurgeTombstones(ctx context.Context) (int, error) {
 	cutoff := ns.now().Add(-ns.reclaim).UnixNano()
 	total := 0
-	for _, kind := range []Kind{KindObject, KindHolding, KindContainer, KindAccount} {
+	for _, kind := range []Kind{KindObject, KindHolding, KindProfile, KindContainer, KindAccount} {
 		// Collect a batch, delete it outside the scan, resume after it.
 		var start []byte
 		for {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,6 +25,9 @@ const (
 	// KindHolding records that a region holds every chunk of a recipe
 	// (see holding.go).
 	KindHolding Kind = 'h'
+	// KindProfile is the boot profile of a recipe: the chunks the first
+	// reads after its creation touched (see profile.go).
+	KindProfile Kind = 'p'
 	// kindStats is the local, derived per-container stats index: bases
 	// and deltas (see stats.go).
 	kindStats Kind = 's'
@@ -42,6 +46,8 @@ func (k Kind) String() string {
 		return "object"
 	case KindHolding:
 		return "holding"
+	case KindProfile:
+		return "profile"
 	case kindStats:
 		return "stats"
 	case kindWriteMark:
@@ -69,7 +75,7 @@ const sep = 0
 type Key struct {
 	Kind                       Kind
 	Account, Container, Object string
-	// Held is the recipe a holding is about.
+	// Held is the recipe a holding or a boot profile is about.
 	Held recipe.ID
 	// Holder is the region a holding is about.
 	Holder string
@@ -107,6 +113,9 @@ func (k Key) Validate() error {
 	if k.Kind == KindHolding {
 		return k.validateHolding()
 	}
+	if k.Kind == KindProfile {
+		return k.validateProfile()
+	}
 	if !k.Held.IsZero() || k.Holder != "" {
 		return fmt.Errorf("%w: %v key with a holding's recipe or region", ErrInvalidName, k.Kind)
 	}
@@ -139,6 +148,9 @@ func (k Key) Bytes() []byte {
 	if k.Kind == KindHolding {
 		return k.holdingBytes()
 	}
+	if k.Kind == KindProfile {
+		return profileBytes(k.Held)
+	}
 	b := make([]byte, 0, 3+len(k.Account)+len(k.Container)+len(k.Object))
 	b = append(b, byte(k.Kind))
 	b = append(b, k.Account...)
@@ -159,6 +171,9 @@ func (k Key) String() string {
 	if k.Kind == KindHolding {
 		return "holding:" + k.Held.String() + "@" + k.Holder
 	}
+	if k.Kind == KindProfile {
+		return "profile:" + k.Held.String()
+	}
 	s := k.Kind.String() + ":" + k.Account
 	if k.Kind != KindAccount {
 		s += "/" + k.Container
@@ -177,6 +192,9 @@ func ParseKey(b []byte) (Key, error) {
 	k := Key{Kind: Kind(b[0])}
 	if k.Kind == KindHolding {
 		return parseHoldingKey(b)
+	}
+	if k.Kind == KindProfile {
+		return parseProfileKey(b)
 	}
 	parts := bytes.Split(b[1:], []byte{sep})
 	want := map[Kind]int{KindAccount: 1, KindContainer: 2, kindStats: 2, KindObject: 3}[k.Kind]
@@ -255,6 +273,10 @@ type Record struct {
 	// glanceshim.ObjectInfo.SLOManifest), "" for other objects. The
 	// object's content is then its Recipe, composed from the segments'.
 	SLO string
+
+	// Profile is a boot profile's ref indices into its recipe, in the
+	// order the reads first touched them (see profile.go); profiles only.
+	Profile []int32
 }
 
 // Time returns Timestamp as a time.Time.
@@ -280,6 +302,7 @@ func (r *Record) Clone() *Record {
 	c := *r
 	c.Meta = cloneMap(r.Meta)
 	c.Headers = cloneMap(r.Headers)
+	c.Profile = slices.Clone(r.Profile)
 	return &c
 }
 
@@ -329,6 +352,7 @@ type wire struct {
 	Headers     map[string]string `json:"headers,omitempty"`
 	Manifest    string            `json:"manifest,omitempty"`
 	SLO         string            `json:"slo,omitempty"`
+	Profile     []int32           `json:"profile,omitempty"`
 }
 
 // MarshalValue returns the versioned JSON value stored under r.Key.Bytes().
@@ -337,7 +361,7 @@ func (r *Record) MarshalValue() ([]byte, error) {
 		V: encodingVersion, Timestamp: r.Timestamp, Region: r.Region, Deleted: r.Deleted,
 		Created: r.Created, Meta: r.Meta, Size: r.Size, ETag: r.ETag,
 		ContentType: r.ContentType, Headers: r.Headers, Manifest: r.Manifest,
-		SLO: r.SLO,
+		SLO: r.SLO, Profile: r.Profile,
 	}
 	if !r.Recipe.IsZero() {
 		id := r.Recipe
@@ -364,7 +388,7 @@ func UnmarshalRecord(key, val []byte) (*Record, error) {
 		Key: k, Timestamp: w.Timestamp, Region: w.Region, Deleted: w.Deleted,
 		Created: w.Created, Meta: w.Meta, Size: w.Size, ETag: w.ETag,
 		ContentType: w.ContentType, Headers: w.Headers, Manifest: w.Manifest,
-		SLO: w.SLO,
+		SLO: w.SLO, Profile: w.Profile,
 	}
 	if w.Recipe != nil {
 		r.Recipe = *w.Recipe

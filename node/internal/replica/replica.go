@@ -264,8 +264,8 @@ func (r *Replicator) apply(ctx context.Context, wr peer.WireRecord) (bool, error
 }
 
 // kinds are the replicated kinds, in the order anti-entropy sends them:
-// objects before the holdings of their recipes.
-var kinds = []namespace.Kind{namespace.KindAccount, namespace.KindContainer, namespace.KindObject, namespace.KindHolding}
+// objects before the holdings and boot profiles of their recipes.
+var kinds = []namespace.Kind{namespace.KindAccount, namespace.KindContainer, namespace.KindObject, namespace.KindHolding, namespace.KindProfile}
 
 // scan calls fn for every record that takes part in anti-entropy.
 func (r *Replicator) scan(ctx context.Context, fn func(rec *namespace.Record, key []byte) error) error {
