@@ -133,10 +133,10 @@ func TestKeepAliveRangeFraming(t *testing.T) {
 		{name: "end beyond size", method: "GET", hdr: []string{rng(size-100, size+5000)}, status: 206, lo: size - 100, hi: size, cr: fmt.Sprintf("bytes %d-%d/%d", size-100, size-1, size)},
 		{name: "suffix", method: "GET", hdr: []string{"Range: bytes=-300"}, status: 206, lo: size - 300, hi: size},
 		{name: "open end", method: "GET", hdr: []string{fmt.Sprintf("Range: bytes=%d-", size-10)}, status: 206, lo: size - 10, hi: size},
-		{name: "HEAD with Range", method: "HEAD", hdr: []string{rng(0, 99)}, status: 206},
+		{name: "HEAD with Range: a plain HEAD, as Swift's", method: "HEAD", hdr: []string{rng(0, 99)}, status: 200},
 		{name: "unsatisfiable", method: "GET", hdr: []string{fmt.Sprintf("Range: bytes=%d-", size)}, status: 416, cr: fmt.Sprintf("bytes */%d", size), lo: -1},
 		{name: "304", method: "GET", hdr: []string{rng(0, 99), "If-None-Match: " + etag}, status: 304},
-		{name: "two ranges: whole body", method: "GET", hdr: []string{"Range: bytes=0-0,5-9"}, status: 200, lo: 0, hi: size},
+		{name: "two ranges: multipart/byteranges", method: "GET", hdr: []string{"Range: bytes=0-0,5-9"}, status: 206, lo: -1},
 		{name: "GET with a body", method: "GET", hdr: []string{rng(10, 19)}, body: "ignored body", status: 206, lo: 10, hi: 20},
 		{name: "after a pause past read_header_timeout", method: "GET", hdr: []string{rng(5000, 70535)}, status: 206, lo: 5000, hi: 70536, pause: time.Second},
 		{name: "again after a pause", method: "GET", hdr: []string{rng(2<<20, 2<<20+65535)}, status: 206, lo: 2 << 20, hi: 2<<20 + 65536, pause: time.Second},
@@ -159,8 +159,8 @@ func TestKeepAliveRangeFraming(t *testing.T) {
 				t.Fatalf("%s: %d bytes (Content-Length %d), want data[%d:%d]", st.name, len(body), resp.ContentLength, st.lo, st.hi)
 			}
 		}
-		if st.method == "HEAD" && resp.ContentLength != 100 {
-			t.Fatalf("%s: Content-Length %d, want 100", st.name, resp.ContentLength)
+		if st.method == "HEAD" && resp.ContentLength != size {
+			t.Fatalf("%s: Content-Length %d, want %d", st.name, resp.ContentLength, size)
 		}
 	}
 
@@ -256,7 +256,11 @@ func TestDisableKeepAlive(t *testing.T) {
 		rc := dialRaw(t, c.storageURL, "/ka/disk", c.token)
 		rc.send(method, []string{"Range: bytes=1000-70535"}, "")
 		resp, body := rc.recv(method)
-		if resp.StatusCode != 206 || resp.ContentLength != 69536 || !resp.Close {
+		status, length := 206, int64(69536)
+		if method == "HEAD" { // Swift answers a HEAD with Range as a plain HEAD
+			status, length = 200, int64(len(data))
+		}
+		if resp.StatusCode != status || resp.ContentLength != length || !resp.Close {
 			t.Fatalf("%s: %s, Content-Length %d, Close %v", method, resp.Status, resp.ContentLength, resp.Close)
 		}
 		if method == "GET" && !bytes.Equal(body, data[1000:70536]) {
