@@ -38,6 +38,7 @@ func (q *request) handleAccount() error {
 		q.accountHeaders(info)
 		if q.r.Method == http.MethodHead {
 			q.w.Header().Set("Content-Type", q.headListingContentType())
+			q.varyAccept()
 			q.writeEmpty(http.StatusNoContent)
 			return nil
 		}

@@ -43,6 +43,7 @@ func (q *request) handleContainer() error {
 		q.containerHeaders(info)
 		if q.r.Method == http.MethodHead {
 			q.w.Header().Set("Content-Type", q.headListingContentType())
+			q.varyAccept()
 			q.writeEmpty(http.StatusNoContent)
 			return nil
 		}

@@ -3,6 +3,7 @@ package glanceshim
 import (
 	"bytes"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -300,6 +301,7 @@ func (q *request) headListingContentType() string {
 func (q *request) writeListing(f listFormat, body []byte, ok bool) {
 	h := q.w.Header()
 	h.Set("Content-Type", f.contentType())
+	q.varyAccept()
 	if !ok {
 		q.w.WriteHeader(http.StatusNoContent)
 		return
@@ -308,5 +310,22 @@ func (q *request) writeListing(f listFormat, body []byte, ok bool) {
 	q.w.WriteHeader(http.StatusOK)
 	if q.r.Method != http.MethodHead {
 		_, _ = q.w.Write(body)
+	}
+}
+
+// varyAccept adds Accept to the Vary header of a successful account or
+// container GET or HEAD without format= (Swift's listing_formats: the
+// Accept header picks the listing's format).
+func (q *request) varyAccept() {
+	if q.r.URL.Query().Has("format") {
+		return
+	}
+	h := q.w.Header()
+	v := h.Get("Vary")
+	switch {
+	case v == "":
+		h.Set("Vary", "Accept")
+	case !slices.ContainsFunc(strings.Split(v, ","), func(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "accept") }):
+		h.Set("Vary", v+", Accept")
 	}
 }
