@@ -81,7 +81,7 @@ func corsCases() []diffCase {
 			step("", "PUT", "{c}/p", map[string]string{"Origin": "http://a.example.com"}),
 		},
 	}, {
-		Name:    "cors container response headers",
+		Name: "cors container response headers",
 		Steps: []diffStep{
 			{Method: "PUT", Path: "{c}", Header: map[string]string{"X-Container-Meta-Access-Control-Allow-Origin": "http://a.example.com"}, Setup: true},
 			step("", "HEAD", "{c}", map[string]string{"Origin": "http://a.example.com"}),
