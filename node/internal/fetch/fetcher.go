@@ -78,6 +78,13 @@ type Config struct {
 	// block; it may be called more than once for a recipe. The node writes
 	// the region's holding of the recipe with it.
 	OnComplete func(id recipe.ID)
+	// Holders, if set, returns the regions whose holdings (the
+	// namespace's holding records, what X-Nitro-Regions lists) say they
+	// hold every chunk of recipe id; it must not block on the network.
+	// A read that has no cached have answers then starts streaming its
+	// first chunks from the best such region at once, in parallel with
+	// the have requests (see speculate.go). nil: no speculative start.
+	Holders func(ctx context.Context, id recipe.ID) ([]string, error)
 	// OnTransfer, if set, is called with the record of every fetch job
 	// when it finishes (see Transfers), on the job's goroutine; it must
 	// not block. The node's metrics observe durations with it.
@@ -136,6 +143,10 @@ type Stats struct {
 	// HaveCached counts fetch jobs planned from cached have answers
 	// (see holdings.go), without a have round trip.
 	HaveCached int64
+	// SpecStarts counts fetch jobs that started streaming from a region
+	// holding the whole object before the have answers (speculate.go);
+	// SpecChunks the chunks they asked for that way.
+	SpecStarts, SpecChunks int64
 	// Plans counts planner.Solve calls of fetch jobs (first plans and
 	// re-plans; not Explain); PlanNanos is their total duration and
 	// LastPlanNanos the duration of the latest, in nanoseconds.
@@ -402,6 +413,7 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 		f.count(func(st *Stats) { st.Fetches++ })
 		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.FetchTimeout)
 		j := f.newJob(jctx, cancel, mine)
+		j.rec = rec
 		go j.run()
 	}
 	if f.cfg.OnComplete != nil && len(src.wait) > 0 {

@@ -108,6 +108,9 @@ type job struct {
 	serial    uint64 // streams started
 	wg        sync.WaitGroup
 	tr        *Transfer // this job in f.transfers
+	// rec is the recipe read, for a speculative start (nil: none, as
+	// for a heal).
+	rec *recipe.Recipe
 }
 
 func (f *Fetcher) newJob(ctx context.Context, cancel context.CancelFunc, chunks []*jchunk) *job {
@@ -213,12 +216,20 @@ func (j *job) run() {
 		ids[i] = c.id
 	}
 	sizes, cached := f.holdings.lookup(peers, ids)
-	if cached {
-		f.count(func(st *Stats) { st.HaveCached++ })
-	} else {
-		sizes = f.haveSizes(j.ctx, peers, ids)
+	spec := -1
+	if !cached {
+		spec = f.specPick(j.ctx, j.rec, peers, j.chunks)
 	}
-	j.srcs = f.sources(peers, sizes, j.chunks)
+	switch {
+	case cached:
+		f.count(func(st *Stats) { st.HaveCached++ })
+		j.srcs = f.sources(peers, sizes, j.chunks)
+	case spec >= 0:
+		j.srcs = f.specSources(peers, spec, j.chunks)
+	default:
+		sizes = f.haveSizes(j.ctx, peers, ids)
+		j.srcs = f.sources(peers, sizes, j.chunks)
+	}
 	regions := make([]string, len(j.srcs))
 	for i, s := range j.srcs {
 		regions[i] = s.Region
@@ -227,6 +238,9 @@ func (j *job) run() {
 	defer f.transfers.finish(j.tr, f.cfg.OnTransfer)
 	for _, s := range j.srcs {
 		s.stalled = f.recentlyStalled(s.Region)
+	}
+	if spec >= 0 {
+		j.speculate(peers, spec, ids)
 	}
 
 	tick := time.NewTicker(loopTick)
