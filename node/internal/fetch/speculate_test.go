@@ -1,0 +1,274 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"github.com/nitro-cloud/nitro/node/internal/peer"
+	"go.uber.org/zap"
+)
+
+// eventTransport wraps the real peer client (HTTP over loopback to real
+// peer servers) and records the order of requests. Have answers are held
+// back until release is closed (nil: not held), which stands in for an
+// arbitrarily long round trip and makes the order deterministic; delay,
+// if set, is added to every have answer and before every chunk stream's
+// first frame: an emulated RTT (netem would need root; peer.Server's
+// pacing emulates only the rate).
+type eventTransport struct {
+	*peer.Client
+	release chan struct{}
+	delay   time.Duration
+
+	mu     sync.Mutex
+	events []string
+}
+
+func (e *eventTransport) note(ev string) {
+	e.mu.Lock()
+	e.events = append(e.events, ev)
+	e.mu.Unlock()
+}
+
+func (e *eventTransport) log() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.events...)
+}
+
+func (e *eventTransport) Have(ctx context.Context, base string, ids []recipe.ChunkID) ([]int64, error) {
+	sizes, err := e.Client.Have(ctx, base, ids)
+	if e.release != nil {
+		select {
+		case <-e.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if err := sleep(ctx, e.delay); err != nil {
+		return nil, err
+	}
+	e.note("have answered")
+	return sizes, err
+}
+
+func (e *eventTransport) FetchChunks(ctx context.Context, base, region string, ids []recipe.ChunkID,
+	fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error {
+	e.note("stream " + region)
+	if err := sleep(ctx, e.delay); err != nil {
+		return err
+	}
+	return e.Client.FetchChunks(ctx, base, region, ids, fn)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// variantSetup is issue 13's scenario (d): reader b holds a base image;
+// region c holds a variant of it (a changed stretch in the middle) whole,
+// and its holding says so; region a holds the base only.
+type variantSetup struct {
+	a, c          *region
+	base, variant []byte
+	recBase       *recipe.Recipe
+	recV          *recipe.Recipe
+}
+
+func newVariantSetup(t testing.TB, rate float64) *variantSetup {
+	t.Helper()
+	v := &variantSetup{a: newRegion(t, "a", rate), c: newRegion(t, "c", rate)}
+	v.base = incompressible(41, 2<<20)
+	v.variant = bytes.Clone(v.base)
+	copy(v.variant[1<<20:], incompressible(42, 160<<10))
+	v.recBase = write(t, v.a.store, v.base)
+	write(t, v.c.store, v.base)
+	v.recV = write(t, v.c.store, v.variant)
+	return v
+}
+
+// reader returns a reader b with the base local, over tr (wrapping a real
+// peer client), whose Holders names c for the variant (the namespace's
+// holding) when spec is set.
+func (v *variantSetup) reader(t testing.TB, spec bool, prior Link, tr *eventTransport) *reader {
+	t.Helper()
+	st := openStore(t)
+	copyChunks(t, v.a.store, st, v.recBase.Refs)
+	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: "b", Node: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Client = c
+	peers := func() []Peer {
+		return []Peer{{Region: "a", URL: v.a.hs.URL}, {Region: "c", URL: v.c.hs.URL}}
+	}
+	cfg := Config{Region: "b", Priors: map[string]Link{"a": prior, "c": prior}, Grace: 10 * time.Second}
+	if spec {
+		vid := v.recV.ID()
+		cfg.Holders = func(_ context.Context, id recipe.ID) ([]string, error) {
+			if id == vid {
+				return []string{"c"}, nil
+			}
+			return nil, nil
+		}
+	}
+	f, err := New(cfg, st, peers, tr, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &reader{f: f, client: c, store: st}
+}
+
+// lacked returns the refs of rec whose chunks s lacks, in object order.
+func lacked(t testing.TB, s *chunkstore.Store, rec *recipe.Recipe) []recipe.Ref {
+	t.Helper()
+	has, err := s.Has(t.Context(), idsOf(rec.Refs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []recipe.Ref
+	for i, h := range has {
+		if !h {
+			out = append(out, rec.Refs[i])
+		}
+	}
+	return out
+}
+
+// TestSpeculativeStartBeforeHaveAnswers: a variant read whose missing
+// chunks c holds (its holding covers the whole variant) streams its first
+// missing chunk from c while every have answer is still held back: the
+// chunk is stored before any have request has returned. Then the answers
+// come, the rest is planned, and the read is byte-exact with every chunk
+// crossing once. When c's holding is stale (c lacks the first missing
+// chunk after all; a holds it), the read still completes from a. Before
+// the speculative start the first missing chunk waited for the have
+// answers: with them held back it never arrived.
+func TestSpeculativeStartBeforeHaveAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stale bool
+	}{{"holding right", false}, {"holding stale", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVariantSetup(t, 0)
+			tr := &eventTransport{release: make(chan struct{})}
+			b := v.reader(t, true, Link{Bandwidth: 8 << 20, RTT: 50 * time.Millisecond}, tr)
+			miss := lacked(t, b.store, v.recV)
+			if len(miss) < 2 || len(miss) > len(v.recV.Refs)/2 {
+				t.Fatalf("%d of %d refs missing", len(miss), len(v.recV.Refs))
+			}
+			first := miss[0].ID
+			if tc.stale {
+				// a gets the variant's chunks too; c loses the first
+				// missing one, which its holding still claims.
+				copyChunks(t, v.c.store, v.a.store, v.recV.Refs)
+				if err := v.c.store.Drop(t.Context(), first); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			src, err := b.f.Source(ctx, v.recV, 0, len(v.recV.Refs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.stale {
+				select {
+				case <-src.(*source).wait[first].done:
+				case <-time.After(30 * time.Second):
+					t.Fatalf("first missing chunk not stored while the have answers are held; events %v", tr.log())
+				}
+				if ev := tr.log(); len(ev) == 0 || ev[0] != "stream c" {
+					t.Fatalf("events %v: want the stream from c first, before any have answer", ev)
+				}
+			}
+			close(tr.release)
+			rc, err := b.store.NewReader(ctx, v.recV, 0, -1, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, v.variant) {
+				t.Fatalf("variant read: %d of %d bytes, %v", len(got), len(v.variant), err)
+			}
+			st := b.f.Stats()
+			total, by := received(b)
+			t.Logf("events %v; received %v; stats %+v", tr.log(), by, st)
+			if st.SpecStarts != 1 || st.SpecChunks < 1 || st.DuplicateChunks != 0 || st.NoHolder != 0 {
+				t.Fatalf("stats %+v", st)
+			}
+			if tc.stale {
+				if by["a"] == 0 {
+					t.Fatalf("the chunk c lacks did not come from a: %v", by)
+				}
+			} else if want := storedSize(t, v.c.store, miss); total != want {
+				t.Fatalf("crossed %d bytes, want each missing chunk once: %d", total, want)
+			}
+		})
+	}
+}
+
+// BenchmarkVariantRead: issue 13's scenario (d) over emulated links of
+// 4 MiB/s with an 80 ms RTT (eventTransport.delay): reader b holds the
+// base image, c the whole variant (160 KiB changed in 2 MiB), a the base.
+// first-ms is from the read's start until the first missing chunk is
+// stored (the reader's first byte that crossed a link), total-ms until
+// the whole variant is read; spec=off waits for the have answers before
+// its first request (2 RTT + transfer), spec=on starts from c at once
+// (1 RTT + transfer).
+func BenchmarkVariantRead(b *testing.B) {
+	const rate, rtt = 4 << 20, 80 * time.Millisecond
+	v := newVariantSetup(b, rate)
+	for _, spec := range []bool{false, true} {
+		name := map[bool]string{false: "spec=off", true: "spec=on"}[spec]
+		b.Run(name, func(b *testing.B) {
+			var first, total time.Duration
+			n := 0
+			for b.Loop() {
+				b.StopTimer()
+				tr := &eventTransport{delay: rtt}
+				r := v.reader(b, spec, Link{Bandwidth: rate, RTT: rtt}, tr)
+				miss := lacked(b, r.store, v.recV)
+				b.StartTimer()
+				t0 := time.Now()
+				src, err := r.f.Source(b.Context(), v.recV, 0, len(v.recV.Refs))
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-src.(*source).wait[miss[0].ID].done
+				first += time.Since(t0)
+				rc, err := r.store.NewReader(b.Context(), v.recV, 0, -1, src)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				total += time.Since(t0)
+				n++
+				if err != nil || !bytes.Equal(got, v.variant) {
+					b.Fatal(fmt.Errorf("variant read: %w", err))
+				}
+			}
+			b.ReportMetric(float64(first.Milliseconds())/float64(n), "first-ms")
+			b.ReportMetric(float64(total.Milliseconds())/float64(n), "total-ms")
+		})
+	}
+}
