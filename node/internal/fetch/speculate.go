@@ -140,7 +140,47 @@ func (j *job) speculate(peers []Peer, spec int, ids []recipe.ChunkID) {
 	sizes := f.haveSizes(j.ctx, peers, ids)
 	j.mu.Lock()
 	j.mergeHave(sizes, spec)
+	j.recordSpec(spec)
 	j.mu.Unlock()
+}
+
+// recordSpec notes the job's prediction in its Transfer when the
+// speculative stream has every chunk and no plan will follow: the
+// stream's own estimate (RTT, slow start, its bytes at the link's rate),
+// beside the lower bound of a plan of the whole job over every holder;
+// j.mu held.
+func (j *job) recordSpec(spec int) {
+	f := j.f
+	own := make([]int64, len(j.srcs))
+	for _, c := range j.chunks {
+		switch c.state {
+		case stPlan:
+			return // the first plan of the rest is the record
+		case stQueued:
+			own[c.owner] += c.est
+		}
+	}
+	in := f.input(j.srcs, j.chunks, j.alive())
+	for i := range in.Sources {
+		in.Sources[i].Queued = max(0, in.Sources[i].Queued-own[i])
+	}
+	t0 := time.Now()
+	plan, err := planner.Solve(in, f.cfg.Strategy)
+	d := time.Since(t0).Nanoseconds()
+	f.count(func(st *Stats) { st.Plans++; st.PlanNanos += d; st.LastPlanNanos = d })
+	if err != nil {
+		return
+	}
+	s, src := j.srcs[spec], in.Sources[spec]
+	if src.Bandwidth <= 0 {
+		return
+	}
+	pred := (src.RTT + src.Startup).Seconds() + float64(src.Queued+own[spec])/src.Bandwidth
+	finish := make([]float64, len(j.srcs))
+	finish[spec] = pred
+	f.transfers.planned(j.tr, pred, plan.LowerBound, own, finish)
+	f.log.Debug("speculative stream covers the read", zap.String("region", s.Region),
+		zap.Float64("predicted_s", pred), zap.Float64("lower_bound_s", plan.LowerBound))
 }
 
 // mergeHave applies the have answers to the sources of specSources: a

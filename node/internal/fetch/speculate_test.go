@@ -215,6 +215,9 @@ func TestSpeculativeStartBeforeHaveAnswers(t *testing.T) {
 			if st.SpecStarts != 1 || st.SpecChunks < 1 || st.DuplicateChunks != 0 || st.NoHolder != 0 {
 				t.Fatalf("stats %+v", st)
 			}
+			if trs := b.f.Transfers(); len(trs) != 1 || trs[0].PredictedSeconds <= 0 || trs[0].LowerBoundSeconds <= 0 {
+				t.Fatalf("transfers %+v: want one with a prediction", trs)
+			}
 			if tc.stale {
 				if by["a"] == 0 {
 					t.Fatalf("the chunk c lacks did not come from a: %v", by)
