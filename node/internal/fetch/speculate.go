@@ -151,18 +151,23 @@ func (j *job) speculate(peers []Peer, spec int, ids []recipe.ChunkID) {
 // j.mu held.
 func (j *job) recordSpec(spec int) {
 	f := j.f
-	own := make([]int64, len(j.srcs))
+	// own: the bytes each source was asked for (done or on their way);
+	// queued: those of them still counted in f.queued.
+	own, queued := make([]int64, len(j.srcs)), make([]int64, len(j.srcs))
 	for _, c := range j.chunks {
 		switch c.state {
 		case stPlan:
 			return // the first plan of the rest is the record
 		case stQueued:
+			queued[c.owner] += c.est
+			own[c.owner] += c.est
+		case stDone:
 			own[c.owner] += c.est
 		}
 	}
 	in := f.input(j.srcs, j.chunks, j.alive())
 	for i := range in.Sources {
-		in.Sources[i].Queued = max(0, in.Sources[i].Queued-own[i])
+		in.Sources[i].Queued = max(0, in.Sources[i].Queued-queued[i])
 	}
 	t0 := time.Now()
 	plan, err := planner.Solve(in, f.cfg.Strategy)
@@ -197,10 +202,10 @@ func (j *job) mergeHave(sizes [][]int64, spec int) {
 		for k, c := range j.chunks {
 			n := sizes[i][k]
 			switch {
-			case n > 0 && i != spec: // a chunk spec's stream denied stays denied
-				c.holders |= s.bit
-			case i == spec:
+			case n <= 0:
 				c.holders &^= s.bit
+			case i != spec: // a chunk spec's stream denied stays denied
+				c.holders |= s.bit
 			}
 		}
 	}
