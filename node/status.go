@@ -167,6 +167,12 @@ type FetchStatus struct {
 	// latest plan's.
 	PlanSecondsTotal float64 `json:"plan_seconds_total"`
 	LastPlanSeconds  float64 `json:"last_plan_seconds"`
+	// SpeculativeStarts counts fetches that started streaming from a
+	// region whose holding covers the whole object before the have
+	// answers (fetch.Stats.SpecStarts); SpeculativeChunks the chunks
+	// asked for that way.
+	SpeculativeStarts int64 `json:"speculative_starts"`
+	SpeculativeChunks int64 `json:"speculative_chunks"`
 }
 
 // ReplicationStatus counts the namespace replication (replica.Stats).
@@ -264,6 +270,7 @@ func (c *cluster) status() *ClusterStatus {
 		CorruptFromPeers: f.CorruptFetch, CorruptLocal: f.CorruptLocal, Healed: f.Healed,
 		DuplicateChunks: f.DuplicateChunks, Plans: f.Plans,
 		PlanSecondsTotal: time.Duration(f.PlanNanos).Seconds(), LastPlanSeconds: time.Duration(f.LastPlanNanos).Seconds()}
+	st.Fetch.SpeculativeStarts, st.Fetch.SpeculativeChunks = f.SpecStarts, f.SpecChunks
 	r := c.rep.Stats()
 	st.Replication = ReplicationStatus{PushedRecords: r.Pushed, PushFailures: r.PushFailures,
 		ReceivedRecords: r.Received, AppliedRecords: r.Applied, Rounds: r.Rounds, RoundFailures: r.RoundFailures,
