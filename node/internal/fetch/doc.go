@@ -8,7 +8,11 @@
 //     concurrent reads of the same missing chunk share one transfer, the
 //     singleflight of the design);
 //  3. asks every live peer region, concurrently and once each, which of the
-//     rest it holds and at what stored size (the have answer);
+//     rest it holds and at what stored size (the have answer), unless
+//     recent answers are cached (holdings.go); when the namespace's
+//     holdings name a live region that holds the whole object
+//     (Config.Holders), the first chunks stream from the best such region
+//     meanwhile, before the answers are in (speculate.go);
 //  4. plans the transfer with the planner (Optimal unless configured) over
 //     link estimates, and starts one chunk stream per source region with
 //     its ordered list;
