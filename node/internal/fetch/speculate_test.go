@@ -241,7 +241,9 @@ func TestSpeculativeStartBeforeHaveAnswers(t *testing.T) {
 
 // BenchmarkVariantRead: issue 13's scenario (d) over emulated links of
 // 4 MiB/s with an 80 ms RTT (eventTransport.delay): reader b holds the
-// base image, c the whole variant (160 KiB changed in 2 MiB), a the base.
+// base image (2 MiB), c the whole variant, a the base; changed is the
+// variant's new stretch (160 KiB: a few chunks, within the speculative
+// stream; 1 MiB: more, the rest planned after the have answers).
 // first-ms is from the read's start until the first missing chunk is
 // stored (the reader's first byte that crossed a link), total-ms until
 // the whole variant is read; spec=off waits for the have answers before
@@ -249,39 +251,41 @@ func TestSpeculativeStartBeforeHaveAnswers(t *testing.T) {
 // (1 RTT + transfer).
 func BenchmarkVariantRead(b *testing.B) {
 	const rate, rtt = 4 << 20, 80 * time.Millisecond
-	v := newVariantSetup(b, rate, 160<<10)
-	for _, spec := range []bool{false, true} {
-		name := map[bool]string{false: "spec=off", true: "spec=on"}[spec]
-		b.Run(name, func(b *testing.B) {
-			var first, total time.Duration
-			n := 0
-			for b.Loop() {
-				b.StopTimer()
-				tr := &eventTransport{delay: rtt}
-				r := v.reader(b, spec, Link{Bandwidth: rate, RTT: rtt}, tr)
-				miss := lacked(b, r.store, v.recV)
-				b.StartTimer()
-				t0 := time.Now()
-				src, err := r.f.Source(b.Context(), v.recV, 0, len(v.recV.Refs))
-				if err != nil {
-					b.Fatal(err)
+	for _, changed := range []int{160 << 10, 1 << 20} {
+		v := newVariantSetup(b, rate, changed)
+		for _, spec := range []bool{false, true} {
+			name := fmt.Sprintf("changed=%dKiB/spec=%s", changed>>10, map[bool]string{false: "off", true: "on"}[spec])
+			b.Run(name, func(b *testing.B) {
+				var first, total time.Duration
+				n := 0
+				for b.Loop() {
+					b.StopTimer()
+					tr := &eventTransport{delay: rtt}
+					r := v.reader(b, spec, Link{Bandwidth: rate, RTT: rtt}, tr)
+					miss := lacked(b, r.store, v.recV)
+					b.StartTimer()
+					t0 := time.Now()
+					src, err := r.f.Source(b.Context(), v.recV, 0, len(v.recV.Refs))
+					if err != nil {
+						b.Fatal(err)
+					}
+					<-src.(*source).wait[miss[0].ID].done
+					first += time.Since(t0)
+					rc, err := r.store.NewReader(b.Context(), v.recV, 0, -1, src)
+					if err != nil {
+						b.Fatal(err)
+					}
+					got, err := io.ReadAll(rc)
+					rc.Close()
+					total += time.Since(t0)
+					n++
+					if err != nil || !bytes.Equal(got, v.variant) {
+						b.Fatal(fmt.Errorf("variant read: %w", err))
+					}
 				}
-				<-src.(*source).wait[miss[0].ID].done
-				first += time.Since(t0)
-				rc, err := r.store.NewReader(b.Context(), v.recV, 0, -1, src)
-				if err != nil {
-					b.Fatal(err)
-				}
-				got, err := io.ReadAll(rc)
-				rc.Close()
-				total += time.Since(t0)
-				n++
-				if err != nil || !bytes.Equal(got, v.variant) {
-					b.Fatal(fmt.Errorf("variant read: %w", err))
-				}
-			}
-			b.ReportMetric(float64(first.Milliseconds())/float64(n), "first-ms")
-			b.ReportMetric(float64(total.Milliseconds())/float64(n), "total-ms")
-		})
+				b.ReportMetric(float64(first.Milliseconds())/float64(n), "first-ms")
+				b.ReportMetric(float64(total.Milliseconds())/float64(n), "total-ms")
+			})
+		}
 	}
 }
