@@ -55,7 +55,7 @@ func (e *eventTransport) Have(ctx context.Context, base string, ids []recipe.Chu
 	if err := sleep(ctx, e.delay); err != nil {
 		return nil, err
 	}
-	e.note("have answered")
+	e.note("have returned")
 	return sizes, err
 }
 
@@ -158,7 +158,9 @@ func lacked(t testing.TB, s *chunkstore.Store, rec *recipe.Recipe) []recipe.Ref 
 // chunk is stored before any have request has returned. Then the answers
 // come, the rest is planned, and the read is byte-exact with every chunk
 // crossing once. When c's holding is stale (c lacks the first missing
-// chunk after all; a holds it), the read still completes from a. Before
+// chunk after all; a holds it), or c is down, the read still completes
+// from a; when the missing chunks are more than the speculative stream
+// asks for, the rest is planned onto c after the answers. Before
 // the speculative start the first missing chunk waited for the have
 // answers: with them held back it never arrived.
 func TestSpeculativeStartBeforeHaveAnswers(t *testing.T) {
@@ -167,13 +169,15 @@ func TestSpeculativeStartBeforeHaveAnswers(t *testing.T) {
 		changed int     // plain bytes of the variant not in the base
 		bw      float64 // the links' prior, bytes/s
 		stale   bool
+		down    bool // c is down (its holding stands; a holds the variant)
 	}{
-		{"holding right", 160 << 10, 8 << 20, false},
-		{"holding stale", 160 << 10, 8 << 20, true},
+		{"holding right", 160 << 10, 8 << 20, false, false},
+		{"holding stale", 160 << 10, 8 << 20, true, false},
+		{"holder down", 160 << 10, 8 << 20, false, true},
 		// More than the speculative stream asks for (what c's link
 		// carries in 2 RTT and slow start, at least 256 KiB): the rest
 		// is planned onto c, the only holder, once the answers are in.
-		{"rest planned", 1 << 20, 1 << 20, false},
+		{"rest planned", 1 << 20, 1 << 20, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := newVariantSetup(t, 0, tc.changed)
@@ -184,6 +188,10 @@ func TestSpeculativeStartBeforeHaveAnswers(t *testing.T) {
 				t.Fatalf("%d of %d refs missing", len(miss), len(v.recV.Refs))
 			}
 			first := miss[0].ID
+			if tc.down {
+				copyChunks(t, v.c.store, v.a.store, v.recV.Refs)
+				v.c.hs.Close()
+			}
 			if tc.stale {
 				// a gets the variant's chunks too; c loses the first
 				// missing one, which its holding still claims.
@@ -198,7 +206,7 @@ func TestSpeculativeStartBeforeHaveAnswers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !tc.stale {
+			if !tc.stale && !tc.down {
 				select {
 				case <-src.(*source).wait[first].done:
 				case <-time.After(30 * time.Second):
@@ -228,7 +236,7 @@ func TestSpeculativeStartBeforeHaveAnswers(t *testing.T) {
 			if trs := b.f.Transfers(); len(trs) != 1 || trs[0].PredictedSeconds <= 0 || trs[0].LowerBoundSeconds <= 0 {
 				t.Fatalf("transfers %+v: want one with a prediction", trs)
 			}
-			if tc.stale {
+			if tc.stale || tc.down {
 				if by["a"] == 0 {
 					t.Fatalf("the chunk c lacks did not come from a: %v", by)
 				}
