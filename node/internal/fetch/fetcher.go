@@ -20,8 +20,12 @@ import (
 type Store interface {
 	Has(ctx context.Context, ids []recipe.ChunkID) ([]bool, error)
 	Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error)
-	// PutStored verifies st against id and stores it.
-	PutStored(ctx context.Context, id recipe.ChunkID, st chunkstore.Stored) error
+	// Receive verifies st against id and stores it, readable on return;
+	// it need not be durable yet (chunkstore.Store.Receive syncs in the
+	// background): a fetched chunk lost in a crash is a cache miss, since
+	// nothing is recorded on the strength of it before the store's next
+	// sync (see Config.OnComplete).
+	Receive(ctx context.Context, id recipe.ChunkID, st chunkstore.Stored) error
 	// Drop deletes a chunk that failed verification, so that it can be
 	// stored again.
 	Drop(ctx context.Context, id recipe.ChunkID) error
@@ -374,7 +378,7 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 	}
 	f.mu.Unlock()
 	// A fetch that finished between our lookup and our registration has
-	// stored its chunks (PutStored happens before a future resolves), so a
+	// stored its chunks (Receive happens before a future resolves), so a
 	// second lookup after registering closes the window.
 	if len(mine) > 0 {
 		ids := make([]recipe.ChunkID, len(mine))
