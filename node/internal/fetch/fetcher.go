@@ -80,7 +80,9 @@ type Config struct {
 	// fetch succeeded and after which a lookup of the recipe's chunks
 	// finds none missing. It is called on a goroutine of its own and may
 	// block; it may be called more than once for a recipe. The node writes
-	// the region's holding of the recipe with it.
+	// the region's holding of the recipe with it, after a sync of the
+	// store: the fetched chunks were stored by Receive, which does not
+	// wait for the disk.
 	OnComplete func(id recipe.ID)
 	// OnTransfer, if set, is called with the record of every fetch job
 	// when it finishes (see Transfers), on the job's goroutine; it must
