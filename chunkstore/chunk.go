@@ -204,6 +204,19 @@ func (s *Store) Receive(ctx context.Context, id recipe.ChunkID, st Stored) error
 	return s.putStored(ctx, id, st, false)
 }
 
+// Sync makes every chunk committed so far durable, those of Receive
+// included: one DB.Sync, shared with concurrent callers (see sync); a
+// no-op under Config.NoSync. A caller that records that this store holds
+// chunks it may have received (a region's holding of a recipe) calls it
+// before writing the record, so that a crash cannot leave the record
+// without the chunks. Errors: the sync's, wrapped.
+func (s *Store) Sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.sync()
+}
+
 // putStored is PutStored, waiting for the fsync if durable, else
 // scheduling one (see Receive).
 func (s *Store) putStored(ctx context.Context, id recipe.ChunkID, st Stored, durable bool) error {

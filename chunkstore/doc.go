@@ -9,7 +9,8 @@
 //     cuts identically). Its ID is the SHA-256 of its plain bytes.
 //   - stored form: a codec byte plus the encoded bytes (zstd frame, or the
 //     plain bytes when compression does not pay). It crosses the network
-//     between regions as-is and is verified on arrival (PutStored).
+//     between regions as-is and is verified on arrival (PutStored, or
+//     Receive, which syncs in the background).
 //   - stamp: the wall-clock time, in unix seconds, a chunk was last written
 //     or re-referenced by a write. GC never sweeps a chunk whose stamp is
 //     younger than the grace period.

@@ -2,6 +2,8 @@ package chunkstore
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"testing"
@@ -147,5 +149,43 @@ func TestPutStoredVerifiesInPlace(t *testing.T) {
 		if per := (m1.TotalAlloc - m0.TotalAlloc) / n; per > uint64(len(p))/8 {
 			t.Errorf("codec %d: PutStored of a present %d-byte chunk allocates %d bytes", st.Codec, len(p), per)
 		}
+	}
+}
+
+// TestSyncAfterReceive: Sync, which a caller runs before recording that
+// the store holds received chunks, waits for a DB.Sync that started after
+// it was called (not one already running, which may have missed the last
+// commits), also under a background sync; a cancelled context is an
+// error.
+func TestSyncAfterReceive(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(Config{Dir: t.TempDir()}, nil) // real fsyncs
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gen := func() (started, done uint64) {
+		s.group.mu.Lock()
+		defer s.group.mu.Unlock()
+		return s.group.started, s.group.done
+	}
+	for i := range 20 {
+		p := randomData(uint64(100+i), 50000)
+		id := recipe.Sum(p)
+		if err := s.Receive(ctx, id, Stored{Codec: CodecRaw, Data: p}); err != nil {
+			t.Fatal(err)
+		}
+		started, _ := gen()
+		if err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, done := gen(); done < started+1 {
+			t.Fatalf("Sync returned at sync generation %d, want at least %d", done, started+1)
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Sync(cctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sync with a cancelled context: %v", err)
 	}
 }

@@ -171,6 +171,12 @@ func (c *cluster) hold(ctx context.Context, id recipe.ID) {
 	if ok, err := c.ns.Holds(ctx, id); err == nil && ok {
 		return
 	}
+	// Fetched chunks are stored by Receive, synced in the background:
+	// the holding must not reach the disk (or a peer) before they do.
+	if err := c.store.Sync(ctx); err != nil {
+		c.log.Warn("syncing before a holding", zap.Stringer("recipe", id), zap.Error(err))
+		return
+	}
 	rec, err := c.ns.Hold(ctx, id)
 	if err != nil {
 		c.log.Warn("writing a holding", zap.Stringer("recipe", id), zap.Error(err))

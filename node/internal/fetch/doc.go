@@ -18,9 +18,10 @@
 //     its ordered list;
 //  5. returns a ChunkSource whose Chunk returns local chunks at once and
 //     waits for missing ones; every arriving chunk is verified and stored
-//     (PutStored) before it is announced, and readers read it back from
-//     the store, so memory stays bounded by one frame per stream plus the
-//     reader's own decode-ahead.
+//     (Receive: committed, synced in the background) before it is
+//     announced, and readers read it back from the store, so memory
+//     stays bounded by one frame per stream plus the reader's own
+//     decode-ahead.
 //
 // Sizes: the planner gets each chunk's wire (stored) size as its holders
 // reported it in the have answer (chunkstore.StoredSizes, read without the

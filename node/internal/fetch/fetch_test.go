@@ -116,7 +116,12 @@ func newReader(t testing.TB, name string, priors map[string]Link, peers ...*regi
 // configure (nil: unchanged).
 func newReaderWith(t testing.TB, name string, priors map[string]Link, configure func(*Config), peers ...*region) *reader {
 	t.Helper()
-	st := openStore(t)
+	return newReaderOn(t, openStore(t), name, priors, configure, peers...)
+}
+
+// newReaderOn is newReaderWith over the given store.
+func newReaderOn(t testing.TB, st *chunkstore.Store, name string, priors map[string]Link, configure func(*Config), peers ...*region) *reader {
+	t.Helper()
 	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: name, Node: name})
 	if err != nil {
 		t.Fatal(err)

@@ -20,8 +20,12 @@ import (
 type Store interface {
 	Has(ctx context.Context, ids []recipe.ChunkID) ([]bool, error)
 	Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error)
-	// PutStored verifies st against id and stores it.
-	PutStored(ctx context.Context, id recipe.ChunkID, st chunkstore.Stored) error
+	// Receive verifies st against id and stores it, readable on return;
+	// it need not be durable yet (chunkstore.Store.Receive syncs in the
+	// background): a fetched chunk lost in a crash is a cache miss, since
+	// nothing is recorded on the strength of it before the store's next
+	// sync (see Config.OnComplete).
+	Receive(ctx context.Context, id recipe.ChunkID, st chunkstore.Stored) error
 	// Drop deletes a chunk that failed verification, so that it can be
 	// stored again.
 	Drop(ctx context.Context, id recipe.ChunkID) error
@@ -76,7 +80,9 @@ type Config struct {
 	// fetch succeeded and after which a lookup of the recipe's chunks
 	// finds none missing. It is called on a goroutine of its own and may
 	// block; it may be called more than once for a recipe. The node writes
-	// the region's holding of the recipe with it.
+	// the region's holding of the recipe with it, after a sync of the
+	// store: the fetched chunks were stored by Receive, which does not
+	// wait for the disk.
 	OnComplete func(id recipe.ID)
 	// Holders, if set, returns the regions whose holdings (the
 	// namespace's holding records, what X-Nitro-Regions lists) say they
@@ -385,7 +391,7 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 	}
 	f.mu.Unlock()
 	// A fetch that finished between our lookup and our registration has
-	// stored its chunks (PutStored happens before a future resolves), so a
+	// stored its chunks (Receive happens before a future resolves), so a
 	// second lookup after registering closes the window.
 	if len(mine) > 0 {
 		ids := make([]recipe.ChunkID, len(mine))

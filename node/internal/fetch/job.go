@@ -682,7 +682,7 @@ func (j *job) worker(s *jsrc) {
 	}
 }
 
-// Arrival pipeline bounds: putWorkers concurrent PutStored calls and at
+// Arrival pipeline bounds: putWorkers concurrent Receive calls and at
 // most putQueue arrived chunks waiting for them, per stream.
 const (
 	putWorkers = 4
@@ -697,7 +697,7 @@ type arrival struct {
 // store verifies and stores an arrived chunk and resolves it.
 func (j *job) store(s *jsrc, a arrival) {
 	f := j.f
-	if err := f.store.PutStored(j.ctx, a.c.id, a.st); err != nil {
+	if err := f.store.Receive(j.ctx, a.c.id, a.st); err != nil {
 		var ce *chunkstore.CorruptChunkError
 		if errors.As(err, &ce) {
 			f.count(func(st *Stats) { st.CorruptFetch++ })

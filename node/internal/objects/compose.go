@@ -75,6 +75,13 @@ func (s *Service) ComposeObject(ctx context.Context, account, container, object 
 	if err != nil {
 		return glanceshim.ObjectInfo{}, fmt.Errorf("objects: composing %v: %w", k, err)
 	}
+	if len(missing) == 0 {
+		// The holding below may rest on chunks a read fetched (stored
+		// without waiting for the disk): make them durable first.
+		if err := s.store.Sync(ctx); err != nil {
+			return glanceshim.ObjectInfo{}, fmt.Errorf("objects: composing %v: %w", k, err)
+		}
+	}
 	ct := opts.ContentType
 	if ct == "" {
 		ct = defaultContentType

@@ -244,3 +244,50 @@ func TestComposeSurvivesGCAndSegmentDeletes(t *testing.T) {
 		t.Errorf("the deleted segments' recipes were never collected")
 	}
 }
+
+// TestComposeSyncsBeforeHolding: a compose whose chunks are all local
+// writes the region's holding with its record, and those chunks may be
+// ones a read fetched and stored without waiting for the disk
+// (chunkstore.Store.Receive): the store is synced before the record and
+// the holding are committed, so a crash cannot keep the holding and lose
+// the chunks.
+func TestComposeSyncsBeforeHolding(t *testing.T) {
+	ctx := context.Background()
+	st, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), MinSize: 1 << 10, AvgSize: 4 << 10, MaxSize: 16 << 10}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ns, err := namespace.New(namespace.Config{Region: "r1"}, st.Records(), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recordAtSync []bool
+	hs := hookStore{Store: st, afterWrite: func() {}, beforeSync: func() {
+		_, err := ns.GetLive(ctx, namespace.ObjectKey("A", "c", "slo"))
+		recordAtSync = append(recordAtSync, err == nil)
+	}}
+	s, err := New(hs, ns, nil, nil, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := rnd(t, 200000), rnd(t, 150000)
+	infos := putSegments(t, s, map[string][]byte{"s1": s1, "s2": s2})
+	want := append(bytes.Clone(s1), s2...)
+	if _, err := s.ComposeObject(ctx, "A", "c", "slo", []glanceshim.ComposePart{
+		{Container: "c", Object: "s1", ETag: infos["s1"].ETag, Length: int64(len(s1))},
+		{Container: "c", Object: "s2", ETag: infos["s2"].ETag, Length: int64(len(s2))},
+	}, glanceshim.ComposeOptions{PutOptions: glanceshim.PutOptions{Size: int64(len(want)), ETag: "x"}, SLOManifest: []byte("[]")}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ns.GetLive(ctx, namespace.ObjectKey("A", "c", "slo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held, err := ns.Holds(ctx, r.Recipe); err != nil || !held {
+		t.Fatalf("no holding after a compose of local chunks: %v, %v", held, err)
+	}
+	if len(recordAtSync) == 0 || recordAtSync[len(recordAtSync)-1] {
+		t.Fatalf("syncs before the commit (true: record already there): %v, want a sync before it", recordAtSync)
+	}
+}

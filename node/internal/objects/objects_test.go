@@ -361,6 +361,14 @@ func TestDeleteContainerRacingPuts(t *testing.T) {
 type hookStore struct {
 	*chunkstore.Store
 	afterWrite func()
+	beforeSync func() // nil: none
+}
+
+func (h hookStore) Sync(ctx context.Context) error {
+	if h.beforeSync != nil {
+		h.beforeSync()
+	}
+	return h.Store.Sync(ctx)
 }
 
 func (h hookStore) WritePinned(ctx context.Context, r io.Reader, pin *chunkstore.Pin) (*recipe.Recipe, recipe.ID, error) {

@@ -46,6 +46,10 @@ type Store interface {
 	// chunks are not stored here (compose.go).
 	PutRecipe(ctx context.Context, rec *recipe.Recipe) (recipe.ID, error)
 	Missing(ctx context.Context, ids []recipe.ChunkID) ([]recipe.ChunkID, error)
+	// Sync makes the chunks stored so far durable, those a fetch stored
+	// without waiting for the disk (chunkstore.Store.Receive) included;
+	// a compose that writes the region's holding calls it first.
+	Sync(ctx context.Context) error
 }
 
 var _ Store = (*chunkstore.Store)(nil)
