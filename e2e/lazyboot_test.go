@@ -572,8 +572,8 @@ func TestLazyBootQemu(t *testing.T) {
 		}
 	}
 	slices.Sort(newBlocks)
-	t.Logf("LAZYBOOT second boot at b: %.1f s to login; %s crossed a→b; it read %d blocks of 4 KiB (%d not read by the first boot: %v); %d readaheads",
-		r2.toLogin.Seconds(), mib(sent2), len(b2), len(newBlocks), newBlocks[:min(len(newBlocks), 40)], ra.Readaheads-ra0.Readaheads)
+	t.Logf("LAZYBOOT second boot at b: %.1f s to login; %d bytes crossed a→b; it read %d blocks of 4 KiB (%d not read by the first boot: %v); %d readaheads",
+		r2.toLogin.Seconds(), sent2, len(b2), len(newBlocks), newBlocks[:min(len(newBlocks), 40)], ra.Readaheads-ra0.Readaheads)
 	if len(newBlocks) == 0 && sent2 != 0 {
 		t.Errorf("second boot at b read only blocks the first read, yet %d bytes crossed a→b, want 0", sent2)
 	}
