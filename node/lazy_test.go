@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,5 +233,92 @@ func TestReadahead(t *testing.T) {
 	}
 	if f, _ := span(5<<20+64<<10, 1); !none(tc.localRefs("b", rc, f, f+4)) {
 		t.Error("a scan of local chunks fetched chunks past them")
+	}
+}
+
+// TestRepeatedReadsCrossNothing: b, which lacks an object, serves a
+// boot-like sequence of Range reads (sequential runs of 4–128 KiB reads
+// that open readahead windows, jumps, rereads, four readers at once as
+// qemu's http driver issues them) with readahead and boot profiles on;
+// then the identical sequence again (a second boot at b whose guest reads
+// the same blocks). The second pass moves no chunk from any region to b,
+// and in the first no chunk crossed twice.
+func TestRepeatedReadsCrossNothing(t *testing.T) {
+	tc := startLazyCluster(t, 0) // the default readahead (4 MiB)
+	body := randomBytes(t, 32<<20)
+	ca := tc.client("a")
+	ca.must(201, "PUT", "/rr", nil, nil)
+	ca.must(201, "PUT", "/rr/img", nil, bytes.NewReader(body))
+	rc := tc.recipeOf("a", "rr", "img")
+
+	// The sequence: 24 runs, each of 1–16 sequential reads of 4–128 KiB
+	// (4 KiB aligned) from a pseudo-random offset; a deterministic source.
+	type rd struct{ off, n int }
+	var seq []rd
+	x := uint64(0x9e3779b97f4a7c15)
+	next := func(n int) int { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return int(x % uint64(n)) }
+	for range 24 {
+		off := next(len(body)/4096-64) * 4096
+		for range 1 + next(16) {
+			n := (1 + next(32)) * 4096
+			if off+n > len(body) {
+				break
+			}
+			seq = append(seq, rd{off, n})
+			off += n
+		}
+	}
+	// pass runs seq with four concurrent readers, each taking the next
+	// read in order (as qemu's four curl states do), then waits until b
+	// is quiet: its readaheads and profile writes done, no chunk arriving.
+	pass := func() {
+		var wg sync.WaitGroup
+		work := make(chan rd)
+		for range 4 {
+			wg.Go(func() {
+				for r := range work {
+					tc.rangeGet("b", "/rr/img", body, r.off, r.n)
+				}
+			})
+		}
+		for _, r := range seq {
+			work <- r
+		}
+		close(work)
+		wg.Wait()
+		last, stable := int64(-1), 0
+		waitFor(t, 60*time.Second, "b to be quiet", func() bool {
+			n := tc.sentTo("b")
+			if n == last {
+				stable++
+			} else {
+				last, stable = n, 0
+			}
+			return stable >= 10
+		})
+	}
+	chunksAt := func() int { c, _ := tc.lacked("b", "a", rc); return len(rc.Unique()) - c }
+	sentChunks := func() int64 {
+		var n int64
+		for _, r := range tc.nodes {
+			n += r.cluster.server.SentStats()["b"].Chunks
+		}
+		return n
+	}
+
+	pass()
+	sent1, chunks1, held1 := tc.sentTo("b"), sentChunks(), chunksAt()
+	if sent1 == 0 || held1 == len(rc.Unique()) {
+		t.Fatalf("first pass: %d bytes sent to b, b holds %d of %d chunks", sent1, held1, len(rc.Unique()))
+	}
+	if chunks1 != int64(held1) {
+		t.Errorf("first pass: %d chunks crossed to b for %d stored there (chunks crossed twice)", chunks1, held1)
+	}
+	t.Logf("first pass: %d reads, %d chunks (%d bytes) crossed to b, %d of %d chunks at b", len(seq), chunks1, sent1, held1, len(rc.Unique()))
+
+	pass()
+	if d := tc.sentTo("b") - sent1; d != 0 {
+		t.Errorf("second identical pass: %d bytes (%d chunks) crossed to b, want 0; b holds %d chunks (%d after the first)",
+			d, sentChunks()-chunks1, chunksAt(), held1)
 	}
 }
