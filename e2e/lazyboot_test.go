@@ -299,11 +299,20 @@ func bootStall() time.Duration {
 // only reaped one per read event (curl_multi_check_completion breaks after
 // the first CURLMSG_DONE; the write handler reaps none).
 func curlDiagnosis(qlog string) string {
-	b, err := os.ReadFile(qlog)
+	starts, asked, got, err := curlCounts(qlog)
 	if err != nil {
 		return err.Error()
 	}
-	var asked, got, starts int64
+	return fmt.Sprintf("qemu's curl trace: %d transfers asked for %d bytes, %d arrived", starts, asked, got)
+}
+
+// curlCounts sums qemu's curl trace: transfers started, bytes they asked
+// for, bytes that arrived.
+func curlCounts(qlog string) (starts, asked, got int64, err error) {
+	b, err := os.ReadFile(qlog)
+	if err != nil {
+		return 0, 0, 0, err
+	}
 	for _, l := range strings.Split(string(b), "\n") {
 		var n int64
 		if _, err := fmt.Sscanf(l, "curl_setup_preadv reading %d", &n); err == nil {
@@ -313,7 +322,7 @@ func curlDiagnosis(qlog string) string {
 			got += n
 		}
 	}
-	return fmt.Sprintf("qemu's curl trace: %d transfers asked for %d bytes, %d arrived", starts, asked, got)
+	return starts, asked, got, nil
 }
 
 // readBlocks returns the 4 KiB blocks of the disk that the transfers in
@@ -352,6 +361,28 @@ func boot(t *testing.T, im bootImages, diskURL, name string) bootResult {
 // writes, which the snapshot overlay turns into reads of whole 64 KiB
 // clusters) reads its blocks too.
 func bootSettle(t *testing.T, im bootImages, diskURL, name string, settle time.Duration) bootResult {
+	t.Helper()
+	r, hung := bootAttempt(t, im, diskURL, name, settle)
+	if !hung {
+		return r
+	}
+	// qemu's curl driver hang (curlDiagnosis: every transfer answered in
+	// full, a guest read that never became a transfer) is qemu's bug, not
+	// Nitro's, and it still strikes now and then with Connection: close:
+	// one more boot, said in the log. Chunks the hung boot fetched stay
+	// at b, so the retry crosses at most what the hung one did not.
+	t.Logf("boot %s hung in qemu's curl driver (%s); booting once more", name, curlDiagnosis(r.qlog))
+	r, hung = bootAttempt(t, im, diskURL, name+"-retry", settle)
+	if hung {
+		t.Fatalf("the guest stalled twice in qemu's curl driver (%s)", curlDiagnosis(r.qlog))
+	}
+	return r
+}
+
+// bootAttempt is one boot of bootSettle; hung reports a console silent
+// for bootStall while qemu's curl trace shows every transfer answered in
+// full (qemu's curl-driver hang). Any other failure fails t.
+func bootAttempt(t *testing.T, im bootImages, diskURL, name string, settle time.Duration) (_ bootResult, hung bool) {
 	t.Helper()
 	qemu := testenv.Tool(t, "qemu-system-x86_64")
 	serial := filepath.Join(artifactDir(t), "serial-"+name+".log")
@@ -405,11 +436,14 @@ func bootSettle(t *testing.T, im bootImages, diskURL, name string, settle time.D
 				case <-time.After(settle):
 				}
 				r.endAt = time.Now()
-				return r
+				return r, false
 			}
 			if int64(len(b)) != lastSize {
 				lastSize, lastGrew = int64(len(b)), time.Now()
 			} else if time.Since(lastGrew) > bootStall() {
+				if starts, asked, got, err := curlCounts(qlog); err == nil && starts > 0 && asked == got {
+					return bootResult{serial: serial, qlog: qlog}, true
+				}
 				t.Fatalf("the guest stalled: no console output for %v (%s)\nserial:\n%s", bootStall(), curlDiagnosis(qlog), tail(serial, 20))
 			}
 		}
