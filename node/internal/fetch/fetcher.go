@@ -390,30 +390,9 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 		mine = append(mine, m)
 	}
 	f.mu.Unlock()
-	// A fetch that finished between our lookup and our registration has
-	// stored its chunks (Receive happens before a future resolves), so a
-	// second lookup after registering closes the window.
-	if len(mine) > 0 {
-		ids := make([]recipe.ChunkID, len(mine))
-		for i, c := range mine {
-			ids[i] = c.id
-		}
-		has, err := f.store.Has(ctx, ids)
-		if err != nil {
-			for _, c := range mine {
-				f.complete(c, fmt.Errorf("fetch: local lookup: %w", err), false)
-			}
-			return nil, fmt.Errorf("fetch: local lookup: %w", err)
-		}
-		rest := mine[:0]
-		for i, c := range mine {
-			if has[i] {
-				f.complete(c, nil, false)
-			} else {
-				rest = append(rest, c)
-			}
-		}
-		mine = rest
+	mine, err = f.recheckLocal(ctx, mine)
+	if err != nil {
+		return nil, err
 	}
 	if len(mine) > 0 {
 		f.count(func(st *Stats) { st.Fetches++ })
@@ -541,4 +520,37 @@ func (f *Fetcher) Prefetch(ctx context.Context, rec *recipe.Recipe, first, last 
 		}
 	}
 	return nil
+}
+
+// recheckLocal completes the chunks of mine (registered as in flight by
+// this caller) that are local by now and returns the others. A fetch that
+// finished between the caller's lookup and its registration has stored
+// its chunks (Receive happens before a future resolves), so this second
+// lookup after registering closes the window. On a lookup error every
+// chunk of mine is completed with it.
+func (f *Fetcher) recheckLocal(ctx context.Context, mine []*jchunk) ([]*jchunk, error) {
+	if len(mine) == 0 {
+		return mine, nil
+	}
+	ids := make([]recipe.ChunkID, len(mine))
+	for i, c := range mine {
+		ids[i] = c.id
+	}
+	has, err := f.store.Has(ctx, ids)
+	if err != nil {
+		err = fmt.Errorf("fetch: local lookup: %w", err)
+		for _, c := range mine {
+			f.complete(c, err, false)
+		}
+		return nil, err
+	}
+	rest := mine[:0]
+	for i, c := range mine {
+		if has[i] {
+			f.complete(c, nil, false)
+		} else {
+			rest = append(rest, c)
+		}
+	}
+	return rest, nil
 }

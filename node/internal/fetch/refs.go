@@ -55,27 +55,9 @@ func (f *Fetcher) PrefetchRefs(ctx context.Context, rec *recipe.Recipe, refs []i
 	f.mu.Unlock()
 	// As in Source: a fetch that finished between the lookup and the
 	// registration stored its chunks, so look again.
-	if len(mine) > 0 {
-		mids := make([]recipe.ChunkID, len(mine))
-		for i, c := range mine {
-			mids[i] = c.id
-		}
-		has, err := f.store.Has(ctx, mids)
-		if err != nil {
-			for _, c := range mine {
-				f.complete(c, fmt.Errorf("fetch: local lookup: %w", err), false)
-			}
-			return 0, fmt.Errorf("fetch: local lookup: %w", err)
-		}
-		rest := mine[:0]
-		for i, c := range mine {
-			if has[i] {
-				f.complete(c, nil, false)
-			} else {
-				rest = append(rest, c)
-			}
-		}
-		mine = rest
+	mine, err = f.recheckLocal(ctx, mine)
+	if err != nil {
+		return 0, err
 	}
 	if len(mine) > 0 {
 		f.count(func(st *Stats) { st.Fetches++ })

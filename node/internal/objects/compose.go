@@ -11,7 +11,6 @@ import (
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	glanceshim "github.com/nitro-cloud/nitro/glance-shim"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
-	"go.uber.org/zap"
 )
 
 var _ glanceshim.Composer = (*Service)(nil)
@@ -121,20 +120,7 @@ func (s *Service) ComposeObject(ctx context.Context, account, container, object 
 	}
 	s.metrics.ObjectsPut.Add(1)
 	s.metrics.ChunkRefs.Add(int64(len(rec.Refs)))
-	if !applied {
-		s.log.Info("compose lost to a newer record", zap.Stringer("key", k))
-		return objectInfo(r), nil
-	}
-	var more []*namespace.Record
-	if hold != nil {
-		more = append(more, hold)
-	}
-	if err := s.replicate(ctx, r, more...); err != nil {
-		return glanceshim.ObjectInfo{}, err
-	}
-	info := objectInfo(r)
-	info.Regions = s.regions(ctx, r)
-	return info, nil
+	return s.committed(ctx, "compose", k, r, hold, applied)
 }
 
 // sloManifest is the record's SLO manifest for ObjectInfo (nil when the

@@ -149,10 +149,18 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 	s.metrics.ObjectsPut.Add(1)
 	s.metrics.BytesIn.Add(cr.n)
 	s.metrics.ChunkRefs.Add(int64(len(rec.Refs)))
+	return s.committed(ctx, "put", k, r, hold, applied)
+}
+
+// committed finishes a write (what: "put", "compose") whose record r (and
+// this region's holding hold, nil if none) the local transaction has
+// committed: when applied is false a newer record (a replicated write
+// stamped by a clock ahead of ours) already held the name, last writer
+// wins and ours lost; else r and hold are pushed to the live regions and
+// r's ObjectInfo returned with the regions holding it.
+func (s *Service) committed(ctx context.Context, what string, k namespace.Key, r, hold *namespace.Record, applied bool) (glanceshim.ObjectInfo, error) {
 	if !applied {
-		// A newer record (a replicated write stamped by a clock ahead of
-		// ours) already holds the name: last writer wins, ours lost.
-		s.log.Info("put lost to a newer record", zap.Stringer("key", k))
+		s.log.Info(what+" lost to a newer record", zap.Stringer("key", k))
 		return objectInfo(r), nil
 	}
 	var more []*namespace.Record
