@@ -12,9 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/objects"
-	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/swauth"
 )
 
 // bulkFixture starts a server with containers "c" (objects a, b, dir/x)
@@ -125,14 +123,7 @@ func TestBulkDeleteManyFailures(t *testing.T) {
 func TestGophercloudBulkDelete(t *testing.T) {
 	ts := startServer(t, testConfig(), nil)
 	ctx := context.Background()
-	pc, err := openstack.NewClient(ts.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := swauth.NewObjectStorageV1(ctx, pc, swauth.AuthOpts{User: "test:tester", Key: "testing"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := gophercloudClient(t, ts.URL)
 	tok, acct := login(t, ts.URL, "test:tester", "testing")
 	hc(t, "PUT", acct+"/gc", map[string]string{"X-Auth-Token": tok}, nil)
 	names := []string{"a", "dir/b c", "ü?#%"}

@@ -8,11 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/accounts"
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/containers"
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/objects"
-	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/swauth"
 )
 
 // TestGophercloudAccountAndTempURL: gophercloud v2's accounts.Update
@@ -22,14 +20,7 @@ import (
 func TestGophercloudAccountAndTempURL(t *testing.T) {
 	ts := startServer(t, testConfig(), nil)
 	ctx := context.Background()
-	pc, err := openstack.NewClient(ts.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := swauth.NewObjectStorageV1(ctx, pc, swauth.AuthOpts{User: "test:tester", Key: "testing"})
-	if err != nil {
-		t.Fatalf("swauth: %v", err)
-	}
+	sc := gophercloudClient(t, ts.URL)
 	if _, err := accounts.Update(ctx, sc, accounts.UpdateOpts{Metadata: map[string]string{"Team": "images", "Gone": "x"}, TempURLKey: "acct-key"}).Extract(); err != nil {
 		t.Fatalf("account update: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/containers"
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/objects"
@@ -16,14 +17,7 @@ import (
 func TestGophercloud(t *testing.T) {
 	ts := startServer(t, testConfig(), nil)
 	ctx := context.Background()
-	pc, err := openstack.NewClient(ts.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := swauth.NewObjectStorageV1(ctx, pc, swauth.AuthOpts{User: "test:tester", Key: "testing"})
-	if err != nil {
-		t.Fatalf("swauth: %v", err)
-	}
+	sc := gophercloudClient(t, ts.URL)
 	if _, err := containers.Create(ctx, sc, "gc", containers.CreateOpts{Metadata: map[string]string{"Purpose": "test"}}).Extract(); err != nil {
 		t.Fatalf("create container: %v", err)
 	}
@@ -108,4 +102,19 @@ func TestGophercloud(t *testing.T) {
 	if _, err := gone.ExtractContent(); err == nil {
 		t.Error("download after delete succeeded")
 	}
+}
+
+// gophercloudClient is gophercloud v2's objectstorage/v1 client for the
+// server at url, authenticated as test:tester with swauth (GET /auth/v1.0).
+func gophercloudClient(t *testing.T, url string) *gophercloud.ServiceClient {
+	t.Helper()
+	pc, err := openstack.NewClient(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := swauth.NewObjectStorageV1(context.Background(), pc, swauth.AuthOpts{User: "test:tester", Key: "testing"})
+	if err != nil {
+		t.Fatalf("swauth: %v", err)
+	}
+	return sc
 }

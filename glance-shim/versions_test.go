@@ -6,10 +6,8 @@ import (
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/containers"
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/objects"
-	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/swauth"
 	glanceshim "github.com/nitro-cloud/nitro/glance-shim"
 )
 
@@ -20,14 +18,7 @@ import (
 func TestGophercloudVersioning(t *testing.T) {
 	ts := startServer(t, testConfig(), nil)
 	ctx := context.Background()
-	pc, err := openstack.NewClient(ts.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := swauth.NewObjectStorageV1(ctx, pc, swauth.AuthOpts{User: "test:tester", Key: "testing"})
-	if err != nil {
-		t.Fatalf("swauth: %v", err)
-	}
+	sc := gophercloudClient(t, ts.URL)
 	for _, c := range []string{"docs", "archive"} {
 		if _, err := containers.Create(ctx, sc, c, nil).Extract(); err != nil {
 			t.Fatalf("create %s: %v", c, err)
@@ -132,7 +123,7 @@ func TestGophercloudVersioning(t *testing.T) {
 	eq("archive after versioning is off", archived(), "h1", "h2", "<marker>")
 
 	// Both at once: 400.
-	_, err = containers.Update(ctx, sc, "docs", containers.UpdateOpts{VersionsLocation: "a", HistoryLocation: "b"}).Extract()
+	_, err := containers.Update(ctx, sc, "docs", containers.UpdateOpts{VersionsLocation: "a", HistoryLocation: "b"}).Extract()
 	if !gophercloud.ResponseCodeIs(err, 400) {
 		t.Errorf("both locations: %v, want 400", err)
 	}
