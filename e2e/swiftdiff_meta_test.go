@@ -71,6 +71,17 @@ func metaCases() []diffCase {
 			{Method: "HEAD", Path: "{c}", Compare: []string{"X-Container-Meta-Quota-Bytes", "X-Container-Meta-Quota-Count"}},
 		},
 	}, {
+		// Swift's quota middlewares see a COPY or X-Copy-From as a PUT of
+		// the source's bytes (the copy middleware runs before them).
+		Name: "container quota on copies",
+		Steps: []diffStep{
+			{Method: "PUT", Path: "{c}", Header: map[string]string{"X-Container-Meta-Quota-Bytes": "5"}},
+			{Method: "PUT", Path: "{c2}"},
+			{Method: "PUT", Path: "{c2}/src", Body: "0123456789"},
+			{Method: "COPY", Path: "{c2}/src", Header: map[string]string{"Destination": "{c}/a"}},
+			{Method: "PUT", Path: "{c}/b", Header: map[string]string{"X-Copy-From": "{c2}/src"}},
+		},
+	}, {
 		Name: "account quota reseller only",
 		Steps: []diffStep{
 			acct("POST", map[string]string{"X-Account-Meta-Quota-Bytes": "10"}),

@@ -144,6 +144,9 @@ func (q *request) copyBetween(src, dst swiftPath) error {
 		}
 	}
 	defer body.Close()
+	if err := q.checkQuotasFor(ctx, dst.Account, dst.Container, opts.Size); err != nil { // quota.go
+		return err
+	}
 	if truthy(q.r.Header.Get("X-Fresh-Metadata")) {
 		opts.Meta = nil
 	}

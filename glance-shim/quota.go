@@ -65,11 +65,15 @@ func (q *request) checkAccountQuotaHeader() error {
 // read, after authorization: the container's count and bytes, then the
 // account's bytes (skipped for reseller admins).
 func (q *request) checkObjectQuotas(ctx context.Context) error {
-	size := q.r.ContentLength
-	if size < 0 {
-		size = 0
-	}
-	ci, err := q.s.backend.Container(ctx, q.p.Account, q.p.Container)
+	return q.checkQuotasFor(ctx, q.p.Account, q.p.Container, max(q.r.ContentLength, 0))
+}
+
+// checkQuotasFor is checkObjectQuotas for size new bytes (bytes) in
+// account/container: a PUT's Content-Length, or the source's size of a
+// COPY or X-Copy-From, which Swift's quota middlewares see as a PUT of
+// the source (the copy middleware runs before them).
+func (q *request) checkQuotasFor(ctx context.Context, account, container string, size int64) error {
+	ci, err := q.s.backend.Container(ctx, account, container)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil
@@ -89,7 +93,7 @@ func (q *request) checkObjectQuotas(ctx context.Context) error {
 	if q.isResellerAdmin() {
 		return nil
 	}
-	am, err := q.s.accountMeta(ctx, q.p.Account)
+	am, err := q.s.accountMeta(ctx, account)
 	if err != nil {
 		return err
 	}
@@ -101,7 +105,7 @@ func (q *request) checkObjectQuotas(ctx context.Context) error {
 	if err != nil || quota < 0 {
 		return nil
 	}
-	info, err := q.s.backend.Account(ctx, q.p.Account)
+	info, err := q.s.backend.Account(ctx, account)
 	if err != nil {
 		return err
 	}
