@@ -172,7 +172,9 @@ func TestSwiftGlobalCluster(t *testing.T) {
 	after, _ := w.LinkStats(ctx)
 	into := func(from int) int64 { return after[[2]int{from, 0}].Bytes - before[[2]int{from, 0}].Bytes }
 	t.Logf("proxy GET %.2f s; bytes into r0 from r1 %d, r2 %d, r3 %d", el.Seconds(), into(1), into(2), into(3))
-	if into(2) < int64(len(data)) || into(1) > int64(len(data))/4 || into(3) > int64(len(data))/4 {
+	// The shaper's counters may trail the last packets by a little when
+	// read right after the GET: "most of the object from r2" is the check.
+	if into(2) < int64(len(data))*9/10 || into(1) > int64(len(data))/4 || into(3) > int64(len(data))/4 {
 		t.Errorf("the proxy did not read from r2 (read_affinity %s): r1 %d, r2 %d, r3 %d bytes", spec.ReadAffinity, into(1), into(2), into(3))
 	}
 	n, got, el, err = c.CopyImage(ctx, spec.Best(), "images", "img", filepath.Join(dir, "copy"))
