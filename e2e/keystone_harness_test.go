@@ -459,21 +459,43 @@ func freePortErr() (int, error) {
 			}
 		}
 	}
+	// A port is handed out at most once per test binary: two picks in a
+	// row (a node's ops and peer listeners) must never be the same free
+	// port (CI stop 17 failed on exactly that).
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
 	for range 200 {
 		port := 10000 + rand.IntN(low-10000)
+		if givenPorts.m[port] {
+			continue
+		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			l.Close()
+			givenPorts.m[port] = true
 			return port, nil
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !givenPorts.m[port] {
+			givenPorts.m[port] = true
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free loopback port not handed out already")
 }
+
+// givenPorts are the ports freePortErr handed out in this test binary.
+var givenPorts = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
 
 // ksCreds are one Keystone user's password credentials, project-scoped,
 // in the default domain.
