@@ -2,7 +2,6 @@ package node
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,21 +16,9 @@ import (
 // manifest with ?multipart-manifest=delete and must leave no segment.
 func TestSwiftClientSLO(t *testing.T) {
 	testenv.Short(t)
-	swift := testenv.Tool(t, "swift")
 	r := startNode(t, testConfig(t))
 	dir := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		all := append([]string{"-A", r.base() + "/auth/v1.0", "-U", "test:tester", "-K", "testing"}, args...)
-		cmd := exec.Command(swift, all...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "PYTHONWARNINGS=ignore")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("swift %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := swiftCLI(t, r, dir)
 	data := randomBytes(t, 21<<20+12345)
 	copy(data[16<<20:], data[:4<<20]) // a duplicated segment
 	if err := os.WriteFile(filepath.Join(dir, "disk.raw"), data, 0o644); err != nil {

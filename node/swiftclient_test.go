@@ -15,21 +15,9 @@ import (
 // <container>_segments), download, list, stat and delete, byte-exact.
 func TestSwiftClientCLI(t *testing.T) {
 	testenv.Short(t)
-	swift := testenv.Tool(t, "swift")
 	r := startNode(t, testConfig(t))
 	dir := t.TempDir()
-	run := func(args ...string) string {
-		t.Helper()
-		all := append([]string{"-A", r.base() + "/auth/v1.0", "-U", "test:tester", "-K", "testing"}, args...)
-		cmd := exec.Command(swift, all...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "PYTHONWARNINGS=ignore")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("swift %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := swiftCLI(t, r, dir)
 	data := randomBytes(t, 48<<20)
 	copy(data[40<<20:], data[:8<<20]) // a duplicated segment
 	if err := os.WriteFile(filepath.Join(dir, "disk.raw"), data, 0o644); err != nil {
@@ -76,5 +64,25 @@ func TestSwiftClientCLI(t *testing.T) {
 	run("delete", "--all")
 	if got := run("list"); got != "" {
 		t.Fatalf("containers left: %q", got)
+	}
+}
+
+// swiftCLI returns a runner of Debian's python-swiftclient (/usr/bin/swift)
+// against node r as test:tester (tempauth v1), in dir; it fails t on a
+// non-zero exit and returns the combined output.
+func swiftCLI(t *testing.T, r *running, dir string) func(args ...string) string {
+	t.Helper()
+	swift := testenv.Tool(t, "swift")
+	return func(args ...string) string {
+		t.Helper()
+		all := append([]string{"-A", r.base() + "/auth/v1.0", "-U", "test:tester", "-K", "testing"}, args...)
+		cmd := exec.Command(swift, all...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PYTHONWARNINGS=ignore")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("swift %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
 	}
 }
