@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -83,33 +82,10 @@ func TestFrozenHolderRead(t *testing.T) {
 	}
 	linkBps := float64(linkMbit) * 1e6 / 8
 
-	start := func(region string, join ...string) *nitroNode {
-		return startNitro(t, fmt.Sprintf(pagedRegionConfig, region, strings.Join(join, ", "), linkMbit))
-	}
-	nodes := map[string]*nitroNode{"a": start("a")}
-	nodes["b"] = start("b", nodes["a"].gossipAddr())
-	nodes["c"] = start("c", nodes["a"].gossipAddr())
-	deadline := time.Now().Add(60 * time.Second)
-	for _, r := range []string{"a", "b", "c"} {
-		for nodes[r].status(t).alivePeers() != 2 {
-			if time.Now().After(deadline) {
-				t.Fatalf("region %s does not see two live peers", r)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
+	nodes := startPagedTrio(t, linkMbit)
 	data := make([]byte, size)
 	rand.Read(data)
-	sa := mustLogin(t, nodes["a"].URL)
-	if code, err := sa.put("/images", nil, false); err != nil || code != 201 {
-		t.Fatalf("PUT container: %d %v", code, err)
-	}
-	if code, err := sa.put("/images/disk.raw", data, false); err != nil || code != 201 {
-		t.Fatalf("PUT image: %d %v", code, err)
-	}
-	if got, code := mustLogin(t, nodes["c"].URL).get(t, "/images/disk.raw"); code != 200 || !bytes.Equal(got, data) {
-		t.Fatalf("GET at c: %d, %d bytes", code, len(got))
-	}
+	putAtAReadAtC(t, nodes, data)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()

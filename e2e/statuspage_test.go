@@ -39,35 +39,11 @@ func TestStatusPageInChromium(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
-	start := func(region string, join ...string) *nitroNode {
-		return startNitro(t, fmt.Sprintf(pagedRegionConfig, region, strings.Join(join, ", "), mbit))
-	}
-	nodes := map[string]*nitroNode{"a": start("a")}
-	nodes["b"] = start("b", nodes["a"].gossipAddr())
-	nodes["c"] = start("c", nodes["a"].gossipAddr())
-	deadline := time.Now().Add(60 * time.Second)
-	for _, r := range []string{"a", "b", "c"} {
-		for nodes[r].status(t).alivePeers() != 2 {
-			if time.Now().After(deadline) {
-				t.Fatalf("region %s does not see two live peers", r)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-
+	nodes := startPagedTrio(t, mbit)
 	data := make([]byte, size)
 	rand.Read(data)
-	sa := mustLogin(t, nodes["a"].URL)
-	if code, err := sa.put("/images", nil, false); err != nil || code != 201 {
-		t.Fatalf("PUT container: %d %v", code, err)
-	}
-	if code, err := sa.put("/images/disk.raw", data, false); err != nil || code != 201 {
-		t.Fatalf("PUT image: %d %v", code, err)
-	}
 	// c copies it from a (unpaced), so b has two sources.
-	if got, code := mustLogin(t, nodes["c"].URL).get(t, "/images/disk.raw"); code != 200 || !bytes.Equal(got, data) {
-		t.Fatalf("GET at c: %d, %d bytes", code, len(got))
-	}
+	putAtAReadAtC(t, nodes, data)
 
 	// The planned read at b, in the background.
 	sb := mustLogin(t, nodes["b"].URL)
@@ -191,5 +167,43 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the read at b did not finish")
+	}
+}
+
+// startPagedTrio starts regions a, b and c (pagedRegionConfig: links
+// into b paced at mbit Mbit/s) and waits until each sees two live peers.
+func startPagedTrio(t *testing.T, mbit int) map[string]*nitroNode {
+	t.Helper()
+	start := func(region string, join ...string) *nitroNode {
+		return startNitro(t, fmt.Sprintf(pagedRegionConfig, region, strings.Join(join, ", "), mbit))
+	}
+	nodes := map[string]*nitroNode{"a": start("a")}
+	nodes["b"] = start("b", nodes["a"].gossipAddr())
+	nodes["c"] = start("c", nodes["a"].gossipAddr())
+	deadline := time.Now().Add(60 * time.Second)
+	for _, r := range []string{"a", "b", "c"} {
+		for nodes[r].status(t).alivePeers() != 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("region %s does not see two live peers", r)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nodes
+}
+
+// putAtAReadAtC stores data as /images/disk.raw at region a and reads it
+// byte-exact at c, so that a and c both hold it.
+func putAtAReadAtC(t *testing.T, nodes map[string]*nitroNode, data []byte) {
+	t.Helper()
+	sa := mustLogin(t, nodes["a"].URL)
+	if code, err := sa.put("/images", nil, false); err != nil || code != 201 {
+		t.Fatalf("PUT container: %d %v", code, err)
+	}
+	if code, err := sa.put("/images/disk.raw", data, false); err != nil || code != 201 {
+		t.Fatalf("PUT image: %d %v", code, err)
+	}
+	if got, code := mustLogin(t, nodes["c"].URL).get(t, "/images/disk.raw"); code != 200 || !bytes.Equal(got, data) {
+		t.Fatalf("GET at c: %d, %d bytes", code, len(got))
 	}
 }

@@ -176,15 +176,7 @@ func TestComposeSegmentChanged(t *testing.T) {
 // GC keeps it (its record names the composed recipe).
 func TestComposeSurvivesGCAndSegmentDeletes(t *testing.T) {
 	ctx := context.Background()
-	st, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true, TouchAfter: 500 * time.Millisecond, MinSize: 1 << 10, AvgSize: 4 << 10, MaxSize: 16 << 10}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ns, err := namespace.New(namespace.Config{Region: "r1"}, st.Records(), zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ns := openStore(t, 500*time.Millisecond)
 	var s *Service
 	var gcs []chunkstore.GCStats
 	hs := hookStore{Store: st, afterWrite: func() {
@@ -203,6 +195,7 @@ func TestComposeSurvivesGCAndSegmentDeletes(t *testing.T) {
 		}
 		gcs = append(gcs, g)
 	}}
+	var err error
 	if s, err = New(hs, ns, nil, nil, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}

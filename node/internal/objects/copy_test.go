@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nitro-cloud/nitro/chunkstore"
 	glanceshim "github.com/nitro-cloud/nitro/glance-shim"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
 	"go.uber.org/zap"
@@ -21,15 +20,7 @@ import (
 // ErrNotFound.
 func TestCopyObjectSharesTheRecipe(t *testing.T) {
 	ctx := context.Background()
-	st, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true, TouchAfter: 500 * time.Millisecond, MinSize: 1 << 10, AvgSize: 4 << 10, MaxSize: 16 << 10}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ns, err := namespace.New(namespace.Config{Region: "r1"}, st.Records(), zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ns := openStore(t, 500*time.Millisecond)
 	repl := &fakeRepl{}
 	s, err := New(st, ns, repl, nil, zap.NewNop())
 	if err != nil {

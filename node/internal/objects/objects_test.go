@@ -52,15 +52,7 @@ func (f *fakeRemote) Source(_ context.Context, rec *recipe.Recipe, first, last i
 
 func newService(t *testing.T, repl Replicator, remote func(*chunkstore.Store) RemoteReader) (*Service, *chunkstore.Store) {
 	t.Helper()
-	st, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true, MinSize: 1 << 10, AvgSize: 4 << 10, MaxSize: 16 << 10}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ns, err := namespace.New(namespace.Config{Region: "r1"}, st.Records(), zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ns := openStore(t, 0)
 	var rr RemoteReader
 	if remote != nil {
 		rr = remote(st)
@@ -70,6 +62,23 @@ func newService(t *testing.T, repl Replicator, remote func(*chunkstore.Store) Re
 		t.Fatal(err)
 	}
 	return s, st
+}
+
+// openStore opens a chunkstore in a temp dir (small chunks, no fsync,
+// touchAfter 0: the store's default) and a namespace of region r1 on it,
+// both closed when t ends.
+func openStore(t *testing.T, touchAfter time.Duration) (*chunkstore.Store, *namespace.Namespace) {
+	t.Helper()
+	st, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true, TouchAfter: touchAfter, MinSize: 1 << 10, AvgSize: 4 << 10, MaxSize: 16 << 10}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ns, err := namespace.New(namespace.Config{Region: "r1"}, st.Records(), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, ns
 }
 
 func rnd(t *testing.T, n int) []byte {
@@ -383,21 +392,14 @@ func (h hookStore) WritePinned(ctx context.Context, r io.Reader, pin *chunkstore
 // older than its grace removes all of them, so nothing stays pinned.
 func TestFailedCommitLeavesGarbageForGC(t *testing.T) {
 	ctx := context.Background()
-	st, err := chunkstore.Open(chunkstore.Config{Dir: t.TempDir(), NoSync: true, TouchAfter: 500 * time.Millisecond, MinSize: 1 << 10, AvgSize: 4 << 10, MaxSize: 16 << 10}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ns, err := namespace.New(namespace.Config{Region: "r1"}, st.Records(), zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ns := openStore(t, 500*time.Millisecond)
 	var s *Service
 	hs := hookStore{Store: st, afterWrite: func() {
 		if err := s.DeleteContainer(ctx, "A", "c"); err != nil {
 			t.Errorf("DeleteContainer: %v", err)
 		}
 	}}
+	var err error
 	if s, err = New(hs, ns, nil, nil, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
