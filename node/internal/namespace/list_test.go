@@ -28,10 +28,7 @@ func TestListingNoGhostSubdir(t *testing.T) {
 	ns.Apply(ctx, &Record{Key: ContainerKey("A", "c"), Timestamp: ns.Now(), Region: "r1", Deleted: true})
 	ns.Apply(ctx, &Record{Key: ContainerKey("A", "c"), Timestamp: ns.Now(), Region: "r1"})
 
-	tests := []struct {
-		opts ListOptions
-		want string
-	}{
+	checkList(t, ns, []listCase{
 		{ListOptions{Delimiter: "/"}, "[mixed/] top"},
 		{ListOptions{Delimiter: "/", Prefix: "dir/"}, ""},
 		{ListOptions{Delimiter: "/", Limit: 1}, "[mixed/]"},
@@ -39,22 +36,5 @@ func TestListingNoGhostSubdir(t *testing.T) {
 		{ListOptions{Delimiter: "::"}, "mixed/b top"},
 		{ListOptions{Delimiter: "/", Marker: "dir/"}, "[mixed/] top"},
 		{ListOptions{Delimiter: "/", EndMarker: "n"}, "[mixed/]"},
-	}
-	for _, tt := range tests {
-		got, err := ns.List(ctx, ContainerKey("A", "c"), tt.opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var s []string
-		for _, e := range got {
-			if e.Subdir != "" {
-				s = append(s, "["+e.Subdir+"]")
-			} else {
-				s = append(s, e.Name)
-			}
-		}
-		if g := join(s); g != tt.want {
-			t.Errorf("List(%+v) = %q, want %q", tt.opts, g, tt.want)
-		}
-	}
+	})
 }

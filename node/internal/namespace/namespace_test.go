@@ -282,10 +282,7 @@ func TestListing(t *testing.T) {
 	ns.Apply(ctx, &Record{Key: ObjectKey("A", "c2", "a"), Timestamp: ns.Now(), Region: "r1"})
 	ns.Apply(ctx, &Record{Key: ObjectKey("A", "c-", "a"), Timestamp: ns.Now(), Region: "r1"})
 
-	tests := []struct {
-		opts ListOptions
-		want string
-	}{
+	checkList(t, ns, []listCase{
 		{ListOptions{}, "a a/1 a/2 a/b/1 b b/x c c/ dz dé"},
 		{ListOptions{Limit: 3}, "a a/1 a/2"},
 		{ListOptions{Marker: "a/2"}, "a/b/1 b b/x c c/ dz dé"},
@@ -301,7 +298,20 @@ func TestListing(t *testing.T) {
 		{ListOptions{Reverse: true, Delimiter: "/", Prefix: "a"}, "[a/] a"},
 		{ListOptions{Prefix: "zz"}, ""},
 		{ListOptions{Prefix: "d"}, "dz dé"},
-	}
+	})
+}
+
+// listCase is one List call on container A/c and its entries, names
+// joined by spaces, subdirs in brackets.
+type listCase struct {
+	opts ListOptions
+	want string
+}
+
+// checkList runs each case's List on container A/c of ns.
+func checkList(t *testing.T, ns *Namespace, tests []listCase) {
+	t.Helper()
+	ctx := context.Background()
 	for _, tt := range tests {
 		got, err := ns.List(ctx, ContainerKey("A", "c"), tt.opts)
 		if err != nil {
