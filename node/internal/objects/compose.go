@@ -92,28 +92,9 @@ func (s *Service) ComposeObject(ctx context.Context, account, container, object 
 	if r.SLO == "" {
 		r.SLO = "[]"
 	}
-	var applied bool
-	var hold *namespace.Record
-	unlock := s.commits.lock(k.Bytes())
-	err = s.ns.Update(ctx, func(t *namespace.Txn) error {
-		c, err := t.Get(namespace.ContainerKey(account, container))
-		if err != nil {
-			return err
-		}
-		if c.Deleted {
-			return fmt.Errorf("%w: container %s/%s deleted", namespace.ErrNotFound, account, container)
-		}
-		r.Timestamp = s.ns.Now()
-		if applied, err = t.Apply(r); err != nil {
-			return err
-		}
-		if len(missing) > 0 {
-			return nil // some chunks live only in other regions so far
-		}
-		hold, err = t.Hold(id, r.Timestamp)
-		return err
-	})
-	unlock()
+	// Without missing chunks this region holds the recipe; with some, they
+	// live only in other regions so far.
+	applied, hold, err := s.commitObject(ctx, account, container, r, len(missing) == 0)
 	pin.Release() // committed: the record protects the recipe from now on
 	if err != nil {
 		return glanceshim.ObjectInfo{}, noSpace(notFound(err))

@@ -120,9 +120,30 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 		Key: k, Region: s.ns.Region(), Recipe: id, Size: rec.Size, ETag: rec.ETag(),
 		ContentType: ct, Meta: opts.Meta, Headers: opts.Headers, Manifest: opts.Manifest,
 	}
-	var applied bool
-	var hold *namespace.Record // this region's new holding of the recipe
-	unlock := s.commits.lock(k.Bytes())
+	// Write just stored every chunk here: this region is complete.
+	applied, hold, err := s.commitObject(ctx, account, container, r, true)
+	pin.Release() // committed: the record protects the recipe from now on
+	if err != nil {
+		// The recipe and chunks Write stored are named by no record: GC
+		// sweeps them once older than its grace, as after a failed body.
+		return glanceshim.ObjectInfo{}, noSpace(notFound(err))
+	}
+	s.metrics.ObjectsPut.Add(1)
+	s.metrics.BytesIn.Add(cr.n)
+	s.metrics.ChunkRefs.Add(int64(len(rec.Refs)))
+	return s.committed(ctx, "put", k, r, hold, applied)
+}
+
+// commitObject applies r, a new version of an object in account/container
+// (r.Key), in one namespace transaction under the key's commit lock,
+// stamping r.Timestamp; with holds it also writes this region's holding
+// of r.Recipe (every chunk is stored here) and returns it. applied is
+// false when a newer record already held the name (see committed).
+// Errors: namespace.ErrNotFound (wrapped) when the container is absent or
+// deleted, the transaction's.
+func (s *Service) commitObject(ctx context.Context, account, container string, r *namespace.Record, holds bool) (applied bool, hold *namespace.Record, err error) {
+	unlock := s.commits.lock(r.Key.Bytes())
+	defer unlock()
 	err = s.ns.Update(ctx, func(t *namespace.Txn) error {
 		c, err := t.Get(namespace.ContainerKey(account, container))
 		if err != nil {
@@ -135,21 +156,13 @@ func (s *Service) PutObject(ctx context.Context, account, container, object stri
 		if applied, err = t.Apply(r); err != nil {
 			return err
 		}
-		// Write just stored every chunk here: this region is complete.
-		hold, err = t.Hold(id, r.Timestamp)
+		hold = nil
+		if holds {
+			hold, err = t.Hold(r.Recipe, r.Timestamp)
+		}
 		return err
 	})
-	unlock()
-	pin.Release() // committed: the record protects the recipe from now on
-	if err != nil {
-		// The recipe and chunks Write stored are named by no record: GC
-		// sweeps them once older than its grace, as after a failed body.
-		return glanceshim.ObjectInfo{}, noSpace(notFound(err))
-	}
-	s.metrics.ObjectsPut.Add(1)
-	s.metrics.BytesIn.Add(cr.n)
-	s.metrics.ChunkRefs.Add(int64(len(rec.Refs)))
-	return s.committed(ctx, "put", k, r, hold, applied)
+	return applied, hold, err
 }
 
 // committed finishes a write (what: "put", "compose") whose record r (and
