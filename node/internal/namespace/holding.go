@@ -163,58 +163,33 @@ func (ns *Namespace) expireDead(ctx context.Context, kind Kind, live []recipe.ID
 		alive[id] = struct{}{}
 	}
 	total := 0
-	var start []byte
-	for {
-		var batch []Key
-		done := true
-		err := ns.kv.Scan(ctx, []byte{byte(kind)}, start, func(key, val []byte) (bool, error) {
-			r, err := UnmarshalRecord(key, val)
-			if err != nil {
-				return false, err
-			}
-			if _, ok := alive[r.Held]; !ok && r.Live() && r.Timestamp < before {
-				batch = append(batch, r.Key)
-			}
-			if len(batch) == purgeBatch {
-				start = append(append([]byte(nil), key...), 0)
-				done = false
-				return false, nil
-			}
-			return true, ctx.Err()
-		})
-		if err != nil {
-			return total, err
-		}
-		if len(batch) > 0 {
-			n := 0
-			err = ns.Update(ctx, func(t *Txn) error {
-				n = 0
-				for _, k := range batch {
-					r, err := t.Get(k)
-					if errors.Is(err, ErrNotFound) {
-						continue
-					}
-					if err != nil {
-						return err
-					}
-					if !r.Live() || r.Timestamp >= before {
-						continue // rewritten since the scan
-					}
-					if _, err := t.Apply(&Record{Key: k, Timestamp: ns.Now(), Region: ns.region, Deleted: true}); err != nil {
-						return err
-					}
-					n++
+	err := ns.scanBatches(ctx, kind, func(r *Record) bool {
+		_, ok := alive[r.Held]
+		return !ok && r.Live() && r.Timestamp < before
+	}, func(batch []Key) error {
+		n := 0
+		err := ns.Update(ctx, func(t *Txn) error {
+			n = 0
+			for _, k := range batch {
+				r, err := t.Get(k)
+				if errors.Is(err, ErrNotFound) {
+					continue
 				}
-				return nil
-			})
-			total += n
-			if err != nil {
-				return total, err
+				if err != nil {
+					return err
+				}
+				if !r.Live() || r.Timestamp >= before {
+					continue // rewritten since the scan
+				}
+				if _, err := t.Apply(&Record{Key: k, Timestamp: ns.Now(), Region: ns.region, Deleted: true}); err != nil {
+					return err
+				}
+				n++
 			}
-		}
-		if done {
-			break
-		}
-	}
-	return total, nil
+			return nil
+		})
+		total += n
+		return err
+	})
+	return total, err
 }

@@ -297,43 +297,58 @@ func (ns *Namespace) LiveRecipes(ctx context.Context) ([]recipe.ID, error) {
 // purgeBatch bounds the keys deleted in one transaction.
 const purgeBatch = 512
 
+// scanBatches scans the records of kind and calls fn, outside the scan,
+// with the keys of those pick selects, at most purgeBatch at a time, then
+// resumes after the last key; it stops at the first error.
+func (ns *Namespace) scanBatches(ctx context.Context, kind Kind, pick func(*Record) bool, fn func([]Key) error) error {
+	var start []byte
+	for {
+		var batch []Key
+		done := true
+		err := ns.kv.Scan(ctx, []byte{byte(kind)}, start, func(key, val []byte) (bool, error) {
+			r, err := UnmarshalRecord(key, val)
+			if err != nil {
+				return false, err
+			}
+			if pick(r) {
+				batch = append(batch, r.Key)
+			}
+			if len(batch) == purgeBatch {
+				start = append(append([]byte(nil), key...), 0)
+				done = false
+				return false, nil
+			}
+			return true, ctx.Err()
+		})
+		if err != nil {
+			return err
+		}
+		if len(batch) > 0 {
+			if err := fn(batch); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
 // PurgeTombstones removes tombstones older than the reclaim age and
 // returns how many it removed. Cost: a scan of every record.
 func (ns *Namespace) PurgeTombstones(ctx context.Context) (int, error) {
 	cutoff := ns.now().Add(-ns.reclaim).UnixNano()
 	total := 0
 	for _, kind := range []Kind{KindObject, KindHolding, KindProfile, KindContainer, KindAccount} {
-		// Collect a batch, delete it outside the scan, resume after it.
-		var start []byte
-		for {
-			var batch []Key
-			done := true
-			err := ns.kv.Scan(ctx, []byte{byte(kind)}, start, func(key, val []byte) (bool, error) {
-				r, err := UnmarshalRecord(key, val)
-				if err != nil {
-					return false, err
-				}
-				if r.Deleted && r.Timestamp < cutoff {
-					batch = append(batch, r.Key)
-				}
-				if len(batch) == purgeBatch {
-					start = append(append([]byte(nil), key...), 0)
-					done = false
-					return false, nil
-				}
-				return true, ctx.Err()
-			})
-			if err != nil {
-				return total, err
-			}
+		err := ns.scanBatches(ctx, kind, func(r *Record) bool {
+			return r.Deleted && r.Timestamp < cutoff
+		}, func(batch []Key) error {
 			n, err := ns.purge(ctx, batch, cutoff)
 			total += n
-			if err != nil {
-				return total, err
-			}
-			if done {
-				break
-			}
+			return err
+		})
+		if err != nil {
+			return total, err
 		}
 	}
 	if total > 0 {
