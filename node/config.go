@@ -372,6 +372,10 @@ func (c *Config) NewLoggerLevel() (*zap.Logger, zap.AtomicLevel, error) {
 	var zc zap.Config
 	if c.Log.Format == "json" {
 		zc = zap.NewProductionConfig()
+		// No sampling: past 100 equal messages a second zap's production
+		// config drops most of them, and an access log that loses lines
+		// under load misleads the operator exactly when it matters.
+		zc.Sampling = nil
 	} else {
 		zc = zap.NewDevelopmentConfig()
 		zc.Development = false
