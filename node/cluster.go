@@ -172,6 +172,7 @@ func mbit(x float64) float64 { return x * 1e6 / 8 } // Mbit/s → bytes/s
 type cluster struct {
 	cfg    ClusterConfig
 	region string
+	node   string // this node's name (unique in the cluster)
 	log    *zap.Logger
 	ml     *membership.Membership
 	client *peer.Client
@@ -215,7 +216,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	if !cc.enabled() {
 		return nil, nil
 	}
-	c := &cluster{cfg: cc, region: cfg.Region, log: log.Named("cluster"), ns: ns, store: store,
+	c := &cluster{cfg: cc, region: cfg.Region, node: cfg.Node, log: log.Named("cluster"), ns: ns, store: store,
 		places: make(chan string, placeQueue), pushes: make(chan struct{}, placeQueue), placing: map[string]time.Time{}}
 	c.life, c.endLife = context.WithCancel(context.Background())
 	defer func() {
