@@ -141,8 +141,8 @@ type Fetcher struct {
 	// queuedNode is the same per source node (by URL), to spread the
 	// streams of a region over its nodes.
 	queuedNode map[string]int64
-	stats    Stats
-	holdings holdings // cached have answers
+	stats      Stats
+	holdings   holdings // cached have answers
 	// stalledAt: source nodes (by URL) whose stream last stalled (see
 	// checkStall) and has not delivered since; new plans leave them out
 	// for stallMemory.
@@ -279,9 +279,9 @@ func New(cfg Config, store Store, peers func() []Peer, tr Transport, log *zap.Lo
 	}
 	return &Fetcher{
 		cfg: cfg, store: store, peers: peers, tr: tr, log: log.Named("fetch"),
-		links:     &links{prior: cfg.Priors, def: cfg.DefaultBandwidth, est: map[string]*LinkEstimate{}, ratio: 1},
-		streams:   make(chan struct{}, cfg.MaxStreams),
-		inflight:  map[recipe.ChunkID]*future{},
+		links:      &links{prior: cfg.Priors, def: cfg.DefaultBandwidth, est: map[string]*LinkEstimate{}, ratio: 1},
+		streams:    make(chan struct{}, cfg.MaxStreams),
+		inflight:   map[recipe.ChunkID]*future{},
 		queued:     map[string]int64{},
 		queuedNode: map[string]int64{},
 		stalledAt:  map[string]time.Time{},
