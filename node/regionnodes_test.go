@@ -231,4 +231,3 @@ func TestRegionOfTwoNodes(t *testing.T) {
 		t.Logf("wiped b2 rebuilt its namespace and served; fetch stats %+v", rn.nodes["b2"].cluster.fetch.Stats())
 	})
 }
-
