@@ -299,6 +299,10 @@ func (j *job) assign(g *groups, r int, u planner.RegionSet, chunks []*jchunk, by
 		}
 	}
 	for _, c := range chunks {
+		if best < 0 { // cannot happen: the planner gives chunks only to regions with a usable node
+			j.fail(c, fmt.Errorf("fetch: chunk %s planned on region %s, which has no usable node", c.id.Short(), g.names[r]))
+			continue
+		}
 		o := best
 		if !c.holders.Has(o) {
 			o = -1
