@@ -95,7 +95,8 @@
 // stream's last progress, plus max(Config.HedgeAfter, 2 RTT)); a stream
 // that misses it is stalled: its unarrived chunks are asked of their other
 // holders at once, first arrival wins and is stored once, and the stalled
-// region is left out of plans until it delivers again (see hedge.go).
+// node is left out of plans until it delivers again (see hedge.go; its
+// region's other nodes, holders of the same chunks, are not).
 //
 // A fetch runs detached from the reader's context (bounded by FetchTimeout):
 // chunks are kept, so finishing a transfer whose reader went away is work
