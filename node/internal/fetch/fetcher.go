@@ -202,11 +202,6 @@ type Stats struct {
 type future struct {
 	done chan struct{}
 	err  error
-	// delegated: asked of its owner, not fetched by this node (yet);
-	// guarded by Fetcher.mu. An owner's Obtain does not wait for such a
-	// future (see Obtain): two nodes that each think the other owns a
-	// chunk must not wait on each other.
-	delegated bool
 }
 
 // NoHolderError reports a chunk that no live region holds.
