@@ -266,3 +266,33 @@ func TestObtainOnlyFromOwnRegion(t *testing.T) {
 		t.Fatal("the refused request started a fetch")
 	}
 }
+
+// TestSharedStoreSkipsSiblings: with a store shared by the region's nodes
+// the siblings are owners but never sources.
+func TestSharedStoreSkipsSiblings(t *testing.T) {
+	for _, tc := range []struct {
+		shared bool
+		want   []string
+	}{
+		{false, []string{"a/a1", "b/b2"}},
+		{true, []string{"a/a1"}},
+	} {
+		peers := func() []Peer {
+			return []Peer{{Region: "b", Node: "b2", URL: "u2"}, {Region: "a", Node: "a1", URL: "u1"}, {Region: "b", Node: "b1", URL: "u0"}}
+		}
+		f, err := New(Config{Region: "b", Node: "b1", SharedStore: tc.shared}, openStore(t), peers, &peer.Client{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range f.livePeers() {
+			got = append(got, p.Region+"/"+p.Node)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("shared %v: sources %v, want %v", tc.shared, got, tc.want)
+		}
+		if sibs := f.siblings(); len(sibs) != 1 || sibs[0].Node != "b2" {
+			t.Errorf("shared %v: siblings %v, want b2", tc.shared, sibs)
+		}
+	}
+}
