@@ -49,8 +49,14 @@ type Obtainer interface {
 }
 
 // ownerWatch is how often a delegation checks that its owner is still a
-// live member.
-const ownerWatch = 250 * time.Millisecond
+// live member; after ownerGone checks in a row without it, the asker
+// stops waiting (a member that flaps for a moment on a loaded machine is
+// not given up on; a crashed owner's closed connection ends the request
+// at once anyway).
+const (
+	ownerWatch = 250 * time.Millisecond
+	ownerGone  = 4
+)
 
 // nodeHash is the rendezvous key of a node name.
 func nodeHash(name string) uint64 {
@@ -179,13 +185,18 @@ func (f *Fetcher) obtainFrom(ctx context.Context, ob Obtainer, p Peer, rec *reci
 	go func() { // the owner left the live members: stop waiting for it
 		t := time.NewTicker(ownerWatch)
 		defer t.Stop()
+		missing := 0
 		for {
 			select {
 			case <-octx.Done():
 				return
 			case <-t.C:
 			}
-			if !slices.ContainsFunc(f.siblings(), func(q Peer) bool { return q.Node == p.Node && q.URL == p.URL }) {
+			if slices.ContainsFunc(f.siblings(), func(q Peer) bool { return q.Node == p.Node && q.URL == p.URL }) {
+				missing = 0
+			} else if missing++; missing >= ownerGone {
+				f.log.Warn("the owner of chunks this node waits for left the live members; fetching them here",
+					zap.String("owner", p.Node))
 				cancel()
 				return
 			}
