@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -104,6 +105,21 @@ func printCluster(w io.Writer, c *node.ClusterStatus) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REGION\tALIVE\tNODES")
+	for _, r := range c.Regions {
+		var nodes []string
+		for _, n := range r.Nodes {
+			s := n.Name + " (" + n.State
+			if n.Local {
+				s += ", this node"
+			}
+			nodes = append(nodes, s+")")
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\n", r.Region, r.AliveNodes, len(r.Nodes), strings.Join(nodes, ", "))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINK FROM\tESTIMATE\tPRIOR\tSAMPLES\tRECEIVED\tSENT TO IT")
 	regions := map[string]bool{}
 	for _, l := range c.Links {
@@ -132,6 +148,10 @@ func printCluster(w io.Writer, c *node.ClusterStatus) {
 	f, rp := c.Fetch, c.Replication
 	fmt.Fprintf(w, "\nfetch: %d fetches, %d chunks (%s), %d shared, %d re-plans (%d failed, %d slow sources), %d without holder, %d corrupt from peers, %d duplicate chunks\n",
 		f.Fetches, f.Chunks, bytesStr(f.StoredBytes), f.SharedChunks, f.Replans, f.SourceFailures, f.SlowSources, f.NoHolderChunks, f.CorruptFromPeers, f.DuplicateChunks)
+	if f.DelegatedChunks+f.ObtainedForSiblings > 0 {
+		fmt.Fprintf(w, "owners: %d chunks asked of their owner in this region (%d received, %d fetched here after all), %d obtained for other nodes\n",
+			f.DelegatedChunks, f.DelegatedReceived, f.DelegateFallbacks, f.ObtainedForSiblings)
+	}
 	fmt.Fprintf(w, "planner: %d plans, %.3f ms in total, last %.3f ms\n",
 		f.Plans, f.PlanSecondsTotal*1e3, f.LastPlanSeconds*1e3)
 	fmt.Fprintf(w, "replication: %d pushed, %d push failures, %d received (%d applied), %d anti-entropy rounds (%d incomplete), %d pulled\n",
