@@ -74,6 +74,12 @@ type Config struct {
 	// (about 44 bytes per ref: a 2 GiB object in 16 KiB chunks takes 6 MB);
 	// 0 means DefaultRecipeCacheBytes, negative turns the cache off.
 	RecipeCacheBytes int64
+	// ChunkCacheBytes bounds the memory, in bytes, of the cache of
+	// verified plain chunks that small Range reads cut (chunkcache.go: the
+	// next 4 KiB read of a VM's block layer is then a copy, not a Badger
+	// read, a decode and a hash of the whole chunk); 0 means
+	// DefaultChunkCacheBytes, negative turns the cache off.
+	ChunkCacheBytes int64
 }
 
 // Defaults of Config's memory budgets, in bytes: with Badger's caches and

@@ -59,8 +59,36 @@ func (r *smallReader) next() {
 		r.err = io.EOF
 		return
 	}
+	if err := r.ctx.Err(); err != nil {
+		r.err = err
+		return
+	}
 	ref, lo, hi := r.refs[r.i], r.offsets[r.i], r.offsets[r.i+1]
 	r.i++
+	from, to := int64(0), hi-lo
+	if r.start > lo {
+		from = r.start - lo
+	}
+	if r.end < hi {
+		to = r.end - lo
+	}
+	// A chunk the range cuts is probably read again by the next small
+	// read (a block layer's next 4 KiB): it is read into the chunk cache.
+	if data := r.s.chunkCache.get(ref.ID); len(data) == int(ref.Size) {
+		r.rest = data[from:to]
+		return
+	}
+	if from > 0 || to < hi-lo {
+		gen := r.s.chunkCache.generation()
+		data, err := r.s.getInto(r.ctx, nil, ref.ID, int(ref.Size))
+		if err != nil {
+			r.err = err
+			return
+		}
+		r.s.chunkCache.add(ref.ID, data, gen)
+		r.rest = data[from:to]
+		return
+	}
 	var dst []byte
 	if r.buf == nil {
 		if b, ok := r.s.plain.Get().(*[]byte); ok {
@@ -77,13 +105,6 @@ func (r *smallReader) next() {
 	}
 	if r.buf == nil || cap(data) > cap(*r.buf) {
 		r.buf = &data // grown: keep the larger buffer for the pool
-	}
-	from, to := int64(0), hi-lo
-	if r.start > lo {
-		from = r.start - lo
-	}
-	if r.end < hi {
-		to = r.end - lo
 	}
 	r.rest = data[from:to]
 }
