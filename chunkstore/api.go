@@ -136,6 +136,20 @@ type ChunkSource interface {
 	Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error)
 }
 
+// LocalSource is a ChunkSource that knows how many chunks of the span it
+// was made for were missing from the store when it was made. NewReader
+// reads a small range (≤ 256 KiB) of a LocalSource with none missing from
+// the store itself, as when src is the store (no read-ahead goroutines,
+// the chunk cache), and asks the source only for a chunk whose copy in the
+// store is missing or fails verification (the source may fetch it again);
+// what the source returns is verified again.
+type LocalSource interface {
+	ChunkSource
+	// Missing returns how many distinct chunks of the span were not in
+	// the store when the source was made.
+	Missing() int
+}
+
 // GCStats reports what a garbage collection removed.
 type GCStats struct {
 	RecipesRemoved, ChunksRemoved int

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"testing"
+
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 )
 
 // TestChunkCacheSmallReads: 4 KiB reads in order (a VM's block layer)
@@ -109,5 +111,78 @@ func TestChunkCacheBound(t *testing.T) {
 	c.add(id(6), make([]byte, 10), gen)
 	if c.get(id(6)) != nil {
 		t.Fatal("a read older than a forget was cached")
+	}
+}
+
+// localSource is a LocalSource over a map of good chunk bytes (standing in
+// for the fetcher's source, which fetches a bad chunk again from a peer),
+// counting what it is asked for.
+type localSource struct {
+	store   *Store // the rest of the chunks
+	missing int
+	good    map[recipe.ChunkID][]byte
+	asked   int
+}
+
+func (l *localSource) Missing() int { return l.missing }
+
+func (l *localSource) Chunk(_ context.Context, ref recipe.Ref) ([]byte, error) {
+	l.asked++
+	if b, ok := l.good[ref.ID]; ok {
+		return b, nil
+	}
+	return l.store.Chunk(context.Background(), ref)
+}
+
+// TestSmallReadLocalSource: a small range read through a LocalSource with
+// no chunk missing is read from the store by the small reader, which asks
+// the source only for a chunk that fails verification and verifies what
+// it returns; a source with chunks missing gets the read-ahead reader.
+func TestSmallReadLocalSource(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, func(c *Config) { c.MinSize, c.AvgSize, c.MaxSize = 1024, 4096, 16384 })
+	data := testData(16, 256<<10)
+	rec, _, err := s.Write(ctx, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs := rec.Offsets()
+	ref := rec.Refs[5]
+	good := data[offs[5]:offs[6]]
+	src := &localSource{store: s, good: map[recipe.ChunkID][]byte{ref.ID: bytes.Clone(good)}}
+	read := func(src ChunkSource) ([]byte, error) {
+		r, err := s.NewReader(ctx, rec, offs[4], offs[7]-offs[4], src)
+		if err != nil {
+			return nil, err
+		}
+		if _, small := r.(*smallReader); small != (src.(*localSource).missing == 0) {
+			t.Fatalf("missing %d: got a %T", src.(*localSource).missing, r)
+		}
+		defer r.Close()
+		return io.ReadAll(r)
+	}
+	want := data[offs[4]:offs[7]]
+	if got, err := read(src); err != nil || !bytes.Equal(got, want) || src.asked != 0 {
+		t.Fatalf("all local: %d bytes, %v, source asked %d times", len(got), err, src.asked)
+	}
+	val, err := s.GetStored(ctx, ref.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte{byte(val.Codec)}, val.Data...)
+	bad[len(bad)-1] ^= 1
+	corrupt(t, s, ref.ID, bad)
+	if got, err := read(src); err != nil || !bytes.Equal(got, want) || src.asked != 1 {
+		t.Fatalf("corrupt chunk, good source: %d bytes, %v, source asked %d times", len(got), err, src.asked)
+	}
+	src.good[ref.ID] = bytes.Clone(good)
+	src.good[ref.ID][0] ^= 1
+	if _, err := read(src); !isCorrupt(err, ref.ID) {
+		t.Fatalf("corrupt chunk, source as bad: %v", err)
+	}
+	src.good[ref.ID] = bytes.Clone(good)
+	src.missing = 1
+	if got, err := read(src); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("chunks missing: %d bytes, %v", len(got), err)
 	}
 }
