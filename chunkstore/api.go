@@ -74,6 +74,12 @@ type Config struct {
 	// (about 44 bytes per ref: a 2 GiB object in 16 KiB chunks takes 6 MB);
 	// 0 means DefaultRecipeCacheBytes, negative turns the cache off.
 	RecipeCacheBytes int64
+	// ChunkCacheBytes bounds the memory, in bytes, of the cache of
+	// verified plain chunks that small Range reads cut (chunkcache.go: the
+	// next 4 KiB read of a VM's block layer is then a copy, not a Badger
+	// read, a decode and a hash of the whole chunk); 0 means
+	// DefaultChunkCacheBytes, negative turns the cache off.
+	ChunkCacheBytes int64
 }
 
 // Defaults of Config's memory budgets, in bytes: with Badger's caches and
@@ -128,6 +134,20 @@ type Stored struct {
 type ChunkSource interface {
 	// Chunk returns the plain bytes of ref; the caller owns the slice.
 	Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error)
+}
+
+// LocalSource is a ChunkSource that knows how many chunks of the span it
+// was made for were missing from the store when it was made. NewReader
+// reads a small range (≤ 256 KiB) of a LocalSource with none missing from
+// the store itself, as when src is the store (no read-ahead goroutines,
+// the chunk cache), and asks the source only for a chunk whose copy in the
+// store is missing or fails verification (the source may fetch it again);
+// what the source returns is verified again.
+type LocalSource interface {
+	ChunkSource
+	// Missing returns how many distinct chunks of the span were not in
+	// the store when the source was made.
+	Missing() int
 }
 
 // GCStats reports what a garbage collection removed.

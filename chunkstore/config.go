@@ -140,5 +140,8 @@ func (cfg Config) normalize() (Config, error) {
 	if cfg.RecipeCacheBytes == 0 {
 		cfg.RecipeCacheBytes = DefaultRecipeCacheBytes
 	}
+	if cfg.ChunkCacheBytes == 0 {
+		cfg.ChunkCacheBytes = DefaultChunkCacheBytes
+	}
 	return cfg, nil
 }

@@ -42,5 +42,6 @@ func (s *Store) Drop(ctx context.Context, id recipe.ChunkID) error {
 	if had {
 		s.counts.chunk(-1, -size)
 	}
+	s.chunkCache.forget(id)
 	return s.sync()
 }

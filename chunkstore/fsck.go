@@ -220,5 +220,6 @@ func (s *Store) repair(corrupt []recipe.ChunkID, bad []recipe.ID, unstamped, str
 		return n, fmt.Errorf("chunkstore: fsck repair: %w", err)
 	}
 	s.recipeCache.forget(bad...)
+	s.chunkCache.forget(corrupt...)
 	return n, s.sync()
 }

@@ -419,6 +419,7 @@ func (s *Store) sweepTxn(ids []recipe.ChunkID, cutoff int64) (int, int64, error)
 	})
 	if err == nil {
 		s.counts.chunk(int64(-n), -b)
+		s.chunkCache.forget(ids...) // (some of ids were kept: they are read again)
 	}
 	if err != nil && !errors.Is(err, badger.ErrConflict) {
 		err = fmt.Errorf("chunkstore: gc: sweep: %w", err)

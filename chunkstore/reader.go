@@ -41,8 +41,15 @@ func (s *Store) NewReader(ctx context.Context, rec *recipe.Recipe, off, length i
 		length = rec.Size - off
 	}
 	first, last := recipe.Span(offsets, off, length)
-	if length <= smallRangeBytes && (src == nil || src == ChunkSource(s)) {
-		return s.newSmallReader(ctx, rec.Refs[first:last], offsets[first:last+1], off, off+length), nil
+	if length <= smallRangeBytes {
+		switch ls, _ := src.(LocalSource); {
+		case src == nil || src == ChunkSource(s):
+			return s.newSmallReader(ctx, rec.Refs[first:last], offsets[first:last+1], off, off+length, nil), nil
+		case ls != nil && ls.Missing() == 0:
+			// Every chunk is here: read like the store's own, the source
+			// asked only to repair a chunk that fails.
+			return s.newSmallReader(ctx, rec.Refs[first:last], offsets[first:last+1], off, off+length, ls), nil
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &reader{

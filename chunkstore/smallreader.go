@@ -2,7 +2,9 @@ package chunkstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
@@ -25,14 +27,15 @@ type smallReader struct {
 	refs       []recipe.Ref
 	offsets    []int64
 	start, end int64
-	i          int // next ref to fetch
+	src        ChunkSource // asked for a chunk the store lacks or fails (LocalSource); nil: none
+	i          int         // next ref to fetch
 	buf        *[]byte
 	rest       []byte
 	err        error
 }
 
-func (s *Store) newSmallReader(ctx context.Context, refs []recipe.Ref, offsets []int64, start, end int64) *smallReader {
-	return &smallReader{s: s, ctx: ctx, refs: refs, offsets: offsets, start: start, end: end}
+func (s *Store) newSmallReader(ctx context.Context, refs []recipe.Ref, offsets []int64, start, end int64, src ChunkSource) *smallReader {
+	return &smallReader{s: s, ctx: ctx, refs: refs, offsets: offsets, start: start, end: end, src: src}
 }
 
 // Read implements io.Reader.
@@ -59,8 +62,38 @@ func (r *smallReader) next() {
 		r.err = io.EOF
 		return
 	}
+	if err := r.ctx.Err(); err != nil {
+		r.err = err
+		return
+	}
 	ref, lo, hi := r.refs[r.i], r.offsets[r.i], r.offsets[r.i+1]
 	r.i++
+	from, to := int64(0), hi-lo
+	if r.start > lo {
+		from = r.start - lo
+	}
+	if r.end < hi {
+		to = r.end - lo
+	}
+	// A chunk the range cuts is probably read again by the next small
+	// read (a block layer's next 4 KiB): it is read into the chunk cache.
+	if data := r.s.chunkCache.get(ref.ID); len(data) == int(ref.Size) {
+		r.rest = data[from:to]
+		return
+	}
+	if from > 0 || to < hi-lo {
+		gen := r.s.chunkCache.generation()
+		data, err := r.s.getInto(r.ctx, nil, ref.ID, int(ref.Size))
+		if err != nil {
+			if data, err = r.repair(ref, err); err != nil {
+				r.err = err
+				return
+			}
+		}
+		r.s.chunkCache.add(ref.ID, data, gen)
+		r.rest = data[from:to]
+		return
+	}
 	var dst []byte
 	if r.buf == nil {
 		if b, ok := r.s.plain.Get().(*[]byte); ok {
@@ -72,20 +105,39 @@ func (r *smallReader) next() {
 	}
 	data, err := r.s.getInto(r.ctx, dst, ref.ID, int(ref.Size))
 	if err != nil {
-		r.err = err
+		if data, err = r.repair(ref, err); err != nil {
+			r.err = err
+			return
+		}
+		r.rest = data[from:to] // the source's own slice
 		return
 	}
 	if r.buf == nil || cap(data) > cap(*r.buf) {
 		r.buf = &data // grown: keep the larger buffer for the pool
 	}
-	from, to := int64(0), hi-lo
-	if r.start > lo {
-		from = r.start - lo
-	}
-	if r.end < hi {
-		to = r.end - lo
-	}
 	r.rest = data[from:to]
+}
+
+// repair asks the reader's source (a LocalSource) for ref after the
+// store's copy failed with err (missing, or corrupt: the source may fetch
+// it again) and verifies what it returns; without a source, or for any
+// other error, it returns err.
+func (r *smallReader) repair(ref recipe.Ref, err error) ([]byte, error) {
+	var ce *CorruptChunkError
+	if r.src == nil || !(errors.As(err, &ce) || errors.Is(err, ErrNotFound)) {
+		return nil, err
+	}
+	data, err := r.src.Chunk(r.ctx, ref)
+	switch {
+	case err != nil:
+		return nil, err
+	case len(data) != int(ref.Size):
+		return nil, &CorruptChunkError{ID: ref.ID, Err: fmt.Errorf("%w: source returned %d bytes, want %d", ErrCodec, len(data), ref.Size)}
+	}
+	if got := recipe.ChunkID(sha256.Sum256(data)); got != ref.ID {
+		return nil, &CorruptChunkError{ID: ref.ID, Got: got}
+	}
+	return data, nil
 }
 
 // Close releases the decode buffer; it is idempotent.

@@ -66,6 +66,8 @@ type Store struct {
 
 	// recipeCache holds decoded recipes and their offsets (recipeindex.go).
 	recipeCache *recipeCache
+	// chunkCache holds verified plain chunks small reads cut (chunkcache.go).
+	chunkCache *chunkCache
 }
 
 // Open opens (creating if needed) the store in cfg.Dir. It validates cfg
@@ -99,6 +101,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now, space: space}
 	s.recipeCache = newRecipeCache(cfg.RecipeCacheBytes)
+	s.chunkCache = newChunkCache(cfg.ChunkCacheBytes)
 	s.records.s = s
 	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)
 	s.cpu = make(chan struct{}, cfg.Workers)

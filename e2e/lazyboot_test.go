@@ -293,11 +293,11 @@ func bootStall() time.Duration {
 
 // curlDiagnosis reads qemu's curl trace: the bytes the started transfers
 // asked for (curl_setup_preadv) against the bytes that arrived
-// (curl_read_cb). Equal totals with a guest read still waiting mean the
-// read never became a transfer: qemu's curl driver (block/curl.c) waits
-// for a free CURLState, and none is freed because finished transfers are
-// only reaped one per read event (curl_multi_check_completion breaks after
-// the first CURLMSG_DONE; the write handler reaps none).
+// (curl_read_cb). Equal totals with a guest read still waiting mean
+// qemu's curl driver (block/curl.c) never read the transfer's CURLMSG_DONE
+// (it reads at most one per event or timer, none after the kick in
+// curl_setup_preadv) and then waits for a free CURLState forever: see
+// qemucurl_test.go and scripts/qemu-curl-hang.sh.
 func curlDiagnosis(qlog string) string {
 	starts, asked, got, err := curlCounts(qlog)
 	if err != nil {

@@ -128,6 +128,10 @@ type ObjectInfo struct {
 	// multi-region nodes; nil when unknown), sorted; sent as
 	// X-Nitro-Regions on GET and HEAD. Advisory: see regionsHeader.
 	Regions []string
+	// Version is the Backend's own handle of the stored version of the
+	// object this info describes, opaque to the front end, for
+	// VersionOpener; nil when the Backend has none.
+	Version any
 }
 
 // ListOptions are Swift's listing query parameters.

@@ -341,11 +341,11 @@ func (q *request) getObject() error {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		rc, got, err := q.s.backend.OpenObject(ctx, a, c, o, rg.Start, rg.Length)
+		rc, same, err := q.openVersion(ctx, info, rg) // versionopener.go
 		if err != nil {
 			return err
 		}
-		if got.ETag != info.ETag || !got.Timestamp.Equal(info.Timestamp) {
+		if !same {
 			// Overwritten between Object and OpenObject.
 			rc.Close()
 			if attempt < 2 {

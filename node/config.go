@@ -154,6 +154,10 @@ type StoreConfig struct {
 	// offset indexes kept for Range reads; 0: chunkstore's default (64
 	// MiB), negative: no cache. See chunkstore.Config.RecipeCacheBytes.
 	RecipeCacheBytes int64 `yaml:"recipe_cache_bytes"`
+	// ChunkCacheBytes bounds the memory of verified plain chunks kept for
+	// the next small Range read; 0: chunkstore's default (16 MiB),
+	// negative: no cache. See chunkstore.Config.ChunkCacheBytes.
+	ChunkCacheBytes int64 `yaml:"chunk_cache_bytes"`
 }
 
 // GCConfig configures garbage collection.

@@ -75,6 +75,12 @@ func startNode(t testing.TB, cfg Config) *running {
 	if testing.Verbose() {
 		log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	}
+	return startNodeLog(t, cfg, log)
+}
+
+// startNodeLog is startNode with the node logging to log.
+func startNodeLog(t testing.TB, cfg Config, log *zap.Logger) *running {
+	t.Helper()
 	n, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)

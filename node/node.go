@@ -152,7 +152,7 @@ func OpenStore(cfg Config, log *zap.Logger) (*chunkstore.Store, error) {
 		CompressionLevel: s.CompressionLevel, Workers: s.Workers, TouchAfter: s.TouchAfter,
 		ReserveBytes: s.ReserveBytes, ReservePercent: s.ReservePercent,
 		WriteBudget: s.MemoryBudget / 4 * 3, ReadBudget: s.MemoryBudget / 4,
-		RecipeCacheBytes: s.RecipeCacheBytes,
+		RecipeCacheBytes: s.RecipeCacheBytes, ChunkCacheBytes: s.ChunkCacheBytes,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("node: opening the store in %s (a running nitro node holds it: stop it first): %w", cfg.DataDir, err)

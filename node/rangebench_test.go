@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Small Range GETs from a large object (issue 15): the node's latency
@@ -71,7 +73,11 @@ func (r *chachaReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func newRangeFixture(b *testing.B) *rangeFixture {
+func newRangeFixture(b *testing.B) *rangeFixture { return newRangeFixtureLog(b, nil) }
+
+// newRangeFixtureLog is newRangeFixture with the node logging to log (nil:
+// no logging, as startNode).
+func newRangeFixtureLog(b *testing.B, log *zap.Logger) *rangeFixture {
 	size := int64(2 << 30)
 	if v := os.Getenv("NITRO_RANGE_BENCH_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -83,7 +89,12 @@ func newRangeFixture(b *testing.B) *rangeFixture {
 	cfg := testConfig(b)
 	cfg.Store.CompressionLevel = -1
 	cfg.Store.AvgSize = 16 << 10
-	r := startNode(b, cfg)
+	var r *running
+	if log == nil {
+		r = startNode(b, cfg)
+	} else {
+		r = startNodeLog(b, cfg, log)
+	}
 	c := login(b, r.base(), "test:tester", "testing")
 	c.must(201, "PUT", "/bench", nil, nil)
 

@@ -349,6 +349,10 @@ type source struct {
 // Chunk implements chunkstore.ChunkSource: local chunks at once, missing
 // ones once their fetch has stored them. A local chunk that fails
 // verification is healed (see heal) and read again; it is never returned.
+// A small Range read whose chunks are all here is read from the store
+// directly (chunkstore.LocalSource); the source then only repairs.
+var _ chunkstore.LocalSource = (*source)(nil)
+
 func (s *source) Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error) {
 	if fu := s.wait[ref.ID]; fu != nil {
 		select {

@@ -41,7 +41,7 @@ func objectInfo(r *namespace.Record) glanceshim.ObjectInfo {
 	return glanceshim.ObjectInfo{
 		Name: r.Object, Size: r.Size, ETag: r.ETag, ContentType: r.ContentType,
 		Timestamp: nsTime(r.Timestamp), Meta: r.Meta, Headers: r.Headers, Manifest: r.Manifest,
-		SLOManifest: sloManifest(r),
+		SLOManifest: sloManifest(r), Version: r,
 	}
 }
 
@@ -254,6 +254,26 @@ func (s *Service) OpenObject(ctx context.Context, account, container, object str
 	}
 	info := objectInfo(r)
 	info.Regions = s.regions(ctx, r) // as of the open: a fetch this read starts is not in it
+	rc, err := s.openRecord(ctx, r, off, length)
+	return rc, info, err
+}
+
+// OpenVersion implements glanceshim.VersionOpener: OpenObject of the
+// object version info.Version (the *namespace.Record Object or
+// OpenObject returned), without reading the record again.
+func (s *Service) OpenVersion(ctx context.Context, info glanceshim.ObjectInfo, off, length int64) (io.ReadCloser, error) {
+	r, ok := info.Version.(*namespace.Record)
+	if !ok || r.Deleted {
+		return nil, fmt.Errorf("%w: no object version in %q's info", glanceshim.ErrUnavailable, info.Name)
+	}
+	return s.openRecord(ctx, r, off, length)
+}
+
+var _ glanceshim.VersionOpener = (*Service)(nil)
+
+// openRecord opens the bytes [off, off+length) of the object record r
+// names; see OpenObject.
+func (s *Service) openRecord(ctx context.Context, r *namespace.Record, off, length int64) (io.ReadCloser, error) {
 	if off < 0 {
 		off = 0
 	}
@@ -261,29 +281,29 @@ func (s *Service) OpenObject(ctx context.Context, account, container, object str
 		length = r.Size - off
 	}
 	if length <= 0 || r.Recipe.IsZero() {
-		return io.NopCloser(strings.NewReader("")), info, nil
+		return io.NopCloser(strings.NewReader("")), nil
 	}
 	rec, err := s.store.Recipe(ctx, r.Recipe)
 	if errors.Is(err, chunkstore.ErrNotFound) {
 		s.log.Error("object names a recipe the store lacks", zap.Stringer("key", r.Key), zap.Stringer("recipe", r.Recipe))
-		return nil, info, fmt.Errorf("%w: recipe %s of %v is not here", glanceshim.ErrUnavailable, r.Recipe, r.Key)
+		return nil, fmt.Errorf("%w: recipe %s of %v is not here", glanceshim.ErrUnavailable, r.Recipe, r.Key)
 	}
 	if err != nil {
-		return nil, info, err
+		return nil, err
 	}
 	var src chunkstore.ChunkSource
 	if s.remote != nil {
 		first, last := s.store.Span(rec, off, length)
 		src, err = s.remote.Source(ctx, rec, first, last)
 		if err != nil {
-			return nil, info, fmt.Errorf("%w: %v", glanceshim.ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %v", glanceshim.ErrUnavailable, err)
 		}
 	}
 	rc, err := s.store.NewReader(ctx, rec, off, length, src)
 	if err != nil {
-		return nil, info, err
+		return nil, err
 	}
-	return &countingReadCloser{rc: rc, n: &s.metrics.BytesOut}, info, nil
+	return &countingReadCloser{rc: rc, n: &s.metrics.BytesOut}, nil
 }
 
 // countingReadCloser adds the bytes read through it to n as they are
