@@ -129,6 +129,9 @@ func (c Config) normalize() (Config, error) {
 	if !strings.HasPrefix(c.AuthURL, "http://") && !strings.HasPrefix(c.AuthURL, "https://") {
 		errs = append(errs, fmt.Errorf("auth_url %q must start with http:// or https://", c.AuthURL))
 	}
+	if c.AuthVersion == 1 && !strings.HasSuffix(c.AuthURL, "/auth/v1.0") {
+		errs = append(errs, fmt.Errorf("auth_url %q: tempauth's endpoint ends in /auth/v1.0", c.AuthURL))
+	}
 	if c.AuthVersion != 1 && c.AuthVersion != 3 {
 		errs = append(errs, fmt.Errorf("auth_version %d: want 1 or 3", c.AuthVersion))
 	}
@@ -266,7 +269,8 @@ func newClient(ctx context.Context, c Config) (*gophercloud.ServiceClient, error
 		}
 		return sc, nil
 	default:
-		pc := &gophercloud.ProviderClient{HTTPClient: hc, IdentityEndpoint: c.AuthURL}
+		base := strings.TrimSuffix(c.AuthURL, "auth/v1.0") // swauth appends it
+		pc := &gophercloud.ProviderClient{HTTPClient: hc, IdentityBase: base, IdentityEndpoint: c.AuthURL}
 		pc.UseTokenLock()
 		opts := swauth.AuthOpts{User: c.User, Key: c.Key}
 		sc, err := swauth.NewObjectStorageV1(ctx, pc, opts)
@@ -274,7 +278,7 @@ func newClient(ctx context.Context, c Config) (*gophercloud.ServiceClient, error
 			return nil, fmt.Errorf("swiftstore: tempauth as %s: %w", c.User, err)
 		}
 		pc.ReauthFunc = func(ctx context.Context) error {
-			tpc := &gophercloud.ProviderClient{HTTPClient: hc, IdentityEndpoint: c.AuthURL}
+			tpc := &gophercloud.ProviderClient{HTTPClient: hc, IdentityBase: base, IdentityEndpoint: c.AuthURL}
 			auth, err := swauth.Auth(ctx, tpc, opts).Extract()
 			if err != nil {
 				return fmt.Errorf("swiftstore: tempauth as %s: %w", c.User, err)
