@@ -57,7 +57,7 @@ const TouchedHeader = "X-Object-Meta-Nitro-Touched"
 const (
 	DefaultContainerPrefix = "nitro"
 	DefaultContainers      = 256
-	DefaultConcurrency     = 64
+	DefaultConcurrency     = 16
 	DefaultTimeout         = 60 * time.Second
 )
 
@@ -327,7 +327,8 @@ func (s *Store) Layout() Layout { return s.layout }
 func (s *Store) Client() *gophercloud.ServiceClient { return s.sc }
 
 // do runs op with a concurrency slot and a timeout, retrying transport
-// errors and 5xx answers (at most 4 attempts, 0.1–0.8 s apart).
+// errors and 5xx answers (at most 5 attempts, 0.25–2 s apart: a loaded
+// proxy answers 503 when its memcache is out of reach).
 func (s *Store) do(ctx context.Context, op func(ctx context.Context) error) error {
 	select {
 	case s.sem <- struct{}{}:
@@ -336,10 +337,10 @@ func (s *Store) do(ctx context.Context, op func(ctx context.Context) error) erro
 	}
 	defer func() { <-s.sem }()
 	var err error
-	for attempt := range 4 {
+	for attempt := range 5 {
 		if attempt > 0 {
 			select {
-			case <-time.After(time.Duration(100<<(attempt-1)) * time.Millisecond):
+			case <-time.After(time.Duration(250<<(attempt-1)) * time.Millisecond):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
