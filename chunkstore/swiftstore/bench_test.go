@@ -15,6 +15,7 @@ import (
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"github.com/nitro-cloud/nitro/chunkstore/swiftstore"
 	"github.com/nitro-cloud/nitro/internal/swifttest"
+	"golang.org/x/sync/errgroup"
 )
 
 // BenchmarkCluster compares, on one real Swift (Debian's, started by the
@@ -77,6 +78,38 @@ func BenchmarkCluster(b *testing.B) {
 			}
 		}
 	})
+	// The ceiling of any store of one object per chunk: plain Swift's rate
+	// of 32 KiB object PUTs and GETs, 16 at a time (Config.Concurrency).
+	small := in[:32<<10]
+	for _, method := range []string{"put", "get"} {
+		b.Run("swift-"+method+"-32KiB-objects", func(b *testing.B) {
+			const n, par = 160, 16
+			b.SetBytes(int64(n * len(small)))
+			for b.Loop() {
+				var g errgroup.Group
+				g.SetLimit(par)
+				for i := range n {
+					g.Go(func() error {
+						name := fmt.Sprintf("small-%d", i)
+						if method == "put" {
+							return objects.Create(ctx, sc, "plain", name, objects.CreateOpts{Content: bytes.NewReader(small)}).Err
+						}
+						r := objects.Download(ctx, sc, "plain", name, nil)
+						if r.Err != nil {
+							return r.Err
+						}
+						defer r.Body.Close()
+						_, err := io.Copy(io.Discard, r.Body)
+						return err
+					})
+				}
+				if err := g.Wait(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "objects/s")
+		})
+	}
 	b.Run("nitro-write", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
 		var objs int
