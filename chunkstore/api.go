@@ -80,6 +80,16 @@ type Config struct {
 	// read, a decode and a hash of the whole chunk); 0 means
 	// DefaultChunkCacheBytes, negative turns the cache off.
 	ChunkCacheBytes int64
+	// Cluster, when set, keeps chunk data and recipes on the region's
+	// object cluster (backend "swift", cluster.go): Badger then holds an
+	// index of the chunks known to be there and a cache of recipes, never
+	// the only copy of a chunk. nil is backend "badger": chunks inline in
+	// Badger.
+	Cluster Cluster
+	// ClusterConcurrency bounds the cluster requests a Write keeps in
+	// flight and that Has, Missing and StoredSizes make at once; 0 means
+	// DefaultClusterConcurrency. Unused without Cluster.
+	ClusterConcurrency int
 }
 
 // Defaults of Config's memory budgets, in bytes: with Badger's caches and

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"github.com/nitro-cloud/nitro/internal/diskspace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -68,6 +69,12 @@ type Store struct {
 	recipeCache *recipeCache
 	// chunkCache holds verified plain chunks small reads cut (chunkcache.go).
 	chunkCache *chunkCache
+
+	// cluster is cfg.Cluster (nil: chunks inline in Badger); suspect its
+	// chunks not to rely on (cluster.go).
+	cluster Cluster
+	suspect suspects
+	zeroMin recipe.ChunkID // the ID of MinSize zero bytes, with a cluster
 }
 
 // Open opens (creating if needed) the store in cfg.Dir. It validates cfg
@@ -102,6 +109,10 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now, space: space}
 	s.recipeCache = newRecipeCache(cfg.RecipeCacheBytes)
 	s.chunkCache = newChunkCache(cfg.ChunkCacheBytes)
+	s.cluster = cfg.Cluster
+	if s.cluster != nil {
+		s.zeroMin = zeroChunkID(cfg.MinSize)
+	}
 	s.records.s = s
 	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)
 	s.cpu = make(chan struct{}, cfg.Workers)
