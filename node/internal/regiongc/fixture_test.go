@@ -233,3 +233,6 @@ func (r *region) where(ctx context.Context, k Kind, name string) (live, fossil b
 	}
 	return live, err == nil
 }
+
+// recipeSum is recipe.Sum (the chunk ID of p).
+func recipeSum(p []byte) recipe.ChunkID { return recipe.Sum(p) }

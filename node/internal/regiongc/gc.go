@@ -94,6 +94,9 @@ type Collector struct {
 	cfg Config
 	sw  swift
 	log *zap.Logger
+	// afterCopy, if set (tests only), runs between a move's COPY and its
+	// DELETE: where a racing writer or runner can interleave.
+	afterCopy func(src, name string)
 }
 
 // New checks cfg and returns a Collector.
@@ -177,12 +180,7 @@ type run struct {
 // fossils, chunk fossils, chunks.
 func (c *Collector) collect(ctx context.Context, grace time.Duration) (Stats, error) {
 	start := c.cfg.Now()
-	r := &run{
-		c: c, now: start, cutoff: start.Add(-grace),
-		live: map[recipe.ID]struct{}{}, chunks: map[recipe.ChunkID]struct{}{}, made: map[string]bool{},
-		tagRand: rand.New(rand.NewPCG(uint64(start.UnixNano()), rand.Uint64())),
-	}
-	r.st = Stats{Start: start, Grace: grace, Owner: c.cfg.Owner}
+	r := c.newRun(start, grace)
 	err := r.all(ctx)
 	r.st.Duration = c.cfg.Now().Sub(start)
 	r.st.MarkedChunks = len(r.chunks)
@@ -190,6 +188,15 @@ func (c *Collector) collect(ctx context.Context, grace time.Duration) (Stats, er
 		r.report(ctx)
 	}
 	return r.st, err
+}
+
+func (c *Collector) newRun(start time.Time, grace time.Duration) *run {
+	return &run{
+		c: c, now: start, cutoff: start.Add(-grace),
+		live: map[recipe.ID]struct{}{}, chunks: map[recipe.ChunkID]struct{}{}, made: map[string]bool{},
+		tagRand: rand.New(rand.NewPCG(uint64(start.UnixNano()), rand.Uint64())),
+		st:      Stats{Start: start, Grace: grace, Owner: c.cfg.Owner},
+	}
 }
 
 func (r *run) all(ctx context.Context) error {
@@ -491,6 +498,9 @@ func (r *run) move(ctx context.Context, src, dst, name string, in info, extra ma
 	}
 	if err != nil {
 		return false, err
+	}
+	if r.c.afterCopy != nil {
+		r.c.afterCopy(src, name)
 	}
 	err = r.c.sw.deleteIf(ctx, src, name, in.tag)
 	switch {

@@ -28,6 +28,8 @@ func TestRegionGC(t *testing.T) {
 	sc := swiftClient(t, srv)
 	t.Run("TwoSteps", func(t *testing.T) { testTwoSteps(t, sc) })
 	t.Run("VersionTags", func(t *testing.T) { testVersionTags(t, sc) })
+	t.Run("TouchDuringMove", func(t *testing.T) { testTouchDuringMove(t, sc) })
+	t.Run("RunnersInterleaved", func(t *testing.T) { testRunnersInterleaved(t, sc) })
 	t.Run("TwoRunners", func(t *testing.T) { testTwoRunners(t, sc) })
 	t.Run("DeadHolder", func(t *testing.T) { testDeadHolder(t, sc) })
 	t.Run("WritersDuringGC", func(t *testing.T) { testWritersDuringGC(t, sc) })
