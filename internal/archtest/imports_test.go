@@ -60,7 +60,7 @@ func TestImportRules(t *testing.T) {
 		{"github.com/hashicorp/memberlist", []string{"membership"}},
 		{"github.com/labstack/echo", []string{"glance-shim"}},
 		// The Keystone client and its cache stay in keystone, wired by node.
-		{"github.com/gophercloud/gophercloud", []string{"keystone"}},
+		{"github.com/gophercloud/gophercloud", []string{"keystone", "node/internal/regiongc"}},
 		{"github.com/hashicorp/golang-lru", []string{"keystone"}},
 		{module + "/keystone", []string{"node", "keystone"}},
 		{module + "/node", []string{"node", ""}}, // nothing but main imports node

@@ -113,11 +113,11 @@ func testRunnersInterleaved(t *testing.T, sc *gophercloud.ServiceClient) {
 		}
 	}
 	moved, err := ra.resurrect(ctx, KindChunk, name, inA)
+	if live, fossil := r.where(ctx, KindChunk, name); !live || !fossil {
+		t.Errorf("X at live %v fossil %v, want both", live, fossil)
+	}
 	if err != nil || moved {
 		t.Fatalf("A's move: moved %v, %v; want refused", moved, err)
-	}
-	if live, fossil := r.where(ctx, KindChunk, name); !live || !fossil {
-		t.Fatalf("X at live %v fossil %v, want both", live, fossil)
 	}
 	if ra.st.Conflicts != 1 || rb.st.Conflicts != 1 {
 		t.Errorf("conflicts A %d B %d, want 1 and 1", ra.st.Conflicts, rb.st.Conflicts)
