@@ -151,8 +151,12 @@ func (r *region) putChunk(ctx context.Context, id recipe.ChunkID, p []byte) erro
 	return nil
 }
 
+// put PUTs an object. It also sets its touch time to the test clock's
+// now: under a clock moved forward, a PUT's Last-Modified (Swift's real
+// time) would look old, where a real writer's PUT is always fresh.
 func (r *region) put(ctx context.Context, cont, name string, body []byte) error {
-	_, err := r.sc.Put(ctx, r.sw.url(cont, name), nil, nil, &gophercloud.RequestOpts{RawBody: bytes.NewReader(body), OkCodes: []int{201}})
+	_, err := r.sc.Put(ctx, r.sw.url(cont, name), nil, nil, &gophercloud.RequestOpts{RawBody: bytes.NewReader(body), OkCodes: []int{201},
+		MoreHeaders: map[string]string{HeaderTouched: strconv.FormatInt(r.clk.now().Unix(), 10)}})
 	return err
 }
 

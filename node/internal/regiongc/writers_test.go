@@ -35,7 +35,7 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 	if os.Getenv("NITRO_REGIONGC_FULL") == "1" {
 		dur, perWriter = 2*time.Minute, 600
 	}
-	r := newRegion(t, sc, "writers", 16)
+	r := newRegion(t, sc, "writers", 1)
 	r.touchAfter = time.Second
 
 	// The pool: 48 chunks written as one object nobody names (garbage
@@ -84,6 +84,8 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 					total.ChunksFossilized += st.ChunksFossilized
 					total.ChunksResurrected += st.ChunksResurrected
 					total.ChunkFossilsDeleted += st.ChunkFossilsDeleted
+					total.ChunkBytesFossilized += st.ChunkBytesFossilized
+					total.ChunkBytesDeleted += st.ChunkBytesDeleted
 					total.RecipesFossilized += st.RecipesFossilized
 					total.RecipesResurrected += st.RecipesResurrected
 					total.Conflicts += st.Conflicts
