@@ -240,3 +240,6 @@ func (r *region) where(ctx context.Context, k Kind, name string) (live, fossil b
 
 // recipeSum is recipe.Sum (the chunk ID of p).
 func recipeSum(p []byte) recipe.ChunkID { return recipe.Sum(p) }
+
+// recipeID is recipe.ID.
+type recipeID = recipe.ID

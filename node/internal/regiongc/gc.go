@@ -16,6 +16,7 @@ import (
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // Roots gives the recipes GC marks from: every recipe a live object of
@@ -43,7 +44,9 @@ type Config struct {
 	// Settle is the wait between writing the lease and reading it back.
 	// Default 2 s.
 	Settle time.Duration
-	// Workers bounds the concurrent requests of a run. Default 16.
+	// Workers bounds the concurrent per-object requests (HEAD, COPY,
+	// DELETE, GET of a recipe) of a run; listings add up to 8 more.
+	// Default 16.
 	Workers int
 	// Now is the clock (default time.Now); Swift's own times
 	// (Last-Modified) are compared with it, so nodes' clocks must be
@@ -170,7 +173,8 @@ type run struct {
 	st      Stats
 	live    map[recipe.ID]struct{}
 	chunks  map[recipe.ChunkID]struct{}
-	made    map[string]bool // containers created this run
+	made    map[string]bool     // containers created this run
+	sem     *semaphore.Weighted // bounds the per-object requests (Workers)
 	madeMu  sync.Mutex
 	tagRand *rand.Rand
 }
@@ -194,6 +198,7 @@ func (c *Collector) newRun(start time.Time, grace time.Duration) *run {
 	return &run{
 		c: c, now: start, cutoff: start.Add(-grace),
 		live: map[recipe.ID]struct{}{}, chunks: map[recipe.ChunkID]struct{}{}, made: map[string]bool{},
+		sem:     semaphore.NewWeighted(int64(c.cfg.Workers)),
 		tagRand: rand.New(rand.NewPCG(uint64(start.UnixNano()), rand.Uint64())),
 		st:      Stats{Start: start, Grace: grace, Owner: c.cfg.Owner},
 	}
@@ -311,21 +316,36 @@ func (r *run) old(ctx context.Context, container string, row listed) (isOld bool
 // each lists every container of kind (live or fossil) and calls fn for
 // each row with at most Workers calls at once.
 func (r *run) each(ctx context.Context, k Kind, fossil bool, fn func(ctx context.Context, container string, row listed) error) error {
+	// Containers are listed listConcurrency at a time (with 4096 shards,
+	// one at a time would make an empty cluster's run minutes long); the
+	// calls of fn share one bound of Workers.
+	outer, ctx := errgroup.WithContext(ctx)
+	outer.SetLimit(listConcurrency)
 	for _, cont := range r.c.cfg.Layout.shardContainers(k, fossil) {
-		err := r.c.sw.list(ctx, cont, func(rows []listed) error {
-			g, gctx := errgroup.WithContext(ctx)
-			g.SetLimit(r.c.cfg.Workers)
-			for _, row := range rows {
-				g.Go(func() error { return fn(gctx, cont, row) })
-			}
-			return g.Wait()
+		outer.Go(func() error {
+			return r.c.sw.list(ctx, cont, func(rows []listed) error {
+				g, gctx := errgroup.WithContext(ctx)
+				for _, row := range rows {
+					if err := r.sem.Acquire(gctx, 1); err != nil {
+						break // gctx is done: g.Wait returns why
+					}
+					g.Go(func() error {
+						defer r.sem.Release(1)
+						return fn(gctx, cont, row)
+					})
+				}
+				if err := g.Wait(); err != nil {
+					return err
+				}
+				return ctx.Err()
+			})
 		})
-		if err != nil {
-			return err
-		}
 	}
-	return nil
+	return outer.Wait()
 }
+
+// listConcurrency is the number of containers a run lists at once.
+const listConcurrency = 8
 
 // liveRecipes: a live recipe is kept; a young one is kept and its chunks
 // marked (it may belong to a write whose record has not reached this

@@ -202,6 +202,7 @@ func (l *lease) hold(ctx context.Context, fn func(ctx context.Context) error) er
 	runCtx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
+	lastOK := l.now()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -212,7 +213,14 @@ func (l *lease) hold(ctx context.Context, fn func(ctx context.Context) error) er
 			case <-done:
 				return
 			case <-t.C:
-				if err := l.renew(runCtx); err != nil {
+				err := l.renew(runCtx)
+				if err == nil {
+					lastOK = l.now()
+					continue
+				}
+				// Another holder: stop now. A failed request: retry at
+				// the next tick while our last write is surely unexpired.
+				if errors.Is(err, ErrLeaseHeld) || l.now().Sub(lastOK) > l.ttl/2 {
 					cancel(fmt.Errorf("regiongc: lease lost: %w", err))
 					return
 				}

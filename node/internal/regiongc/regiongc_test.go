@@ -30,6 +30,7 @@ func TestRegionGC(t *testing.T) {
 	t.Run("VersionTags", func(t *testing.T) { testVersionTags(t, sc) })
 	t.Run("TouchDuringMove", func(t *testing.T) { testTouchDuringMove(t, sc) })
 	t.Run("RunnersInterleaved", func(t *testing.T) { testRunnersInterleaved(t, sc) })
+	t.Run("LeaseLost", func(t *testing.T) { testLeaseLost(t, sc) })
 	t.Run("TwoRunners", func(t *testing.T) { testTwoRunners(t, sc) })
 	t.Run("DeadHolder", func(t *testing.T) { testDeadHolder(t, sc) })
 	t.Run("WritersDuringGC", func(t *testing.T) { testWritersDuringGC(t, sc) })
@@ -138,8 +139,10 @@ func testTwoSteps(t *testing.T, sc *gophercloud.ServiceClient) {
 				t.Fatal(err)
 			}
 			check(1, tc.after1, st)
-			if tc.touch && st.Touched < 2 {
-				t.Errorf("run 1: touched = %d, want ≥ 2", st.Touched)
+			// The re-PUT recipe is young, so its chunks are marked: the
+			// touch counted is the recipe's.
+			if tc.touch && st.Touched < 1 {
+				t.Errorf("run 1: touched = %d, want ≥ 1", st.Touched)
 			}
 			if tc.after1.fossil && (st.ChunksFossilized != 2 || st.RecipesFossilized != 1 || st.ChunkBytesFossilized != 2*(chunkSize+1)) {
 				t.Errorf("run 1: stats %+v, want 2 chunks (%d bytes) and 1 recipe fossilized", st, 2*(chunkSize+1))
