@@ -25,8 +25,12 @@ import (
 // cluster, then after two more runs past the grace (so any chunk a race
 // left only in the fossils must have been moved back, not deleted).
 //
-// Safety here rests on grace > touchAfter + the longest write (its last
-// chunk check to its record): 6 s > 1 s + well under a second per object.
+// The collectors wait 300 ms between each move's COPY and DELETE (a slow
+// cluster), which widens the window in which a writer relies on a chunk
+// being moved: with the move replaced by a plain DELETE this test loses
+// chunks (checked), with the fossils it must not. Safety here rests on
+// grace > touchAfter + the longest write (its last chunk check to its
+// record): 6 s > 1 s + well under a second per object.
 // NITRO_REGIONGC_FULL=1 writes for 2 minutes instead of 15 s.
 func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 	ctx := t.Context()
@@ -67,6 +71,9 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 	for _, owner := range []string{"n1", "n2"} {
 		c := r.collector(owner, 10*time.Second)
 		c.cfg.Settle = 100 * time.Millisecond
+		// A slow cluster: 300 ms between a move's COPY and its DELETE,
+		// the window in which a writer can rely on what is being moved.
+		c.afterCopy = func(string, string) { time.Sleep(300 * time.Millisecond) }
 		gcWG.Add(1)
 		go func() {
 			defer gcWG.Done()
