@@ -65,7 +65,12 @@
 // is back in its own container. Deleted and overwritten objects' data is
 // deleted by the first run at least a grace period after the run that
 // moved it. The tests drive the touch racing a move step by step
-// (testTouchDuringMove) and two writers during repeated runs.
+// (testTouchDuringMove) and two writers during repeated runs
+// (testWritersDuringGC); both lose chunks if the move is a plain DELETE.
+//
+// A COPY answered 404 (its source gone, or a proxy that still caches the
+// fossil container's absence) is skipped without a DELETE: a failed step
+// never deletes anything, and the next run does it again.
 //
 // # The lease, and why a duplicated one only wastes work
 //
@@ -76,8 +81,9 @@
 // (LeaseHeldError); else PUT our own (If-None-Match: * when there was
 // none, which Swift checks on each object server), wait Settle, GET it
 // back and run only if the token is ours. The holder renews it every
-// TTL/3 (check, then PUT) and stops the run if it finds another's; it
-// deletes it at the end, conditionally on its own version. A holder that
+// TTL/3 (check, then PUT) and stops the run if it finds another's, or if
+// renewals kept failing for half the TTL; it deletes it at the end,
+// conditionally on its own version. A holder that
 // dies is taken over after at most the TTL.
 //
 // Two runners can still overlap (a PUT racing the read-back on an
