@@ -8,6 +8,7 @@ import (
 	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
+	"github.com/nitro-cloud/nitro/node/internal/regiongc"
 	"go.uber.org/zap"
 )
 
@@ -36,6 +37,13 @@ type GCResult struct {
 	// TombstonesPurged is the number of tombstones older than the reclaim
 	// age that were removed.
 	TombstonesPurged int `json:"tombstones_purged"`
+	// Region is the sweep of the region's cluster (store.backend: swift)
+	// when this node held the region's GC lease (regiongc.Stats); nil
+	// otherwise.
+	Region *regiongc.Stats `json:"region,omitempty"`
+	// RegionLeaseHeldBy names the node that held the region's GC lease
+	// when this node's collection wanted it ("" if none did).
+	RegionLeaseHeldBy string `json:"region_lease_held_by,omitempty"`
 }
 
 // CollectGarbage runs one garbage collection over an open store: the live
@@ -92,6 +100,10 @@ func (n *Node) GC(ctx context.Context, grace time.Duration) (GCResult, error) {
 	n.gcMu.Lock()
 	defer n.gcMu.Unlock()
 	res, err := CollectGarbage(ctx, n.store, n.ns, grace)
+	if err == nil {
+		err = collectRegion(ctx, n.regionGC, &res, grace) // regiongc.go
+		res.Duration = time.Since(res.Start)
+	}
 	n.metrics.gc(res, err)
 	if err != nil {
 		n.log.Error("gc", zap.Error(err))

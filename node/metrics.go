@@ -41,6 +41,10 @@ type metrics struct {
 	gcDuration prometheus.Histogram
 	gcChunks   prometheus.Counter
 	gcBytes    prometheus.Counter
+	// Region GC (store.backend: swift; regiongc.go).
+	regionGCRuns    *prometheus.CounterVec // result
+	regionGCObjects *prometheus.CounterVec // kind, action
+	regionGCBytes   *prometheus.CounterVec // action
 
 	fetchDuration *prometheus.HistogramVec // outcome
 	fetchRatio    prometheus.Histogram
@@ -70,6 +74,12 @@ func newMetrics(n *Node) *metrics {
 		prometheus.ExponentialBuckets(0.01, 4, 10))
 	m.gcChunks = f.counter("nitro_gc_chunks_removed_total", "Chunks removed by garbage collection.")
 	m.gcBytes = f.counter("nitro_gc_stored_bytes_removed_total", "Stored bytes of the chunks removed by garbage collection.")
+	m.regionGCRuns = f.counterVec("nitro_region_gc_runs_total",
+		"Region GC attempts of this node (store.backend: swift) by result (ok, lease_held, error).", "result")
+	m.regionGCObjects = f.counterVec("nitro_region_gc_objects_total",
+		"Objects of the region's cluster this node's region GC moved or deleted, by kind (chunk, recipe) and action (fossilized, resurrected, deleted).", "kind", "action")
+	m.regionGCBytes = f.counterVec("nitro_region_gc_stored_bytes_total",
+		"Stored bytes of the chunks this node's region GC moved to fossils or deleted, by action (fossilized, deleted).", "action")
 	m.fetchDuration = f.histogramVec("nitro_fetch_duration_seconds",
 		"Durations of the fetch jobs (planned reads of chunks from peer regions) by outcome (ok, failed).",
 		prometheus.ExponentialBuckets(0.01, 2, 16), "outcome")
@@ -246,6 +256,25 @@ func (m *metrics) gc(res GCResult, err error) {
 	}
 	m.gcChunks.Add(float64(res.ChunksRemoved))
 	m.gcBytes.Add(float64(res.BytesRemoved))
+	switch r := res.Region; {
+	case r != nil:
+		m.regionGCRuns.WithLabelValues("ok").Inc()
+		for _, c := range []struct {
+			kind, action string
+			n            int
+		}{
+			{"chunk", "fossilized", r.ChunksFossilized}, {"chunk", "resurrected", r.ChunksResurrected}, {"chunk", "deleted", r.ChunkFossilsDeleted},
+			{"recipe", "fossilized", r.RecipesFossilized}, {"recipe", "resurrected", r.RecipesResurrected}, {"recipe", "deleted", r.RecipeFossilsDeleted},
+		} {
+			m.regionGCObjects.WithLabelValues(c.kind, c.action).Add(float64(c.n))
+		}
+		m.regionGCBytes.WithLabelValues("fossilized").Add(float64(r.ChunkBytesFossilized))
+		m.regionGCBytes.WithLabelValues("deleted").Add(float64(r.ChunkBytesDeleted))
+	case res.RegionLeaseHeldBy != "":
+		m.regionGCRuns.WithLabelValues("lease_held").Inc()
+	case errors.Is(err, errRegionGC):
+		m.regionGCRuns.WithLabelValues("error").Inc()
+	}
 }
 
 // transfer records a finished fetch job (fetch.Config.OnTransfer).

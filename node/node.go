@@ -18,6 +18,7 @@ import (
 	"github.com/nitro-cloud/nitro/node/internal/fetch"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
 	"github.com/nitro-cloud/nitro/node/internal/objects"
+	"github.com/nitro-cloud/nitro/node/internal/regiongc"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 )
@@ -41,6 +42,10 @@ type Node struct {
 	shim             *glanceshim.Server // the Swift front end, for Reload
 	reloadMu         sync.Mutex         // one Reload at a time; guards cfg's reloadable fields
 	started          time.Time          // when New returned, for Status
+
+	// regionGC sweeps the region's cluster (store.backend: swift; nil
+	// for badger), under the region's GC lease (regiongc.go).
+	regionGC *regiongc.Collector
 
 	gcMu   sync.Mutex // one collection at a time
 	lastGC GCResult   // guarded by gcMu
@@ -78,6 +83,9 @@ func New(cfg Config, log *zap.Logger) (_ *Node, err error) {
 	n.ns, err = namespace.New(namespace.Config{Region: cfg.Region, ReclaimAge: cfg.GC.ReclaimAge},
 		n.store.Records(), log.Named("namespace"))
 	if err != nil {
+		return nil, err
+	}
+	if n.regionGC, err = openRegionGC(cfg, n.ns, log); err != nil { // regiongc.go
 		return nil, err
 	}
 	// The fetcher reports finished transfers to the metrics, which exist

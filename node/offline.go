@@ -8,6 +8,7 @@ import (
 
 	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/node/internal/namespace"
+	"github.com/nitro-cloud/nitro/node/internal/regiongc"
 	"go.uber.org/zap"
 )
 
@@ -42,6 +43,12 @@ func OfflineGC(ctx context.Context, cfg Config, grace time.Duration, log *zap.Lo
 		return GCResult{}, err
 	}
 	res, err := CollectGarbage(ctx, store, ns, grace)
+	if err == nil {
+		var rgc *regiongc.Collector
+		if rgc, err = openRegionGC(cfg, ns, log); err == nil { // regiongc.go
+			err = collectRegion(ctx, rgc, &res, grace)
+		}
+	}
 	return res, errors.Join(err, store.Close())
 }
 
