@@ -265,7 +265,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	}
 	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Node: cfg.Node, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
 		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, HedgeAfter: cc.HedgeAfter, OnComplete: c.onComplete, OnTransfer: onTransfer,
-		Holders: ns.Holders},
+		Holders: ns.Holders, SharedStore: cfg.Store.Backend == BackendSwift},
 		store, c.fetchPeers, c.client, log)
 	if err != nil {
 		return nil, err

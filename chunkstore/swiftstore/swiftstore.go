@@ -202,6 +202,10 @@ const (
 	KindChunks  = "chunks"
 	KindRecipes = "recipes"
 	KindFossils = "fossils"
+	// KindRecipeFossils holds the region GC's recipe fossils, apart from
+	// the chunk fossils because a chunk ID and a recipe ID may be equal
+	// (node/internal/regiongc).
+	KindRecipeFossils = "recipe-fossils"
 )
 
 // Container returns the container of kind (KindChunks, …) holding the
@@ -444,7 +448,7 @@ func (s *Store) EnsureContainers(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cap(s.sem))
-	for _, kind := range []string{KindChunks, KindRecipes, KindFossils} {
+	for _, kind := range []string{KindChunks, KindRecipes, KindFossils, KindRecipeFossils} {
 		for _, c := range s.layout.Containers(kind) {
 			if !have[c] {
 				g.Go(func() error { return s.ensure(gctx, c) })
@@ -558,5 +562,12 @@ func (s *Store) PutRecipe(ctx context.Context, id recipe.ID, enc []byte) error {
 func (s *Store) GetRecipe(ctx context.Context, id recipe.ID) ([]byte, error) {
 	name := id.String()
 	enc, _, err := s.get(ctx, s.layout.Container(KindRecipes, name), name, nil)
+	if !errors.Is(err, chunkstore.ErrNotFound) {
+		return enc, err
+	}
+	// A live recipe may be a fossil for a while (a sweep by a node whose
+	// namespace lagged, or one racing the write): the next sweep moves it
+	// back; meanwhile it is read from the fossil container.
+	enc, _, err = s.get(ctx, s.layout.Container(KindRecipeFossils, name), name, nil)
 	return enc, err
 }
