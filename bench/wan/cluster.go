@@ -181,17 +181,27 @@ type nodePlan struct {
 	} `json:"sources"`
 }
 
+// readyTimeout bounds waitReady. A member that memberlist declared dead
+// (a loaded machine, a missed probe) comes back when the node re-joins its
+// configured peers, every 30 s (membership.Config.RejoinInterval), so the
+// bound spans several re-joins.
+const readyTimeout = 3 * time.Minute
+
 // waitReady waits until m sees every region of regions alive and every
-// object (in container "images") in its namespace.
+// object (in container "images") in its namespace, at most readyTimeout;
+// the error says what was missing and m's view of the cluster.
 func (b *bench) waitReady(ctx context.Context, m *member, regions []string, objects ...string) error {
-	deadline := time.Now().Add(90 * time.Second)
-	var last string
+	t0 := time.Now()
+	deadline := t0.Add(readyTimeout)
+	var last, members string
+	report := t0.Add(30 * time.Second)
 	for {
 		ok := true
 		st, err := b.status(ctx, m)
 		if err != nil {
 			ok, last = false, err.Error()
 		} else {
+			members = st.members()
 			for _, r := range regions {
 				if !st.alive(r) {
 					ok, last = false, "region "+r+" not alive"
@@ -207,10 +217,18 @@ func (b *bench) waitReady(ctx context.Context, m *member, regions []string, obje
 			}
 		}
 		if ok {
+			if d := time.Since(t0); d > 10*time.Second {
+				fmt.Fprintf(b.log, "  %s ready after %.1f s\n", m.Region.Name, d.Seconds())
+			}
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready: %s", m.Region.Name, last)
+		now := time.Now()
+		if now.After(deadline) {
+			return fmt.Errorf("%s not ready in %s: %s (members: %s)", m.Region.Name, readyTimeout, last, members)
+		}
+		if now.After(report) {
+			fmt.Fprintf(b.log, "  %s not ready after %.0f s: %s (members: %s)\n", m.Region.Name, now.Sub(t0).Seconds(), last, members)
+			report = now.Add(30 * time.Second)
 		}
 		select {
 		case <-ctx.Done():
@@ -218,6 +236,18 @@ func (b *bench) waitReady(ctx context.Context, m *member, regions []string, obje
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// members lists the node's view of the cluster: "name(region) state, ...".
+func (s *nodeStatus) members() string {
+	var out []string
+	for _, m := range s.Cluster.Members {
+		out = append(out, fmt.Sprintf("%s(%s) %s", m.Name, m.Region, m.State))
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
 
 // Head returns the status of HEAD container/object.
