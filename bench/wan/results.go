@@ -123,8 +123,17 @@ type RunResult struct {
 	// duplicate_chunks).
 	NodeFetch map[string]int64 `json:"node_fetch,omitempty"`
 	LogDir    string           `json:"log_dir,omitempty"`
-	Note      string           `json:"note,omitempty"`
-	Err       string           `json:"error,omitempty"`
+	// LocalSeconds is a second GET of the same object by the same reader
+	// right after the run, every chunk local by then: what serving the
+	// object costs the reader on this machine at this load, no WAN
+	// involved (scenarios a and d; 0 when not measured). See targets.go.
+	LocalSeconds float64 `json:"local_reread_s,omitempty"`
+	// SlowestRTT is the largest RTT, in seconds, of the links that carried
+	// chunk payload to the reader in the run (the (d) target's "slowest
+	// link it uses").
+	SlowestRTT float64 `json:"slowest_rtt_s,omitempty"`
+	Note       string  `json:"note,omitempty"`
+	Err        string  `json:"error,omitempty"`
 }
 
 // TotalWire returns the sum of WireBytes.
