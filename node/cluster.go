@@ -104,6 +104,12 @@ type ClusterConfig struct {
 	// TLSClientAuth makes the peer listener require a client certificate
 	// signed by TLSCAFile (mutual TLS).
 	TLSClientAuth bool `yaml:"tls_client_auth"`
+	// StreamsPerLink is how many connections one chunk stream from a
+	// region is striped over (fetch.Config.StreamsPerLink): several TCP
+	// windows ramp up in fewer round trips on a high bandwidth-delay link.
+	// 0 means by the link's bandwidth-delay product (1, 2 or 4), 1 turns
+	// striping off, at most fetch.MaxStreamsPerLink.
+	StreamsPerLink int `yaml:"streams_per_link"`
 }
 
 func (c *ClusterConfig) tlsFiles() tlsFiles { return tlsFiles{c.TLSCertFile, c.TLSKeyFile} }
@@ -158,6 +164,9 @@ func (c *ClusterConfig) validate(add func(field, format string, args ...any)) {
 	}
 	if c.PushTimeout < 0 || c.AntiEntropyInterval < 0 || c.ProbeInterval < 0 || c.SlowGrace < 0 || c.BootProfileIdle < 0 {
 		add("cluster", "durations must not be negative")
+	}
+	if c.StreamsPerLink < 0 || c.StreamsPerLink > fetch.MaxStreamsPerLink {
+		add("cluster.streams_per_link", "%d: want 0 (automatic) to %d", c.StreamsPerLink, fetch.MaxStreamsPerLink)
 	}
 	for r, l := range c.Links {
 		if l.BandwidthMbit < 0 || l.RTTms < 0 || l.CostPerGB < 0 {
@@ -264,7 +273,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	}
 	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
 		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, HedgeAfter: cc.HedgeAfter, OnComplete: c.onComplete, OnTransfer: onTransfer,
-		Holders: ns.Holders},
+		Holders: ns.Holders, StreamsPerLink: cc.StreamsPerLink},
 		store, c.fetchPeers, c.client, log)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,9 @@ type bench struct {
 	log    io.Writer
 	// results is the results directory (logs are kept under it).
 	results string
+	// streams is the cluster.streams_per_link of the next node start
+	// (0: the node's default); see startStreams.
+	streams int
 }
 
 // topoName is the topology's name in the results: the CSV's base name.
@@ -62,7 +65,7 @@ func (b *bench) start(ctx context.Context, region string, level int, strategy st
 	}
 	p := NodeParams{Region: region, Node: fmt.Sprintf("%s-%d", region, b.gen), Index: i, Addr: RegionAddr(i).String(),
 		DataDir: dataDir, SwiftPort: swiftPort, OpsPort: opsPort, PeerPort: peerPort, Join: join,
-		Secret: b.secret, Strategy: strategy, CompressionLevel: level, Cluster: true}
+		Secret: b.secret, Strategy: strategy, CompressionLevel: level, Cluster: true, StreamsPerLink: b.streams}
 	for _, o := range b.topo.Regions {
 		if o == region {
 			continue
@@ -75,6 +78,16 @@ func (b *bench) start(ctx context.Context, region string, level int, strategy st
 		return nil, err
 	}
 	return &member{Node: n, p: p}, nil
+}
+
+// startStreams starts a reader in region for strategy strat (see
+// splitStreams: "NAME@K" sets cluster.streams_per_link K), origin being
+// the draw's first holder.
+func (b *bench) startStreams(ctx context.Context, region string, level int, strat, origin string, join []string) (*member, error) {
+	_, k := splitStreams(strat)
+	b.streams = k
+	defer func() { b.streams = 0 }()
+	return b.start(ctx, region, level, strategyFor(strat, origin), join, "")
 }
 
 // gossip returns the gossip address of region's node.

@@ -45,7 +45,10 @@ type NodeParams struct {
 	// benchmark emulates "no compression on the wire".
 	CompressionLevel int
 	Cluster          bool // write the cluster section (multi-region node)
-	LinkPriors       []LinkPrior
+	// StreamsPerLink is cluster.streams_per_link; 0 leaves the node's
+	// default (automatic).
+	StreamsPerLink int
+	LinkPriors     []LinkPrior
 }
 
 // LinkPrior is one configured link estimate (from the topology), for the
@@ -89,6 +92,9 @@ cluster:
   anti_entropy_interval: 2s
 {{- if .Strategy}}
   strategy: {{.Strategy}}
+{{- end}}
+{{- if .StreamsPerLink}}
+  streams_per_link: {{.StreamsPerLink}}
 {{- end}}
   links:
 {{- range .LinkPriors}}

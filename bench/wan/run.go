@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,10 +33,27 @@ const (
 // strategyFor returns the cluster.strategy value of strategy name for a
 // cluster whose origin (the first holder) is origin.
 func strategyFor(name, origin string) string {
+	name, _ = splitStreams(name)
 	if name == "origin-only" {
 		return "origin-only:" + origin
 	}
 	return name
+}
+
+// splitStreams splits a strategy name of the form "NAME@K" into NAME and
+// K, the reader's cluster.streams_per_link (0: the node's default), so
+// that a draw can run the same strategy with and without striped streams
+// side by side (e.g. --strategies optimal@1,optimal).
+func splitStreams(name string) (string, int) {
+	base, k, ok := strings.Cut(name, "@")
+	if !ok {
+		return name, 0
+	}
+	n, err := strconv.Atoi(k)
+	if err != nil || n < 1 {
+		return name, 0 // ParseStrategy rejects it
+	}
+	return base, n
 }
 
 // measurement prepares one RunResult and measures one read.
@@ -200,7 +218,7 @@ func (b *bench) clusterRun(ctx context.Context, dir, header string, base, varian
 				return all, err
 			}
 			one := func(scen, strat string, prep func(r *member) error, object string, img imageEntry, in planner.Input, conc int, kill bool) {
-				r, err := b.start(ctx, reader, level, strategyFor(strat, holders[0]), b.gossipOf(holders), "")
+				r, err := b.startStreams(ctx, reader, level, strat, holders[0], b.gossipOf(holders))
 				if err == nil {
 					err = b.waitReady(ctx, r, holders, object)
 				}

@@ -38,3 +38,32 @@ func TestTargets(t *testing.T) {
 		})
 	}
 }
+
+func TestSplitStreams(t *testing.T) {
+	for _, tc := range []struct {
+		in, name string
+		k        int
+		strategy string // strategyFor with origin "o"
+	}{
+		{"optimal", "optimal", 0, "optimal"},
+		{"optimal@1", "optimal", 1, "optimal"},
+		{"optimal@4", "optimal", 4, "optimal"},
+		{"origin-only@1", "origin-only", 1, "origin-only:o"},
+		{"optimal@x", "optimal@x", 0, "optimal@x"},
+	} {
+		name, k := splitStreams(tc.in)
+		if name != tc.name || k != tc.k {
+			t.Errorf("splitStreams(%q) = %q, %d; want %q, %d", tc.in, name, k, tc.name, tc.k)
+		}
+		if got := strategyFor(tc.in, "o"); got != tc.strategy {
+			t.Errorf("strategyFor(%q) = %q, want %q", tc.in, got, tc.strategy)
+		}
+	}
+	cfg, err := NodeConfig(NodeParams{Region: "r", Cluster: true, StreamsPerLink: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cfg), "streams_per_link: 1") {
+		t.Errorf("config lacks streams_per_link:\n%s", cfg)
+	}
+}

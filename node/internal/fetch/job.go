@@ -196,7 +196,7 @@ func (f *Fetcher) input(srcs []*jsrc, chunks []*jchunk, use planner.RegionSet) p
 		}
 		in.Sources[i] = planner.Source{Region: s.Region, Bandwidth: bw, RTT: rtt,
 			CostPerByte: f.cfg.Priors[s.Region].CostPerByte, Queued: f.queuedOn(s.Region),
-			Startup: planner.SlowStart(bw, est.PriorRTT, tcpInitialWindow)}
+			Startup: f.startup(s.Region, bw, est)}
 	}
 	for i, c := range chunks {
 		in.Chunks[i] = planner.Chunk{Index: c.index, ID: c.id.Short(), Size: c.est, Holders: c.holders}
@@ -562,7 +562,7 @@ func (j *job) worker(s *jsrc) {
 					}
 				})
 			}
-			err = f.tr.FetchChunks(sctx, s.URL, s.Region, ids, func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
+			err = f.fetchChunks(sctx, s.URL, s.Region, ids, func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
 				c := batch[next]
 				next++
 				j.mu.Lock()
