@@ -111,6 +111,8 @@ type job struct {
 	// rec is the recipe read, for a speculative start (nil: none, as
 	// for a heal).
 	rec *recipe.Recipe
+	// lastLoop is when the job's loop last ran (see noteLoop).
+	lastLoop time.Time
 }
 
 func (f *Fetcher) newJob(ctx context.Context, cancel context.CancelFunc, chunks []*jchunk) *job {
@@ -252,6 +254,7 @@ func (j *job) run() {
 			break
 		}
 		j.planPending()
+		j.noteLoop(time.Now())
 		j.checkStall()
 		j.checkSlow()
 		j.startWorkers()
