@@ -12,6 +12,7 @@ import (
 	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"github.com/nitro-cloud/nitro/node/internal/peer"
+	"github.com/nitro-cloud/nitro/planner"
 	"go.uber.org/zap"
 )
 
@@ -185,8 +186,8 @@ func TestStripeOrderAndErrors(t *testing.T) {
 	})
 }
 
-// TestStreamsForBDP: striping only where slow start costs round trips.
-func TestStreamsForBDP(t *testing.T) {
+// TestStreamsForLink: striping only where slow start costs round trips.
+func TestStreamsForLink(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		bw   float64 // bytes/s
@@ -194,12 +195,14 @@ func TestStreamsForBDP(t *testing.T) {
 		want int
 	}{
 		{"LAN", 125e6, 200 * time.Microsecond, 1},
-		{"fog 200 Mbit/s 5 ms", 25e6, 5 * time.Millisecond, 2},
+		{"fog 200 Mbit/s 5 ms", 25e6, 5 * time.Millisecond, 1},
 		{"AWS 48 Mbit/s 196 ms", 6e6, 196 * time.Millisecond, 4},
+		{"AWS 17 Mbit/s 359 ms", 2.1e6, 359 * time.Millisecond, 4},
 		{"slow 2 Mbit/s 20 ms", 250e3, 20 * time.Millisecond, 1},
+		{"unknown RTT", 6e6, 0, 1},
 	} {
-		if got := streamsForBDP(tc.bw * tc.rtt.Seconds()); got != tc.want {
-			t.Errorf("%s: %d streams, want %d", tc.name, got, tc.want)
+		if got := streamsForLink(tc.bw, tc.rtt); got != tc.want {
+			t.Errorf("%s: %d streams, want %d (slow start %v with one)", tc.name, got, tc.want, planner.SlowStart(tc.bw, tc.rtt, tcpInitialWindow))
 		}
 	}
 }
