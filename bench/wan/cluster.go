@@ -363,6 +363,8 @@ func (b *bench) fill(res *RunResult, before, after *counters, readers []*member)
 			if d := v.Bytes - before.wire[k].Bytes; d > 0 {
 				res.WireBytes[b.topo.Regions[k[0]]+"->"+r.Region.Name] += d
 			}
+			res.ShaperLate += v.Late - before.wire[k].Late
+			res.ShaperDrops += v.Drops - before.wire[k].Drops
 		}
 		res.StoredDelta += after.storedAt[r.Region.Name] - before.storedAt[r.Region.Name]
 	}

@@ -132,8 +132,14 @@ type RunResult struct {
 	// chunk payload to the reader in the run (the (d) target's "slowest
 	// link it uses").
 	SlowestRTT float64 `json:"slowest_rtt_s,omitempty"`
-	Note       string  `json:"note,omitempty"`
-	Err        string  `json:"error,omitempty"`
+	// ShaperLate and ShaperDrops are the packets into the reader(s)
+	// that the tun shaper delivered more than 100 ms late (the forwarder
+	// not scheduled: the emulated link paused) and that it dropped
+	// (drop-tail), during the run.
+	ShaperLate  int64  `json:"shaper_late_packets,omitempty"`
+	ShaperDrops int64  `json:"shaper_drops,omitempty"`
+	Note        string `json:"note,omitempty"`
+	Err         string `json:"error,omitempty"`
 }
 
 // TotalWire returns the sum of WireBytes.

@@ -50,9 +50,9 @@ func TargetsTable(results []RunResult) string {
 		if n == 0 {
 			b.WriteString("Targets: (a) ≤ 1.10 × the run's lower bound; (d) ≤ lower bound + 3 × RTT of the slowest link that carried chunks. " +
 				"Local re-read: a second GET of the object by the reader right after, every chunk local (the serving cost at this load, outside the WAN bound). " +
-				"Node model: the reader's `nitro plan` makespan before the read (TCP start-up included).\n\n")
-			b.WriteString("| topology | scenario | draw | strategy | wire compression | reader | load avg | lower bound s | slowest RTT s | target s | seconds | met | time / bound | local re-read s | node model s | seconds − local re-read |\n")
-			b.WriteString("| --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n")
+				"Node model: the reader's `nitro plan` makespan before the read (TCP start-up included). Shaper late packets: delivered > 100 ms past due by the user-space shaper (it was not scheduled: the emulated links paused).\n\n")
+			b.WriteString("| topology | scenario | draw | strategy | wire compression | reader | load avg | lower bound s | slowest RTT s | target s | seconds | met | time / bound | local re-read s | node model s | seconds − local re-read | hedges | duplicate chunks | shaper late / dropped packets |\n")
+			b.WriteString("| --- | --- | ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		}
 		n++
 		verdict := "no"
@@ -70,9 +70,9 @@ func TargetsTable(results []RunResult) string {
 		if r.NodeMakespan > 0 {
 			model = fmt.Sprintf("%.2f", r.NodeMakespan)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %.1f | %.2f | %.3f | %.2f | %.2f | %s | %.2f | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %.1f | %.2f | %.3f | %.2f | %.2f | %s | %.2f | %s | %s | %s | %d | %d | %d / %d |\n",
 			r.Topology, r.Scenario, r.Run, r.Strategy, onOff(r.Compression), r.Reader, r.LoadAvg, r.LowerBound, r.SlowestRTT,
-			t, r.Seconds, verdict, q, local, model, less)
+			t, r.Seconds, verdict, q, local, model, less, r.Events["hedge"], r.DupChunks, r.ShaperLate, r.ShaperDrops)
 	}
 	if n == 0 {
 		return ""
