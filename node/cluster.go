@@ -107,8 +107,8 @@ type ClusterConfig struct {
 	// StreamsPerLink is how many connections one chunk stream from a
 	// region is striped over (fetch.Config.StreamsPerLink): several TCP
 	// windows ramp up in fewer round trips on a high bandwidth-delay link.
-	// 0 means automatic (2 or 4 where that saves at least 100 ms of slow
-	// start, else 1), 1 turns striping off, at most
+	// 0 or 1: one connection (off, the default); -1: automatic (2 or 4
+	// where that saves at least 100 ms of slow start, else 1); at most
 	// fetch.MaxStreamsPerLink.
 	StreamsPerLink int `yaml:"streams_per_link"`
 }
@@ -166,8 +166,8 @@ func (c *ClusterConfig) validate(add func(field, format string, args ...any)) {
 	if c.PushTimeout < 0 || c.AntiEntropyInterval < 0 || c.ProbeInterval < 0 || c.SlowGrace < 0 || c.BootProfileIdle < 0 {
 		add("cluster", "durations must not be negative")
 	}
-	if c.StreamsPerLink < 0 || c.StreamsPerLink > fetch.MaxStreamsPerLink {
-		add("cluster.streams_per_link", "%d: want 0 (automatic) to %d", c.StreamsPerLink, fetch.MaxStreamsPerLink)
+	if c.StreamsPerLink < -1 || c.StreamsPerLink > fetch.MaxStreamsPerLink {
+		add("cluster.streams_per_link", "%d: want -1 (automatic) or 0 to %d", c.StreamsPerLink, fetch.MaxStreamsPerLink)
 	}
 	for r, l := range c.Links {
 		if l.BandwidthMbit < 0 || l.RTTms < 0 || l.CostPerGB < 0 {

@@ -37,11 +37,14 @@ func (c *cluster) warm(region, url string) {
 }
 
 // warmConns is how many connections warm opens to a peer: one per striped
-// connection of a chunk stream (cluster.streams_per_link; automatic: up to
-// fetch.MaxStreamsPerLink) and one for a have request.
+// connection of a chunk stream (cluster.streams_per_link: 0 one,
+// automatic up to fetch.MaxStreamsPerLink) and one for a have request.
 func warmConns(streamsPerLink int) int {
-	if streamsPerLink <= 0 {
+	switch {
+	case streamsPerLink < 0:
 		streamsPerLink = fetch.MaxStreamsPerLink
+	case streamsPerLink == 0:
+		streamsPerLink = 1
 	}
 	return streamsPerLink + 1
 }

@@ -71,8 +71,8 @@ type Config struct {
 	// MaxStreams bounds concurrent chunk streams of this node; 0: 16.
 	MaxStreams int
 	// StreamsPerLink is how many connections one chunk stream is striped
-	// over (stripe.go), at most MaxStreamsPerLink; 0 means automatic
-	// (streamsForLink), 1 turns striping off.
+	// over (stripe.go), at most MaxStreamsPerLink; 0 or 1: one (off),
+	// -1: automatic (streamsForLink).
 	StreamsPerLink int
 	// FetchTimeout bounds one fetch; 0 means 30 min.
 	FetchTimeout time.Duration

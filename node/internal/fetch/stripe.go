@@ -36,11 +36,11 @@ const (
 )
 
 // streamsFor returns how many connections to stripe a batch of n chunks
-// from region over: Config.StreamsPerLink when set, else by the link's
+// from region over: Config.StreamsPerLink (0: 1), or for -1 by the link's
 // bandwidth and RTT (prior RTT, else the estimate's; see streamsForLink).
 func (f *Fetcher) streamsFor(region string, n int) int {
 	k := f.cfg.StreamsPerLink
-	if k <= 0 {
+	if k < 0 {
 		est := f.links.get(region)
 		rtt := est.PriorRTT
 		if rtt <= 0 {
@@ -53,10 +53,16 @@ func (f *Fetcher) streamsFor(region string, n int) int {
 }
 
 // stripeMinSaving is the least start-up time striping must save (by
-// planner.SlowStart) to be used: on short fast links (fog: 200 Mbit/s,
-// 5 ms) it would save ~10 ms and cost the receiver more connections, and
-// the WAN benchmark measured it 16 % slower there (median of 6 pairs, load
-// 17-23).
+// planner.SlowStart) to be used automatically: on short fast links (fog:
+// 200 Mbit/s, 5 ms) it would save ~10 ms and cost the receiver more
+// connections, and the WAN benchmark measured it 16 % slower there (median
+// of 6 pairs, load 17-23).
+//
+// Striping is off unless configured: on the benchmark's 20 Mbit/s, 74 ms
+// fog link four connections in slow start overflowed the link's queue
+// (184 → 509 drops), the losses' recovery gaps set off hedges (1 → 5-8)
+// and the read took 31.2-31.3 s instead of 19.5-19.9 s in both paired
+// sets, while no set showed a gain on the AWS-like links (load 16-33).
 const stripeMinSaving = 100 * time.Millisecond
 
 // streamsForLink is the automatic choice of streamsFor for a link of bw
