@@ -86,3 +86,17 @@ func GossipKey(secret []byte) []byte {
 	m.Write([]byte("nitro/membership/gossip-key/v1"))
 	return m.Sum(nil)
 }
+
+// fitProbeTimeout returns the UDP probe timeout to use with probe interval
+// interval: timeout itself when it leaves part of the interval free, else
+// 3/5 of the interval (the WAN preset's ratio, 3 s of 5 s). memberlist
+// gives a whole probe, UDP ping and then the TCP fallback ping, one probe
+// interval; a UDP timeout at or beyond the interval (e.g. the preset's 3 s
+// with a 1 s interval) leaves the fallback a deadline already past, so one
+// late UDP ack (a loaded host, a long-RTT link) makes the member suspect.
+func fitProbeTimeout(interval, timeout time.Duration) time.Duration {
+	if interval > 0 && timeout >= interval {
+		return interval * 3 / 5
+	}
+	return timeout
+}

@@ -148,6 +148,7 @@ func New(cfg Config, log *zap.Logger) (*Membership, error) {
 	if cfg.SuspicionMult > 0 {
 		mc.SuspicionMult = cfg.SuspicionMult
 	}
+	mc.ProbeTimeout = fitProbeTimeout(mc.ProbeInterval, mc.ProbeTimeout)
 	if mc.BindPort == 0 {
 		// memberlist needs the same port for TCP and UDP; find one free
 		// for both.

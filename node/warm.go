@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/nitro-cloud/nitro/node/internal/fetch"
 	"go.uber.org/zap"
 )
 
@@ -29,8 +30,21 @@ func (c *cluster) warm(region, url string) {
 		defer c.bg.Done()
 		ctx, cancel := context.WithTimeout(c.life, warmTimeout)
 		defer cancel()
-		if err := c.client.Warm(ctx, url, 0); err != nil {
+		if err := c.client.Warm(ctx, url, warmConns(c.cfg.StreamsPerLink)); err != nil {
 			c.log.Debug("warming peer connections", zap.String("region", region), zap.Error(err))
 		}
 	}()
+}
+
+// warmConns is how many connections warm opens to a peer: one per striped
+// connection of a chunk stream (cluster.streams_per_link: 0 one,
+// automatic up to fetch.MaxStreamsPerLink) and one for a have request.
+func warmConns(streamsPerLink int) int {
+	switch {
+	case streamsPerLink < 0:
+		streamsPerLink = fetch.MaxStreamsPerLink
+	case streamsPerLink == 0:
+		streamsPerLink = 1
+	}
+	return streamsPerLink + 1
 }

@@ -28,6 +28,9 @@ type bench struct {
 	log    io.Writer
 	// results is the results directory (logs are kept under it).
 	results string
+	// streams is the cluster.streams_per_link of the next node start
+	// (0: the node's default); see startStreams.
+	streams int
 }
 
 // topoName is the topology's name in the results: the CSV's base name.
@@ -62,7 +65,7 @@ func (b *bench) start(ctx context.Context, region string, level int, strategy st
 	}
 	p := NodeParams{Region: region, Node: fmt.Sprintf("%s-%d", region, b.gen), Index: i, Addr: RegionAddr(i).String(),
 		DataDir: dataDir, SwiftPort: swiftPort, OpsPort: opsPort, PeerPort: peerPort, Join: join,
-		Secret: b.secret, Strategy: strategy, CompressionLevel: level, Cluster: true}
+		Secret: b.secret, Strategy: strategy, CompressionLevel: level, Cluster: true, StreamsPerLink: b.streams}
 	for _, o := range b.topo.Regions {
 		if o == region {
 			continue
@@ -75,6 +78,16 @@ func (b *bench) start(ctx context.Context, region string, level int, strategy st
 		return nil, err
 	}
 	return &member{Node: n, p: p}, nil
+}
+
+// startStreams starts a reader in region for strategy strat (see
+// splitStreams: "NAME@K" sets cluster.streams_per_link K), origin being
+// the draw's first holder.
+func (b *bench) startStreams(ctx context.Context, region string, level int, strat, origin string, join []string) (*member, error) {
+	_, k := splitStreams(strat)
+	b.streams = k
+	defer func() { b.streams = 0 }()
+	return b.start(ctx, region, level, strategyFor(strat, origin), join, "")
 }
 
 // gossip returns the gossip address of region's node.
@@ -181,17 +194,27 @@ type nodePlan struct {
 	} `json:"sources"`
 }
 
+// readyTimeout bounds waitReady. A member that memberlist declared dead
+// (a loaded machine, a missed probe) comes back when the node re-joins its
+// configured peers, every 30 s (membership.Config.RejoinInterval), so the
+// bound spans several re-joins.
+const readyTimeout = 3 * time.Minute
+
 // waitReady waits until m sees every region of regions alive and every
-// object (in container "images") in its namespace.
+// object (in container "images") in its namespace, at most readyTimeout;
+// the error says what was missing and m's view of the cluster.
 func (b *bench) waitReady(ctx context.Context, m *member, regions []string, objects ...string) error {
-	deadline := time.Now().Add(90 * time.Second)
-	var last string
+	t0 := time.Now()
+	deadline := t0.Add(readyTimeout)
+	var last, members string
+	report := t0.Add(30 * time.Second)
 	for {
 		ok := true
 		st, err := b.status(ctx, m)
 		if err != nil {
 			ok, last = false, err.Error()
 		} else {
+			members = st.members()
 			for _, r := range regions {
 				if !st.alive(r) {
 					ok, last = false, "region "+r+" not alive"
@@ -207,10 +230,18 @@ func (b *bench) waitReady(ctx context.Context, m *member, regions []string, obje
 			}
 		}
 		if ok {
+			if d := time.Since(t0); d > 10*time.Second {
+				fmt.Fprintf(b.log, "  %s ready after %.1f s\n", m.Region.Name, d.Seconds())
+			}
 			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready: %s", m.Region.Name, last)
+		now := time.Now()
+		if now.After(deadline) {
+			return fmt.Errorf("%s not ready in %s: %s (members: %s)", m.Region.Name, readyTimeout, last, members)
+		}
+		if now.After(report) {
+			fmt.Fprintf(b.log, "  %s not ready after %.0f s: %s (members: %s)\n", m.Region.Name, now.Sub(t0).Seconds(), last, members)
+			report = now.Add(30 * time.Second)
 		}
 		select {
 		case <-ctx.Done():
@@ -218,6 +249,18 @@ func (b *bench) waitReady(ctx context.Context, m *member, regions []string, obje
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// members lists the node's view of the cluster: "name(region) state, ...".
+func (s *nodeStatus) members() string {
+	var out []string
+	for _, m := range s.Cluster.Members {
+		out = append(out, fmt.Sprintf("%s(%s) %s", m.Name, m.Region, m.State))
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ", ")
 }
 
 // Head returns the status of HEAD container/object.
@@ -320,6 +363,8 @@ func (b *bench) fill(res *RunResult, before, after *counters, readers []*member)
 			if d := v.Bytes - before.wire[k].Bytes; d > 0 {
 				res.WireBytes[b.topo.Regions[k[0]]+"->"+r.Region.Name] += d
 			}
+			res.ShaperLate += v.Late - before.wire[k].Late
+			res.ShaperDrops += v.Drops - before.wire[k].Drops
 		}
 		res.StoredDelta += after.storedAt[r.Region.Name] - before.storedAt[r.Region.Name]
 	}

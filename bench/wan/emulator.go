@@ -92,7 +92,14 @@ type pipe struct {
 	busy time.Time // when the serializer becomes free
 
 	bytes, packets, drops atomic.Int64
+	// late counts packets written more than lateAfter past their
+	// delivery time: the forwarder itself was not scheduled (a loaded
+	// machine), so the emulated link paused.
+	late atomic.Int64
 }
+
+// lateAfter is how far past its delivery time a packet counts as late.
+const lateAfter = 100 * time.Millisecond
 
 type packet struct {
 	buf []byte
@@ -229,6 +236,9 @@ func (e *emulator) deliverLoop(p *pipe) {
 				return
 			}
 		}
+		if time.Since(pk.at) > lateAfter {
+			p.late.Add(1)
+		}
 		if _, err := dst.Write(pk.buf[:pk.n]); err == nil {
 			p.bytes.Add(int64(pk.n))
 			p.packets.Add(1)
@@ -245,7 +255,7 @@ func (e *emulator) stats() map[[2]int]LinkCounters {
 	for i := range e.pipes {
 		for j, p := range e.pipes[i] {
 			if p != nil {
-				out[[2]int{i, j}] = LinkCounters{Bytes: p.bytes.Load(), Packets: p.packets.Load(), Drops: p.drops.Load()}
+				out[[2]int{i, j}] = LinkCounters{Bytes: p.bytes.Load(), Packets: p.packets.Load(), Drops: p.drops.Load(), Late: p.late.Load()}
 			}
 		}
 	}

@@ -258,9 +258,11 @@ func (w *WAN) LinkStats(ctx context.Context) (map[[2]int]LinkCounters, error) {
 	return w.tcStats(ctx)
 }
 
-// LinkCounters are the counters of one directed link.
+// LinkCounters are the counters of one directed link. Late (tun shaper
+// only) counts packets the forwarder delivered more than 100 ms late
+// because it was not scheduled.
 type LinkCounters struct {
-	Bytes, Packets, Drops int64
+	Bytes, Packets, Drops, Late int64
 }
 
 // Command returns a command that runs name args inside region i's

@@ -24,6 +24,7 @@ import (
 // ProbeResult is what probe-client prints (one JSON line).
 type ProbeResult struct {
 	RTTms    float64 `json:"rtt_ms"`     // median of the pings
+	MinRTTms float64 `json:"min_rtt_ms"` // fastest ping: the path's delay without scheduling noise
 	Mbit     float64 `json:"mbit_s"`     // steady-state receive rate, Mbit/s
 	Bytes    int64   `json:"bytes"`      // bulk bytes received
 	Duration float64 `json:"duration_s"` // bulk transfer time at the receiver
@@ -173,6 +174,7 @@ func probeClient(args []string) error {
 	}
 	if len(rtts) > 0 {
 		res.RTTms = rtts[len(rtts)/2]
+		res.MinRTTms = rtts[0]
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }

@@ -257,6 +257,9 @@ func WriteReport(dir string, results []RunResult, header string) error {
 	if slices.Contains(strategies, "optimal") {
 		md += "\n## Paired with `optimal`, draw by draw\n\n" + PairedTable(results, "optimal", strategies)
 	}
+	if t := TargetsTable(results); t != "" {
+		md += "\n## Issue #13 targets, run by run\n\n" + t
+	}
 	md += "\n## Every run\n\n" + RunsTable(results)
 	if err := os.WriteFile(filepath.Join(dir, "report.md"), []byte(md), 0o644); err != nil {
 		return err

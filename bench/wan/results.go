@@ -123,8 +123,23 @@ type RunResult struct {
 	// duplicate_chunks).
 	NodeFetch map[string]int64 `json:"node_fetch,omitempty"`
 	LogDir    string           `json:"log_dir,omitempty"`
-	Note      string           `json:"note,omitempty"`
-	Err       string           `json:"error,omitempty"`
+	// LocalSeconds is a second GET of the same object by the same reader
+	// right after the run, every chunk local by then: what serving the
+	// object costs the reader on this machine at this load, no WAN
+	// involved (scenarios a and d; 0 when not measured). See targets.go.
+	LocalSeconds float64 `json:"local_reread_s,omitempty"`
+	// SlowestRTT is the largest RTT, in seconds, of the links that carried
+	// chunk payload to the reader in the run (the (d) target's "slowest
+	// link it uses").
+	SlowestRTT float64 `json:"slowest_rtt_s,omitempty"`
+	// ShaperLate and ShaperDrops are the packets into the reader(s)
+	// that the tun shaper delivered more than 100 ms late (the forwarder
+	// not scheduled: the emulated link paused) and that it dropped
+	// (drop-tail), during the run.
+	ShaperLate  int64  `json:"shaper_late_packets,omitempty"`
+	ShaperDrops int64  `json:"shaper_drops,omitempty"`
+	Note        string `json:"note,omitempty"`
+	Err         string `json:"error,omitempty"`
 }
 
 // TotalWire returns the sum of WireBytes.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,10 +33,27 @@ const (
 // strategyFor returns the cluster.strategy value of strategy name for a
 // cluster whose origin (the first holder) is origin.
 func strategyFor(name, origin string) string {
+	name, _ = splitStreams(name)
 	if name == "origin-only" {
 		return "origin-only:" + origin
 	}
 	return name
+}
+
+// splitStreams splits a strategy name of the form "NAME@K" into NAME and
+// K, the reader's cluster.streams_per_link (0: the node's default), so
+// that a draw can run the same strategy with and without striped streams
+// side by side (e.g. --strategies optimal@1,optimal).
+func splitStreams(name string) (string, int) {
+	base, k, ok := strings.Cut(name, "@")
+	if !ok {
+		return name, 0
+	}
+	n, err := strconv.Atoi(k)
+	if err != nil || n < 1 {
+		return name, 0 // ParseStrategy rejects it
+	}
+	return base, n
 }
 
 // measurement prepares one RunResult and measures one read.
@@ -111,6 +129,7 @@ func (b *bench) measure(ctx context.Context, m measurement) RunResult {
 		return res
 	}
 	b.fill(&res, before, after, m.readers)
+	res.SlowestRTT = b.slowestRTT(res.WANBytes)
 	// The node's own planning time when it reports one (the Solve calls
 	// of the read's plans and re-plans, slowest reader); else the
 	// harness's timing above.
@@ -134,10 +153,10 @@ func (b *bench) record(res RunResult, all *[]RunResult, dir, header string) {
 		res.Topology = b.topoName()
 	}
 	(*all)[len(*all)-1] = res
-	fmt.Fprintf(os.Stderr, "  (%s) %-17s z=%-5v run %d reader %s holders %s: %.2f s, LB %.2f s (%.2fx), load %.1f, payload %d / min %d (wire %d), dup %d, events %v, planner %.2f ms, node plan %.2f/%.2f s: %s\n",
+	fmt.Fprintf(os.Stderr, "  (%s) %-17s z=%-5v run %d reader %s holders %s: %.2f s, LB %.2f s (%.2fx), load %.1f, payload %d / min %d (wire %d), dup %d, events %v, planner %.2f ms, node plan %.2f/%.2f s, local re-read %.2f s, slowest RTT %.3f s, shaper late/dropped packets %d/%d: %s\n",
 		res.Scenario, res.Strategy, res.Compression, res.Run, res.Reader, strings.Join(res.Holders, ","), res.Seconds, res.LowerBound,
 		res.Seconds/res.LowerBound, res.LoadAvg, res.TotalWAN(), res.MinBytes, res.TotalWire(), res.DupChunks, res.Events, 1000*res.PlannerSeconds,
-		res.NodeMakespan, res.NodeLowerBound, status)
+		res.NodeMakespan, res.NodeLowerBound, res.LocalSeconds, res.SlowestRTT, res.ShaperLate, res.ShaperDrops, status)
 	if err := WriteReport(dir, *all, header); err != nil {
 		fmt.Fprintf(os.Stderr, "write report: %v\n", err)
 	}
@@ -199,7 +218,7 @@ func (b *bench) clusterRun(ctx context.Context, dir, header string, base, varian
 				return all, err
 			}
 			one := func(scen, strat string, prep func(r *member) error, object string, img imageEntry, in planner.Input, conc int, kill bool) {
-				r, err := b.start(ctx, reader, level, strategyFor(strat, holders[0]), b.gossipOf(holders), "")
+				r, err := b.startStreams(ctx, reader, level, strat, holders[0], b.gossipOf(holders))
 				if err == nil {
 					err = b.waitReady(ctx, r, holders, object)
 				}
@@ -223,6 +242,8 @@ func (b *bench) clusterRun(ctx context.Context, dir, header string, base, varian
 				res := b.measure(ctx, m)
 				if kill {
 					res.Note = "killed " + victim.Region.Name + fmt.Sprintf(" after %.1f s", m.killAfter.Seconds())
+				} else if res.Err == "" && (scen == "a" || scen == "d") {
+					res.LocalSeconds = localReread(ctx, r, object, img)
 				}
 				res.LogDir = b.runLogDir(scen, strat, level, run)
 				res.Events = keepLog(filepath.Join(r.Dir, "nitro.log"), 0, dir, filepath.Join(res.LogDir, "reader-"+reader+".log"))
@@ -565,4 +586,31 @@ func (b *bench) measureSwift(ctx context.Context, sw *SwiftCluster, strat string
 	res.LogDir = b.runLogDir("a", strat, level, run)
 	res.Events = keepLog(proxyLog, off, b.results, filepath.Join(res.LogDir, "proxy-"+reader+".log"))
 	return res
+}
+
+// slowestRTT returns the largest RTT in seconds of the links "from->to"
+// that carried payload in wan.
+func (b *bench) slowestRTT(wan map[string]int64) float64 {
+	var rtt float64
+	for k, v := range wan {
+		from, to, ok := strings.Cut(k, "->")
+		if !ok || v <= 0 {
+			continue
+		}
+		if l, ok := b.topo.Link(from, to); ok {
+			rtt = max(rtt, l.RTT.Seconds())
+		}
+	}
+	return rtt
+}
+
+// localReread times a second GET of object by reader r, every chunk local
+// by now (see RunResult.LocalSeconds); 0 if it fails.
+func localReread(ctx context.Context, r *member, object string, img imageEntry) float64 {
+	secs, err := reads(ctx, []*member{r}, object, img, 1, 0, nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "  local re-read at %s: %v\n", r.Region.Name, err)
+		return 0
+	}
+	return secs
 }

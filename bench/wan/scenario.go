@@ -83,7 +83,7 @@ func runScenarios(ctx context.Context, args []string) error {
 		if s == "origin-only" || isSwiftStrategy(s) {
 			continue // origin-only needs the origin region, given per run; the Swift baselines are not Nitro's
 		}
-		if _, err := planner.ParseStrategy(s); err != nil {
+		if _, err := planner.ParseStrategy(strategyFor(s, "x")); err != nil {
 			return err
 		}
 	}

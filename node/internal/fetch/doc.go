@@ -92,7 +92,8 @@
 //
 // Stalls: every stream has a deadline for its next chunk from the plan
 // (its stored size at the link's estimated rate, twice over, after the
-// stream's last progress, plus max(Config.HedgeAfter, 2 RTT)); a stream
+// stream's last progress, plus max(Config.HedgeAfter, 2 RTT + 200 ms, the
+// least TCP retransmission timeout)); a stream
 // that misses it is stalled: its unarrived chunks are asked of their other
 // holders at once, first arrival wins and is stored once, and the stalled
 // node is left out of plans until it delivers again (see hedge.go; its

@@ -103,6 +103,10 @@ type Config struct {
 	HedgeAfter time.Duration
 	// MaxStreams bounds concurrent chunk streams of this node; 0: 16.
 	MaxStreams int
+	// StreamsPerLink is how many connections one chunk stream is striped
+	// over (stripe.go), at most MaxStreamsPerLink; 0 or 1: one (off),
+	// -1: automatic (streamsForLink).
+	StreamsPerLink int
 	// FetchTimeout bounds one fetch; 0 means 30 min.
 	FetchTimeout time.Duration
 	// HaveTimeout bounds the have-bitmap requests; 0 means 10 s.

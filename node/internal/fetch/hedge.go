@@ -42,6 +42,16 @@ const (
 	// which on loaded cores are many times a loopback or LAN RTT, and
 	// slow start multiplies it.
 	tcpInitialWindow = 10 * 1460
+	// tcpMinRTO is Linux's least TCP retransmission timeout: one lost
+	// segment can hold a healthy stream's next byte back by that plus
+	// about two RTTs (the timeout runs from the last send; the
+	// retransmission then crosses the link). Measured on the WAN
+	// benchmark (bench/wan, 197-359 ms links, load 16-25): every hedge of
+	// a 2-RTT slack was followed by the "stalled" source delivering again
+	// within 5-150 ms, having moved 200-980 chunks and made the read
+	// receive 12-20 MB twice. The slack past a long link's two RTTs is
+	// therefore at least this; short links keep HedgeAfter.
+	tcpMinRTO = 200 * time.Millisecond
 	// stallMemory is how long new jobs leave out a region whose stream
 	// stalled and that has not delivered since.
 	stallMemory = 30 * time.Second
@@ -71,7 +81,7 @@ func (j *job) deadline(s *jsrc) time.Time {
 	if s.frames == 0 {
 		exp += rtt + planner.SlowStart(bw, est.PriorRTT, tcpInitialWindow) + secs(float64(s.ahead)/bw)
 	}
-	return s.progressAt.Add(exp + max(j.f.cfg.HedgeAfter, hedgeRTTs*rtt))
+	return s.progressAt.Add(exp + max(j.f.cfg.HedgeAfter, hedgeRTTs*rtt+tcpMinRTO))
 }
 
 // checkStall hedges every stream past its next frame's deadline; j.mu

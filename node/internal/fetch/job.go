@@ -112,6 +112,8 @@ type job struct {
 	// rec is the recipe read, for a speculative start (nil: none, as
 	// for a heal).
 	rec *recipe.Recipe
+	// lastLoop is when the job's loop last ran (see noteLoop).
+	lastLoop time.Time
 }
 
 func (f *Fetcher) newJob(ctx context.Context, cancel context.CancelFunc, chunks []*jchunk) *job {
@@ -261,7 +263,7 @@ func (f *Fetcher) input(srcs []*jsrc, chunks []*jchunk, use planner.RegionSet) (
 		}
 		in.Sources[r] = planner.Source{Region: region, Bandwidth: bw, RTT: rtt,
 			CostPerByte: f.cfg.Priors[region].CostPerByte, Queued: f.queuedOn(region),
-			Startup: planner.SlowStart(bw, est.PriorRTT, tcpInitialWindow)}
+			Startup: f.startup(region, bw, est)}
 	}
 	for i, c := range chunks {
 		in.Chunks[i] = planner.Chunk{Index: c.index, ID: c.id.Short(), Size: c.est, Holders: g.regionsOf(c.holders & u)}
@@ -383,6 +385,7 @@ func (j *job) run() {
 			break
 		}
 		j.planPending()
+		j.noteLoop(time.Now())
 		j.checkStall()
 		j.checkSlow()
 		j.startWorkers()
@@ -701,7 +704,7 @@ func (j *job) worker(s *jsrc) {
 					}
 				})
 			}
-			err = f.tr.FetchChunks(sctx, s.URL, s.Region, ids, func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
+			err = f.fetchChunks(sctx, s.URL, s.Region, ids, func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
 				c := batch[next]
 				next++
 				j.mu.Lock()
