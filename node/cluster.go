@@ -348,6 +348,26 @@ func splitPort(hp string) (string, int, error) {
 	return h, port, nil
 }
 
+// regionUnsynced returns why this node's namespace may lack records its
+// region's other nodes acknowledged ("" if it has them all): a node of
+// the region that membership knows is not alive, or an anti-entropy
+// round, run now with every live peer, failed. A nil cluster (one node,
+// no peers) is synced.
+func (c *cluster) regionUnsynced(ctx context.Context) string {
+	if c == nil {
+		return ""
+	}
+	for _, m := range c.ml.Members() {
+		if m.Region == c.region && !m.State.Live() {
+			return fmt.Sprintf("node %s of region %s is %s", m.Name, m.Region, m.State)
+		}
+	}
+	if err := c.rep.Round(ctx); err != nil {
+		return fmt.Sprintf("anti-entropy round: %v", err)
+	}
+	return ""
+}
+
 func (c *cluster) fetchPeers() []fetch.Peer {
 	var out []fetch.Peer
 	for _, m := range c.ml.Peers() {

@@ -44,6 +44,12 @@ type GCResult struct {
 	// RegionLeaseHeldBy names the node that held the region's GC lease
 	// when this node's collection wanted it ("" if none did).
 	RegionLeaseHeldBy string `json:"region_lease_held_by,omitempty"`
+	// RegionSkipped says why this node did not try the region's GC
+	// ("" when it did): its namespace may lack records (a node of its
+	// region not alive, an anti-entropy round that failed, or an offline
+	// `nitro gc`), and a sweep marking from it could fossilize, and a
+	// later one delete, chunks of objects it does not know.
+	RegionSkipped string `json:"region_skipped,omitempty"`
 }
 
 // CollectGarbage runs one garbage collection over an open store: the live
@@ -100,8 +106,15 @@ func (n *Node) GC(ctx context.Context, grace time.Duration) (GCResult, error) {
 	n.gcMu.Lock()
 	defer n.gcMu.Unlock()
 	res, err := CollectGarbage(ctx, n.store, n.ns, grace)
+	if err == nil && n.regionGC != nil {
+		if why := n.cluster.regionUnsynced(ctx); why != "" {
+			res.RegionSkipped = why
+			n.log.Warn("region gc skipped", zap.String("why", why))
+		} else {
+			err = collectRegion(ctx, n.regionGC, &res, grace) // regiongc.go
+		}
+	}
 	if err == nil {
-		err = collectRegion(ctx, n.regionGC, &res, grace) // regiongc.go
 		res.Duration = time.Since(res.Start)
 	}
 	n.metrics.gc(res, err)
