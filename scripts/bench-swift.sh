@@ -13,6 +13,11 @@
 #                  Nitro's worst case)
 #   --data FILE    FILE, truncated or repeated to 1 GiB
 #
+#   --size BYTES   object size (default 1 GiB = 1073741824; smaller while
+#                  iterating)
+#   --profile DIR  write a CPU profile of the first NITRO_PROFILE_SECONDS
+#                  (default 5) of each Nitro PUT (pprof on the ops listener)
+#                  to DIR/TAG-RUN.pprof; the GET waits for it
 #   --base BIN     also run the nitro binary BIN (e.g. built from main before
 #                  a change), interleaved with the others, as column "Base"
 #
@@ -29,7 +34,7 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:/usr/bin:/usr/sbin:/bin:/sbin:$PATH
 . scripts/lib/swift.sh
 
-runs=3 data=image keep=0 only=
+runs=3 data=image keep=0 only= size=$((1 << 30)) profdir=
 base_bin=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,11 +43,12 @@ while [ $# -gt 0 ]; do
   --keep) keep=1; shift ;;
   --only) only=$2; shift 2 ;;
   --base) base_bin=$(readlink -f "$2"); shift 2 ;;
-  -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+  --size) size=$2; shift 2 ;;
+  --profile) profdir=$(mkdir -p "$2" && readlink -f "$2"); shift 2 ;;
+  -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
   *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-size=$((1 << 30))
 
 tmp=$(mktemp -d /var/tmp/nitro-bench.XXXXXX)
 nitro_pid=
@@ -68,7 +74,7 @@ image)
   ;;
 random)
   head -c "$size" /dev/urandom >"$obj"; src=$obj
-  datadesc="1 GiB from /dev/urandom"
+  datadesc="$size B from /dev/urandom"
   ;;
 *)
   [ -f "$data" ] || { echo "no such file $data" >&2; exit 1; }
@@ -79,7 +85,7 @@ if [ "$src" != "$obj" ]; then
   if [ "$(stat -c %s "$src")" = "$size" ]; then
     ln -s "$(readlink -f "$src")" "$obj"
   else
-    datadesc="$datadesc, repeated/truncated to 1 GiB"
+    datadesc="$datadesc, repeated/truncated to $size B"
     while [ "$(stat -c %s "$obj" 2>/dev/null || echo 0)" -lt "$size" ]; do cat "$src" >>"$obj"; done
     truncate -s "$size" "$obj"
   fi
@@ -134,9 +140,10 @@ sample_rss() { # PID OUTFILE
 nitro_start() { # fresh data dir each time
   local d=$tmp/nitro.$1
   mkdir -p "$d"
-  nitro_port=$(free_port)
+  nitro_port=$(free_port) nitro_ops=$(free_port)
   cat >"$d/nitro.yaml" <<EOF
 data_dir: $d/data
+ops_listen: 127.0.0.1:$nitro_ops
 swift:
   listen: 127.0.0.1:$nitro_port
 log:
@@ -176,7 +183,13 @@ nitro_run() { # run number [tag]; appends to $tmp/TAG.{put,get,reput} (TAG: nitr
   local a1 a2
   local c0 c1
   c0=$(proc_cpu "$nitro_pid")
+  local prof_pid=
+  if [ -n "$profdir" ]; then
+    curl -fsS -o "$profdir/$tag-$1.pprof" "http://127.0.0.1:$nitro_ops/debug/pprof/profile?seconds=${NITRO_PROFILE_SECONDS:-5}" &
+    prof_pid=$!
+  fi
   tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/$tag.put"; a1=$(anon "$1")
+  [ -z "$prof_pid" ] || wait "$prof_pid" || log "$tag run $1: no profile"
   c1=$(proc_cpu "$nitro_pid"); echo "$c0 $c1" | awk '{printf "%.2f\n", ($2-$1)}' >>"$tmp/$tag.putcpu"
   tu=$(get "$url" "$tok"); echo "$tu" >>"$tmp/$tag.get"; a2=$(anon "$1")
   tu=$(put "$url" "$tok"); echo "$tu" >>"$tmp/$tag.reput"
@@ -228,22 +241,22 @@ bp=$(med base.put) bg=$(med base.get) br=$(med base.reput)
 cpu() { [ -s "$tmp/$1.putcpu" ] && median <"$tmp/$1.putcpu" || echo -; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; else printf "%.2f", a/b }'; }
 echo
-echo "data: $datadesc (1 GiB = $size B), $runs runs each, alternating, loopback, curl"
+echo "data: $datadesc ($size B), $runs runs each, alternating, loopback, curl"
 echo "host: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 echo "load average at the end: $(cut -d" " -f1-3 /proc/loadavg) (other work on the host skews the numbers)"
 if [ -n "$base_bin" ]; then
   echo "Base: $base_bin"
   printf '%-22s %10s %10s %10s %10s %10s\n' "median MB/s" Swift Base Nitro Base/Swift Nitro/Swift
-  printf '%-22s %10s %10s %10s %10s %10s\n' "PUT 1 GiB (cold)" "$sp" "$bp" "$np" "$(ratio "$bp" "$sp")" "$(ratio "$np" "$sp")"
+  printf '%-22s %10s %10s %10s %10s %10s\n' "PUT (cold)" "$sp" "$bp" "$np" "$(ratio "$bp" "$sp")" "$(ratio "$np" "$sp")"
   printf '%-22s %10s %10s %10s %10s %10s\n' "PUT CPU-s (median)" "$(cpu swift)" "$(cpu base)" "$(cpu nitro)" "" ""
-  printf '%-22s %10s %10s %10s %10s %10s\n' "GET 1 GiB" "$sg" "$bg" "$ng" "$(ratio "$bg" "$sg")" "$(ratio "$ng" "$sg")"
-  printf '%-22s %10s %10s %10s %10s %10s\n' "re-PUT same 1 GiB" "$sp" "$br" "$nr" "$(ratio "$br" "$sp")" "$(ratio "$nr" "$sp")"
+  printf '%-22s %10s %10s %10s %10s %10s\n' "GET" "$sg" "$bg" "$ng" "$(ratio "$bg" "$sg")" "$(ratio "$ng" "$sg")"
+  printf '%-22s %10s %10s %10s %10s %10s\n' "re-PUT same object" "$sp" "$br" "$nr" "$(ratio "$br" "$sp")" "$(ratio "$nr" "$sp")"
 else
   printf '%-22s %10s %10s %10s\n' "median MB/s" Swift Nitro Nitro/Swift
-  printf '%-22s %10s %10s %10s\n' "PUT 1 GiB (cold)" "$sp" "$np" "$(ratio "$np" "$sp")"
+  printf '%-22s %10s %10s %10s\n' "PUT (cold)" "$sp" "$np" "$(ratio "$np" "$sp")"
   printf '%-22s %10s %10s %10s\n' "PUT CPU-s (median)" "$(cpu swift)" "$(cpu nitro)" ""
-  printf '%-22s %10s %10s %10s\n' "GET 1 GiB" "$sg" "$ng" "$(ratio "$ng" "$sg")"
-  printf '%-22s %10s %10s %10s\n' "re-PUT same 1 GiB" "$sp" "$nr" "$(ratio "$nr" "$sp")"
+  printf '%-22s %10s %10s %10s\n' "GET" "$sg" "$ng" "$(ratio "$ng" "$sg")"
+  printf '%-22s %10s %10s %10s\n' "re-PUT same object" "$sp" "$nr" "$(ratio "$nr" "$sp")"
 fi
 [ "$only" != swift ] && echo "nitro peak RSS: VmHWM $((nitro_hwm / 1024)) MiB (includes Badger's mmapped file pages), RssAnon peak $((nitro_anon / 1024)) MiB (sampled every 100 ms)"
 exit 0
