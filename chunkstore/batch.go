@@ -53,12 +53,15 @@ func newBatcher(db *badger.DB, sync bool) *batcher {
 // pooled is a buffer and the pool it goes back to.
 type pooled struct {
 	buf  *[]byte
-	pool *sync.Pool
+	pool putter
 }
+
+// putter takes buffers back: a *sync.Pool, or a Write's recycler.
+type putter interface{ Put(any) }
 
 // release hands buf (holding a value passed to set) back to pool once the
 // transaction holding it has committed.
-func (b *batcher) release(buf *[]byte, pool *sync.Pool) {
+func (b *batcher) release(buf *[]byte, pool putter) {
 	b.bufs = append(b.bufs, pooled{buf, pool})
 }
 
