@@ -99,6 +99,47 @@ func benchWriteNewData(b *testing.B, nosync bool, data []byte) {
 	reportStored(b, s, int64(b.N)*benchSize)
 }
 
+// BenchmarkWriteImage writes a real disk image (zero runs, file data,
+// free space; scripts/bench-swift.sh --data image) into a fresh store per
+// iteration: set NITRO_BENCH_IMAGE to its path, e.g.
+// /var/cache/nitro-images/images/bookworm-minbase.raw (the first 1 GiB is
+// used).
+func BenchmarkWriteImage(b *testing.B) {
+	path := os.Getenv("NITRO_BENCH_IMAGE")
+	if path == "" {
+		b.Skip("set NITRO_BENCH_IMAGE")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 1<<30)
+	n, _ := io.ReadFull(f, data)
+	f.Close()
+	data = data[:n]
+	b.SetBytes(int64(n))
+	var cpu time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s, err := Open(Config{Dir: b.TempDir()}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		c0 := cpuTime()
+		if _, _, err := s.Write(b.Context(), bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+		cpu += cpuTime() - c0
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)*float64(n)/cpu.Seconds()/1e6, "MB/cpu-s")
+}
+
 func BenchmarkWriteNew(b *testing.B)       { benchWriteNew(b, false) }
 func BenchmarkWriteNewNoSync(b *testing.B) { benchWriteNew(b, true) }
 
