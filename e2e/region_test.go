@@ -97,8 +97,27 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 		}
 		return ref
 	}
-	d1 := digestFile(t, img1.Path)
-	d2 := digestFile(t, img2.Path)
+	// So are the images' digests.
+	var d1, d2 digest
+	var digestErr error
+	digested := make(chan struct{})
+	go func() {
+		defer close(digested)
+		for _, x := range []struct {
+			d    *digest
+			path string
+		}{{&d1, img1.Path}, {&d2, img2.Path}} {
+			f, err := os.Open(x.path)
+			if err == nil {
+				*x.d, err = digestReader(f)
+				f.Close()
+			}
+			if err != nil {
+				digestErr = err
+				return
+			}
+		}
+	}()
 
 	sw := swifttest.Start(t)
 	t.Logf("swift up at %s (%.1fs)", sw.URL, since())
@@ -133,6 +152,10 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 	gb := startGlance(t, b1.url+"/auth/v1.0", glanceOptions{LargeObjectSize: 1024,
 		DBConnection: "sqlite:///" + filepath.Join(gs.Dir, "glance.sqlite")})
 	t.Logf("haproxy and two glance-api up (%.1fs)", since())
+	<-digested
+	if digestErr != nil {
+		t.Fatal(digestErr)
+	}
 
 	var id1 string
 	ok := t.Run("1_upload_node_killed", func(t *testing.T) {
