@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -100,6 +101,21 @@ func printCluster(w io.Writer, c *node.ClusterStatus) {
 			rtt = time.Duration(m.RTTSeconds * float64(time.Second)).Round(10 * time.Microsecond).String()
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Region, m.Name, m.State, rtt, m.PeerURL)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REGION\tALIVE\tNODES")
+	for _, r := range c.Regions {
+		var nodes []string
+		for _, n := range r.Nodes {
+			s := n.Name + " (" + n.State
+			if n.Local {
+				s += ", this node"
+			}
+			nodes = append(nodes, s+")")
+		}
+		fmt.Fprintf(tw, "%s\t%d/%d\t%s\n", r.Region, r.AliveNodes, len(r.Nodes), strings.Join(nodes, ", "))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -74,6 +74,16 @@ type Config struct {
 	// (about 44 bytes per ref: a 2 GiB object in 16 KiB chunks takes 6 MB);
 	// 0 means DefaultRecipeCacheBytes, negative turns the cache off.
 	RecipeCacheBytes int64
+	// Cluster, when set, keeps chunk data and recipes on the region's
+	// object cluster (backend "swift", cluster.go): Badger then holds an
+	// index of the chunks known to be there and a cache of recipes, never
+	// the only copy of a chunk. nil is backend "badger": chunks inline in
+	// Badger.
+	Cluster Cluster
+	// ClusterConcurrency bounds the cluster requests a Write keeps in
+	// flight and that Has, Missing and StoredSizes make at once; 0 means
+	// DefaultClusterConcurrency. Unused without Cluster.
+	ClusterConcurrency int
 }
 
 // Defaults of Config's memory budgets, in bytes: with Badger's caches and

@@ -123,7 +123,7 @@ func (b *batcher) commit() {
 		if err == nil && b.counts != nil {
 			for _, kv := range kvs {
 				if kv[0][0] == prefixChunk {
-					b.counts.chunk(1, int64(len(kv[1])))
+					b.counts.chunk(1, valueStoredLen(kv[1]))
 				}
 			}
 		}

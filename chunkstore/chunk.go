@@ -13,14 +13,31 @@ import (
 )
 
 // Has reports for each id whether the chunk is stored: len(result) ==
-// len(ids). It reads one Badger snapshot and no values.
+// len(ids). It reads one Badger snapshot and no values. On a cluster
+// (Config.Cluster) it asks the cluster about the IDs its index lacks
+// (concurrently, see Config.ClusterConcurrency) and indexes what it holds.
 func (s *Store) Has(ctx context.Context, ids []recipe.ChunkID) ([]bool, error) {
 	out := make([]bool, len(ids))
+	var sizes []int64
+	if s.cluster != nil {
+		sizes = make([]int64, len(ids))
+	}
 	err := s.eachChunkItem(ctx, ids, "has", func(i int, item *badger.Item) {
 		out[i] = item != nil
+		if sizes != nil && item == nil {
+			sizes[i] = -1
+		}
 	})
 	if err != nil {
 		return nil, err
+	}
+	if sizes != nil {
+		if err := s.clusterStat(ctx, ids, sizes); err != nil {
+			return nil, err
+		}
+		for i, n := range sizes {
+			out[i] = out[i] || n >= 0
+		}
 	}
 	return out, nil
 }
@@ -100,6 +117,7 @@ func (s *Store) getInto(ctx context.Context, dst []byte, id recipe.ChunkID, size
 		return nil, err
 	}
 	var plain []byte
+	remote := false
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(chunkKey(id))
 		if err != nil {
@@ -109,10 +127,16 @@ func (s *Store) getInto(ctx context.Context, dst []byte, id recipe.ChunkID, size
 			if len(val) < 1 {
 				return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: empty value", ErrCodec)}
 			}
+			if _, remote = clusterSize(val); remote {
+				return nil
+			}
 			plain, err = s.codec.verify(id, dst, Codec(val[0]), val[1:], size)
 			return err
 		})
 	})
+	if remote || (s.cluster != nil && errors.Is(err, badger.ErrKeyNotFound)) {
+		return s.clusterGet(ctx, dst, id, size, remote, false)
+	}
 	if err != nil {
 		return nil, chunkErr(id, err)
 	}
@@ -137,6 +161,7 @@ func (s *Store) GetStored(ctx context.Context, id recipe.ChunkID) (Stored, error
 		return Stored{}, err
 	}
 	var st Stored
+	remote := false
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(chunkKey(id))
 		if err != nil {
@@ -146,6 +171,9 @@ func (s *Store) GetStored(ctx context.Context, id recipe.ChunkID) (Stored, error
 			if len(val) < 1 {
 				return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: empty value", ErrCodec)}
 			}
+			if _, remote = clusterSize(val); remote {
+				return nil
+			}
 			if _, err := s.codec.verify(id, nil, Codec(val[0]), val[1:], 0); err != nil {
 				return err
 			}
@@ -153,6 +181,13 @@ func (s *Store) GetStored(ctx context.Context, id recipe.ChunkID) (Stored, error
 			return nil
 		})
 	})
+	if remote || (s.cluster != nil && errors.Is(err, badger.ErrKeyNotFound)) {
+		val, err := s.clusterGet(ctx, nil, id, 0, remote, true)
+		if err != nil {
+			return Stored{}, err
+		}
+		return Stored{Codec: Codec(val[0]), Data: val[1:]}, nil
+	}
 	if err != nil {
 		return Stored{}, chunkErr(id, err)
 	}
@@ -171,7 +206,13 @@ func (s *Store) Put(ctx context.Context, plain []byte) (recipe.ChunkID, error) {
 	if err != nil || present {
 		return id, err
 	}
-	if err := s.putValue(id, s.codec.encodeValue(plain)); err != nil {
+	val := s.codec.encodeValue(plain)
+	if s.cluster != nil {
+		if val, err = s.upload(ctx, id, val); err != nil {
+			return id, err
+		}
+	}
+	if err := s.putValue(id, val); err != nil {
 		return id, err
 	}
 	return id, s.sync()
@@ -230,6 +271,14 @@ func (s *Store) putStored(ctx context.Context, id recipe.ChunkID, st Stored, dur
 	vb := s.vals.Get().(*[]byte)
 	val := append((*vb)[:0], byte(st.Codec))
 	*vb = append(val, st.Data...)
+	if s.cluster != nil {
+		iv, err := s.upload(ctx, id, *vb)
+		if err != nil {
+			s.vals.Put(vb)
+			return err
+		}
+		*vb = append((*vb)[:0], iv...)
+	}
 	if err := s.space.Charge(spaceCost(len(*vb))); err != nil {
 		s.vals.Put(vb)
 		return fmt.Errorf("chunkstore: put chunk %s: %w", id.Short(), err)
@@ -374,7 +423,7 @@ func (s *Store) commitPuts(batch []*putReq) error {
 		}
 		for _, q := range part {
 			n++
-			bytes += int64(len(*q.val))
+			bytes += valueStoredLen(*q.val)
 		}
 	}
 	s.counts.chunk(n, bytes)
@@ -470,7 +519,7 @@ func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
 	if err != nil {
 		return fmt.Errorf("chunkstore: put chunk %s: %w", id.Short(), err)
 	}
-	s.counts.chunk(1, int64(len(val)))
+	s.counts.chunk(1, valueStoredLen(val))
 	return nil
 }
 
@@ -484,6 +533,9 @@ func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
 // cannot delete the chunk after this lookup found it.
 func (s *Store) present(ctx context.Context, p *Pin, id recipe.ChunkID) (bool, error) {
 	s.pins.pinChunk(p, id)
+	if s.cluster != nil {
+		return s.clusterPresent(ctx, id)
+	}
 	ck, sk := chunkKey(id), stampKey(id)
 	// Fast path, a read-only transaction: absent, or present and fresh.
 	var found, fresh bool

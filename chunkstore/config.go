@@ -127,6 +127,12 @@ func (cfg Config) normalize() (Config, error) {
 	}
 	if cfg.ReadAhead <= 0 {
 		cfg.ReadAhead = max(8, 4*cfg.Workers)
+		if cfg.Cluster != nil {
+			cfg.ReadAhead = max(cfg.ReadAhead, 32) // hide the cluster's latency
+		}
+	}
+	if cfg.ClusterConcurrency <= 0 {
+		cfg.ClusterConcurrency = DefaultClusterConcurrency
 	}
 	if cfg.TouchAfter <= 0 {
 		cfg.TouchAfter = DefaultTouchAfter

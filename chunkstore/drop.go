@@ -42,5 +42,8 @@ func (s *Store) Drop(ctx context.Context, id recipe.ChunkID) error {
 	if had {
 		s.counts.chunk(-1, -size)
 	}
+	if s.cluster != nil {
+		s.suspect.add(id) // the next write uploads it over the cluster's copy
+	}
 	return s.sync()
 }

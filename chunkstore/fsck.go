@@ -40,6 +40,12 @@ func (s *Store) Fsck(ctx context.Context, live []recipe.ID, repair bool) (FsckRe
 				var err error
 				if len(it.val) < 1 {
 					err = &CorruptChunkError{ID: it.id, Err: fmt.Errorf("%w: empty value", ErrCodec)}
+				} else if _, remote := clusterSize(it.val); remote {
+					// An index entry: verify the cluster's object.
+					_, err = s.clusterGet(gctx, nil, it.id, 0, true, false)
+					if errors.Is(err, ErrNotFound) {
+						err = &CorruptChunkError{ID: it.id, Err: err}
+					}
 				} else {
 					_, err = s.codec.verify(it.id, nil, Codec(it.val[0]), it.val[1:], 0)
 				}

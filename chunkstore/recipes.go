@@ -12,7 +12,8 @@ import (
 
 func unixTime(sec int64) time.Time { return time.Unix(sec, 0) }
 
-// Recipe returns the stored recipe id. Errors: ErrNotFound (wrapped), or
+// Recipe returns the stored recipe id (on a cluster, read from there when
+// Badger lacks it, then cached). Errors: ErrNotFound (wrapped), or
 // one wrapping recipe.ErrMalformed for a stored value that does not decode.
 //
 // Recipes come from a bounded cache of decoded recipes with their offset
@@ -47,6 +48,9 @@ func (s *Store) loadRecipe(ctx context.Context, id recipe.ID) (*recipe.Recipe, e
 		})
 	})
 	if errors.Is(err, badger.ErrKeyNotFound) {
+		if s.cluster != nil {
+			return s.clusterRecipe(ctx, id) // a cache miss (cluster.go)
+		}
 		return nil, fmt.Errorf("%w: recipe %s", ErrNotFound, id)
 	}
 	if err != nil {
@@ -65,7 +69,8 @@ func splitRecipeValue(val []byte) (int64, []byte, error) {
 }
 
 // PutRecipe validates and stores rec (idempotent; an existing recipe is
-// re-stamped when older than TouchAfter) and returns its ID. Durable on
+// re-stamped when older than TouchAfter) and returns its ID. On a cluster
+// it is written there first, then cached in Badger. Durable on
 // return unless Config.NoSync. PutRecipe does not check that rec's chunks
 // are stored.
 //
@@ -85,6 +90,11 @@ func (s *Store) putRecipePinned(ctx context.Context, p *Pin, rec *recipe.Recipe)
 	}
 	id := recipe.ID(recipe.Sum(enc))
 	s.pins.pinRecipe(p, id)
+	if s.cluster != nil {
+		if err := s.cluster.PutRecipe(ctx, id, enc); err != nil {
+			return id, fmt.Errorf("chunkstore: put recipe %s in the cluster: %w", id, err)
+		}
+	}
 	if err := s.putRecipe(ctx, id, enc); err != nil {
 		return id, err
 	}

@@ -12,7 +12,8 @@ import (
 // bytes GetStored returns in Stored.Data, which is what the peer protocol
 // sends), or -1 for a chunk not stored. It reads only keys and value
 // pointers, in one read-only transaction: never the value log, so it
-// costs about what Has costs. A chunk whose value is corrupt has the size
+// costs about what Has costs. On a cluster it asks the cluster about IDs
+// its index lacks, as Has does. A chunk whose value is corrupt has the size
 // of its stored bytes all the same (its reader finds out).
 func (s *Store) StoredSizes(ctx context.Context, ids []recipe.ChunkID) ([]int64, error) {
 	out := make([]int64, len(ids))
@@ -21,10 +22,26 @@ func (s *Store) StoredSizes(ctx context.Context, ids []recipe.ChunkID) ([]int64,
 			out[i] = -1
 			return
 		}
-		out[i] = max(storedValueSize(item)-1, 0) // less the codec byte
+		out[i] = max(itemStoredLen(item)-1, 0) // less the codec byte
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.cluster != nil {
+		// IDs the index lacks: ask the cluster (sizes with the codec byte).
+		for i := range out {
+			if out[i] >= 0 {
+				out[i]++
+			}
+		}
+		if err := s.clusterStat(ctx, ids, out); err != nil {
+			return nil, err
+		}
+		for i := range out {
+			if out[i] >= 0 {
+				out[i] = max(out[i]-1, 0)
+			}
+		}
 	}
 	return out, nil
 }

@@ -42,7 +42,11 @@ func (s *Store) Count(ctx context.Context) (Stats, error) {
 				}
 				if p == prefixChunk {
 					st.Chunks++
-					st.StoredBytes += it.Item().ValueSize()
+					if vs := it.Item().ValueSize(); vs != clusterValueLen {
+						st.StoredBytes += vs
+					} else {
+						st.StoredBytes += itemStoredLen(it.Item()) // index entry
+					}
 				} else {
 					st.Recipes++
 				}

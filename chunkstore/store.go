@@ -66,6 +66,11 @@ type Store struct {
 
 	// recipeCache holds decoded recipes and their offsets (recipeindex.go).
 	recipeCache *recipeCache
+
+	// cluster is cfg.Cluster (nil: chunks inline in Badger); suspect its
+	// chunks not to rely on (cluster.go).
+	cluster Cluster
+	suspect suspects
 }
 
 // Open opens (creating if needed) the store in cfg.Dir. It validates cfg
@@ -99,6 +104,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	}
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now, space: space}
 	s.recipeCache = newRecipeCache(cfg.RecipeCacheBytes)
+	s.cluster = cfg.Cluster
 	s.records.s = s
 	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)
 	s.cpu = make(chan struct{}, cfg.Workers)

@@ -127,7 +127,7 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 	var claimMu sync.Mutex
 	var claimed idSet
 	var wg sync.WaitGroup
-	for range s.cfg.Workers {
+	for range s.writeWorkers() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -164,6 +164,11 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 						} else {
 							*vb = s.codec.appendValue((*vb)[:0], j.data)
 							j.vbuf, j.val = vb, *vb
+						}
+						if s.cluster != nil {
+							// The stored form goes to the cluster; the
+							// batch commits its index entry (cluster.go).
+							j.val, j.err = s.upload(gctx, j.id, j.val)
 						}
 					}
 				}

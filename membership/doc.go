@@ -1,6 +1,8 @@
-// Package membership tells a Nitro node which other regions are alive, how
-// to reach their peer listeners, and how far away they are. It is the only
-// package that imports hashicorp/memberlist.
+// Package membership tells a Nitro node which other nodes are alive, of
+// which region, how to reach their peer listeners, and how far away they
+// are. A region may have several nodes (distinct node names, the same
+// region): members are nodes, and callers group them by Member.Region.
+// It is the only package that imports hashicorp/memberlist.
 //
 // Nouns:
 //   - member: one Nitro node in the cluster, named by its node name, with

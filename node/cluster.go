@@ -172,6 +172,7 @@ func mbit(x float64) float64 { return x * 1e6 / 8 } // Mbit/s → bytes/s
 type cluster struct {
 	cfg    ClusterConfig
 	region string
+	node   string // this node's name (unique in the cluster)
 	log    *zap.Logger
 	ml     *membership.Membership
 	client *peer.Client
@@ -215,7 +216,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	if !cc.enabled() {
 		return nil, nil
 	}
-	c := &cluster{cfg: cc, region: cfg.Region, log: log.Named("cluster"), ns: ns, store: store,
+	c := &cluster{cfg: cc, region: cfg.Region, node: cfg.Node, log: log.Named("cluster"), ns: ns, store: store,
 		places: make(chan string, placeQueue), pushes: make(chan struct{}, placeQueue), placing: map[string]time.Time{}}
 	c.life, c.endLife = context.WithCancel(context.Background())
 	defer func() {
@@ -262,7 +263,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 		priors[r] = fetch.Link{Bandwidth: mbit(l.BandwidthMbit), RTT: time.Duration(l.RTTms * float64(time.Millisecond)),
 			CostPerByte: l.CostPerGB / 1e9}
 	}
-	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
+	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Node: cfg.Node, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
 		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, HedgeAfter: cc.HedgeAfter, OnComplete: c.onComplete, OnTransfer: onTransfer,
 		Holders: ns.Holders},
 		store, c.fetchPeers, c.client, log)
@@ -276,7 +277,8 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	}
 	c.lazy = lazy.New(lazy.Config{ReadaheadBytes: cc.ReadaheadBytes, ProfileChunks: cc.BootProfileChunks,
 		ProfileIdle: cc.BootProfileIdle, Replicate: c.rep.Replicate}, c.fetch, ns, log)
-	c.server, err = peer.NewServer(peer.ServerConfig{Secret: secret, Region: cfg.Region, RateLimit: c.rateLimit, Block: c.blocked},
+	c.server, err = peer.NewServer(peer.ServerConfig{Secret: secret, Region: cfg.Region, RateLimit: c.rateLimit, Block: c.blocked,
+		Obtain: c.fetch},
 		store, c.rep, c, log)
 	if err != nil {
 		return nil, err
@@ -339,7 +341,7 @@ func splitPort(hp string) (string, int, error) {
 func (c *cluster) fetchPeers() []fetch.Peer {
 	var out []fetch.Peer
 	for _, m := range c.ml.Peers() {
-		out = append(out, fetch.Peer{Region: m.Region, URL: m.PeerURL, RTT: m.RTT})
+		out = append(out, fetch.Peer{Region: m.Region, Node: m.Name, URL: m.PeerURL, RTT: m.RTT})
 	}
 	return out
 }

@@ -154,6 +154,11 @@ type StoreConfig struct {
 	// offset indexes kept for Range reads; 0: chunkstore's default (64
 	// MiB), negative: no cache. See chunkstore.Config.RecipeCacheBytes.
 	RecipeCacheBytes int64 `yaml:"recipe_cache_bytes"`
+	// Backend is where chunk data lives: "badger" (inline in data_dir,
+	// the default) or "swift" (the region's object cluster, Swift).
+	Backend string `yaml:"backend"`
+	// Swift configures the "swift" backend (store_backend.go).
+	Swift StoreSwiftConfig `yaml:"swift"`
 }
 
 // GCConfig configures garbage collection.
@@ -357,6 +362,8 @@ func (c *Config) Validate() error {
 	c.Cluster.validate(add) // cluster.go
 	validateTLS(add, "swift", tlsFiles{c.Swift.TLSCertFile, c.Swift.TLSKeyFile})
 	c.validateKeystone(add) // keystone_config.go
+	// store.backend and store.swift: store_backend.go
+	c.validateStoreBackend(add)
 	return errors.Join(errs...)
 }
 

@@ -147,12 +147,19 @@ func OpenStore(cfg Config, log *zap.Logger) (*chunkstore.Store, error) {
 		return nil, fmt.Errorf("node: data_dir: %w", err)
 	}
 	s := cfg.Store
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cluster, err := openCluster(ctx, cfg) // store_backend.go
+	if err != nil {
+		return nil, err
+	}
 	st, err := chunkstore.Open(chunkstore.Config{
 		Dir: cfg.DataDir, MinSize: s.MinSize, AvgSize: s.AvgSize, MaxSize: s.MaxSize,
 		CompressionLevel: s.CompressionLevel, Workers: s.Workers, TouchAfter: s.TouchAfter,
 		ReserveBytes: s.ReserveBytes, ReservePercent: s.ReservePercent,
 		WriteBudget: s.MemoryBudget / 4 * 3, ReadBudget: s.MemoryBudget / 4,
 		RecipeCacheBytes: s.RecipeCacheBytes,
+		Cluster:          cluster, ClusterConcurrency: s.Swift.Concurrency,
 	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("node: opening the store in %s (a running nitro node holds it: stop it first): %w", cfg.DataDir, err)

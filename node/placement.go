@@ -8,6 +8,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -73,11 +74,17 @@ func (c *cluster) requestPlacement(ctx context.Context, rec *namespace.Record) {
 		if r == c.region {
 			continue
 		}
-		url := ""
+		// One live node of the region copies it: the object's rendezvous
+		// pick among them, so placements spread over a region's nodes.
+		url, best := "", uint64(0)
 		for _, m := range peers {
-			if m.Region == r {
-				url = m.PeerURL
-				break
+			if m.Region != r {
+				continue
+			}
+			h := fnv.New64a()
+			h.Write([]byte(object + "\x00" + m.Name))
+			if s := h.Sum64(); url == "" || s > best {
+				url, best = m.PeerURL, s
 			}
 		}
 		if url == "" {

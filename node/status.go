@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nitro-cloud/nitro/internal/version"
@@ -94,9 +95,12 @@ type GCStatus struct {
 // the per-region link estimates the planner uses, the fetch and
 // replication counters, and chunk traffic per peer region.
 type ClusterStatus struct {
-	PeerURL     string            `json:"peer_url"`
-	GossipAddr  string            `json:"gossip_addr"`
-	Members     []MemberStatus    `json:"members"`
+	PeerURL    string         `json:"peer_url"`
+	GossipAddr string         `json:"gossip_addr"`
+	Members    []MemberStatus `json:"members"`
+	// Regions groups the nodes (this one included) by region: a region
+	// serves as long as one of its nodes is alive.
+	Regions     []RegionStatus    `json:"regions"`
 	Links       []LinkStatus      `json:"links"`
 	Fetch       FetchStatus       `json:"fetch"`
 	Replication ReplicationStatus `json:"replication"`
@@ -131,6 +135,51 @@ type MemberStatus struct {
 	State string `json:"state"`
 	// RTTSeconds is the measured round trip (0: not measured yet).
 	RTTSeconds float64 `json:"rtt_seconds"`
+}
+
+// RegionStatus is one region of the cluster: its nodes as gossip sees
+// them (this node included, in its own region) and how many are alive.
+type RegionStatus struct {
+	Region     string       `json:"region"`
+	Self       bool         `json:"self"`
+	Nodes      []NodeStatus `json:"nodes"`
+	AliveNodes int          `json:"alive_nodes"`
+}
+
+// NodeStatus is one node of a RegionStatus.
+type NodeStatus struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Local marks this node.
+	Local bool `json:"local,omitempty"`
+}
+
+// regionsOf groups this node and the members by region, sorted by region
+// then node name.
+func regionsOf(region, node string, members []MemberStatus) []RegionStatus {
+	by := map[string]*RegionStatus{region: {Region: region, Self: true,
+		Nodes: []NodeStatus{{Name: node, State: "alive", Local: true}}, AliveNodes: 1}}
+	for _, m := range members {
+		if m.Name == node {
+			continue
+		}
+		r := by[m.Region]
+		if r == nil {
+			r = &RegionStatus{Region: m.Region}
+			by[m.Region] = r
+		}
+		r.Nodes = append(r.Nodes, NodeStatus{Name: m.Name, State: m.State})
+		if m.State == "alive" {
+			r.AliveNodes++
+		}
+	}
+	out := make([]RegionStatus, 0, len(by))
+	for _, r := range by {
+		slices.SortFunc(r.Nodes, func(a, b NodeStatus) int { return strings.Compare(a.Name, b.Name) })
+		out = append(out, *r)
+	}
+	slices.SortFunc(out, func(a, b RegionStatus) int { return strings.Compare(a.Region, b.Region) })
+	return out
 }
 
 // LinkStatus is the planner's estimate of the link from one region to
@@ -259,6 +308,7 @@ func (c *cluster) status() *ClusterStatus {
 		st.Members = append(st.Members, MemberStatus{Name: m.Name, Region: m.Region, PeerURL: m.PeerURL,
 			State: m.State.String(), RTTSeconds: m.RTT.Seconds()})
 	}
+	st.Regions = regionsOf(c.region, c.node, st.Members)
 	for _, l := range c.fetch.Links() {
 		st.Links = append(st.Links, LinkStatus{Region: l.Region, BandwidthBytesPerSecond: l.Bandwidth,
 			PriorBandwidthBytesPerSecond: l.Prior, RTTSeconds: l.RTT.Seconds(), PriorRTTSeconds: l.PriorRTT.Seconds(), Samples: l.Samples,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -173,5 +174,40 @@ func TestOpsURL(t *testing.T) {
 		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("OpsURL(%q) = %q, %v; want %q, %q", tc.listen, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// TestRegionsOf: the status groups nodes by region, several per region,
+// with this node alive in its own region and dead nodes counted apart.
+func TestRegionsOf(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		members []MemberStatus
+		want    string
+	}{
+		{"alone", nil, "r1[r1-a*:alive]1"},
+		{"two regions of two nodes", []MemberStatus{
+			{Name: "r2-b", Region: "r2", State: "dead"}, {Name: "r1-b", Region: "r1", State: "alive"},
+			{Name: "r2-a", Region: "r2", State: "alive"}},
+			"r1[r1-a*:alive r1-b:alive]2 r2[r2-a:alive r2-b:dead]1"},
+		{"self listed among members", []MemberStatus{{Name: "r1-a", Region: "r1", State: "alive"}}, "r1[r1-a*:alive]1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var parts []string
+			for _, r := range regionsOf("r1", "r1-a", tc.members) {
+				var ns []string
+				for _, n := range r.Nodes {
+					s := n.Name
+					if n.Local {
+						s += "*"
+					}
+					ns = append(ns, s+":"+n.State)
+				}
+				parts = append(parts, fmt.Sprintf("%s[%s]%d", r.Region, strings.Join(ns, " "), r.AliveNodes))
+			}
+			if got := strings.Join(parts, " "); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -204,6 +204,7 @@ type regionView struct {
 	Name, State, Color string
 	X, Y               float64
 	Nodes              []string
+	Alive              int // nodes alive
 	Self               bool
 }
 
@@ -286,7 +287,7 @@ func newPageView(st *Status, now time.Time) *pageView {
 	v.Dedup = dedupRatio(st.Objects.PlainBytes, stored)
 	c := st.Cluster
 	if c == nil {
-		v.Regions = []regionView{{Name: st.Region, State: "alive", Color: stateColor("alive"), X: 100, Y: float64(v.MapH) / 2, Nodes: []string{st.Node}, Self: true}}
+		v.Regions = []regionView{{Name: st.Region, State: "alive", Color: stateColor("alive"), X: 100, Y: float64(v.MapH) / 2, Nodes: []string{st.Node}, Alive: 1, Self: true}}
 		v.Members = []MemberStatus{{Name: st.Node, Region: st.Region, State: "alive"}}
 		return v
 	}
@@ -307,6 +308,9 @@ func newPageView(st *Status, now time.Time) *pageView {
 			names = append(names, m.Region)
 		}
 		r.Nodes = append(r.Nodes, m.Name)
+		if m.State == "alive" {
+			r.Alive++
+		}
 		// A region is as good as its best node (any alive node serves it).
 		if stateRank(m.State) < stateRank(r.State) {
 			r.State = m.State
@@ -319,7 +323,7 @@ func newPageView(st *Status, now time.Time) *pageView {
 		}
 	}
 	if byRegion[st.Region] == nil {
-		byRegion[st.Region] = &regionView{Name: st.Region, State: "alive", Self: true, Nodes: []string{st.Node}}
+		byRegion[st.Region] = &regionView{Name: st.Region, State: "alive", Self: true, Nodes: []string{st.Node}, Alive: 1}
 		names = append(names, st.Region)
 	}
 	// This region on the left, the others in a column on the right (on

@@ -60,7 +60,9 @@ func TestImportRules(t *testing.T) {
 		{"github.com/hashicorp/memberlist", []string{"membership"}},
 		{"github.com/labstack/echo", []string{"glance-shim"}},
 		// The Keystone client and its cache stay in keystone, wired by node.
-		{"github.com/gophercloud/gophercloud", []string{"keystone"}},
+		{"github.com/gophercloud/gophercloud", []string{"keystone", "chunkstore/swiftstore"}},
+		// The Swift backend of chunkstore is wired by node only.
+		{module + "/chunkstore/swiftstore", []string{"node", "chunkstore/swiftstore", "e2e", "bench"}},
 		{"github.com/hashicorp/golang-lru", []string{"keystone"}},
 		{module + "/keystone", []string{"node", "keystone"}},
 		{module + "/node", []string{"node", ""}}, // nothing but main imports node

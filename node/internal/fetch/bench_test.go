@@ -23,9 +23,9 @@ func BenchmarkHoldingsLookup(b *testing.B) {
 				ids[i][0], ids[i][1], ids[i][2] = byte(i), byte(i>>8), 7
 				sizes[i] = 1 << 20
 			}
-			peers := []Peer{{Region: "a"}, {Region: "b"}, {Region: "c"}}
+			peers := []Peer{{Region: "a", URL: "a"}, {Region: "b", URL: "b"}, {Region: "c", URL: "c"}}
 			for _, p := range peers {
-				h.note(p.Region, ids, sizes)
+				h.note(p.URL, ids, sizes)
 			}
 			b.ReportAllocs()
 			for b.Loop() {

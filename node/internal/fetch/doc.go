@@ -2,21 +2,52 @@
 // implements the object service's RemoteReader with a planned, parallel,
 // multi-source fetch.
 //
+// Regions and nodes (issue 12). A region may run several nodes (distinct
+// node names, one region). The plan knows regions, not nodes: a region is
+// one planner source (its WAN link: one bandwidth estimate, one queue of
+// bytes), served by any of its live nodes. Each node of a region is a
+// stream source of the job: the chunks the plan gives a region go to one
+// of its usable nodes, the one with the least bytes queued in this
+// fetcher, so the streams of concurrent fetches spread over the region's
+// nodes (a chunk that node does not hold, with per-node stores, goes to
+// another node of the region that does). A node whose stream fails, or
+// that stalls, is left out and its chunks are planned again: onto another
+// live node of its region when one holds them, else onto other regions;
+// failures, stalls and the holdings cache are per node, link estimates
+// per region. This node's own region is a source too (its siblings, over
+// the LAN, prior LANBandwidth): with per-node stores (Badger) a sibling
+// may hold what this node lacks; with a store the region's nodes share
+// (the region's Swift cluster) the siblings' have answers say what the
+// local lookup said, and nothing is planned on them.
+//
+// Owners (owner.go): each missing chunk is owned by one live node of the
+// reading region (rendezvous hashing of the chunk ID over the names of
+// the region's live nodes). A read fetches the chunks it owns itself and
+// asks each other owner for its own (POST /peer/v1/obtain, authenticated
+// like all peer traffic); the owner makes them local through its per-chunk
+// futures and streams them back. So concurrent reads of one object on
+// several nodes of a region move each missing chunk over the WAN once. If
+// the owner fails, dies or cannot obtain a chunk, the asker fetches it
+// itself.
+//
 // For a read of refs [first, last) of a recipe, Source
 //  1. asks the local store which chunks it lacks (one Has over the span);
 //  2. joins fetches already under way for any of them (per-chunk futures:
-//     concurrent reads of the same missing chunk share one transfer, the
-//     singleflight of the design);
-//  3. asks every live peer region, concurrently and once each, which of the
-//     rest it holds and at what stored size (the have answer), unless
-//     recent answers are cached (holdings.go); when the namespace's
-//     holdings name a live region that holds the whole object
-//     (Config.Holders), the first chunks stream from the best such region
-//     meanwhile, before the answers are in (speculate.go);
-//  4. plans the transfer with the planner (Optimal unless configured) over
-//     link estimates, and starts one chunk stream per source region with
-//     its ordered list;
-//  5. returns a ChunkSource whose Chunk returns local chunks at once and
+//     concurrent reads of the same missing chunk on this node share one
+//     transfer, the singleflight of the design);
+//  3. asks the owners among this region's other nodes for the chunks they
+//     own (above), and for the rest, its own:
+//  4. asks every live node of every region (its own region's other nodes
+//     included), concurrently and once each, which of them it holds and
+//     at what stored size (the have answer), unless recent answers are
+//     cached (holdings.go); when the namespace's holdings name a live
+//     region that holds the whole object (Config.Holders), the first
+//     chunks stream from a node of the best such region meanwhile, before
+//     the answers are in (speculate.go);
+//  5. plans the transfer with the planner (Optimal unless configured) over
+//     per-region link estimates, and starts one chunk stream per source
+//     node with its ordered list;
+//  6. returns a ChunkSource whose Chunk returns local chunks at once and
 //     waits for missing ones; every arriving chunk is verified and stored
 //     (Receive: committed, synced in the background) before it is
 //     announced, and readers read it back from the store, so memory
@@ -35,8 +66,9 @@
 // the RTT comes from membership (memberlist probes) and falls back to the
 // prior.
 //
-// Failures: a source whose stream fails is dropped for the rest of the
-// fetch and its remaining chunks are planned again onto the others; a
+// Failures: a source node whose stream fails is dropped for the rest of
+// the fetch and its remaining chunks are planned again onto the others
+// (its region stays a source while another of its nodes is usable); a
 // source whose observed rate falls below 1/SlowFactor of its predicted rate
 // after Grace has its stream cancelled, its estimate lowered to what it
 // achieved, and its remaining chunks planned again (mostly onto the
@@ -63,12 +95,16 @@
 // stream's last progress, plus max(Config.HedgeAfter, 2 RTT)); a stream
 // that misses it is stalled: its unarrived chunks are asked of their other
 // holders at once, first arrival wins and is stored once, and the stalled
-// region is left out of plans until it delivers again (see hedge.go).
+// node is left out of plans until it delivers again (see hedge.go; its
+// region's other nodes, holders of the same chunks, are not).
 //
 // A fetch runs detached from the reader's context (bounded by FetchTimeout):
 // chunks are kept, so finishing a transfer whose reader went away is work
 // the next read does not repeat, and other readers may share it.
 //
-// One node per region is assumed: a second node of a region already seen is
-// ignored.
+// Costs of several nodes per region: one have request per live node (not
+// per region) for reads that are not planned from cached answers; an
+// obtain request per other owner, over the LAN; a chunk an owner obtains
+// for an asker crosses the LAN once more (with a shared store the asker's
+// write finds it there already).
 package fetch

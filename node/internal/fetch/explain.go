@@ -32,10 +32,13 @@ type Report struct {
 	Refs []string `json:"refs"`
 }
 
-// SourceReport is one source region's part of a Report.
+// SourceReport is one source region's part of a Report (a region is one
+// source, served by any of its live nodes).
 type SourceReport struct {
-	Region    string        `json:"region"`
+	Region string `json:"region"`
+	// URL is the peer URL of its first node; Nodes names them all.
 	URL       string        `json:"url"`
+	Nodes     []string      `json:"nodes"`
 	Holds     int           `json:"holds"` // missing chunks it holds
 	Chunks    int           `json:"chunks"`
 	Bytes     int64         `json:"bytes"` // stored bytes, as the holders reported them
@@ -85,11 +88,19 @@ func (f *Fetcher) Explain(ctx context.Context, rec *recipe.Recipe, first, last i
 			todo = append(todo, c)
 		}
 	}
-	in := f.input(srcs, todo, ^planner.RegionSet(0))
-	for i, s := range srcs {
-		sr := SourceReport{Region: s.Region, URL: s.URL, Bandwidth: in.Sources[i].Bandwidth, RTT: in.Sources[i].RTT}
+	in, g := f.input(srcs, todo, ^planner.RegionSet(0))
+	for r, region := range g.names {
+		sr := SourceReport{Region: region, Bandwidth: in.Sources[r].Bandwidth, RTT: in.Sources[r].RTT}
+		for i, s := range srcs {
+			if g.of[i] == r {
+				sr.Nodes = append(sr.Nodes, s.name())
+				if sr.URL == "" {
+					sr.URL = s.URL
+				}
+			}
+		}
 		for _, c := range todo {
-			if c.holders.Has(i) {
+			if c.holders&g.nodes[r] != 0 {
 				sr.Holds++
 			}
 		}

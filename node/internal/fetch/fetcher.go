@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -40,17 +41,43 @@ type Transport interface {
 		fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error
 }
 
-// Peer is a live node of another region.
+// Peer is a live node of the cluster other than this one: of another
+// region, or of this region (a sibling). A region may have several.
 type Peer struct {
 	Region string
-	URL    string        // base URL of its peer listener
-	RTT    time.Duration // measured round trip; 0: unknown
+	// Node is the node's name, unique in the cluster; the owner of a
+	// missing chunk among this region's nodes is chosen by it (see
+	// owner.go). "" means the URL.
+	Node string
+	URL  string        // base URL of its peer listener
+	RTT  time.Duration // measured round trip; 0: unknown
 }
+
+// name returns the node's name, or its URL when it has none.
+func (p Peer) name() string {
+	if p.Node != "" {
+		return p.Node
+	}
+	return p.URL
+}
+
+// LANBandwidth and LANRTT are the link prior for this region's other nodes
+// when Config.Priors has none for Config.Region: 1 Gbit/s, 1 ms.
+const (
+	LANBandwidth = 125e6
+	LANRTT       = time.Millisecond
+)
 
 // Config configures a Fetcher. Zero values mean the defaults.
 type Config struct {
-	// Region is this node's region; peers of it are never sources.
+	// Region is this node's region. Its other nodes (siblings) are
+	// sources over the LAN for the chunks they hold (their own stores,
+	// with a per-node backend), and owners of the missing chunks they
+	// are asked for (owner.go).
 	Region string
+	// Node is this node's name (membership's); "" turns ownership off:
+	// every missing chunk is fetched by the node that reads it.
+	Node string
 	// Priors are the configured link estimates by source region.
 	Priors map[string]Link
 	// DefaultBandwidth is the prior for regions without one, bytes/s;
@@ -111,10 +138,14 @@ type Fetcher struct {
 	mu       sync.Mutex
 	inflight map[recipe.ChunkID]*future
 	queued   map[string]int64 // estimated bytes queued per source region
-	stats    Stats
-	holdings holdings // cached have answers
-	// stalledAt: regions whose stream last stalled (see checkStall) and
-	// has not delivered since; new plans leave them out for stallMemory.
+	// queuedNode is the same per source node (by URL), to spread the
+	// streams of a region over its nodes.
+	queuedNode map[string]int64
+	stats      Stats
+	holdings   holdings // cached have answers
+	// stalledAt: source nodes (by URL) whose stream last stalled (see
+	// checkStall) and has not delivered since; new plans leave them out
+	// for stallMemory.
 	stalledAt map[string]time.Time
 
 	transfers transfers // recent jobs, for Transfers
@@ -157,12 +188,25 @@ type Stats struct {
 	// re-plans; not Explain); PlanNanos is their total duration and
 	// LastPlanNanos the duration of the latest, in nanoseconds.
 	Plans, PlanNanos, LastPlanNanos int64
+	// Delegated counts missing chunks this node asked of their owner
+	// among its region's nodes (owner.go); DelegatedGot those the owner
+	// delivered; DelegateFallbacks those it then fetched itself (the
+	// owner failed, died, or answered that it could not obtain them).
+	Delegated, DelegatedGot, DelegateFallbacks int64
+	// ObtainServed counts chunks this node delivered as their owner to
+	// another node of its region.
+	ObtainServed int64
 }
 
 // future is one missing chunk being fetched; done closes when err is set.
 type future struct {
 	done chan struct{}
 	err  error
+	// delegated: asked of its owner, not fetched by this node (yet);
+	// guarded by Fetcher.mu. An owner's Obtain does not wait for such a
+	// future (see Obtain): two nodes that each think the other owns a
+	// chunk must not wait on each other.
+	delegated bool
 }
 
 // NoHolderError reports a chunk that no live region holds.
@@ -224,13 +268,23 @@ func New(cfg Config, store Store, peers func() []Peer, tr Transport, log *zap.Lo
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if _, ok := cfg.Priors[cfg.Region]; !ok {
+		// This region's other nodes are a LAN away.
+		priors := maps.Clone(cfg.Priors)
+		if priors == nil {
+			priors = map[string]Link{}
+		}
+		priors[cfg.Region] = Link{Bandwidth: LANBandwidth, RTT: LANRTT}
+		cfg.Priors = priors
+	}
 	return &Fetcher{
 		cfg: cfg, store: store, peers: peers, tr: tr, log: log.Named("fetch"),
-		links:     &links{prior: cfg.Priors, def: cfg.DefaultBandwidth, est: map[string]*LinkEstimate{}, ratio: 1},
-		streams:   make(chan struct{}, cfg.MaxStreams),
-		inflight:  map[recipe.ChunkID]*future{},
-		queued:    map[string]int64{},
-		stalledAt: map[string]time.Time{},
+		links:      &links{prior: cfg.Priors, def: cfg.DefaultBandwidth, est: map[string]*LinkEstimate{}, ratio: 1},
+		streams:    make(chan struct{}, cfg.MaxStreams),
+		inflight:   map[recipe.ChunkID]*future{},
+		queued:     map[string]int64{},
+		queuedNode: map[string]int64{},
+		stalledAt:  map[string]time.Time{},
 	}, nil
 }
 
@@ -255,15 +309,28 @@ func (f *Fetcher) Stats() Stats {
 	return f.stats
 }
 
-// livePeers returns one peer per region other than ours.
+// livePeers returns the live nodes a fetch may ask: every node of every
+// region (this region's siblings included, LAN sources for what their
+// stores hold), at most planner.MaxSources, sorted by region then name.
 func (f *Fetcher) livePeers() []Peer {
-	seen := map[string]bool{f.cfg.Region: true}
+	seen := map[string]bool{}
 	var out []Peer
 	for _, p := range f.peers() {
-		if !seen[p.Region] && p.URL != "" {
-			seen[p.Region] = true
-			out = append(out, p)
+		if p.URL == "" || seen[p.URL] || (f.cfg.Node != "" && p.Node == f.cfg.Node) {
+			continue
 		}
+		seen[p.URL] = true
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b Peer) int {
+		if c := strings.Compare(a.Region, b.Region); c != 0 {
+			return c
+		}
+		return strings.Compare(a.name(), b.name())
+	})
+	if len(out) > planner.MaxSources {
+		f.log.Warn("more live nodes than a plan can name; leaving some out", zap.Int("nodes", len(out)))
+		out = out[:planner.MaxSources]
 	}
 	return out
 }
@@ -394,13 +461,7 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 	if err != nil {
 		return nil, err
 	}
-	if len(mine) > 0 {
-		f.count(func(st *Stats) { st.Fetches++ })
-		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.FetchTimeout)
-		j := f.newJob(jctx, cancel, mine)
-		j.rec = rec
-		go j.run()
-	}
+	f.launch(ctx, rec, mine, true)
 	if f.cfg.OnComplete != nil && len(src.wait) > 0 {
 		go f.whenComplete(rec, src.wait)
 	}
@@ -480,13 +541,25 @@ func (f *Fetcher) complete(c *jchunk, err error, fetched bool) {
 	close(c.fut.done)
 }
 
-func (f *Fetcher) addQueued(region string, n int64) {
+// addQueued adds n estimated bytes to what is queued on p (its region and
+// itself).
+func (f *Fetcher) addQueued(p Peer, n int64) {
 	f.mu.Lock()
-	f.queued[region] += n
-	if f.queued[region] <= 0 {
-		delete(f.queued, region)
+	f.queued[p.Region] += n
+	if f.queued[p.Region] <= 0 {
+		delete(f.queued, p.Region)
+	}
+	f.queuedNode[p.URL] += n
+	if f.queuedNode[p.URL] <= 0 {
+		delete(f.queuedNode, p.URL)
 	}
 	f.mu.Unlock()
+}
+
+func (f *Fetcher) queuedOnNode(url string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queuedNode[url]
 }
 
 func (f *Fetcher) queuedOn(region string) int64 {

@@ -113,7 +113,7 @@ func (j *job) stall(s *jsrc, late time.Duration) {
 	f := j.f
 	s.stalled = true
 	f.mu.Lock()
-	f.stalledAt[s.Region] = time.Now()
+	f.stalledAt[s.URL] = time.Now()
 	f.stats.Hedges++
 	f.stats.StalledSources++
 	f.mu.Unlock()
@@ -122,7 +122,7 @@ func (j *job) stall(s *jsrc, late time.Duration) {
 	moved := 0
 	for _, c := range s.batch[s.next:] {
 		if c.state == stQueued && c.owner == me && c.holders&others != 0 {
-			f.addQueued(s.Region, -c.est)
+			f.addQueued(s.Peer, -c.est)
 			c.state, c.alt, c.hedged, c.serial = stPlan, c.alt|s.bit, true, 0
 			moved++
 		}
@@ -138,7 +138,7 @@ func (j *job) stall(s *jsrc, late time.Duration) {
 		}
 		for _, c := range r.batch[r.next:] {
 			if c.state == stQueued && c.owner == ri {
-				f.addQueued(r.Region, -c.est)
+				f.addQueued(r.Peer, -c.est)
 				c.state, c.alt, c.serial = stPlan, c.alt|r.bit, 0
 			}
 		}
@@ -147,7 +147,7 @@ func (j *job) stall(s *jsrc, late time.Duration) {
 		r.cancel()
 	}
 	f.log.Warn("source missed its next chunk's deadline; asking other holders at once",
-		zap.String("region", s.Region), zap.Duration("late", late), zap.Int("chunks_moved", moved),
+		zap.String("region", s.Region), zap.String("node", s.name()), zap.Duration("late", late), zap.Int("chunks_moved", moved),
 		zap.Int64("received_bytes", s.streamBytes))
 	j.poke()
 }
@@ -156,7 +156,7 @@ func (j *job) stall(s *jsrc, late time.Duration) {
 func (j *job) recovered(s *jsrc) {
 	s.stalled = false
 	j.f.mu.Lock()
-	delete(j.f.stalledAt, s.Region)
+	delete(j.f.stalledAt, s.URL)
 	j.f.mu.Unlock()
 	j.f.log.Info("stalled source delivers again", zap.String("region", s.Region))
 }
@@ -182,14 +182,14 @@ func (j *job) hedgeWon(winner *jsrc, c *jchunk) {
 	}
 }
 
-// recentlyStalled reports whether region's last stream stalled less than
-// stallMemory ago and it has not delivered since.
-func (f *Fetcher) recentlyStalled(region string) bool {
+// recentlyStalled reports whether the last stream from the node at url
+// stalled less than stallMemory ago and it has not delivered since.
+func (f *Fetcher) recentlyStalled(url string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	t, ok := f.stalledAt[region]
+	t, ok := f.stalledAt[url]
 	if ok && time.Since(t) > stallMemory {
-		delete(f.stalledAt, region)
+		delete(f.stalledAt, url)
 		return false
 	}
 	return ok

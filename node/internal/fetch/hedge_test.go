@@ -71,7 +71,7 @@ func TestFrozenHolderHedged(t *testing.T) {
 		t.Fatalf("transfers %+v, want one with a hedge", trs)
 	}
 	// New plans leave the frozen region out until it delivers again.
-	if !b.f.recentlyStalled("c") || b.f.recentlyStalled("a") {
+	if !b.f.recentlyStalled(c.hs.URL) || b.f.recentlyStalled(a.hs.URL) {
 		t.Fatal("stall not remembered for c (or remembered for a)")
 	}
 }

@@ -22,9 +22,11 @@ const (
 	holdingsMax = 1 << 17
 )
 
+// holdKey is one node's answer about one chunk: nodes of one region may
+// hold different chunks (per-node stores).
 type holdKey struct {
-	region string
-	id     recipe.ChunkID
+	node string // the node's peer URL
+	id   recipe.ChunkID
 }
 
 type holdVal struct {
@@ -38,8 +40,8 @@ type holdings struct {
 	m  map[holdKey]holdVal
 }
 
-// note records region's answer sizes for ids.
-func (h *holdings) note(region string, ids []recipe.ChunkID, sizes []int64) {
+// note records the answer sizes for ids of the node at url.
+func (h *holdings) note(url string, ids []recipe.ChunkID, sizes []int64) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -50,7 +52,7 @@ func (h *holdings) note(region string, ids []recipe.ChunkID, sizes []int64) {
 		return
 	}
 	for i, id := range ids {
-		h.m[holdKey{region, id}] = holdVal{sizes[i], now}
+		h.m[holdKey{url, id}] = holdVal{sizes[i], now}
 	}
 }
 
@@ -69,7 +71,7 @@ func (h *holdings) lookup(peers []Peer, ids []recipe.ChunkID) (sizes [][]int64, 
 	for p, peer := range peers {
 		sizes[p] = make([]int64, len(ids))
 		for i, id := range ids {
-			v, found := h.m[holdKey{peer.Region, id}]
+			v, found := h.m[holdKey{peer.URL, id}]
 			if !found || now.Sub(v.at) > holdingsTTL {
 				return nil, false
 			}

@@ -108,6 +108,7 @@ type job struct {
 	serial    uint64 // streams started
 	wg        sync.WaitGroup
 	tr        *Transfer // this job in f.transfers
+	g         groups    // j.srcs by region
 	// rec is the recipe read, for a speculative start (nil: none, as
 	// for a heal).
 	rec *recipe.Recipe
@@ -136,12 +137,12 @@ func (f *Fetcher) haveSizes(ctx context.Context, peers []Peer, ids []recipe.Chun
 			defer cancel()
 			has, err := f.tr.Have(hctx, p.URL, ids)
 			if err != nil {
-				f.log.Warn("have request failed; region left out of this plan",
-					zap.String("region", p.Region), zap.Error(err))
+				f.log.Warn("have request failed; node left out of this plan",
+					zap.String("region", p.Region), zap.String("node", p.name()), zap.Error(err))
 				return
 			}
 			out[i] = has
-			f.holdings.note(p.Region, ids, has)
+			f.holdings.note(p.URL, ids, has)
 		})
 	}
 	wg.Wait()
@@ -180,28 +181,155 @@ func (f *Fetcher) sources(peers []Peer, sizes [][]int64, chunks []*jchunk) []*js
 	return srcs
 }
 
-// input builds the planner input for chunks over the sources of srcs in
-// use (the others get bandwidth 0: not planned).
-func (f *Fetcher) input(srcs []*jsrc, chunks []*jchunk, use planner.RegionSet) planner.Input {
-	in := planner.Input{Chunks: make([]planner.Chunk, len(chunks)), Sources: make([]planner.Source, len(srcs))}
+// groups is a job's sources (nodes) grouped by region: the planner's
+// sources are regions (a region is one source, its WAN link), each served
+// by any of its usable nodes (see assign).
+type groups struct {
+	names []string            // region names, in order of their first node
+	of    []int               // of[i]: the group of srcs[i]
+	nodes []planner.RegionSet // nodes[g]: the bits of group g's nodes
+	// identity: one node per region, so node bits are region bits.
+	identity bool
+}
+
+func groupSources(srcs []*jsrc) groups {
+	g := groups{identity: true}
+	idx := make(map[string]int, len(srcs))
 	for i, s := range srcs {
-		est := f.links.get(s.Region)
-		rtt := s.RTT
+		k, ok := idx[s.Region]
+		if !ok {
+			k = len(g.names)
+			idx[s.Region] = k
+			g.names = append(g.names, s.Region)
+			g.nodes = append(g.nodes, 0)
+		}
+		g.of = append(g.of, k)
+		g.nodes[k] |= s.bit
+		g.identity = g.identity && k == i && s.bit == planner.Regions(i)
+	}
+	return g
+}
+
+// regionsOf maps a set of nodes to the set of their regions.
+func (g *groups) regionsOf(nodes planner.RegionSet) planner.RegionSet {
+	if g.identity {
+		return nodes
+	}
+	var out planner.RegionSet
+	for r, m := range g.nodes {
+		if nodes&m != 0 {
+			out |= planner.Regions(r)
+		}
+	}
+	return out
+}
+
+// usable returns the sources in use (in use and not failed).
+func usable(srcs []*jsrc, use planner.RegionSet) planner.RegionSet {
+	var u planner.RegionSet
+	for _, s := range srcs {
+		if !s.failed && s.bit&use != 0 {
+			u |= s.bit
+		}
+	}
+	return u
+}
+
+// input builds the planner input for chunks over the regions of the
+// sources of srcs in use: a region's link (its estimate, the least RTT
+// of its usable nodes, the bytes queued on it) is planned when one of its
+// nodes is usable (failed nodes and those not in use are not), and a
+// chunk's holders are the regions of its usable holder nodes.
+func (f *Fetcher) input(srcs []*jsrc, chunks []*jchunk, use planner.RegionSet) (planner.Input, groups) {
+	g := groupSources(srcs)
+	u := usable(srcs, use)
+	in := planner.Input{Chunks: make([]planner.Chunk, len(chunks)), Sources: make([]planner.Source, len(g.names))}
+	for r, region := range g.names {
+		est := f.links.get(region)
+		rtt := time.Duration(0)
+		for i, s := range srcs {
+			if g.of[i] == r && s.bit&u != 0 && s.RTT > 0 && (rtt == 0 || s.RTT < rtt) {
+				rtt = s.RTT
+			}
+		}
 		if rtt <= 0 {
 			rtt = est.RTT
 		}
 		bw := est.Bandwidth
-		if s.failed || s.bit&use == 0 {
+		if g.nodes[r]&u == 0 {
 			bw = 0
 		}
-		in.Sources[i] = planner.Source{Region: s.Region, Bandwidth: bw, RTT: rtt,
-			CostPerByte: f.cfg.Priors[s.Region].CostPerByte, Queued: f.queuedOn(s.Region),
+		in.Sources[r] = planner.Source{Region: region, Bandwidth: bw, RTT: rtt,
+			CostPerByte: f.cfg.Priors[region].CostPerByte, Queued: f.queuedOn(region),
 			Startup: planner.SlowStart(bw, est.PriorRTT, tcpInitialWindow)}
 	}
 	for i, c := range chunks {
-		in.Chunks[i] = planner.Chunk{Index: c.index, ID: c.id.Short(), Size: c.est, Holders: c.holders}
+		in.Chunks[i] = planner.Chunk{Index: c.index, ID: c.id.Short(), Size: c.est, Holders: g.regionsOf(c.holders & u)}
 	}
-	return in
+	return in, g
+}
+
+// assign gives the chunks a plan put on region r to its usable nodes u:
+// all to the one with the least bytes queued in this fetcher (so that the
+// streams of concurrent fetches spread over the region's nodes), a chunk
+// it does not hold to the least loaded usable node that does; it returns
+// the bytes given to each source. j.mu held.
+func (j *job) assign(g *groups, r int, u planner.RegionSet, chunks []*jchunk, bytes []int64) {
+	cand := g.nodes[r] & u
+	var loads map[int]int64
+	load := func(i int) int64 {
+		if loads == nil {
+			loads = map[int]int64{}
+		}
+		l, ok := loads[i]
+		if !ok {
+			l = j.f.queuedOnNode(j.srcs[i].URL)
+			loads[i] = l
+		}
+		return l
+	}
+	best := -1
+	if cand&(cand-1) == 0 { // one node: no load to compare
+		best = trailingBit(cand)
+	} else {
+		for i := range j.srcs {
+			if cand.Has(i) && (best < 0 || load(i) < load(best)) {
+				best = i
+			}
+		}
+	}
+	for _, c := range chunks {
+		if best < 0 { // cannot happen: the planner gives chunks only to regions with a usable node
+			j.fail(c, fmt.Errorf("fetch: chunk %s planned on region %s, which has no usable node", c.id.Short(), g.names[r]))
+			continue
+		}
+		o := best
+		if !c.holders.Has(o) {
+			o = -1
+			for i := range j.srcs {
+				if (cand & c.holders).Has(i) && (o < 0 || load(i) < load(o)) {
+					o = i
+				}
+			}
+			if o < 0 { // the planner gave r a chunk no usable node of r holds
+				o = best
+			}
+		}
+		s := j.srcs[o]
+		c.state, c.owner = stQueued, o
+		s.queue = append(s.queue, c)
+		j.f.addQueued(s.Peer, c.est)
+		bytes[o] += c.est
+	}
+}
+
+func trailingBit(m planner.RegionSet) int {
+	for i := 0; i < planner.MaxSources; i++ {
+		if m.Has(i) {
+			return i
+		}
+	}
+	return -1
 }
 
 func (j *job) run() {
@@ -209,7 +337,9 @@ func (j *job) run() {
 	f := j.f
 	peers := f.livePeers()
 	for _, p := range peers {
-		j.asked = append(j.asked, p.Region)
+		if !slices.Contains(j.asked, p.Region) {
+			j.asked = append(j.asked, p.Region)
+		}
 	}
 	ids := make([]recipe.ChunkID, len(j.chunks))
 	for i, c := range j.chunks {
@@ -230,14 +360,15 @@ func (j *job) run() {
 		sizes = f.haveSizes(j.ctx, peers, ids)
 		j.srcs = f.sources(peers, sizes, j.chunks)
 	}
-	regions := make([]string, len(j.srcs))
+	j.g = groupSources(j.srcs)
+	nodes := make([]Peer, len(j.srcs))
 	for i, s := range j.srcs {
-		regions[i] = s.Region
+		nodes[i] = s.Peer
 	}
-	j.tr = f.transfers.start(len(j.chunks), regions)
+	j.tr = f.transfers.start(len(j.chunks), nodes)
 	defer f.transfers.finish(j.tr, f.cfg.OnTransfer)
 	for _, s := range j.srcs {
-		s.stalled = f.recentlyStalled(s.Region)
+		s.stalled = f.recentlyStalled(s.URL)
 	}
 	if spec >= 0 {
 		j.speculate(peers, spec, ids)
@@ -278,7 +409,7 @@ func (j *job) run() {
 // fail resolves c with err; j.mu held.
 func (j *job) fail(c *jchunk, err error) {
 	if c.state == stQueued {
-		j.f.addQueued(j.srcs[c.owner].Region, -c.est)
+		j.f.addQueued(j.srcs[c.owner].Peer, -c.est)
 	}
 	c.state = stFailed
 	j.remaining--
@@ -321,7 +452,7 @@ func (j *job) planPending() {
 			break
 		}
 	}
-	in := j.f.input(j.srcs, todo, use)
+	in, g := j.f.input(j.srcs, todo, use)
 	t0 := time.Now()
 	plan, err := planner.Solve(in, j.f.cfg.Strategy)
 	d := time.Since(t0).Nanoseconds()
@@ -332,20 +463,28 @@ func (j *job) planPending() {
 		}
 		return
 	}
+	u := usable(j.srcs, use)
 	planned, finish := make([]int64, len(j.srcs)), make([]float64, len(j.srcs))
 	for r, sp := range plan.Sources {
-		planned[r], finish[r] = sp.Bytes, sp.Finish
+		if len(sp.Chunks) == 0 {
+			continue
+		}
+		part := make([]*jchunk, len(sp.Chunks))
+		for k, pos := range sp.Chunks {
+			part[k] = todo[pos]
+		}
+		j.assign(&g, r, u, part, planned)
+		for i := range j.srcs {
+			if g.of[i] == r {
+				finish[i] = sp.Finish
+			}
+		}
 	}
 	j.f.transfers.planned(j.tr, plan.Makespan, plan.LowerBound, planned, finish)
-	for r, sp := range plan.Sources {
-		s := j.srcs[r]
-		for _, pos := range sp.Chunks {
-			c := todo[pos]
-			c.state, c.owner = stQueued, r
-			s.queue = append(s.queue, c)
-			j.f.addQueued(s.Region, c.est)
+	for _, s := range j.srcs {
+		if len(s.queue) > 1 {
+			slices.SortFunc(s.queue, func(a, b *jchunk) int { return a.index - b.index })
 		}
-		slices.SortFunc(s.queue, func(a, b *jchunk) int { return a.index - b.index })
 	}
 	j.f.log.Debug("planned", zap.Int("chunks", len(todo)), zap.Float64("makespan_s", plan.Makespan),
 		zap.Float64("lower_bound_s", plan.LowerBound))
@@ -465,7 +604,7 @@ func (s *jsrc) localStall(now time.Time) time.Duration {
 func (j *job) requeue(s *jsrc) {
 	for _, c := range s.queue {
 		if c.state == stQueued {
-			j.f.addQueued(s.Region, -c.est)
+			j.f.addQueued(s.Peer, -c.est)
 			c.state = stPlan
 		}
 	}
@@ -537,7 +676,7 @@ func (j *job) worker(s *jsrc) {
 		// ahead of the stream.
 		own := int64(0)
 		for _, c := range j.chunks {
-			if c.state == stQueued && c.owner == me {
+			if c.state == stQueued && j.g.of[c.owner] == j.g.of[me] {
 				own += c.est
 			}
 		}
@@ -645,7 +784,7 @@ func (j *job) worker(s *jsrc) {
 		leftover := 0
 		for _, c := range batch { // every arrival is resolved: the rest never came
 			if c.state == stQueued && c.owner == me && c.serial == serial {
-				f.addQueued(s.Region, -c.est)
+				f.addQueued(s.Peer, -c.est)
 				c.state = stPlan
 				leftover++
 			}
@@ -672,8 +811,8 @@ func (j *job) worker(s *jsrc) {
 			s.failed = true
 			f.count(func(st *Stats) { st.SourceFails++; st.Replans++ })
 			j.replanned(s, true)
-			f.log.Warn("source failed; re-planning its chunks onto the others",
-				zap.String("region", s.Region), zap.Int("chunks_left", leftover+len(s.queue)), zap.Error(err))
+			f.log.Warn("source node failed; re-planning its chunks onto the others (its region's other nodes first)",
+				zap.String("region", s.Region), zap.String("node", s.name()), zap.Int("chunks_left", leftover+len(s.queue)), zap.Error(err))
 			j.requeue(s)
 		}
 		s.streamLeft = 0
@@ -720,7 +859,7 @@ func (j *job) chunkDone(s *jsrc, c *jchunk, stored int64) {
 	defer j.mu.Unlock()
 	switch c.state {
 	case stQueued:
-		j.f.addQueued(j.srcs[c.owner].Region, -c.est)
+		j.f.addQueued(j.srcs[c.owner].Peer, -c.est)
 	case stPlan: // an alt stream's copy came before the re-plan
 	default: // resolved already: never twice
 		return
@@ -749,7 +888,7 @@ func (j *job) chunkFailed(s *jsrc, c *jchunk, reason string) {
 		j.mu.Unlock()
 		return
 	}
-	j.f.addQueued(s.Region, -c.est)
+	j.f.addQueued(s.Peer, -c.est)
 	c.holders &^= s.bit
 	c.lastErr = reason
 	c.state = stPlan

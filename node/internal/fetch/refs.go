@@ -59,11 +59,7 @@ func (f *Fetcher) PrefetchRefs(ctx context.Context, rec *recipe.Recipe, refs []i
 	if err != nil {
 		return 0, err
 	}
-	if len(mine) > 0 {
-		f.count(func(st *Stats) { st.Fetches++ })
-		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.FetchTimeout)
-		go f.newJob(jctx, cancel, mine).run()
-	}
+	f.launch(ctx, nil, mine, true) // no speculative start, as before
 	var first error
 	for _, fu := range wait {
 		select {

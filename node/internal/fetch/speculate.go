@@ -64,7 +64,7 @@ func (f *Fetcher) specPick(ctx context.Context, rec *recipe.Recipe, peers []Peer
 	}
 	best, bestT := -1, time.Duration(0)
 	for i, p := range peers {
-		if !slices.Contains(holders, p.Region) || f.recentlyStalled(p.Region) {
+		if !slices.Contains(holders, p.Region) || f.recentlyStalled(p.URL) {
 			continue
 		}
 		est := f.links.get(p.Region)
@@ -77,7 +77,10 @@ func (f *Fetcher) specPick(ctx context.Context, rec *recipe.Recipe, peers []Peer
 		}
 		t := rtt + planner.SlowStart(est.Bandwidth, est.PriorRTT, tcpInitialWindow) +
 			secs((bytes+float64(f.queuedOn(p.Region)))/est.Bandwidth)
-		if best < 0 || t < bestT {
+		// Among the nodes of one region, the least loaded (the streams of
+		// concurrent reads spread over them).
+		if best < 0 || t < bestT || (t == bestT && peers[best].Region == p.Region &&
+			f.queuedOnNode(p.URL) < f.queuedOnNode(peers[best].URL)) {
 			best, bestT = i, t
 		}
 	}
@@ -85,16 +88,21 @@ func (f *Fetcher) specPick(ctx context.Context, rec *recipe.Recipe, peers []Peer
 }
 
 // specSources returns a job source for every peer, the chunks all held by
-// peers[spec] (its holding) at their estimated stored sizes, before any
-// have answer; mergeHave corrects both when the answers arrive.
+// the nodes of peers[spec]'s region (its holding) at their estimated
+// stored sizes, before any have answer; mergeHave corrects both when the
+// answers arrive.
 func (f *Fetcher) specSources(peers []Peer, spec int, chunks []*jchunk) []*jsrc {
 	srcs := make([]*jsrc, len(peers))
+	var region planner.RegionSet
 	for i, p := range peers {
 		srcs[i] = &jsrc{Peer: p, bit: planner.Regions(i)}
+		if p.Region == peers[spec].Region {
+			region |= srcs[i].bit
+		}
 	}
 	ratio := f.links.compression()
 	for _, c := range chunks {
-		c.holders = srcs[spec].bit
+		c.holders = region
 		c.est = max(1, int64(float64(c.plain)*ratio+0.5))
 	}
 	return srcs
@@ -127,7 +135,7 @@ func (j *job) speculate(peers []Peer, spec int, ids []recipe.ChunkID) {
 		}
 		c.state, c.owner = stQueued, spec
 		s.queue = append(s.queue, c)
-		f.addQueued(s.Region, c.est)
+		f.addQueued(s.Peer, c.est)
 		used += c.est
 		n++
 	}
@@ -165,9 +173,12 @@ func (j *job) recordSpec(spec int) {
 			own[c.owner] += c.est
 		}
 	}
-	in := f.input(j.srcs, j.chunks, j.alive())
-	for i := range in.Sources {
-		in.Sources[i].Queued = max(0, in.Sources[i].Queued-queued[i])
+	in, g := f.input(j.srcs, j.chunks, j.alive())
+	for i := range j.srcs {
+		in.Sources[g.of[i]].Queued -= queued[i]
+	}
+	for r := range in.Sources {
+		in.Sources[r].Queued = max(0, in.Sources[r].Queued)
 	}
 	t0 := time.Now()
 	plan, err := planner.Solve(in, f.cfg.Strategy)
@@ -176,7 +187,7 @@ func (j *job) recordSpec(spec int) {
 	if err != nil {
 		return
 	}
-	s, src := j.srcs[spec], in.Sources[spec]
+	s, src := j.srcs[spec], in.Sources[g.of[spec]]
 	if src.Bandwidth <= 0 {
 		return
 	}
@@ -220,7 +231,7 @@ func (j *job) mergeHave(sizes [][]int64, spec int) {
 			continue
 		}
 		if c.state == stQueued {
-			j.f.addQueued(j.srcs[c.owner].Region, size-c.est)
+			j.f.addQueued(j.srcs[c.owner].Peer, size-c.est)
 		}
 		c.est = size
 	}

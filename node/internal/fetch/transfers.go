@@ -56,9 +56,12 @@ type Transfer struct {
 // Running reports whether the job has not finished.
 func (t *Transfer) Running() bool { return t.FinishedAt.IsZero() }
 
-// TransferSource is one source region of a Transfer.
+// TransferSource is one source node of a Transfer (a region has one per
+// node the job could use).
 type TransferSource struct {
 	Region string `json:"region"`
+	// Node is the node's name (its URL when membership gave none).
+	Node string `json:"node,omitempty"`
 	// PlannedBytes is what the first plan assigned to it (stored bytes)
 	// and PlannedSeconds when the plan predicted it would finish.
 	PlannedBytes   int64   `json:"planned_bytes"`
@@ -83,14 +86,14 @@ type transfers struct {
 	all  []*Transfer // oldest first, at most keepTransfers
 }
 
-// start registers a job fetching chunks from the regions srcs.
-func (ts *transfers) start(chunks int, srcs []string) *Transfer {
+// start registers a job fetching chunks from the nodes srcs.
+func (ts *transfers) start(chunks int, srcs []Peer) *Transfer {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	ts.next++
 	t := &Transfer{ID: ts.next, StartedAt: time.Now(), Chunks: chunks}
-	for _, r := range srcs {
-		t.Sources = append(t.Sources, TransferSource{Region: r})
+	for _, p := range srcs {
+		t.Sources = append(t.Sources, TransferSource{Region: p.Region, Node: p.name()})
 	}
 	ts.all = append(ts.all, t)
 	if len(ts.all) > keepTransfers {
@@ -198,15 +201,16 @@ func (ts *transfers) snapshot() []Transfer {
 func (f *Fetcher) Transfers() []Transfer { return f.transfers.snapshot() }
 
 // Shares returns, for each live peer region that answered within the have
-// timeout, the fraction (0..1) of rec's distinct chunks it holds: one
-// have request per peer. The local share is the caller's (Store.Has).
+// timeout, the fraction (0..1) of rec's distinct chunks it holds (the
+// largest of its nodes'): one have request per live node of another
+// region. The local share is the caller's (Store.Has).
 func (f *Fetcher) Shares(ctx context.Context, rec *recipe.Recipe) map[string]float64 {
 	ids := rec.Unique()
 	out := map[string]float64{}
 	if len(ids) == 0 {
 		return out
 	}
-	peers := f.livePeers()
+	peers := slices.DeleteFunc(f.livePeers(), func(p Peer) bool { return p.Region == f.cfg.Region })
 	for i, has := range f.haveSizes(ctx, peers, ids) {
 		if has == nil {
 			continue
@@ -217,7 +221,9 @@ func (f *Fetcher) Shares(ctx context.Context, rec *recipe.Recipe) map[string]flo
 				n++
 			}
 		}
-		out[peers[i].Region] = float64(n) / float64(len(ids))
+		// A region holds what any of its nodes holds (per-node stores);
+		// with a shared store its nodes answer alike.
+		out[peers[i].Region] = max(out[peers[i].Region], float64(n)/float64(len(ids)))
 	}
 	return out
 }

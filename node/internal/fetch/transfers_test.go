@@ -58,7 +58,7 @@ func TestTransfersRecordTheRead(t *testing.T) {
 func TestTransfersRingBounded(t *testing.T) {
 	var ts transfers
 	for i := range keepTransfers + 5 {
-		tr := ts.start(1, []string{"a"})
+		tr := ts.start(1, []Peer{{Region: "a"}})
 		if i > 0 { // the first stays running: it is the one kept longest
 			ts.update(tr, func(t *Transfer) { t.FinishedAt = time.Now() })
 		}

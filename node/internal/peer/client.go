@@ -191,6 +191,31 @@ func (c *Client) FetchChunks(ctx context.Context, base, region string, ids []rec
 	if err != nil {
 		return err
 	}
+	return c.readChunks(resp, region, ids, fn)
+}
+
+// Obtain asks the node at base, a node of this client's region that owns
+// ids among the region's nodes, to make them local (fetching the missing
+// ones from other regions once, however many nodes ask) and to stream them
+// back as FetchChunks does; plain are their plain sizes (1 to
+// recipe.MaxChunkSize). A chunk the owner could not obtain is passed to fn
+// as a *NotHeldError. The stream may pause while the owner fetches.
+func (c *Client) Obtain(ctx context.Context, base string, ids []recipe.ChunkID, plain []uint32,
+	fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error {
+	if len(ids) > MaxIDs || len(ids) != len(plain) {
+		return fmt.Errorf("peer: obtain %d chunk IDs with %d sizes (at most %d)", len(ids), len(plain), MaxIDs)
+	}
+	resp, err := c.do(ctx, http.MethodPost, base, "/peer/v1/obtain", encodeWants(ids, plain), "application/octet-stream")
+	if err != nil {
+		return err
+	}
+	return c.readChunks(resp, c.cfg.Region, ids, fn)
+}
+
+// readChunks reads a chunk stream answer to ids from region (see
+// FetchChunks) and closes it.
+func (c *Client) readChunks(resp *http.Response, region string, ids []recipe.ChunkID,
+	fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error {
 	defer resp.Body.Close()
 	br := bufio.NewReaderSize(resp.Body, 64<<10)
 	for i, want := range ids {

@@ -17,6 +17,13 @@
 //	                      len(4, big endian) | stored bytes[len]; status 0 is
 //	                      a chunk, 1 "not held" (absent or failed
 //	                      verification here), with len 0
+//	POST /obtain          body: per chunk its ID (32 bytes) and plain size
+//	                      (uint32, big endian); only from a node of the
+//	                      server's own region (403 otherwise): the server,
+//	                      the chunks' owner among the region's nodes, makes
+//	                      them local (fetching the missing ones once) and
+//	                      answers frames as /chunks, each once it is
+//	                      stored; not held: it could not obtain it
 //	GET  /status          the node's status for `nitro status` (JSON)
 //	GET  /plan?object=a/c/o  the read plan for `nitro plan` (JSON)
 //	POST /place?object=a/c/o copy the object here in the background (eager

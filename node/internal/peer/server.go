@@ -52,6 +52,16 @@ type Operator interface {
 	Place(ctx context.Context, object string) error
 }
 
+// ChunkObtainer is the owner's side of the obtain request (issue 12: one
+// WAN transfer per missing chunk however many nodes of a region read it);
+// *fetch.Fetcher implements it.
+type ChunkObtainer interface {
+	// Obtain makes ids local (plain: their plain sizes), fetching the
+	// missing ones once, and calls fn for each in request order as soon as
+	// it is stored, with nil or why it could not be obtained.
+	Obtain(ctx context.Context, ids []recipe.ChunkID, plain []uint32, fn func(i int, err error) error) error
+}
+
 // ServerConfig configures a Server.
 type ServerConfig struct {
 	// Secret is the cluster secret. Required (>= 16 bytes).
@@ -71,6 +81,9 @@ type ServerConfig struct {
 	Block func(fromRegion string) bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Obtain serves POST /peer/v1/obtain, to nodes of this server's
+	// Region only (403 for others); nil answers 503.
+	Obtain ChunkObtainer
 }
 
 // Server serves the peer protocol. Safe for concurrent use.
@@ -109,6 +122,7 @@ func NewServer(cfg ServerConfig, chunks ChunkStore, records RecordStore, op Oper
 	s.mux.HandleFunc("POST /peer/v1/records/fetch", s.fetchRecords)
 	s.mux.HandleFunc("POST /peer/v1/have", s.have)
 	s.mux.HandleFunc("POST /peer/v1/chunks", s.chunkStream)
+	s.mux.HandleFunc("POST /peer/v1/obtain", s.obtain)
 	s.mux.HandleFunc("GET /peer/v1/status", s.status)
 	s.mux.HandleFunc("GET /peer/v1/plan", s.plan)
 	s.mux.HandleFunc("POST /peer/v1/place", s.place)
@@ -241,6 +255,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &bad), errors.Is(err, ErrInvalid):
 		code = http.StatusBadRequest
+	case errors.Is(err, errForbidden):
+		code = http.StatusForbidden
 	case errors.Is(err, errUnavailable), errors.Is(err, ErrBusy):
 		code = http.StatusServiceUnavailable
 	case errors.Is(err, chunkstore.ErrNotFound), errors.Is(err, ErrNotFound):
@@ -261,6 +277,8 @@ type badRequest struct{ error }
 var ErrInvalid = errors.New("peer: invalid request")
 
 var errUnavailable = errors.New("peer: service not available on this node")
+
+var errForbidden = errors.New("peer: not allowed")
 
 // ErrBusy is wrapped by an Operator's errors when it cannot take more work
 // now; the server answers 503.
@@ -416,6 +434,56 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler) // the client went away
 		}
 		_ = rc.Flush()
+	}
+}
+
+// obtain serves a node of this region that asks this node, the owner of
+// ids, to make them local and send them (ChunkObtainer). Frames as for
+// /chunks, each written once its chunk is stored here; a chunk that could
+// not be obtained is a not-held frame. No stream slot is taken: the
+// request mostly waits for this node's own fetch.
+func (s *Server) obtain(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Obtain == nil || s.chunks == nil {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	from := caller(r)
+	if from != s.cfg.Region {
+		s.fail(w, r, fmt.Errorf("%w: obtain from region %q: only nodes of region %q may ask", errForbidden, from, s.cfg.Region))
+		return
+	}
+	ids, plain, err := decodeWants(r.Body)
+	if err != nil {
+		s.fail(w, r, badRequest{err})
+		return
+	}
+	ctx := r.Context()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	err = s.cfg.Obtain.Obtain(ctx, ids, plain, func(i int, oerr error) error {
+		var p *chunkstore.Stored
+		if oerr == nil {
+			st, err := s.chunks.GetStored(ctx, ids[i])
+			switch {
+			case err == nil:
+				p = &st
+				s.sent.add(from, 1, int64(len(st.Data)))
+			case ctx.Err() != nil:
+				return ctx.Err()
+			default:
+				s.log.Warn("obtained chunk not served", zap.String("chunk", ids[i].Short()), zap.Error(err))
+			}
+		}
+		if err := writeFrame(w, ids[i], p); err != nil {
+			return err
+		}
+		_ = rc.Flush()
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("obtain stream ended early", zap.String("to", from), zap.Error(err))
+		panic(http.ErrAbortHandler) // the client sees a stream without its final segment
 	}
 }
 

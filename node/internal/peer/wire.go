@@ -71,6 +71,37 @@ func encodeIDs(ids []recipe.ChunkID) []byte {
 	return b
 }
 
+// encodeWants encodes an obtain request: per chunk its ID and its plain
+// size (uint32, big endian).
+func encodeWants(ids []recipe.ChunkID, plain []uint32) []byte {
+	b := make([]byte, 0, 36*len(ids))
+	for i, id := range ids {
+		b = append(b, id[:]...)
+		b = binary.BigEndian.AppendUint32(b, plain[i])
+	}
+	return b
+}
+
+func decodeWants(r io.Reader) ([]recipe.ChunkID, []uint32, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 36*MaxIDs+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(b)%36 != 0 || len(b) > 36*MaxIDs {
+		return nil, nil, fmt.Errorf("body of %d bytes is not at most %d (chunk ID, size) pairs", len(b), MaxIDs)
+	}
+	ids := make([]recipe.ChunkID, len(b)/36)
+	plain := make([]uint32, len(ids))
+	for i := range ids {
+		copy(ids[i][:], b[36*i:])
+		plain[i] = binary.BigEndian.Uint32(b[36*i+32:])
+		if plain[i] == 0 || plain[i] > recipe.MaxChunkSize {
+			return nil, nil, fmt.Errorf("chunk %d: plain size %d", i, plain[i])
+		}
+	}
+	return ids, plain, nil
+}
+
 func decodeIDs(r io.Reader) ([]recipe.ChunkID, error) {
 	b, err := io.ReadAll(io.LimitReader(r, 32*MaxIDs+1))
 	if err != nil {

@@ -42,7 +42,9 @@ type Transport interface {
 	Records(ctx context.Context, base string, buckets []int, fn func(peer.WireRecord) error) error
 }
 
-// Peer is a live node of another region.
+// Peer is a live node other than this one: of another region or of this
+// one (every node of every region holds the whole namespace, so a node
+// pushes to and pulls from all of them, its own region's too).
 type Peer struct {
 	Region, Name, URL string
 }

@@ -1,0 +1,532 @@
+// Package swiftstore is chunkstore's "swift" backend: a region's chunks and
+// recipes as objects on the region's object cluster, through the OpenStack
+// Swift API v1 (OpenStack Swift, Ceph RGW), with gophercloud/v2's
+// objectstorage v1 client, authenticated by tempauth/swauth (auth v1) or
+// Keystone v3 (password).
+//
+// Layout (/work/wt/REGION-CONTRACT.md, shared with the region GC):
+//
+//   - chunks: container <prefix>-chunks-<H>, H the first k hex digits of the
+//     chunk ID (k = log16(containers); one container: <prefix>-chunks),
+//     object name the 64-hex chunk ID, body the stored form exactly as
+//     Badger holds it in the badger backend (codec byte, then the data);
+//     immutable, verified by the reader (chunkstore);
+//   - recipes: <prefix>-recipes-<H>, object name the recipe ID in hex, body
+//     the recipe's encoding;
+//   - fossils (the region GC's first step): <prefix>-fossils-<H>, same names
+//     and bodies as the chunks;
+//   - touch time of an object: max(Last-Modified, X-Object-Meta-Nitro-Touched
+//     in unix seconds).
+//
+// Containers are created on first use (a PUT answered 404 creates its
+// container and retries). Every request is bounded by Config.Concurrency,
+// retried on 5xx and transport errors (every operation is idempotent: a
+// chunk's bytes are fixed by its ID), and re-authenticates on 401.
+package swiftstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/containers"
+	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/objects"
+	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/swauth"
+	"github.com/nitro-cloud/nitro/chunkstore"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+)
+
+// TouchedHeader is the object metadata header holding an object's touch
+// time in unix seconds (Swift's X-Object-Meta-*; a POST replaces it).
+const TouchedHeader = "X-Object-Meta-Nitro-Touched"
+
+// Defaults of Config's zero fields.
+const (
+	DefaultContainerPrefix = "nitro"
+	DefaultContainers      = 256
+	DefaultConcurrency     = 64
+	DefaultTimeout         = 60 * time.Second
+)
+
+// Config says how to reach the cluster and how the objects are laid out.
+// Key is a secret: String redacts it, and nothing in this package logs it.
+type Config struct {
+	// AuthURL is the tempauth v1 endpoint (http://HOST:8080/auth/v1.0) or
+	// Keystone's v3 endpoint (http://HOST:5000/v3).
+	AuthURL string
+	// AuthVersion is 1 (tempauth/swauth: X-Auth-User/X-Auth-Key) or 3
+	// (Keystone v3 password); 0 means 1.
+	AuthVersion int
+	// User is "account:user" for v1, the user name for v3.
+	User string
+	// Key is the v1 key or the v3 password.
+	Key string
+	// Project, UserDomain, ProjectDomain: v3 only (domains default to
+	// "Default").
+	Project, UserDomain, ProjectDomain string
+	// RegionName is the catalog region of the object-store endpoint (v3;
+	// "" takes the first).
+	RegionName string
+	// ContainerPrefix prefixes every container name; "" means
+	// DefaultContainerPrefix.
+	ContainerPrefix string
+	// Containers is the number of containers per kind (chunks, recipes,
+	// fossils): 1, 16, 256 or 4096; 0 means DefaultContainers.
+	Containers int
+	// Concurrency bounds the requests in flight; 0 means
+	// DefaultConcurrency.
+	Concurrency int
+	// Timeout bounds each request, its body included; 0 means
+	// DefaultTimeout.
+	Timeout time.Duration
+	// Transport is the HTTP transport (tests count requests with it); nil
+	// means one with Concurrency idle connections kept per host.
+	Transport http.RoundTripper
+}
+
+// String describes c without its key.
+func (c Config) String() string {
+	return fmt.Sprintf("swift{auth_url=%s auth_version=%d user=%s key=<redacted> project=%s prefix=%s containers=%d}",
+		c.AuthURL, c.AuthVersion, c.User, c.Project, c.ContainerPrefix, c.Containers)
+}
+
+// normalize fills c's zero fields and validates it.
+func (c Config) normalize() (Config, error) {
+	if c.AuthVersion == 0 {
+		c.AuthVersion = 1
+	}
+	if c.ContainerPrefix == "" {
+		c.ContainerPrefix = DefaultContainerPrefix
+	}
+	if c.Containers == 0 {
+		c.Containers = DefaultContainers
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.UserDomain == "" {
+		c.UserDomain = "Default"
+	}
+	if c.ProjectDomain == "" {
+		c.ProjectDomain = "Default"
+	}
+	var errs []error
+	if !strings.HasPrefix(c.AuthURL, "http://") && !strings.HasPrefix(c.AuthURL, "https://") {
+		errs = append(errs, fmt.Errorf("auth_url %q must start with http:// or https://", c.AuthURL))
+	}
+	if c.AuthVersion == 1 && !strings.HasSuffix(c.AuthURL, "/auth/v1.0") {
+		errs = append(errs, fmt.Errorf("auth_url %q: tempauth's endpoint ends in /auth/v1.0", c.AuthURL))
+	}
+	if c.AuthVersion != 1 && c.AuthVersion != 3 {
+		errs = append(errs, fmt.Errorf("auth_version %d: want 1 or 3", c.AuthVersion))
+	}
+	if c.User == "" || c.Key == "" {
+		errs = append(errs, errors.New("user and key must not be empty"))
+	}
+	if c.AuthVersion == 3 && c.Project == "" {
+		errs = append(errs, errors.New("project must not be empty with auth_version 3"))
+	}
+	if _, err := digitsFor(c.Containers); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkPrefix(c.ContainerPrefix); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, fmt.Errorf("swiftstore: %w", err)
+	}
+	return c, nil
+}
+
+// checkPrefix rejects prefixes that cannot start a container name.
+func checkPrefix(p string) error {
+	if strings.ContainsAny(p, "/\x00") || len(p) > 200 {
+		return fmt.Errorf("container_prefix %q: no '/' or NUL, at most 200 bytes", p)
+	}
+	return nil
+}
+
+// digitsFor returns log16(n) for the valid container counts.
+func digitsFor(n int) (int, error) {
+	switch n {
+	case 1:
+		return 0, nil
+	case 16:
+		return 1, nil
+	case 256:
+		return 2, nil
+	case 4096:
+		return 3, nil
+	}
+	return 0, fmt.Errorf("containers %d: want 1, 16, 256 or 4096", n)
+}
+
+// Layout names the containers and objects of a cluster (see the package
+// doc). The zero value is not valid: use NewLayout.
+type Layout struct {
+	prefix string
+	digits int
+}
+
+// NewLayout returns the layout of prefix with containers per kind (1, 16,
+// 256 or 4096).
+func NewLayout(prefix string, containers int) (Layout, error) {
+	d, err := digitsFor(containers)
+	if err != nil {
+		return Layout{}, err
+	}
+	if err := checkPrefix(prefix); err != nil {
+		return Layout{}, err
+	}
+	return Layout{prefix: prefix, digits: d}, nil
+}
+
+// Kinds of containers.
+const (
+	KindChunks  = "chunks"
+	KindRecipes = "recipes"
+	KindFossils = "fossils"
+)
+
+// Container returns the container of kind (KindChunks, …) holding the
+// object named hexID (a 64-hex ID).
+func (l Layout) Container(kind, hexID string) string {
+	if l.digits == 0 {
+		return l.prefix + "-" + kind
+	}
+	return l.prefix + "-" + kind + "-" + hexID[:l.digits]
+}
+
+// Containers returns every container name of kind, in order.
+func (l Layout) Containers(kind string) []string {
+	if l.digits == 0 {
+		return []string{l.prefix + "-" + kind}
+	}
+	n := 1 << (4 * l.digits)
+	out := make([]string, n)
+	for i := range n {
+		out[i] = fmt.Sprintf("%s-%s-%0*x", l.prefix, kind, l.digits, i)
+	}
+	return out
+}
+
+// NewClient authenticates with c (v1 or v3) and returns an object-storage
+// client that re-authenticates when its token expires. The region GC
+// uses it to list, move and delete objects of the same layout.
+func NewClient(ctx context.Context, c Config) (*gophercloud.ServiceClient, error) {
+	c, err := c.normalize()
+	if err != nil {
+		return nil, err
+	}
+	return newClient(ctx, c)
+}
+
+func newClient(ctx context.Context, c Config) (*gophercloud.ServiceClient, error) {
+	tr := c.Transport
+	if tr == nil {
+		tr = &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:        2 * c.Concurrency,
+			MaxIdleConnsPerHost: c.Concurrency,
+			IdleConnTimeout:     90 * time.Second,
+		}
+	}
+	hc := http.Client{Transport: tr}
+	switch c.AuthVersion {
+	case 3:
+		pc, err := openstack.NewClient(c.AuthURL)
+		if err != nil {
+			return nil, fmt.Errorf("swiftstore: keystone client: %w", err)
+		}
+		pc.HTTPClient = hc
+		opts := gophercloud.AuthOptions{
+			IdentityEndpoint: c.AuthURL, Username: c.User, Password: c.Key, DomainName: c.UserDomain,
+			AllowReauth: true,
+			Scope:       &gophercloud.AuthScope{ProjectName: c.Project, DomainName: c.ProjectDomain},
+		}
+		if err := openstack.Authenticate(ctx, pc, opts); err != nil {
+			return nil, fmt.Errorf("swiftstore: keystone v3 auth as %s: %w", c.User, err)
+		}
+		sc, err := openstack.NewObjectStorageV1(pc, gophercloud.EndpointOpts{Region: c.RegionName})
+		if err != nil {
+			return nil, fmt.Errorf("swiftstore: object-store endpoint: %w", err)
+		}
+		return sc, nil
+	default:
+		base := strings.TrimSuffix(c.AuthURL, "auth/v1.0") // swauth appends it
+		pc := &gophercloud.ProviderClient{HTTPClient: hc, IdentityBase: base, IdentityEndpoint: c.AuthURL}
+		pc.UseTokenLock()
+		opts := swauth.AuthOpts{User: c.User, Key: c.Key}
+		sc, err := swauth.NewObjectStorageV1(ctx, pc, opts)
+		if err != nil {
+			return nil, fmt.Errorf("swiftstore: tempauth as %s: %w", c.User, err)
+		}
+		pc.ReauthFunc = func(ctx context.Context) error {
+			tpc := &gophercloud.ProviderClient{HTTPClient: hc, IdentityBase: base, IdentityEndpoint: c.AuthURL}
+			auth, err := swauth.Auth(ctx, tpc, opts).Extract()
+			if err != nil {
+				return fmt.Errorf("swiftstore: tempauth as %s: %w", c.User, err)
+			}
+			pc.SetToken(auth.Token)
+			return nil
+		}
+		return sc, nil
+	}
+}
+
+// Store is chunkstore.Cluster on a Swift cluster. Safe for concurrent use.
+type Store struct {
+	sc      *gophercloud.ServiceClient
+	layout  Layout
+	sem     chan struct{}
+	timeout time.Duration
+
+	mu      sync.Mutex
+	created map[string]bool // containers this Store created or found
+}
+
+var _ chunkstore.Cluster = (*Store)(nil)
+
+// Open authenticates with c and returns the store. Errors name the config
+// problem or the failed authentication (never the key).
+func Open(ctx context.Context, c Config) (*Store, error) {
+	c, err := c.normalize()
+	if err != nil {
+		return nil, err
+	}
+	sc, err := newClient(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	l, _ := NewLayout(c.ContainerPrefix, c.Containers)
+	return &Store{sc: sc, layout: l, sem: make(chan struct{}, c.Concurrency), timeout: c.Timeout, created: map[string]bool{}}, nil
+}
+
+// Layout returns the store's layout.
+func (s *Store) Layout() Layout { return s.layout }
+
+// Client returns the authenticated object-storage client.
+func (s *Store) Client() *gophercloud.ServiceClient { return s.sc }
+
+// do runs op with a concurrency slot and a timeout, retrying transport
+// errors and 5xx answers (at most 4 attempts, 0.1–0.8 s apart).
+func (s *Store) do(ctx context.Context, op func(ctx context.Context) error) error {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	var err error
+	for attempt := range 4 {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(100<<(attempt-1)) * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, s.timeout)
+		err = op(rctx)
+		cancel()
+		if err == nil || !retryable(ctx, err) {
+			return err
+		}
+	}
+	return err
+}
+
+// retryable reports whether err is a 5xx answer or a transport failure
+// (not the caller's cancellation).
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var ue gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &ue) {
+		return ue.Actual >= 500
+	}
+	return true
+}
+
+// notFound wraps chunkstore.ErrNotFound for a 404.
+func notFound(err error, what string) error {
+	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		return fmt.Errorf("%w: %s", chunkstore.ErrNotFound, what)
+	}
+	return fmt.Errorf("swiftstore: %s: %w", what, err)
+}
+
+// put PUTs body as container/name, creating the container on a 404.
+func (s *Store) put(ctx context.Context, container, name string, body []byte) error {
+	sum := md5.Sum(body)
+	etag := hex.EncodeToString(sum[:])
+	create := func(ctx context.Context) error {
+		return objects.Create(ctx, s.sc, container, name, objects.CreateOpts{
+			Content: bytes.NewReader(body), ContentLength: int64(len(body)), ETag: etag,
+			ContentType: "application/octet-stream",
+		}).Err
+	}
+	err := s.do(ctx, create)
+	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		if err := s.ensure(ctx, container); err != nil {
+			return err
+		}
+		err = s.do(ctx, create)
+	}
+	if err != nil {
+		return fmt.Errorf("swiftstore: put %s/%s: %w", container, name, err)
+	}
+	return nil
+}
+
+// ensure creates container (idempotent in Swift: 201 or 202).
+func (s *Store) ensure(ctx context.Context, container string) error {
+	err := s.do(ctx, func(ctx context.Context) error {
+		return containers.Create(ctx, s.sc, container, nil).Err
+	})
+	if err != nil {
+		return fmt.Errorf("swiftstore: create container %s: %w", container, err)
+	}
+	s.mu.Lock()
+	s.created[container] = true
+	s.mu.Unlock()
+	return nil
+}
+
+// EnsureContainers creates every container of the layout (chunks,
+// recipes, fossils); optional, since PUTs create their container on first
+// use.
+func (s *Store) EnsureContainers(ctx context.Context) error {
+	for _, kind := range []string{KindChunks, KindRecipes, KindFossils} {
+		for _, c := range s.layout.Containers(kind) {
+			if err := s.ensure(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// get GETs container/name into dst[:0] and returns it with its info.
+func (s *Store) get(ctx context.Context, container, name string, dst []byte) ([]byte, chunkstore.ObjectInfo, error) {
+	var info chunkstore.ObjectInfo
+	err := s.do(ctx, func(ctx context.Context) error {
+		r := objects.Download(ctx, s.sc, container, name, nil)
+		if r.Err != nil {
+			return r.Err
+		}
+		defer r.Body.Close()
+		info = infoOf(r.Header)
+		buf := bytes.NewBuffer(dst[:0])
+		if info.Size > 0 && info.Size <= 16<<20 {
+			buf.Grow(int(info.Size))
+		}
+		if _, err := io.Copy(buf, r.Body); err != nil {
+			return err
+		}
+		dst = buf.Bytes()
+		return nil
+	})
+	if err != nil {
+		return nil, info, notFound(err, container+"/"+name)
+	}
+	return dst, info, nil
+}
+
+// infoOf reads an object's size and touch time from its headers.
+func infoOf(h http.Header) chunkstore.ObjectInfo {
+	var info chunkstore.ObjectInfo
+	info.Size, _ = strconv.ParseInt(h.Get("Content-Length"), 10, 64)
+	if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
+		info.Touched = t
+	}
+	if sec, err := strconv.ParseInt(h.Get(TouchedHeader), 10, 64); err == nil {
+		if t := time.Unix(sec, 0); t.After(info.Touched) {
+			info.Touched = t
+		}
+	}
+	return info
+}
+
+// PutChunk implements chunkstore.Cluster.
+func (s *Store) PutChunk(ctx context.Context, id recipe.ChunkID, val []byte) error {
+	name := id.String()
+	return s.put(ctx, s.layout.Container(KindChunks, name), name, val)
+}
+
+// GetChunk implements chunkstore.Cluster: the chunk container, then the
+// fossil container.
+func (s *Store) GetChunk(ctx context.Context, id recipe.ChunkID, dst []byte) ([]byte, chunkstore.ObjectInfo, error) {
+	name := id.String()
+	val, info, err := s.get(ctx, s.layout.Container(KindChunks, name), name, dst)
+	if !errors.Is(err, chunkstore.ErrNotFound) {
+		return val, info, err
+	}
+	val, info, err = s.get(ctx, s.layout.Container(KindFossils, name), name, dst)
+	info.Fossil = err == nil
+	return val, info, err
+}
+
+// StatChunk implements chunkstore.Cluster (a HEAD of the chunk container).
+func (s *Store) StatChunk(ctx context.Context, id recipe.ChunkID) (chunkstore.ObjectInfo, error) {
+	name := id.String()
+	container := s.layout.Container(KindChunks, name)
+	var info chunkstore.ObjectInfo
+	err := s.do(ctx, func(ctx context.Context) error {
+		r := objects.Get(ctx, s.sc, container, name, nil)
+		if r.Err != nil {
+			return r.Err
+		}
+		info = infoOf(r.Header)
+		return nil
+	})
+	if err != nil {
+		return info, notFound(err, container+"/"+name)
+	}
+	return info, nil
+}
+
+// TouchChunk implements chunkstore.Cluster (a POST of TouchedHeader).
+func (s *Store) TouchChunk(ctx context.Context, id recipe.ChunkID, now time.Time) error {
+	name := id.String()
+	container := s.layout.Container(KindChunks, name)
+	err := s.do(ctx, func(ctx context.Context) error {
+		return objects.Update(ctx, s.sc, container, name, objects.UpdateOpts{
+			Metadata: map[string]string{"Nitro-Touched": strconv.FormatInt(now.Unix(), 10)},
+		}).Err
+	})
+	if err != nil {
+		return notFound(err, container+"/"+name)
+	}
+	return nil
+}
+
+// PutRecipe implements chunkstore.Cluster.
+func (s *Store) PutRecipe(ctx context.Context, id recipe.ID, enc []byte) error {
+	name := id.String()
+	return s.put(ctx, s.layout.Container(KindRecipes, name), name, enc)
+}
+
+// GetRecipe implements chunkstore.Cluster.
+func (s *Store) GetRecipe(ctx context.Context, id recipe.ID) ([]byte, error) {
+	name := id.String()
+	enc, _, err := s.get(ctx, s.layout.Container(KindRecipes, name), name, nil)
+	return enc, err
+}
