@@ -50,6 +50,7 @@ type haproxyBackend struct{ Name, Addr string }
 const haproxyConfig = `# e2e: the load balancer of a region of Nitro nodes
 global
     maxconn 512
+    log stdout format raw local0
 defaults
     mode http
     log global
@@ -139,6 +140,20 @@ type haproxyServer struct {
 	Status   string // UP, DOWN, "UP 1/2", "DOWN 1/2", MAINT, ...
 	BytesIn  int64  // bin: request bytes sent to the server
 	BytesOut int64  // bout: response bytes received from it
+}
+
+// logLines returns the lines of HAProxy's log (option httplog, to
+// stdout) that contain substr: one per request, with its server, status,
+// bytes and termination state ("SD": the server died in the middle).
+func (h *haproxy) logLines(substr string) []string {
+	b, _ := os.ReadFile(h.Log)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // servers returns the backend's servers from the stats CSV (fields

@@ -160,10 +160,33 @@ func wanBytes(t testing.TB, metric, region string, nodes ...*crashProc) int64 {
 	return int64(sum)
 }
 
-// aliveMembers is the node's count of live cluster members, itself
-// included (nitro_cluster_members{state="alive"}).
-func (p *crashProc) aliveMembers(t testing.TB) int {
-	return int(p.metrics(t, "nitro_cluster_members")["alive"])
+// aliveOthers is the number of other nodes the node sees alive (the
+// ops listener's GET /status, cluster.members; node.Status).
+func (p *crashProc) aliveOthers(t testing.TB) int {
+	t.Helper()
+	resp, err := http.Get(p.ops + "/status")
+	if err != nil {
+		t.Fatalf("GET /status: %v", err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Node    string `json:"node"`
+		Cluster struct {
+			Members []struct {
+				Name, State string
+			} `json:"members"`
+		} `json:"cluster"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("GET /status: %v", err)
+	}
+	n := 0
+	for _, m := range st.Cluster.Members {
+		if m.State == "alive" && m.Name != st.Node {
+			n++
+		}
+	}
+	return n
 }
 
 // pauseReader reads r and calls pause once, after exactly at bytes:
@@ -233,7 +256,7 @@ func (g *glanceAPI) uploadFile(id string, body io.Reader, size int64) (int, stri
 // wrap (nil: as is); a status other than 200 or a short body is an
 // error.
 func (g *glanceAPI) downloadVia(id string, wrap func(io.Reader) io.Reader) (digest, error) {
-	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Get(g.URL + "/v2/images/" + id + "/file")
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Get(g.URL + "/v2/images/" + id + "/file")
 	if err != nil {
 		return digest{}, err
 	}
