@@ -18,6 +18,23 @@ import (
 // regionSecret is the cluster secret of the region test's nodes.
 const regionSecret = "e2e-region-secret-0123456789abcdef"
 
+// Chunk sizes of the region test's nodes (every region of a cluster uses
+// the same): 512 KiB on average instead of 64 KiB, so that an image is
+// ~270 chunk objects in Swift, not ~2,100 (a single-process Swift on two
+// loaded cores); referenceChunksWith cuts with the same.
+const (
+	regionMinChunk = 128 << 10
+	regionAvgChunk = 512 << 10
+	regionMaxChunk = 2 << 20
+)
+
+// regionChunkSizes are the store: lines of those sizes.
+var regionChunkSizes = []string{
+	fmt.Sprintf("min_size: %d", regionMinChunk),
+	fmt.Sprintf("avg_size: %d", regionAvgChunk),
+	fmt.Sprintf("max_size: %d", regionMaxChunk),
+}
+
 // swiftBackendStore is the store: lines of a node of a region on the
 // region's Swift cluster (store.backend: swift, REGION-CONTRACT.md):
 // tempauth v1 at authURL as test:tester, 16 chunk and recipe containers
@@ -36,14 +53,15 @@ func swiftBackendStore(authURL string) []string {
 }
 
 // regionNodeConfig is the config of node (in region) of the region test:
-// store lines as given (nil: Badger, the default), the least grace, GC
+// the region test's chunk sizes, store lines as given (nil: Badger, the
+// default), the least grace, GC
 // only on request, and a cluster section that joins the gossip addresses
 // in join with anti-entropy every 2 s (a wiped node rebuilds its namespace
 // from it).
 func regionNodeConfig(region, node string, store []string, join ...string) string {
 	return nodeConfig{
 		Comment: "e2e region test node " + node, Region: region, Node: node,
-		Store: store, Shutdown: "5s",
+		Store: append(append([]string{}, regionChunkSizes...), store...), Shutdown: "5s",
 		Cluster: &clusterConfig{Peers: strings.Join(join, ", "), Secret: regionSecret, AntiEntropy: "2s"},
 	}.template()
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/internal/swifttest"
 	"github.com/nitro-cloud/nitro/internal/testenv"
 )
@@ -83,7 +84,8 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 	refc := make(chan refResult, 1)
 	refDir := t.TempDir()
 	go func() {
-		sizes, err := referenceChunks(ctx, refDir, img1.Path, img2.Path)
+		sizes, err := referenceChunksWith(ctx, chunkstore.Config{Dir: refDir, NoSync: true,
+			MinSize: regionMinChunk, AvgSize: regionAvgChunk, MaxSize: regionMaxChunk}, img1.Path, img2.Path)
 		refc <- refResult{sizes, err}
 	}()
 	var ref []chunkSizes
@@ -121,6 +123,22 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 
 	sw := swifttest.Start(t)
 	t.Logf("swift up at %s (%.1fs)", sw.URL, since())
+	t.Cleanup(func() {
+		if t.Failed() {
+			p := filepath.Join(sw.Dir, "log", "proxy.log")
+			b, _ := os.ReadFile(p)
+			var bad []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, " 401 ") || strings.Contains(l, " 50") || strings.Contains(l, "ERROR") {
+					bad = append(bad, l)
+				}
+			}
+			if len(bad) > 20 {
+				bad = bad[len(bad)-20:]
+			}
+			t.Logf("swift proxy log (%s): last 401, 5xx and ERROR lines:\n%s", p, lines(bad))
+		}
+	})
 	sa := newRegionProc(t, "s-a", regionNodeConfig("s", "s-a", swiftBackendStore(sw.AuthURL())))
 	sa.start()
 	sb := newRegionProc(t, "s-b", regionNodeConfig("s", "s-b", swiftBackendStore(sw.AuthURL()), sa.gossip))
