@@ -38,7 +38,8 @@ var regionChunkSizes = []string{
 // swiftBackendStore is the store: lines of a node of a region on the
 // region's Swift cluster (store.backend: swift, REGION-CONTRACT.md):
 // tempauth v1 at authURL as test:tester, 16 chunk and recipe containers
-// per kind (k = 1 hex digit).
+// per kind (k = 1 hex digit), at most 16 requests in flight per node (the
+// test's Swift is one proxy process).
 func swiftBackendStore(authURL string) []string {
 	return []string{
 		"backend: swift",
@@ -49,6 +50,7 @@ func swiftBackendStore(authURL string) []string {
 		"  key: testing",
 		"  container_prefix: nitro",
 		"  containers: 16",
+		"  concurrency: 16",
 	}
 }
 
