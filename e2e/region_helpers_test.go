@@ -180,6 +180,36 @@ func wanBytes(t testing.TB, metric, region string, nodes ...*crashProc) int64 {
 	return int64(sum)
 }
 
+// fetchCounters are a node's fetcher counters (node/METRICS.md), summed
+// over nodes: what explains WAN bytes beyond the missing chunks.
+type fetchCounts struct {
+	Jobs, Chunks, Replans, Hedges, Slow, Failures int64
+}
+
+func fetchCounters(t testing.TB, nodes ...*crashProc) fetchCounts {
+	t.Helper()
+	var c fetchCounts
+	for _, n := range nodes {
+		one := func(name string) int64 { return int64(n.metrics(t, name)[""]) }
+		c.Jobs += one("nitro_fetch_jobs_total")
+		c.Chunks += one("nitro_fetch_chunks_total")
+		c.Replans += one("nitro_fetch_replans_total")
+		c.Hedges += one("nitro_fetch_hedges_total")
+		c.Slow += one("nitro_fetch_slow_sources_total")
+		c.Failures += one("nitro_fetch_source_failures_total")
+	}
+	return c
+}
+
+func (c fetchCounts) minus(d fetchCounts) fetchCounts {
+	return fetchCounts{c.Jobs - d.Jobs, c.Chunks - d.Chunks, c.Replans - d.Replans, c.Hedges - d.Hedges, c.Slow - d.Slow, c.Failures - d.Failures}
+}
+
+func (c fetchCounts) String() string {
+	return fmt.Sprintf("%d jobs, %d chunks stored, %d re-plans, %d hedges, %d slow sources, %d source failures",
+		c.Jobs, c.Chunks, c.Replans, c.Hedges, c.Slow, c.Failures)
+}
+
 // aliveOthers is the number of other nodes the node sees alive (the
 // ops listener's GET /status, cluster.members; node.Status).
 func (p *crashProc) aliveOthers(t testing.TB) int {

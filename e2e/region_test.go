@@ -318,6 +318,7 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 		for i, wantWAN := range []int64{want, 0} {
 			recv0 := wanBytes(t, "nitro_peer_received_bytes_total", "b", b1)
 			sent0 := wanBytes(t, "nitro_peer_sent_bytes_total", "s", sa, sb)
+			c0 := fetchCounters(t, b1)
 			start := time.Now()
 			got, err := gb.downloadVia(id1, nil)
 			if err != nil || got != d1 {
@@ -325,8 +326,8 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 			}
 			recv := wanBytes(t, "nitro_peer_received_bytes_total", "b", b1) - recv0
 			sent := wanBytes(t, "nitro_peer_sent_bytes_total", "s", sa, sb) - sent0
-			report(t, "4. download %d of image 1 at region b (Glance b -> b-1) in %.1fs, byte-exact: WAN bytes into b %d, sent by s-a+s-b %d; want %d (stored size of the %d chunks b lacked)",
-				i+1, time.Since(start).Seconds(), recv, sent, wantWAN, n)
+			report(t, "4. download %d of image 1 at region b (Glance b -> b-1) in %.1fs, byte-exact: WAN bytes into b %d, sent by s-a+s-b %d; want %d (stored size of the %d chunks b lacked); b-1's fetcher: %s",
+				i+1, time.Since(start).Seconds(), recv, sent, wantWAN, n, fetchCounters(t, b1).minus(c0))
 			if recv != wantWAN || sent != wantWAN {
 				t.Errorf("download %d: %d B received at b, %d B sent by region s; want %d", i+1, recv, sent, wantWAN)
 			}
@@ -351,6 +352,7 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 		n, want := ref[1].minus(ref[0])
 		recv0 := wanBytes(t, "nitro_peer_received_bytes_total", "s", sa, sb)
 		sent0 := wanBytes(t, "nitro_peer_sent_bytes_total", "b", b1)
+		c0 := fetchCounters(t, sa, sb)
 		start := time.Now()
 		var wg sync.WaitGroup
 		res := make([]string, 2)
@@ -377,8 +379,8 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 		}
 		recv := wanBytes(t, "nitro_peer_received_bytes_total", "s", sa, sb) - recv0
 		sent := wanBytes(t, "nitro_peer_sent_bytes_total", "b", b1) - sent0
-		report(t, "5. image 2 (%d B) created at b; read at s-a and s-b at once in %.1fs: WAN bytes into s (s-a+s-b) %d, sent by b-1 %d; want %d once (stored size of the %d of its %d chunks region s lacked)",
-			d2.Size, time.Since(start).Seconds(), recv, sent, want, n, len(ref[1]))
+		report(t, "5. image 2 (%d B) created at b; read at s-a and s-b at once in %.1fs: WAN bytes into s (s-a+s-b) %d, sent by b-1 %d; want %d once (stored size of the %d of its %d chunks region s lacked); s-a+s-b fetchers: %s",
+			d2.Size, time.Since(start).Seconds(), recv, sent, want, n, len(ref[1]), fetchCounters(t, sa, sb).minus(c0))
 		if recv != want || sent != want {
 			t.Errorf("concurrent reads in region s: %d B received, %d B sent by b; want %d (each missing chunk once)", recv, sent, want)
 		}
