@@ -148,6 +148,10 @@ func printCluster(w io.Writer, c *node.ClusterStatus) {
 	f, rp := c.Fetch, c.Replication
 	fmt.Fprintf(w, "\nfetch: %d fetches, %d chunks (%s), %d shared, %d re-plans (%d failed, %d slow sources), %d without holder, %d corrupt from peers, %d duplicate chunks\n",
 		f.Fetches, f.Chunks, bytesStr(f.StoredBytes), f.SharedChunks, f.Replans, f.SourceFailures, f.SlowSources, f.NoHolderChunks, f.CorruptFromPeers, f.DuplicateChunks)
+	if f.DelegatedChunks+f.ObtainedForSiblings > 0 {
+		fmt.Fprintf(w, "owners: %d chunks asked of their owner in this region (%d received, %d fetched here after all), %d obtained for other nodes\n",
+			f.DelegatedChunks, f.DelegatedReceived, f.DelegateFallbacks, f.ObtainedForSiblings)
+	}
 	fmt.Fprintf(w, "planner: %d plans, %.3f ms in total, last %.3f ms\n",
 		f.Plans, f.PlanSecondsTotal*1e3, f.LastPlanSeconds*1e3)
 	fmt.Fprintf(w, "replication: %d pushed, %d push failures, %d received (%d applied), %d anti-entropy rounds (%d incomplete), %d pulled\n",

@@ -138,6 +138,9 @@ func (s *Store) writeWorkers() int {
 	return max(s.cfg.Workers, min(s.cfg.Window, s.cfg.ClusterConcurrency))
 }
 
+// zeroChunkID returns the ID of n zero bytes.
+func zeroChunkID(n int) recipe.ChunkID { return recipe.Sum(make([]byte, n)) }
+
 // suspects are chunk IDs whose cluster object failed verification (or
 // that were dropped): a write uploads them again instead of relying on the
 // cluster's copy.
@@ -285,6 +288,12 @@ func (s *Store) unindex(id recipe.ChunkID) {
 func (s *Store) clusterGet(ctx context.Context, dst []byte, id recipe.ChunkID, size int, indexed, stored bool) ([]byte, error) {
 	if s.cluster == nil {
 		return nil, &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: chunk is on a cluster, and the store has none configured", ErrCodec)}
+	}
+	if !stored && id == s.zeroMin && (size == 0 || size == s.cfg.MinSize) {
+		// The zero chunk of MinSize bytes (the holes of a raw disk image,
+		// tens of thousands of refs per GiB): its ID fixes its bytes, so
+		// it needs no request.
+		return append(dst[:0], make([]byte, s.cfg.MinSize)...), nil
 	}
 	val, info, err := s.cluster.GetChunk(ctx, id, nil)
 	if errors.Is(err, ErrNotFound) {

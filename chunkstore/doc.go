@@ -21,9 +21,17 @@
 // key):
 //
 //	'c' + chunkID  → codec(1) | stored bytes          (value log)
+//	               | 0xC1 | uint32 stored length      (index entry, backend swift)
 //	't' + chunkID  → stamp: uint64 big-endian unix s  (LSM tree)
 //	'r' + recipeID → stamp: uint64 big-endian unix s | recipe encoding
 //	'n' + key      → record value
+//
+// Backends: with Config.Cluster nil (backend "badger") chunk values live
+// in Badger. With a Cluster (backend "swift", package
+// chunkstore/swiftstore) the chunk objects and recipes live on the
+// region's object cluster and 'c' holds index entries (the chunk is in the
+// cluster; 't' is when this node last wrote or touched it), while Badger
+// caches recipes: see cluster.go for the rules (touch, fossils, suspects).
 //
 // Durability: Badger runs with SyncWrites off; every method that
 // acknowledges data (Write, Put, PutStored, PutRecipe, Records.Update)

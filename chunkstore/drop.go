@@ -17,6 +17,9 @@ import (
 // which it would not do over a present chunk. Durable on return unless
 // Config.NoSync.
 //
+// On a cluster, Drop removes the index entry and marks id suspect: the
+// next write of its bytes uploads them over the cluster's object.
+//
 // Drop does not check the bytes itself: a caller that read the chunk
 // before another goroutine replaced it with good bytes must re-read it (or
 // serialize its repairs) before dropping, or it drops the good copy.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"github.com/nitro-cloud/nitro/internal/diskspace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -71,6 +72,7 @@ type Store struct {
 	// chunks not to rely on (cluster.go).
 	cluster Cluster
 	suspect suspects
+	zeroMin recipe.ChunkID // the ID of MinSize zero bytes, with a cluster
 }
 
 // Open opens (creating if needed) the store in cfg.Dir. It validates cfg
@@ -105,6 +107,9 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now, space: space}
 	s.recipeCache = newRecipeCache(cfg.RecipeCacheBytes)
 	s.cluster = cfg.Cluster
+	if s.cluster != nil {
+		s.zeroMin = zeroChunkID(cfg.MinSize)
+	}
 	s.records.s = s
 	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)
 	s.cpu = make(chan struct{}, cfg.Workers)

@@ -222,3 +222,25 @@ func TestEventQueueDropsOldest(t *testing.T) {
 		t.Fatalf("got %+v dropped %d", evs, q.droppedCount())
 	}
 }
+
+// TestSeveralNodesPerRegion: two nodes of one region and one of another
+// see each other as distinct members, each with its region, and the death
+// of one node of a region leaves its sibling alive.
+func TestSeveralNodesPerRegion(t *testing.T) {
+	a1 := start(t, fastConfig("r1-a", "r1", nil, testSecret))
+	a2 := start(t, fastConfig("r1-b", "r1", []string{a1.m.Addr()}, testSecret))
+	b := start(t, fastConfig("r2-a", "r2", []string{a1.m.Addr()}, testSecret))
+	for _, n := range []*node{a1, a2, b} {
+		eventually(t, 5*time.Second, n.m.Local().Name+" sees 2 peers", func() bool { return len(livePeers(n)) == 2 })
+	}
+	pb := livePeers(b)
+	if pb["r1-a"].Region != "r1" || pb["r1-b"].Region != "r1" || pb["r1-a"].PeerURL == pb["r1-b"].PeerURL {
+		t.Fatalf("b's view of r1: %+v", pb)
+	}
+	a2.m.Kill()
+	eventually(t, 10*time.Second, "r1-b dead, r1-a alive", func() bool {
+		p := livePeers(b)
+		_, dead := p["r1-b"]
+		return !dead && p["r1-a"].Region == "r1"
+	})
+}

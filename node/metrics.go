@@ -328,6 +328,9 @@ var (
 	descPlans          = clusterDesc("nitro_fetch_plans_total", "Fetch plans made (first plans and re-plans).")
 	descReplans        = clusterDesc("nitro_fetch_replans_total", "Re-plans after a failed or slow source.")
 	descHedges         = clusterDesc("nitro_fetch_hedges_total", "Hedged chunk requests (always 0: the fetcher does not hedge yet).")
+	descDelegated      = clusterDesc("nitro_fetch_delegated_chunks_total", "Missing chunks asked of their owner among this region's nodes, by outcome (asked, received, fallback: fetched here after all).", "outcome")
+	descObtained       = clusterDesc("nitro_fetch_obtained_for_siblings_chunks_total", "Chunks this node obtained, as their owner, for another node of its region.")
+	descRegionAlive    = clusterDesc("nitro_cluster_region_alive_nodes", "Alive nodes of each region (this node included in its own).", "region")
 	descSourceFails    = clusterDesc("nitro_fetch_source_failures_total", "Chunk streams from a source that failed.")
 	descSlowSources    = clusterDesc("nitro_fetch_slow_sources_total", "Chunk streams cancelled for falling behind the plan.")
 	descNoHolder       = clusterDesc("nitro_fetch_no_holder_chunks_total", "Chunks no live region held.")
@@ -344,7 +347,7 @@ var (
 
 var clusterDescs = []*prometheus.Desc{descMembers, descPeerSent, descPeerReceived, descPeerSentC, descPeerReceivedC,
 	descLinkBW, descLinkPrior, descLinkRTT, descLinkPriorRTT, descFetches, descFetchChunks, descFetchBytes, descPlans, descReplans,
-	descHedges, descSourceFails, descSlowSources, descNoHolder, descCorrupt, descPlanSeconds, descReplPushed,
+	descHedges, descDelegated, descObtained, descRegionAlive, descSourceFails, descSlowSources, descNoHolder, descCorrupt, descPlanSeconds, descReplPushed,
 	descReplPushFail, descReplApplied, descReplRounds, descReplRoundFails, descReplLag}
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -392,6 +395,13 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPlans, float64(f.Plans))
 	counter(descReplans, float64(f.Replans))
 	counter(descHedges, 0) // hedged reads are another issue's; the series exists for the dashboard
+	counter(descDelegated, float64(f.DelegatedChunks), "asked")
+	counter(descDelegated, float64(f.DelegatedReceived), "received")
+	counter(descDelegated, float64(f.DelegateFallbacks), "fallback")
+	counter(descObtained, float64(f.ObtainedForSiblings))
+	for _, rs := range st.Regions {
+		gauge(descRegionAlive, float64(rs.AliveNodes), rs.Region)
+	}
 	counter(descSourceFails, float64(f.SourceFailures))
 	counter(descSlowSources, float64(f.SlowSources))
 	counter(descNoHolder, float64(f.NoHolderChunks))

@@ -25,6 +25,12 @@ func nodeConfig(t *testing.T, region, name string, join []string, mbitOut map[st
 	cfg := regionConfig(t, region, join)
 	cfg.Node = name
 	cfg.Cluster.EmulateLinkMbit = mbitOut
+	// No hedging: on a loaded machine a CPU-starved stream misses its
+	// deadline and its chunks are asked of a's other node as well, and
+	// that waste (by design, issue 13; hedging to a sibling node is
+	// fetch.TestFrozenNodeHedgedToSibling) would blur the count of WAN
+	// transfers this test checks. A killed node is a failure, not a stall.
+	cfg.Cluster.HedgeAfter = -1
 	cfg.Cluster.Links = map[string]LinkConfig{}
 	for _, r := range []string{"a", "b"} {
 		if r != region {
@@ -170,8 +176,21 @@ func TestRegionOfTwoNodes(t *testing.T) {
 		s1, s2 := rn.nodes["b1"].cluster.fetch.Stats(), rn.nodes["b2"].cluster.fetch.Stats()
 		t.Logf("concurrent reads at b1 and b2: a sent %d chunks, %d stored bytes (the object: %d chunks, %d bytes); b1 %+v; b2 %+v",
 			c1-c0, b1-b0, wantChunks, wantBytes, s1, s2)
-		if c1-c0 != wantChunks || b1-b0 != wantBytes {
-			t.Fatalf("a sent %d chunks (%d bytes) to b, want each chunk once: %d (%d bytes)", c1-c0, b1-b0, wantChunks, wantBytes)
+		if fb := s1.DelegateFallbacks + s2.DelegateFallbacks; fb > 0 {
+			// An owner seen dead for a second (memberlist on a loaded
+			// machine with this test's 100 ms probes) makes its askers
+			// fetch for themselves: at most those chunks cross twice.
+			t.Logf("%d chunks fetched by their asker after all (owner seen dead)", fb)
+			if c1-c0 > wantChunks+fb {
+				t.Fatalf("a sent %d chunks to b, want at most %d + %d fallbacks", c1-c0, wantChunks, fb)
+			}
+		} else {
+			if c1-c0 != wantChunks || b1-b0 != wantBytes {
+				t.Fatalf("a sent %d chunks (%d bytes) to b, want each chunk once: %d (%d bytes)", c1-c0, b1-b0, wantChunks, wantBytes)
+			}
+			if s1.Chunks+s2.Chunks != wantChunks {
+				t.Fatalf("b1 fetched %d chunks and b2 %d, want %d in all: each by its owner", s1.Chunks, s2.Chunks, wantChunks)
+			}
 		}
 		if s1.Delegated+s2.Delegated == 0 || s1.ObtainServed+s2.ObtainServed == 0 {
 			t.Fatal("no chunk was asked of its owner")

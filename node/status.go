@@ -222,6 +222,15 @@ type FetchStatus struct {
 	// asked for that way.
 	SpeculativeStarts int64 `json:"speculative_starts"`
 	SpeculativeChunks int64 `json:"speculative_chunks"`
+	// DelegatedChunks counts missing chunks this node asked of their
+	// owner among its region's nodes; DelegatedReceived those the owner
+	// delivered; DelegateFallbacks those this node then fetched itself;
+	// ObtainedForSiblings the chunks this node obtained as their owner
+	// for another node of its region (fetch.Stats).
+	DelegatedChunks     int64 `json:"delegated_chunks"`
+	DelegatedReceived   int64 `json:"delegated_received_chunks"`
+	DelegateFallbacks   int64 `json:"delegate_fallback_chunks"`
+	ObtainedForSiblings int64 `json:"obtained_for_siblings_chunks"`
 }
 
 // ReplicationStatus counts the namespace replication (replica.Stats).
@@ -321,6 +330,8 @@ func (c *cluster) status() *ClusterStatus {
 		DuplicateChunks: f.DuplicateChunks, Plans: f.Plans,
 		PlanSecondsTotal: time.Duration(f.PlanNanos).Seconds(), LastPlanSeconds: time.Duration(f.LastPlanNanos).Seconds()}
 	st.Fetch.SpeculativeStarts, st.Fetch.SpeculativeChunks = f.SpecStarts, f.SpecChunks
+	st.Fetch.DelegatedChunks, st.Fetch.DelegatedReceived = f.Delegated, f.DelegatedGot
+	st.Fetch.DelegateFallbacks, st.Fetch.ObtainedForSiblings = f.DelegateFallbacks, f.ObtainServed
 	r := c.rep.Stats()
 	st.Replication = ReplicationStatus{PushedRecords: r.Pushed, PushFailures: r.PushFailures,
 		ReceivedRecords: r.Received, AppliedRecords: r.Applied, Rounds: r.Rounds, RoundFailures: r.RoundFailures,

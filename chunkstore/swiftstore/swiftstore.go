@@ -18,8 +18,9 @@
 //   - touch time of an object: max(Last-Modified, X-Object-Meta-Nitro-Touched
 //     in unix seconds).
 //
-// Containers are created on first use (a PUT answered 404 creates its
-// container and retries). Every request is bounded by Config.Concurrency,
+// Open creates the containers the account lacks (one listing when they
+// exist); a PUT answered 404 (a container deleted since) creates its
+// container and retries. Every request is bounded by Config.Concurrency,
 // retried on 5xx and transport errors (every operation is idempotent: a
 // chunk's bytes are fixed by its ID), and re-authenticates on 401.
 package swiftstore
@@ -36,7 +37,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -46,6 +46,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/objectstorage/v1/swauth"
 	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"golang.org/x/sync/errgroup"
 )
 
 // TouchedHeader is the object metadata header holding an object's touch
@@ -56,7 +57,7 @@ const TouchedHeader = "X-Object-Meta-Nitro-Touched"
 const (
 	DefaultContainerPrefix = "nitro"
 	DefaultContainers      = 256
-	DefaultConcurrency     = 64
+	DefaultConcurrency     = 16
 	DefaultTimeout         = 60 * time.Second
 )
 
@@ -296,9 +297,6 @@ type Store struct {
 	layout  Layout
 	sem     chan struct{}
 	timeout time.Duration
-
-	mu      sync.Mutex
-	created map[string]bool // containers this Store created or found
 }
 
 var _ chunkstore.Cluster = (*Store)(nil)
@@ -315,7 +313,11 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		return nil, err
 	}
 	l, _ := NewLayout(c.ContainerPrefix, c.Containers)
-	return &Store{sc: sc, layout: l, sem: make(chan struct{}, c.Concurrency), timeout: c.Timeout, created: map[string]bool{}}, nil
+	s := &Store{sc: sc, layout: l, sem: make(chan struct{}, c.Concurrency), timeout: c.Timeout}
+	if err := s.EnsureContainers(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Layout returns the store's layout.
@@ -325,7 +327,8 @@ func (s *Store) Layout() Layout { return s.layout }
 func (s *Store) Client() *gophercloud.ServiceClient { return s.sc }
 
 // do runs op with a concurrency slot and a timeout, retrying transport
-// errors and 5xx answers (at most 4 attempts, 0.1–0.8 s apart).
+// errors and 5xx answers (at most 5 attempts, 0.25–2 s apart: a loaded
+// proxy answers 503 when its memcache is out of reach).
 func (s *Store) do(ctx context.Context, op func(ctx context.Context) error) error {
 	select {
 	case s.sem <- struct{}{}:
@@ -334,10 +337,10 @@ func (s *Store) do(ctx context.Context, op func(ctx context.Context) error) erro
 	}
 	defer func() { <-s.sem }()
 	var err error
-	for attempt := range 4 {
+	for attempt := range 5 {
 		if attempt > 0 {
 			select {
-			case <-time.After(time.Duration(100<<(attempt-1)) * time.Millisecond):
+			case <-time.After(time.Duration(250<<(attempt-1)) * time.Millisecond):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -384,11 +387,21 @@ func (s *Store) put(ctx context.Context, container, name string, body []byte) er
 		}).Err
 	}
 	err := s.do(ctx, create)
-	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+	// A missing container (deleted by an operator): create it; the proxy
+	// may answer 404 from its cache of the container's absence for a few
+	// seconds more (Swift's recheck_container_existence / 10).
+	for wait := 250 * time.Millisecond; gophercloud.ResponseCodeIs(err, http.StatusNotFound) && wait <= 8*time.Second; wait *= 2 {
 		if err := s.ensure(ctx, container); err != nil {
 			return err
 		}
-		err = s.do(ctx, create)
+		if err = s.do(ctx, create); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			break
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("swiftstore: put %s/%s: %w", container, name, err)
@@ -404,24 +417,41 @@ func (s *Store) ensure(ctx context.Context, container string) error {
 	if err != nil {
 		return fmt.Errorf("swiftstore: create container %s: %w", container, err)
 	}
-	s.mu.Lock()
-	s.created[container] = true
-	s.mu.Unlock()
 	return nil
 }
 
-// EnsureContainers creates every container of the layout (chunks,
-// recipes, fossils); optional, since PUTs create their container on first
-// use.
+// EnsureContainers creates the containers of the layout (chunks, recipes,
+// fossils) that the account's listing lacks: one listing request when
+// they exist, else one PUT per missing container (Concurrency at once).
+// Open calls it: Swift's proxy caches a container's absence for a few
+// seconds, so a chunk PUT racing the creation of its container would be
+// refused (put retries then, but a cluster set up at Open never is).
 func (s *Store) EnsureContainers(ctx context.Context) error {
+	have := map[string]bool{}
+	err := s.do(ctx, func(ctx context.Context) error {
+		pages, err := containers.List(s.sc, containers.ListOpts{Prefix: s.layout.prefix + "-"}).AllPages(ctx)
+		if err != nil {
+			return err
+		}
+		names, err := containers.ExtractNames(pages)
+		for _, n := range names {
+			have[n] = true
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("swiftstore: list containers: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cap(s.sem))
 	for _, kind := range []string{KindChunks, KindRecipes, KindFossils} {
 		for _, c := range s.layout.Containers(kind) {
-			if err := s.ensure(ctx, c); err != nil {
-				return err
+			if !have[c] {
+				g.Go(func() error { return s.ensure(gctx, c) })
 			}
 		}
 	}
-	return nil
+	return g.Wait()
 }
 
 // get GETs container/name into dst[:0] and returns it with its info.

@@ -76,7 +76,7 @@ func (e *env) config(prefix string, tr http.RoundTripper) swiftstore.Config {
 }
 
 // open opens a store in dir on the cluster with prefix.
-func (e *env) open(t *testing.T, dir, prefix string, tr http.RoundTripper, touchAfter time.Duration) (*chunkstore.Store, *swiftstore.Store) {
+func (e *env) open(t testing.TB, dir, prefix string, tr http.RoundTripper, touchAfter time.Duration) (*chunkstore.Store, *swiftstore.Store) {
 	t.Helper()
 	cl, err := swiftstore.Open(context.Background(), e.config(prefix, tr))
 	if err != nil {

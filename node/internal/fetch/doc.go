@@ -17,8 +17,8 @@
 // per region. This node's own region is a source too (its siblings, over
 // the LAN, prior LANBandwidth): with per-node stores (Badger) a sibling
 // may hold what this node lacks; with a store the region's nodes share
-// (the region's Swift cluster) the siblings' have answers say what the
-// local lookup said, and nothing is planned on them.
+// (the region's Swift cluster) the siblings would answer what the local
+// lookup said, so Config.SharedStore leaves them out of plans.
 //
 // Owners (owner.go): each missing chunk is owned by one live node of the
 // reading region (rendezvous hashing of the chunk ID over the names of

@@ -78,6 +78,12 @@ type Config struct {
 	// Node is this node's name (membership's); "" turns ownership off:
 	// every missing chunk is fetched by the node that reads it.
 	Node string
+	// SharedStore says that this region's nodes share one chunk store
+	// (the region's Swift cluster): a chunk this node lacks, its siblings
+	// lack too, so they are not asked for have answers nor planned as
+	// sources (they remain owners). false (per-node stores, Badger) asks
+	// them: over the LAN, a sibling may hold what this node lacks.
+	SharedStore bool
 	// Priors are the configured link estimates by source region.
 	Priors map[string]Link
 	// DefaultBandwidth is the prior for regions without one, bytes/s;
@@ -202,11 +208,6 @@ type Stats struct {
 type future struct {
 	done chan struct{}
 	err  error
-	// delegated: asked of its owner, not fetched by this node (yet);
-	// guarded by Fetcher.mu. An owner's Obtain does not wait for such a
-	// future (see Obtain): two nodes that each think the other owns a
-	// chunk must not wait on each other.
-	delegated bool
 }
 
 // NoHolderError reports a chunk that no live region holds.
@@ -311,12 +312,14 @@ func (f *Fetcher) Stats() Stats {
 
 // livePeers returns the live nodes a fetch may ask: every node of every
 // region (this region's siblings included, LAN sources for what their
-// stores hold), at most planner.MaxSources, sorted by region then name.
+// stores hold, unless Config.SharedStore), at most planner.MaxSources,
+// sorted by region then name.
 func (f *Fetcher) livePeers() []Peer {
 	seen := map[string]bool{}
 	var out []Peer
 	for _, p := range f.peers() {
-		if p.URL == "" || seen[p.URL] || (f.cfg.Node != "" && p.Node == f.cfg.Node) {
+		if p.URL == "" || seen[p.URL] || (f.cfg.Node != "" && p.Node == f.cfg.Node) ||
+			(f.cfg.SharedStore && p.Region == f.cfg.Region) {
 			continue
 		}
 		seen[p.URL] = true

@@ -107,3 +107,36 @@ func TestRangeReadsPlanFromCachedHoldings(t *testing.T) {
 		t.Fatalf("want both range reads planned from the cache: %+v", st)
 	}
 }
+
+// TestFrozenNodeHedgedToSibling: region a has two nodes holding the
+// object; the node the plan streams from freezes mid-stream: its chunks
+// are hedged to the other node of a (the region stays the one source),
+// the read completes while the first is still frozen, and the frozen node,
+// not its region, is left out of new plans.
+func TestFrozenNodeHedgedToSibling(t *testing.T) {
+	const rate = 2 << 20
+	a1, a2 := newRegion(t, "a", rate), newRegion(t, "a", rate)
+	if a2.hs.URL < a1.hs.URL { // the plan streams from the first by URL (equal loads)
+		a1, a2 = a2, a1
+	}
+	a1.wrap.freezeAt, a1.wrap.thaw = 20, make(chan struct{})
+	t.Cleanup(func() { close(a1.wrap.thaw) })
+	data := incompressible(22, 4<<20)
+	rec := write(t, a1.store, data)
+	copyChunks(t, a1.store, a2.store, rec.Refs)
+	b := newReaderWith(t, "b", map[string]Link{"a": {Bandwidth: rate, RTT: 5 * time.Millisecond}},
+		func(cfg *Config) { cfg.Grace = 10 * time.Minute }, a1, a2)
+	got, err := read(t, b, rec, 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with a frozen node: %d of %d bytes, %v", len(got), len(data), err)
+	}
+	st := b.f.Stats()
+	s1, s2 := a1.srv.SentStats()["b"], a2.srv.SentStats()["b"]
+	t.Logf("frozen node sent %d chunks, its sibling %d; %+v", s1.Chunks, s2.Chunks, st)
+	if st.Hedges < 1 || s1.Chunks == 0 || s2.Chunks == 0 || st.NoHolder != 0 {
+		t.Fatalf("no hedge to the sibling: %+v", st)
+	}
+	if !b.f.recentlyStalled(a1.hs.URL) || b.f.recentlyStalled(a2.hs.URL) {
+		t.Fatal("stall not remembered for the frozen node (or remembered for its sibling)")
+	}
+}

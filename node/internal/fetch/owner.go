@@ -17,10 +17,11 @@ package fetch
 // region's nodes that write finds the chunk there already). When the owner
 // fails, dies (it leaves the live members) or answers that it could not
 // obtain a chunk, the asker fetches the rest itself: a dead owner costs at
-// worst a second transfer, never a failed read. An owner does not wait for
-// a chunk it has itself delegated (two nodes whose member lists briefly
-// differ may each think the other owns it): it answers "not obtained" and
-// the asker fetches it.
+// worst a second transfer, never a failed read. An owner's Obtain never
+// delegates further, but it may wait for a chunk that one of its own reads
+// has delegated: that cannot deadlock, even while nodes' member lists
+// differ, because a node delegates a chunk only to a node whose score for
+// it is strictly higher than its own, so waits never form a cycle.
 
 import (
 	"context"
@@ -47,13 +48,15 @@ type Obtainer interface {
 		fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error
 }
 
-// ErrDelegated is what Obtain reports for a chunk this node has asked of
-// another owner itself: the asker fetches it.
-var ErrDelegated = errors.New("fetch: chunk delegated to another node")
-
 // ownerWatch is how often a delegation checks that its owner is still a
-// live member.
-const ownerWatch = 250 * time.Millisecond
+// live member; after ownerGone checks in a row without it, the asker
+// stops waiting (a member that flaps for a moment on a loaded machine is
+// not given up on; a crashed owner's closed connection ends the request
+// at once anyway).
+const (
+	ownerWatch = 250 * time.Millisecond
+	ownerGone  = 4
+)
 
 // nodeHash is the rendezvous key of a node name.
 func nodeHash(name string) uint64 {
@@ -154,12 +157,7 @@ func (f *Fetcher) launch(ctx context.Context, rec *recipe.Recipe, mine []*jchunk
 				if len(cs) == 0 {
 					continue
 				}
-				f.mu.Lock()
-				for _, c := range cs {
-					c.fut.delegated = true
-				}
-				f.stats.Delegated += int64(len(cs))
-				f.mu.Unlock()
+				f.count(func(st *Stats) { st.Delegated += int64(len(cs)) })
 				go f.obtainFrom(ctx, ob, sibs[o], rec, cs)
 			}
 		}
@@ -187,13 +185,18 @@ func (f *Fetcher) obtainFrom(ctx context.Context, ob Obtainer, p Peer, rec *reci
 	go func() { // the owner left the live members: stop waiting for it
 		t := time.NewTicker(ownerWatch)
 		defer t.Stop()
+		missing := 0
 		for {
 			select {
 			case <-octx.Done():
 				return
 			case <-t.C:
 			}
-			if !slices.ContainsFunc(f.siblings(), func(q Peer) bool { return q.Node == p.Node && q.URL == p.URL }) {
+			if slices.ContainsFunc(f.siblings(), func(q Peer) bool { return q.Node == p.Node && q.URL == p.URL }) {
+				missing = 0
+			} else if missing++; missing >= ownerGone {
+				f.log.Warn("the owner of chunks this node waits for left the live members; fetching them here",
+					zap.String("owner", p.Node))
 				cancel()
 				return
 			}
@@ -235,12 +238,7 @@ func (f *Fetcher) obtainFrom(ctx context.Context, ob Obtainer, p Peer, rec *reci
 	if len(rest) == 0 {
 		return
 	}
-	f.mu.Lock()
-	for _, c := range rest {
-		c.fut.delegated = false
-	}
-	f.stats.DelegateFallbacks += int64(len(rest))
-	f.mu.Unlock()
+	f.count(func(st *Stats) { st.DelegateFallbacks += int64(len(rest)) })
 	if err == nil {
 		err = fmt.Errorf("%d chunks not obtained", len(rest))
 	}
@@ -255,9 +253,8 @@ func (f *Fetcher) obtainFrom(ctx context.Context, ob Obtainer, p Peer, rec *reci
 // are their plain sizes) as a prefetch does, through this node's futures
 // (a chunk another read is fetching is waited for, not fetched twice),
 // never delegating further, and calls fn for each in order as soon as it
-// is stored, with nil, why it could not be obtained, or ErrDelegated (this
-// node asked another owner for it: the asker fetches it itself). It
-// returns fn's first error or ctx's.
+// is stored, with nil or why it could not be obtained. It returns fn's
+// first error or ctx's.
 func (f *Fetcher) Obtain(ctx context.Context, ids []recipe.ChunkID, plain []uint32, fn func(i int, err error) error) error {
 	if len(ids) != len(plain) {
 		return fmt.Errorf("fetch: obtain: %d IDs and %d sizes", len(ids), len(plain))
@@ -267,7 +264,6 @@ func (f *Fetcher) Obtain(ctx context.Context, ids []recipe.ChunkID, plain []uint
 		return fmt.Errorf("fetch: local lookup: %w", err)
 	}
 	wait := make([]*future, len(ids))
-	refused := make([]bool, len(ids))
 	byID := map[recipe.ChunkID]int{}
 	var mine []*jchunk
 	f.mu.Lock()
@@ -276,15 +272,11 @@ func (f *Fetcher) Obtain(ctx context.Context, ids []recipe.ChunkID, plain []uint
 			continue
 		}
 		if k, ok := byID[id]; ok {
-			wait[i], refused[i] = wait[k], refused[k]
+			wait[i] = wait[k]
 			continue
 		}
 		byID[id] = i
 		if fu := f.inflight[id]; fu != nil {
-			if fu.delegated {
-				refused[i] = true
-				continue
-			}
 			wait[i] = fu
 			f.stats.Shared++
 			continue
@@ -301,10 +293,7 @@ func (f *Fetcher) Obtain(ctx context.Context, ids []recipe.ChunkID, plain []uint
 	f.launch(ctx, nil, mine, false)
 	for i := range ids {
 		var cerr error
-		switch {
-		case refused[i]:
-			cerr = ErrDelegated
-		case wait[i] != nil:
+		if wait[i] != nil {
 			select {
 			case <-wait[i].done:
 			case <-ctx.Done():

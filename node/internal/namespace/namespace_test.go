@@ -191,8 +191,10 @@ func TestApplyLastWriterWins(t *testing.T) {
 		objects int64 // container stats afterwards
 	}{
 		{rec(10, "r1", false, 5), true, 5, 1},
-		{rec(10, "r1", false, 7), false, 5, 1},  // same (ts, region): no-op
-		{rec(9, "r9", false, 7), false, 5, 1},   // older
+		{rec(10, "r1", false, 3), false, 5, 1},  // same (ts, region), smaller value: loses (two nodes of r1)
+		{rec(10, "r1", false, 7), true, 7, 1},   // same (ts, region), greater value: wins everywhere
+		{rec(10, "r1", false, 7), false, 7, 1},  // the same record: no-op
+		{rec(9, "r9", false, 7), false, 7, 1},   // older
 		{rec(10, "r2", false, 7), true, 7, 1},   // tie broken by region
 		{rec(11, "r0", true, 0), true, 0, 0},    // tombstone
 		{rec(10, "r3", false, 9), false, 0, 0},  // older than the tombstone
@@ -521,5 +523,35 @@ func TestPurgeDropsStats(t *testing.T) {
 	}
 	if st, err := ns.ContainerStats(ctx, "A", "kept"); err != nil || st.Objects != 1 || st.Bytes != 5 {
 		t.Fatalf("kept: %+v, %v", st, err)
+	}
+}
+
+// TestNewerSameTimeSameRegion: two nodes of one region that write one key
+// at the same nanosecond keep the same record everywhere (the greater
+// encoded value), and a record is never newer than itself.
+func TestNewerSameTimeSameRegion(t *testing.T) {
+	k := ObjectKey("AUTH_a", "c", "o")
+	x := &Record{Key: k, Timestamp: 100, Region: "r1", ETag: "aaaa", Size: 1}
+	y := &Record{Key: k, Timestamp: 100, Region: "r1", ETag: "bbbb", Size: 1}
+	for _, tc := range []struct {
+		name     string
+		r, old   *Record
+		newer    bool
+		symmetry bool // old.Newer(r) must be the opposite
+	}{
+		{"later time", &Record{Key: k, Timestamp: 101, Region: "a"}, x, true, true},
+		{"greater region", &Record{Key: k, Timestamp: 100, Region: "r2"}, x, true, true},
+		{"same time and region, greater value", y, x, true, true},
+		{"same time and region, smaller value", x, y, false, true},
+		{"itself", x, x.Clone(), false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.r.Newer(tc.old); got != tc.newer {
+				t.Fatalf("Newer = %v, want %v", got, tc.newer)
+			}
+			if tc.symmetry && tc.old.Newer(tc.r) == tc.newer {
+				t.Fatal("both records win over each other, or neither does")
+			}
+		})
 	}
 }

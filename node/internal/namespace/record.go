@@ -283,14 +283,27 @@ type Record struct {
 func (r *Record) Time() time.Time { return time.Unix(0, r.Timestamp) }
 
 // Newer reports whether r wins over old by last writer wins: a later
-// Timestamp, or the same Timestamp and a greater Region (byte order).
-// Equal (Timestamp, Region) is not newer, so re-applying a record is a
-// no-op.
+// Timestamp, or the same Timestamp and a greater Region (byte order), or,
+// for the same Timestamp and Region (two nodes of one region that wrote
+// at the same nanosecond), a greater encoded value (MarshalValue), so
+// that every node keeps the same one. A record equal to old is not newer,
+// so re-applying a record is a no-op.
 func (r *Record) Newer(old *Record) bool {
 	if r.Timestamp != old.Timestamp {
 		return r.Timestamp > old.Timestamp
 	}
-	return r.Region > old.Region
+	if r.Region != old.Region {
+		return r.Region > old.Region
+	}
+	a, err := r.MarshalValue()
+	if err != nil {
+		return false
+	}
+	b, err := old.MarshalValue()
+	if err != nil {
+		return true
+	}
+	return bytes.Compare(a, b) > 0
 }
 
 // Live reports whether the record exists (is not a tombstone) and is

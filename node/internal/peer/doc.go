@@ -65,5 +65,7 @@
 //
 // Counters: the server counts stored chunk bytes sent per requesting region,
 // the client stored chunk bytes received per serving region (Stats). These
-// are the bytes "that crossed between regions" of the tests.
+// are the bytes "that crossed between regions" of the tests; what nodes of
+// one region send each other (/chunks from a sibling, /obtain) counts
+// under their own region.
 package peer
