@@ -43,6 +43,14 @@
 // with SIGKILL under concurrent writes whose stats match its listing after
 // the restart.
 //
+// TestRegionOfNodesOnSwift (region_test.go) is issue 12's test with real
+// parts: a region of two nodes on one real Swift (store.backend: swift)
+// behind HAProxy (haproxy_test.go: started and stopped by PID, stats and
+// log read by the test), a second region on Badger, Glance through the
+// load balancer, nodes SIGKILLed in the middle of an upload and of a
+// download, a wiped data dir, and WAN bytes counted from the nodes'
+// /metrics.
+//
 // NITRO_E2E_BACKEND=swift runs the Glance scenarios against real Swift
 // instead of Nitro (the assertions that need Nitro's /stats and /gc are
 // then logged only).

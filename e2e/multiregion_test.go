@@ -163,7 +163,13 @@ func (c chunkSizes) minus(d chunkSizes) (chunks int, bytes int64) {
 // Badger's approximate value size (codec byte included, a few bytes off
 // per chunk in the value log), too coarse for an exact comparison.
 func referenceChunks(ctx context.Context, dir string, paths ...string) ([]chunkSizes, error) {
-	st, err := chunkstore.Open(chunkstore.Config{Dir: dir, NoSync: true}, zap.NewNop())
+	return referenceChunksWith(ctx, chunkstore.Config{Dir: dir, NoSync: true}, paths...)
+}
+
+// referenceChunksWith is referenceChunks with the chunk store's config
+// (e.g. the nodes' chunk sizes).
+func referenceChunksWith(ctx context.Context, cfg chunkstore.Config, paths ...string) ([]chunkSizes, error) {
+	st, err := chunkstore.Open(cfg, zap.NewNop())
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ pkgs=(swift swift-proxy swift-account swift-container swift-object
       debootstrap qemu-utils fdisk e2fsprogs iproute2 procps systemd passwd
       keystone python3-keystoneclient python3-keystonemiddleware uwsgi uwsgi-core
       uwsgi-plugin-python3 shellcheck util-linux chromium
-      qemu-system-x86 qemu-block-extra)
+      qemu-system-x86 qemu-block-extra haproxy)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

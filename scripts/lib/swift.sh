@@ -95,6 +95,15 @@ user_admin_admin = admin .admin .reseller_admin
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:$mc
+# Clients that send tens of requests at once (Nitro's swift backend) on two
+# loaded cores: Swift's defaults (2 pooled connections, 1 s pool timeout,
+# 10 errors in 60 s error-limit memcached for 60 s) turn a scheduling stall
+# into a minute of 401s and 503s from tempauth.
+memcache_max_connections = 16
+pool_timeout = 10
+connect_timeout = 2
+io_timeout = 10
+error_suppression_limit = 1000
 
 [filter:catch_errors]
 use = egg:swift#catch_errors
