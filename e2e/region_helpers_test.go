@@ -59,12 +59,16 @@ func swiftBackendStore(authURL string) []string {
 // default), the least grace, GC
 // only on request, and a cluster section that joins the gossip addresses
 // in join with anti-entropy every 2 s (a wiped node rebuilds its namespace
-// from it).
+// from it). Hedging is off: it trades duplicate transfers for latency
+// when a stream stalls, and on loaded CI cores a CPU-starved stream looks
+// stalled, which blurs the exact WAN byte counts this test checks
+// (hedging has its own tests: e2e/TestFrozenHolderRead, fetch's).
 func regionNodeConfig(region, node string, store []string, join ...string) string {
 	return nodeConfig{
 		Comment: "e2e region test node " + node, Region: region, Node: node,
 		Store: append(append([]string{}, regionChunkSizes...), store...), Shutdown: "5s",
-		Cluster: &clusterConfig{Peers: strings.Join(join, ", "), Secret: regionSecret, AntiEntropy: "2s"},
+		Cluster: &clusterConfig{Peers: strings.Join(join, ", "), Secret: regionSecret, AntiEntropy: "2s",
+			Extra: "  hedge_after: -1s\n"},
 	}.template()
 }
 
