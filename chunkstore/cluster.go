@@ -7,7 +7,7 @@ package chunkstore
 // the value of 'c'+ID is an index entry saying "this chunk is in the
 // cluster", with the 't' stamp the time this node last wrote or touched
 // it). The layout in the cluster is the implementation's (package
-// chunkstore/swiftstore, /work/wt/REGION-CONTRACT.md); the rules a store
+// chunkstore/swiftstore); the rules a store
 // follows are here:
 //
 //   - A write relies on an index entry only while its stamp is younger than

@@ -36,7 +36,7 @@ var regionChunkSizes = []string{
 }
 
 // swiftBackendStore is the store: lines of a node of a region on the
-// region's Swift cluster (store.backend: swift, REGION-CONTRACT.md):
+// region's Swift cluster (store.backend: swift):
 // tempauth v1 at authURL as test:tester, 16 chunk and recipe containers
 // per kind (k = 1 hex digit), at most 16 requests in flight per node (the
 // test's Swift is one proxy process).

@@ -4,7 +4,7 @@
 // objectstorage v1 client, authenticated by tempauth/swauth (auth v1) or
 // Keystone v3 (password).
 //
-// Layout (/work/wt/REGION-CONTRACT.md, shared with the region GC):
+// Layout (shared with the region GC, node/internal/regiongc):
 //
 //   - chunks: container <prefix>-chunks-<H>, H the first k hex digits of the
 //     chunk ID (k = log16(containers); one container: <prefix>-chunks),
@@ -14,9 +14,13 @@
 //   - recipes: <prefix>-recipes-<H>, object name the recipe ID in hex, body
 //     the recipe's encoding;
 //   - fossils (the region GC's first step): <prefix>-fossils-<H>, same names
-//     and bodies as the chunks;
+//     and bodies as the chunks; recipe fossils in <prefix>-recipe-fossils-<H>
+//     (a chunk ID and a recipe ID may be equal); readers fall back to them;
 //   - touch time of an object: max(Last-Modified, X-Object-Meta-Nitro-Touched
-//     in unix seconds).
+//     in unix seconds). A write relying on a chunk the cluster holds (its
+//     upload skipped) first makes the touch time younger than TouchAfter
+//     (a POST when it is not); a chunk absent from its chunk container is
+//     uploaded even if a fossil exists.
 //
 // Open creates the containers the account lacks (one listing when they
 // exist); a PUT answered 404 (a container deleted since) creates its

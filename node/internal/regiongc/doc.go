@@ -37,7 +37,7 @@
 //
 // # Why no write loses a chunk (one runner)
 //
-// The writers' rules (REGION-CONTRACT.md): a write that relies on a chunk
+// The writers' rules (chunkstore/swiftstore's package doc): a write that relies on a chunk
 // (or recipe) already in the cluster does so only after seeing it in its
 // own container (HEAD, or the node's index within store.touch_after of
 // this node writing or touching it) with a touch time younger than

@@ -45,7 +45,7 @@ func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // region is one test region: a layout in the shared Swift, the
 // replicated namespace (a real one on Badger: the marking roots), and a
-// writer that follows REGION-CONTRACT.md's write rules with gophercloud
+// writer that follows the write rules of chunkstore/swiftstore's package doc with gophercloud
 // directly, standing in for the Swift backend.
 type region struct {
 	t      testing.TB

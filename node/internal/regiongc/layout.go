@@ -2,9 +2,9 @@ package regiongc
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"github.com/nitro-cloud/nitro/chunkstore/swiftstore"
 )
 
 // Kind is what a cluster object holds: a chunk or a recipe.
@@ -27,9 +27,10 @@ func (k Kind) String() string {
 	return "chunk"
 }
 
-// Layout names the containers of a region's cluster (REGION-CONTRACT.md,
-// owned by the Swift backend): Containers shards per kind, chosen by the
-// first log16(Containers) hex digits of the object's ID.
+// Layout names the containers of a region's cluster, as the Swift
+// backend does (chunkstore/swiftstore.Layout names them): Containers
+// shards per kind, chosen by the first log16(Containers) hex digits of
+// the object's ID.
 //
 //	<Prefix>-chunks-<H>          chunk objects
 //	<Prefix>-recipes-<H>         recipe objects
@@ -47,52 +48,48 @@ type Layout struct {
 	Containers int
 }
 
-// digits returns log16(Containers), or an error for another count.
-func (l Layout) digits() (int, error) {
-	switch l.Containers {
-	case 1:
-		return 0, nil
-	case 16:
-		return 1, nil
-	case 256:
-		return 2, nil
-	case 4096:
-		return 3, nil
+// swift returns l as the Swift backend's layout, which names the
+// containers (chunkstore/swiftstore.Layout); errors: a bad prefix or
+// shard count.
+func (l Layout) swift() (swiftstore.Layout, error) {
+	sl, err := swiftstore.NewLayout(l.Prefix, l.Containers)
+	if err != nil {
+		return sl, fmt.Errorf("regiongc: %w", err)
 	}
-	return 0, fmt.Errorf("regiongc: containers = %d, want 1, 16, 256 or 4096", l.Containers)
+	return sl, nil
 }
 
 // Validate reports a bad prefix or shard count.
 func (l Layout) Validate() error {
-	if l.Prefix == "" || strings.ContainsAny(l.Prefix, "/\x00") {
-		return fmt.Errorf("regiongc: bad container prefix %q", l.Prefix)
-	}
-	_, err := l.digits()
+	_, err := l.swift()
 	return err
 }
 
-func (l Layout) container(base, idHex string) string {
-	k, _ := l.digits()
-	if k == 0 {
-		return l.Prefix + "-" + base
+// kind returns the swiftstore container kind of objects of kind k, live
+// or fossil.
+func kind(k Kind, fossil bool) string {
+	switch {
+	case k == KindRecipe && fossil:
+		return swiftstore.KindRecipeFossils
+	case k == KindRecipe:
+		return swiftstore.KindRecipes
+	case fossil:
+		return swiftstore.KindFossils
 	}
-	return l.Prefix + "-" + base + "-" + idHex[:k]
+	return swiftstore.KindChunks
 }
 
-// Live returns the container of the object named idHex of kind k.
+// Live returns the container of the object named idHex of kind k (l must
+// be valid: New checks it).
 func (l Layout) Live(k Kind, idHex string) string {
-	if k == KindRecipe {
-		return l.container("recipes", idHex)
-	}
-	return l.container("chunks", idHex)
+	sl, _ := l.swift()
+	return sl.Container(kind(k, false), idHex)
 }
 
 // Fossil returns the fossil container of the object named idHex of kind k.
 func (l Layout) Fossil(k Kind, idHex string) string {
-	if k == KindRecipe {
-		return l.container("recipe-fossils", idHex)
-	}
-	return l.container("fossils", idHex)
+	sl, _ := l.swift()
+	return sl.Container(kind(k, true), idHex)
 }
 
 // Chunk returns the container of chunk id.
@@ -104,35 +101,9 @@ func (l Layout) Recipe(id recipe.ID) string { return l.Live(KindRecipe, id.Strin
 // GC returns the container of the lease and the run report.
 func (l Layout) GC() string { return l.Prefix + "-gc" }
 
-// shards returns the hex prefixes of the shards: [""] for 1 container,
-// "0".."f" for 16, and so on.
-func (l Layout) shards() []string {
-	k, _ := l.digits()
-	out := []string{""}
-	for range k {
-		next := make([]string, 0, len(out)*16)
-		for _, p := range out {
-			for _, c := range "0123456789abcdef" {
-				next = append(next, p+string(c))
-			}
-		}
-		out = next
-	}
-	return out
-}
-
 // shardContainers returns every live (fossil false) or fossil container
 // of kind k.
 func (l Layout) shardContainers(k Kind, fossil bool) []string {
-	var out []string
-	for _, s := range l.shards() {
-		// A shard prefix stands for any ID starting with it.
-		id := s + strings.Repeat("0", 64-len(s))
-		if fossil {
-			out = append(out, l.Fossil(k, id))
-		} else {
-			out = append(out, l.Live(k, id))
-		}
-	}
-	return out
+	sl, _ := l.swift()
+	return sl.Containers(kind(k, fossil))
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/pagination"
 )
 
-// Object metadata Nitro keeps on cluster objects (REGION-CONTRACT.md).
+// Object metadata Nitro keeps on cluster objects (chunkstore/swiftstore's package doc).
 const (
 	// HeaderTouched is the touch time a writer sets (POST) on a chunk it
 	// relies on without uploading it, in unix seconds.
