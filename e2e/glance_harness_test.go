@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -165,34 +164,10 @@ auth_version = 1
 	}
 	t.Logf("glance-manage db_sync: %.1fs", time.Since(start).Seconds())
 
-	logf, err := os.Create(g.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g.cmd = exec.Command(api, "--config-file", confPath)
 	g.cmd.Dir = dir
 	g.cmd.Env = []string{"PATH=/usr/bin:/usr/sbin:/bin:/sbin", "HOME=" + dir, "LANG=C.UTF-8"}
-	g.cmd.Stdout, g.cmd.Stderr = logf, logf
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		g.cmd.Wait()
-		logf.Close()
-		close(g.exited)
-	}()
-	t.Cleanup(func() {
-		_ = g.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-g.exited:
-		case <-time.After(10 * time.Second):
-			_ = g.cmd.Process.Kill()
-			<-g.exited
-		}
-		if t.Failed() {
-			t.Logf("glance-api log (%s), last lines:\n%s", g.Log, tail(g.Log, 40))
-		}
-	})
+	startLogged(t, g.cmd, "glance-api", g.Log, 40, g.exited)
 	start = time.Now()
 	if err := waitHTTP(g.URL+"/healthcheck", 90*time.Second, g.exited); err != nil {
 		t.Fatalf("glance-api: %v\n%s", err, tail(g.Log, 40))

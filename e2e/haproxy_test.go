@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -102,33 +101,9 @@ func startHAProxy(t testing.TB, servers ...haproxyBackend) *haproxy {
 	}
 	h := &haproxy{URL: fmt.Sprintf("http://127.0.0.1:%d", port), StatsURL: fmt.Sprintf("http://127.0.0.1:%d/stats", stats),
 		Dir: dir, Log: filepath.Join(dir, "haproxy.log"), exited: make(chan struct{})}
-	logf, err := os.Create(h.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h.cmd = exec.Command(bin, "-db", "-f", cfgPath)
 	h.cmd.Dir = dir
-	h.cmd.Stdout, h.cmd.Stderr = logf, logf
-	if err := h.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		h.cmd.Wait()
-		logf.Close()
-		close(h.exited)
-	}()
-	t.Cleanup(func() {
-		_ = h.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-h.exited:
-		case <-time.After(10 * time.Second):
-			_ = h.cmd.Process.Kill()
-			<-h.exited
-		}
-		if t.Failed() {
-			t.Logf("haproxy log (%s), last lines:\n%s", h.Log, tail(h.Log, 30))
-		}
-	})
+	startLogged(t, h.cmd, "haproxy", h.Log, 30, h.exited)
 	if err := waitHTTP(h.StatsURL, 30*time.Second, h.exited); err != nil {
 		t.Fatalf("haproxy: %v\n%s", err, tail(h.Log, 30))
 	}

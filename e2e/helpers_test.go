@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -305,4 +306,38 @@ func (c *swiftClient) mustDo(t testing.TB, method, path string, body []byte) (in
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
+}
+
+// startLogged starts cmd (named what) with its output in the file at
+// logPath, closes exited when it ends, and stops it when t ends: SIGTERM
+// to its PID, SIGKILL after 10 s; when t failed it logs the last tailN
+// lines of the log.
+func startLogged(t testing.TB, cmd *exec.Cmd, what, logPath string, tailN int, exited chan struct{}) {
+	t.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("%s: %v", what, err)
+	}
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("%s log (%s), last lines:\n%s", what, logPath, tail(logPath, tailN))
+		}
+	})
 }
