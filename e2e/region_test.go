@@ -149,13 +149,17 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 	b1 := newRegionProc(t, "b-1", regionNodeConfig("b", "b-1", nil, sa.gossip))
 	b1.start()
 	all := []*crashProc{sa, sb, b1}
+	// waitMembers waits until each of nodes sees want-1 other live
+	// members. A restarted node that joins nobody (s-a, the seed) is
+	// found again when the others re-join their configured peers
+	// (membership's rejoin, every 30 s), hence the bound of 90 s.
 	waitMembers := func(t *testing.T, want int, nodes ...*crashProc) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
+		deadline := time.Now().Add(90 * time.Second)
 		for _, n := range nodes {
 			for n.aliveOthers(t) != want-1 {
 				if time.Now().After(deadline) {
-					t.Fatalf("a node sees %d other live members after 60 s, want %d", n.aliveOthers(t), want-1)
+					t.Fatalf("a node sees %d other live members after 90 s, want %d", n.aliveOthers(t), want-1)
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
@@ -267,6 +271,11 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 		}
 		sa.start()
 		lb.waitServer(t, "s-a", "UP", 30*time.Second)
+		// The region whole again before the next step kills s-b (the
+		// node whose peers list names s-a).
+		rejoin := time.Now()
+		waitMembers(t, 3, all...)
+		t.Logf("s-a restarted and rejoined in %.1fs", time.Since(rejoin).Seconds())
 	})
 	if !ok {
 		t.FailNow()
