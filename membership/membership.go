@@ -323,8 +323,8 @@ func (m *Membership) dispatch() {
 }
 
 // joinLoop joins the configured addresses: first until one answers
-// (backoff 100 ms doubling to 5 s), then every RejoinInterval those whose
-// address is not an alive member.
+// (backoff 100 ms doubling to 5 s), then all of them every RejoinInterval
+// (a push-pull with each).
 func (m *Membership) joinLoop(ctx context.Context) {
 	if len(m.cfg.Join) == 0 {
 		return
@@ -354,18 +354,30 @@ func (m *Membership) joinLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		// Every configured address, alive or not: a peer restarted on its
+		// address with no peers of its own (a seed) knows nobody, and
+		// while the others still hold it suspect (memberlist sends no
+		// event for suspect: Peers lists it alive) nothing reaches it
+		// until they declare it dead, up to a WAN suspicion timeout
+		// (~90 s). A push-pull tells it its members and its suspicion,
+		// which it refutes. One TCP exchange per configured peer per
+		// RejoinInterval.
 		alive := map[string]bool{}
 		for _, p := range m.Peers() { // not ml.Members: its nodes race with updates
 			alive[p.Addr] = true
 		}
-		var missing []string
+		var addrs, missing []string
 		for _, a := range m.cfg.Join {
-			if !alive[a] && a != m.addr {
+			if a == m.addr {
+				continue
+			}
+			addrs = append(addrs, a)
+			if !alive[a] {
 				missing = append(missing, a)
 			}
 		}
-		if len(missing) > 0 {
-			if n, err := m.Join(missing); n > 0 {
+		if len(addrs) > 0 {
+			if n, err := m.Join(addrs); n > 0 && len(missing) > 0 {
 				m.log.Info("re-joined", zap.Strings("addrs", missing), zap.Int("answered", n))
 			} else if err != nil {
 				m.log.Debug("re-join failed", zap.Error(err))
