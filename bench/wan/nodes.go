@@ -277,13 +277,23 @@ func (n *Node) do(ctx context.Context, method, path string, body io.Reader, size
 
 // Put uploads the file at path as container/object.
 func (n *Node) Put(ctx context.Context, container, object, path string) error {
-	if resp, err := n.do(ctx, "PUT", "/"+container, nil, 0); err != nil {
+	return putFile(ctx, n.do, "", container, object, path)
+}
+
+// doFunc sends one authenticated request to a Swift API endpoint (Node.do,
+// SwiftCluster.do): method, path below the account, a body of size bytes.
+type doFunc func(ctx context.Context, method, path string, body io.Reader, size int64) (*http.Response, error)
+
+// putFile creates container (if needed) and PUTs the file at path as
+// container/object through do; what prefixes error messages.
+func putFile(ctx context.Context, do doFunc, what, container, object, path string) error {
+	resp, err := do(ctx, "PUT", "/"+container, nil, 0)
+	if err != nil {
 		return err
-	} else {
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("PUT container %s: %s", container, resp.Status)
-		}
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%sPUT container %s: %s", what, container, resp.Status)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -294,29 +304,29 @@ func (n *Node) Put(ctx context.Context, container, object, path string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := n.do(ctx, "PUT", "/"+container+"/"+object, f, st.Size())
+	resp, err = do(ctx, "PUT", "/"+container+"/"+object, f, st.Size())
 	if err != nil {
 		return err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("PUT %s/%s: %s", container, object, resp.Status)
+		return fmt.Errorf("%sPUT %s/%s: %s", what, container, object, resp.Status)
 	}
 	return nil
 }
 
-// Get reads container/object and returns its size, SHA-256 (hex) and the
-// time from sending the request to the last byte.
-func (n *Node) Get(ctx context.Context, container, object string) (int64, string, time.Duration, error) {
+// getHashed GETs container/object through do and returns its size,
+// SHA-256 (hex) and the time from sending the request to the last byte.
+func getHashed(ctx context.Context, do doFunc, what, container, object string) (int64, string, time.Duration, error) {
 	t0 := time.Now()
-	resp, err := n.do(ctx, "GET", "/"+container+"/"+object, nil, 0)
+	resp, err := do(ctx, "GET", "/"+container+"/"+object, nil, 0)
 	if err != nil {
 		return 0, "", 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, "", 0, fmt.Errorf("GET %s/%s: %s", container, object, resp.Status)
+		return 0, "", 0, fmt.Errorf("%sGET %s/%s: %s", what, container, object, resp.Status)
 	}
 	h := sha256.New()
 	size, err := io.Copy(h, resp.Body)
@@ -325,6 +335,12 @@ func (n *Node) Get(ctx context.Context, container, object string) (int64, string
 		return size, "", el, err
 	}
 	return size, hex.EncodeToString(h.Sum(nil)), el, nil
+}
+
+// Get reads container/object and returns its size, SHA-256 (hex) and the
+// time from sending the request to the last byte.
+func (n *Node) Get(ctx context.Context, container, object string) (int64, string, time.Duration, error) {
+	return getHashed(ctx, n.do, "", container, object)
 }
 
 // Stats fetches the node's GET /stats as a generic map (its schema is the

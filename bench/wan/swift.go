@@ -550,50 +550,13 @@ func (c *SwiftCluster) do(ctx context.Context, method, path string, body io.Read
 // Put uploads the file at path as container/object through the proxy,
 // which writes one replica into every holder region (across the WAN).
 func (c *SwiftCluster) Put(ctx context.Context, container, object, path string) error {
-	resp, err := c.do(ctx, "PUT", "/"+container, nil, 0)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("swift PUT container %s: %s", container, resp.Status)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	resp, err = c.do(ctx, "PUT", "/"+container+"/"+object, f, st.Size())
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("swift PUT %s/%s: %s", container, object, resp.Status)
-	}
-	return nil
+	return putFile(ctx, c.do, "swift ", container, object, path)
 }
 
 // Get reads container/object through the reader's proxy and returns its
 // size, SHA-256 (hex) and the time from request to last byte.
 func (c *SwiftCluster) Get(ctx context.Context, container, object string) (int64, string, time.Duration, error) {
-	t0 := time.Now()
-	resp, err := c.do(ctx, "GET", "/"+container+"/"+object, nil, 0)
-	if err != nil {
-		return 0, "", 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, "", 0, fmt.Errorf("swift GET %s/%s: %s", container, object, resp.Status)
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, resp.Body)
-	return n, hex.EncodeToString(h.Sum(nil)), time.Since(t0), err
+	return getHashed(ctx, c.do, "swift ", container, object)
 }
 
 // CopyImage is Glance's copy-image: one HTTP stream of the whole object
