@@ -126,6 +126,13 @@ func tempURLCases() []diffCase {
 			anon("GET", "/v1/AUTH_test2/tudiff-f/missing"+tuQuery("sha1", "akey", "GET", "/v1/AUTH_test2/tudiff-f/missing", tuExp, "")),
 			anon("GET", "/v1/AUTH_test2/tudiff-nope/o"+tuQuery("sha1", "akey", "GET", "/v1/AUTH_test2/tudiff-nope/o", tuExp, "")),
 			{As: "tester2", Method: "HEAD", Path: "", Compare: []string{"X-Account-Meta-Temp-Url-Key"}},
+			// The second account key: both keys sign.
+			{As: "tester2", Method: "POST", Path: "", Header: map[string]string{"X-Account-Meta-Temp-URL-Key-2": "akey2"}, Setup: true},
+			anon("GET", "/v1/AUTH_test2/tudiff-f/o"+tuQuery("sha256", "akey2", "GET", "/v1/AUTH_test2/tudiff-f/o", tuExp, "")),
+			anon("GET", "/v1/AUTH_test2/tudiff-f/o"+tuQuery("sha512", "akey", "GET", "/v1/AUTH_test2/tudiff-f/o", tuExp, "")),
+			{As: "tester2", Method: "HEAD", Path: "", Compare: []string{"X-Account-Meta-Temp-Url-Key", "X-Account-Meta-Temp-Url-Key-2"}},
+			{As: "tester2", Method: "POST", Path: "", Header: map[string]string{"X-Remove-Account-Meta-Temp-URL-Key-2": "x"}, Setup: true},
+			anon("GET", "/v1/AUTH_test2/tudiff-f/o"+tuQuery("sha256", "akey2", "GET", "/v1/AUTH_test2/tudiff-f/o", tuExp, "")),
 		},
 	}}
 }
