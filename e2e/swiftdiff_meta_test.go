@@ -91,6 +91,21 @@ func metaCases() []diffCase {
 			acct("HEAD", nil, "X-Account-Meta-Quota-Bytes"),
 			{As: "admin", Method: "POST", Path: "/v1/AUTH_test2", Header: map[string]string{"X-Remove-Account-Meta-Quota-Bytes": "x"}},
 			acct("HEAD", nil, "X-Account-Meta-Quota-Bytes"),
+			// Enforced: a quota of 0 bytes refuses an upload of a byte (and
+			// a copy) into the account until the reseller admin lifts it.
+			// (Not a 0-byte upload: Swift's account bytes lag behind its
+			// containers' until the container updater runs, so whether it
+			// fits depends on timing there.)
+			{As: "tester2", Method: "PUT", Path: "/v1/AUTH_test2/{c}", Setup: true},
+			{As: "tester2", Method: "PUT", Path: "/v1/AUTH_test2/{c}/src", Body: "x", Setup: true},
+			{As: "admin", Method: "POST", Path: "/v1/AUTH_test2", Header: map[string]string{"X-Account-Meta-Quota-Bytes": "0"}},
+			{As: "tester2", Method: "PUT", Path: "/v1/AUTH_test2/{c}/o", Body: "x"},
+			{As: "tester2", Method: "PUT", Path: "/v1/AUTH_test2/{c}/cp", Header: map[string]string{"X-Copy-From": "{c}/src"}},
+			{As: "admin", Method: "POST", Path: "/v1/AUTH_test2", Header: map[string]string{"X-Remove-Account-Meta-Quota-Bytes": "x"}},
+			{As: "tester2", Method: "PUT", Path: "/v1/AUTH_test2/{c}/o", Body: "x", Compare: []string{"Etag"}},
+			{As: "tester2", Method: "DELETE", Path: "/v1/AUTH_test2/{c}/o", Setup: true},
+			{As: "tester2", Method: "DELETE", Path: "/v1/AUTH_test2/{c}/src", Setup: true},
+			{As: "tester2", Method: "DELETE", Path: "/v1/AUTH_test2/{c}", Setup: true},
 		},
 	}, {
 		Name: "object post replaces metadata",
