@@ -164,6 +164,15 @@ var sloCases = []diffCase{
 		),
 	},
 	{
+		// slo.py refuses a manifest body over max_manifest_size (8 MiB)
+		// by its Content-Length, before reading it.
+		Name: "slo manifest over 8 MiB",
+		Steps: withSegs(
+			sloBad("manifest over 8 MiB", "["+strings.Repeat(" ", 8<<20)+"]", nil),
+			diffStep{Method: "HEAD", Path: "{c}/bad"},
+		),
+	},
+	{
 		Name: "slo problem lists",
 		Steps: withSegs(
 			diffStep{Method: "PUT", Path: "{c}/bad?multipart-manifest=put", BodyMode: bodyIgnore, Check: sameLinesAnyOrder,
