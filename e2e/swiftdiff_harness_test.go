@@ -713,3 +713,59 @@ func (h *diffHarness) checkWant(st diffStep, nr *diffResp) []string {
 
 // strp returns a pointer to s (for diffWant.Body).
 func strp(s string) *string { return &s }
+
+// wireCase is a differential case below net/http's client: probe speaks
+// raw HTTP on its own connection to one system and returns what it saw
+// (already normalised: status codes, chosen header values, whether the
+// connection stayed open); the two systems' observations must be equal.
+type wireCase struct {
+	Name string
+	// Setup steps run first on both systems and must succeed.
+	Setup []diffStep
+	Probe func(sys *diffSystem, names *strings.Replacer) ([]string, error)
+}
+
+// runWire runs wire cases against Swift and Nitro, each as a subtest of
+// t, counted in the SWIFTDIFF totals like step cases.
+func runWire(t *testing.T, cases []wireCase) {
+	t.Helper()
+	h := diffHarnessFor(t)
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			names := h.caseNames(c.Name)
+			var problems []string
+			for _, st := range c.Setup {
+				sr, serr := h.swift.do(st, names)
+				nr, nerr := h.nitro.do(st, names)
+				if serr != nil || nerr != nil || sr.Status/100 != 2 || nr.Status/100 != 2 {
+					problems = append(problems, fmt.Sprintf("setup %s %s failed: swift %v %v, nitro %v %v", st.Method, st.Path, statusOf(sr), serr, statusOf(nr), nerr))
+					break
+				}
+			}
+			if len(problems) == 0 {
+				so, serr := c.Probe(h.swift, names)
+				no, nerr := c.Probe(h.nitro, names)
+				switch {
+				case serr != nil || nerr != nil:
+					problems = append(problems, fmt.Sprintf("probe: swift %v, nitro %v", serr, nerr))
+				case !slices.Equal(so, no):
+					problems = append(problems, fmt.Sprintf("swift saw %q, nitro saw %q", so, no))
+				default:
+					t.Logf("both saw %q", so)
+				}
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.cases++
+			out := h.classify(t, diffCase{Name: c.Name}, problems, nil, false)
+			h.report = append(h.report, fmt.Sprintf("%s\t%s", t.Name(), map[outcome]string{outcomeAgree: "agree", outcomeFail: "FAIL"}[out]))
+		})
+	}
+}
+
+func statusOf(r *diffResp) int {
+	if r == nil {
+		return 0
+	}
+	return r.Status
+}
