@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -46,6 +47,46 @@ var basicCases = []diffCase{
 				Check: func(s, n *diffResp) error { return sameJSONKeys(s.Raw, n.Raw) }},
 		},
 	},
+	{
+		// Issue 11: /info advertises each feature with Swift's keys and
+		// limits. Storage policies are compared without their aliases
+		// (scripts/lib/swift.sh's swift.conf names some).
+		Name: "info advertises the swift api features",
+		Steps: []diffStep{
+			{Method: "GET", Path: "/info", BodyMode: bodyIgnore, Check: func(s, n *diffResp) error {
+				for _, k := range []string{"tempurl", "bulk_delete", "bulk_upload", "account_quotas", "container_quotas", "slo", "versioned_writes"} {
+					if err := sameInfoKey(k)(s, n); err != nil {
+						return err
+					}
+				}
+				return sameInfoSwift(s, n)
+			}},
+		},
+	},
+}
+
+// sameInfoSwift compares the "swift" key of two /info answers, storage
+// policies without their "aliases".
+func sameInfoSwift(s, n *diffResp) error {
+	var sm, nm map[string]map[string]any
+	if err := json.Unmarshal(s.Raw, &sm); err != nil {
+		return fmt.Errorf("swift /info: %v", err)
+	}
+	if err := json.Unmarshal(n.Raw, &nm); err != nil {
+		return fmt.Errorf("nitro /info: %v", err)
+	}
+	for _, m := range []map[string]any{sm["swift"], nm["swift"]} {
+		ps, _ := m["policies"].([]any)
+		for _, p := range ps {
+			if pm, ok := p.(map[string]any); ok {
+				delete(pm, "aliases")
+			}
+		}
+	}
+	if !reflect.DeepEqual(sm["swift"], nm["swift"]) {
+		return fmt.Errorf("/info swift: swift %s, nitro %s", canonJSON(sm["swift"]), canonJSON(nm["swift"]))
+	}
+	return nil
 }
 
 // jsonKeys returns the sorted top-level keys of the JSON object b.

@@ -51,9 +51,8 @@ func (q *request) handleInfo() error {
 			"strict_cors_mode":          true,
 			"allow_account_management":  false,
 			"account_autocreate":        true,
-			"valid_api_versions":        []string{"v1", "v1.0"},
-			"container_autocreate":      false,
-			"allow_open_expired":        false,
+			// (Swift's proxy hides swift.valid_api_versions: its
+			// disallowed_sections default.)
 		},
 		"tempauth": map[string]any{"account_acls": false},
 		"nitro":    version.Get(),
