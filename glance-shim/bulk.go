@@ -448,7 +448,11 @@ func (q *request) bulkDelete() {
 				continue
 			}
 			batch = append(batch, name)
-			if len(batch) == bulkDeleteConcurrency*8 {
+			// A batch never holds more items than may still fail, so the
+			// request stops at MaxFailedDeletes errors as Swift's does
+			// (which runs delete_concurrency deletes at a time), not up
+			// to a batch beyond it.
+			if len(batch) >= min(bulkDeleteConcurrency*8, MaxFailedDeletes-len(res.errors)) {
 				run()
 				if aborted {
 					break

@@ -114,7 +114,7 @@ func TestBulkDeleteManyFailures(t *testing.T) {
 	if err := json.Unmarshal(body, &res); err != nil || st != 200 {
 		t.Fatalf("%d %v: %s", st, err, body)
 	}
-	if res.Status != "400 Bad Request" || res.Body != "Max delete failures exceeded" || len(res.Errors) < 1000 || len(res.Errors) > 1100 {
+	if res.Status != "400 Bad Request" || res.Body != "Max delete failures exceeded" || len(res.Errors) != 1000 {
 		t.Errorf("status %q body %q errors %d", res.Status, res.Body, len(res.Errors))
 	}
 }
