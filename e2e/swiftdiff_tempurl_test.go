@@ -5,6 +5,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"fmt"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
@@ -70,6 +71,15 @@ func tempURLCases() []diffCase {
 			anon("GET", "tudiff-c/o?temp_url_sig="+glanceshim.TempURLSignature("sha256", "ckey", "GET", tuExp, o, "10.0.0.0/8")+
 				"&temp_url_expires="+strconv.FormatInt(tuExp, 10)+"&temp_url_ip_range=10.0.0.0/8"),
 			anon("GET", "tudiff-d/o"+tuQuery("sha256", "ckey", "GET", "/v1/AUTH_test/tudiff-d/o", tuExp, "")),
+			// temp_url_ip_range as Python's ip_network reads it (strict:
+			// host bits set is invalid; netmask and hostmask forms).
+			anon("GET", tuIPRange("ckey", o, "127.0.0.0/8")),
+			anon("GET", tuIPRange("ckey", o, "127.0.0.1/8")),
+			anon("GET", tuIPRange("ckey", o, "127.0.0.0/255.0.0.0")),
+			anon("GET", tuIPRange("ckey", o, "127.0.0.0/0.255.255.255")),
+			anon("GET", tuIPRange("ckey", o, "::1")),
+			anon("GET", tuIPRange("ckey", o, "garbage")),
+			anon("GET", tuIPRange("ckey", o, "")),
 			anon("PUT", put),
 			anon("GET", put),
 			diffStep{As: "anon", Method: "PUT", Path: put, Header: map[string]string{"X-Object-Manifest": "tudiff-c/pre"}},
@@ -135,4 +145,11 @@ func tempURLCases() []diffCase {
 			anon("GET", "/v1/AUTH_test2/tudiff-f/o"+tuQuery("sha256", "akey2", "GET", "/v1/AUTH_test2/tudiff-f/o", tuExp, "")),
 		},
 	}}
+}
+
+// tuIPRange is "tudiff-c/o" with a GET temp URL for path signed with key
+// and restricted to ipRange.
+func tuIPRange(key, path, ipRange string) string {
+	return "tudiff-c/o?temp_url_sig=" + glanceshim.TempURLSignature("sha256", key, "GET", tuExp, path, ipRange) +
+		"&temp_url_expires=" + strconv.FormatInt(tuExp, 10) + "&temp_url_ip_range=" + url.QueryEscape(ipRange)
 }

@@ -12,8 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"math/bits"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -394,39 +396,87 @@ func (q *request) tempURLInvalid() {
 }
 
 // ipInRange is tempurl's temp_url_ip_range check: remote's IP inside the
-// network (Python's ip_network, strict: host bits set is invalid; a
-// plain address is a /32 or /128).
+// network ipRange as Python's ipaddress.ip_network (strict) reads it,
+// which Swift's tempurl.py calls: an address alone is a /32 or /128; after
+// "/" an IPv4 network takes a prefix length (ASCII digits, leading zeros
+// allowed), a netmask ("255.0.0.0") or a hostmask ("0.255.255.255"), an
+// IPv6 one a prefix length only; host bits set, or anything else, makes
+// the range invalid (false). An IPv4 client is never inside an IPv6
+// network, nor the reverse.
 func ipInRange(remote, ipRange string) bool {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
 		host = remote
 	}
-	ip := net.ParseIP(host)
-	if ip == nil {
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
 		return false
 	}
-	var n *net.IPNet
-	if strings.Contains(ipRange, "/") {
-		base, nw, err := net.ParseCIDR(ipRange)
-		if err != nil || !base.Equal(nw.IP) {
-			return false
-		}
-		n = nw
-	} else {
-		a := net.ParseIP(ipRange)
-		if a == nil {
-			return false
-		}
-		bits := 128
-		if a.To4() != nil {
-			a, bits = a.To4(), 32
-		}
-		n = &net.IPNet{IP: a, Mask: net.CIDRMask(bits, bits)}
-	}
-	if (n.IP.To4() != nil) != (ip.To4() != nil) {
+	pfx, ok := pyIPNetwork(ipRange)
+	if !ok || pfx.Addr().Is4() != ip.Is4() {
 		return false
 	}
-	return n.Contains(ip)
+	return pfx.Contains(ip)
+}
+
+// pyIPNetwork parses s as Python's ipaddress.ip_network(s) (strict=True);
+// false where Python raises ValueError.
+func pyIPNetwork(s string) (netip.Prefix, bool) {
+	addrPart, maskPart, hasMask := strings.Cut(s, "/")
+	a, err := netip.ParseAddr(addrPart)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, false
+	}
+	plen := a.BitLen()
+	if hasMask {
+		if n, ok := pyPrefixLen(maskPart, plen); ok {
+			plen = n
+		} else if n, ok := ipv4MaskLen(maskPart); ok && a.Is4() {
+			plen = n
+		} else {
+			return netip.Prefix{}, false
+		}
+	}
+	pfx := netip.PrefixFrom(a, plen)
+	if pfx.Masked().Addr() != a { // host bits set
+		return netip.Prefix{}, false
+	}
+	return pfx, true
+}
+
+// pyPrefixLen is a prefix length as ipaddress reads it: ASCII digits
+// only, 0 to max.
+func pyPrefixLen(s string, max int) (int, bool) {
+	if s == "" || len(s) > 8 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n <= max
+}
+
+// ipv4MaskLen is the prefix length of a dotted-quad netmask
+// ("255.255.0.0") or, failing that, hostmask ("0.0.255.255"), as
+// ipaddress's _prefix_from_ip_string.
+func ipv4MaskLen(s string) (int, bool) {
+	m, err := netip.ParseAddr(s)
+	if err != nil || !m.Is4() {
+		return 0, false
+	}
+	b := m.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	for _, x := range []uint32{v, ^v} {
+		ones := bits.LeadingZeros32(^x)
+		if x<<ones == 0 { // ones then zeros only
+			return ones, true
+		}
+	}
+	return 0, false
 }
 
 // tempURLWriter applies tempurl's outgoing rules when the response
