@@ -101,6 +101,28 @@ var statusCases = []diffCase{
 		diffStep{Method: "HEAD", Path: "{c}/o", Header: map[string]string{"Range": "bytes=0-1,5-6"},
 			Norm: map[string]func(string) string{"Content-Type": normBoundary}},
 	)},
+	// swob.Range.ranges_for_length's limits on egregious ranges (RFC 7233
+	// §6.1): more than 50 satisfiable ranges, more than 2 overlapping
+	// pairs, or 8 or more out of order are unsatisfiable (416).
+	{Name: "egregious ranges", Steps: withObj(
+		rangeStep(strings.Repeat("0-0,", 50)+"0-0"),
+		rangeStep(strings.Repeat("0-0,", 49)+"0-0"),
+		rangeStep(strings.Repeat("0-0,", 50)+"0-0,100-200"),
+		rangeStep(strings.Repeat("0-0,", 49)+"0-0,100-200"),
+		rangeStep("99999999999999999999-"),
+		rangeStep("1-99999999999999999999"),
+		rangeStep("1_0-12"),
+		rangeStep("0-5,1-6,2-7"),
+		rangeStep("0-5,1-6"),
+		rangeStep("0-5,0-5,0-5,0-5"),
+		rangeStep("9-9,8-8,7-7,6-6,5-5,4-4,3-3,2-2"),
+		rangeStep("9-9,8-8,7-7,6-6,5-5,4-4,3-3"),
+		rangeStep("9-9,8-8,7-7,6-6,5-5,4-4,3-3,100-"),
+		rangeStep("+1-3"),
+		rangeStep("1-+3"),
+		rangeStep("-"),
+		rangeStep("1-3,,5-6"),
+	)},
 	{Name: "conditional precedence 412", Steps: withObj(
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"If-Match": "\"nope\"", "If-Unmodified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"}},
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"If-Match": "*", "If-Unmodified-Since": "Fri, 01 Jan 1999 00:00:00 GMT"}},
@@ -154,4 +176,12 @@ var statusCases = []diffCase{
 		diffStep{Method: "GET", Path: "{c}/e"},
 		diffStep{Method: "PUT", Path: "{c}/e2", Body: strings.Repeat("e", 10), Header: map[string]string{"Expect": "100-continue", "Connection": "keep-alive"}},
 	)},
+}
+
+// rangeStep is a GET of {c}/o with "Range: bytes=<spec>", multipart
+// bodies compared with their boundaries hidden.
+func rangeStep(spec string) diffStep {
+	return diffStep{Name: "bytes=" + spec, Method: "GET", Path: "{c}/o", Header: map[string]string{"Range": "bytes=" + spec},
+		Compare: []string{"Content-Range"}, BodyMode: bodyIgnore, Check: sameMultipart,
+		Norm: map[string]func(string) string{"Content-Type": normBoundary}}
 }

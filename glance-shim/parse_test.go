@@ -2,6 +2,7 @@ package glanceshim
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,12 +122,37 @@ func TestParseRange(t *testing.T) {
 		{"bytes=3-2", 10, false, nil},
 		{"bytes=a-b", 10, false, nil},
 		{"bytes=1", 10, false, nil},
-		{"bytes=+1-2", 10, false, nil},
+		{"bytes=+1-2", 10, true, []byteRange{{1, 2}}}, // Python's int("+1")
 		{"bytes=--1", 10, false, nil},
 		{"items=1-2", 10, false, nil},
-		{"bytes=99999999999999999999-", 10, false, nil},
+		{"bytes=99999999999999999999-", 10, true, []byteRange{}},
+		{"bytes=1-99999999999999999999", 10, true, []byteRange{{1, 9}}},
 		{"", 10, false, nil},
-		{"bytes=" + strings.Repeat("0-0,", 50) + "0-0", 10, false, nil},
+		// Egregious ranges (swob.Range.ranges_for_length): more than 50
+		// satisfiable, more than 2 overlapping pairs, 8 or more out of
+		// order are unsatisfiable. Each want is what swob answers (checked
+		// with Debian's /usr/bin/python3 and swift.common.swob).
+		{"bytes=" + strings.Repeat("0-0,", 50) + "0-0", 10, true, []byteRange{}},
+		{"bytes=" + strings.Repeat("0-0,", 49) + "0-0", 10, true, slices.Repeat([]byteRange{{0, 1}}, 50)},
+		{"bytes=" + strings.Repeat("0-0,", 50) + "100-200", 10, true, slices.Repeat([]byteRange{{0, 1}}, 50)},
+		{"bytes=0-5,1-6,2-7", 10, true, []byteRange{}},
+		{"bytes=0-5,1-6,2-7,100-", 10, true, []byteRange{}},
+		{"bytes=0-5,1-6", 10, true, []byteRange{{0, 6}, {1, 6}}},
+		{"bytes=9-9,8-8,7-7,6-6,5-5,4-4,3-3,2-2", 10, true, []byteRange{}},
+		{"bytes=9-9,8-8,7-7,6-6,5-5,4-4,3-3", 10, true, []byteRange{{9, 1}, {8, 1}, {7, 1}, {6, 1}, {5, 1}, {4, 1}, {3, 1}}},
+		{"bytes=0-0,0-0", 10, true, []byteRange{{0, 1}, {0, 1}}},
+		{"bytes=-1,1-2,-2", 3, true, []byteRange{{2, 1}, {1, 2}, {1, 2}}},
+		// Python's int() for the first position, digits for the last;
+		// every space is removed first.
+		{"bytes=1_0-12", 20, true, []byteRange{{10, 3}}},
+		{"bytes=1__0-12", 20, false, nil},
+		{"bytes=_1-12", 20, false, nil},
+		{"bytes=1-1_2", 20, false, nil},
+		{"bytes=\t1-3", 10, true, []byteRange{{1, 3}}},
+		{"bytes=1\t-3", 10, true, []byteRange{{1, 3}}},
+		{"byt es=1-3", 10, true, []byteRange{{1, 3}}},
+		{"bytes=-", 10, false, nil},
+		{"bytes=1-3,,5-6", 10, false, nil},
 	} {
 		got, ok := parseRange(tc.h, tc.size)
 		if ok != tc.ok || len(got) != len(tc.want) {
