@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,7 @@ func tempURLCases() []diffCase {
 	mac.Write([]byte(fmt.Sprintf("GET\n%d\n%s", tuExp, o)))
 	b64 := "tudiff-c/o?temp_url_sig=sha512:" + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)) + "&temp_url_expires=" + strconv.FormatInt(tuExp, 10)
 	iso := time.Unix(tuExp, 0).UTC().Format("2006-01-02T15:04:05Z")
+	isoUnpadded := time.Unix(tuExp, 0).UTC().Format("2006-1-2T15:4:5Z")
 	outHeaders := []string{"Content-Disposition", "Expires", "Etag", "X-Object-Meta-Public-A", "X-Object-Meta-B", "Www-Authenticate"}
 	anon := func(method, path string, extra ...string) diffStep {
 		return diffStep{As: "anon", Method: method, Path: path, Compare: append(extra, outHeaders...)}
@@ -62,6 +64,14 @@ func tempURLCases() []diffCase {
 			anon("GET", "tudiff-c/o"+tuQuery("sha256", "ckey", "GET", o, tuExp, "&inline&filename=r%C3%A9sum%C3%A9.pdf")),
 			anon("GET", "tudiff-c/o?temp_url_sig="+glanceshim.TempURLSignature("sha256", "ckey", "GET", tuExp, o, "")+"&temp_url_expires="+iso),
 			anon("GET", "tudiff-c/o"+tuQuery("sha256", "ckey", "GET", o, tuExp, "&multipart-manifest=get")),
+			// temp_url_expires as Python's int() and time.strptime read it.
+			anon("GET", tuExpires("ckey", o, "%2B"+strconv.FormatInt(tuExp, 10))),
+			anon("GET", tuExpires("ckey", o, strconv.FormatInt(tuExp/1000, 10)+"_"+fmt.Sprintf("%03d", tuExp%1000))),
+			anon("GET", tuExpires("ckey", o, "%20"+strconv.FormatInt(tuExp, 10)+"%20")),
+			anon("GET", tuExpires("ckey", o, strings.ToLower(iso))),
+			anon("GET", tuExpires("ckey", o, isoUnpadded)),
+			anon("GET", tuExpires("ckey", o, strings.TrimSuffix(iso, "Z"))),
+			anon("GET", tuExpires("ckey", o, strings.Replace(iso, "T", "%20", 1))),
 			anon("GET", "tudiff-c/pre/x?temp_url_sig="+glanceshim.TempURLSignature("sha256", "ckey", "GET", tuExp, "prefix:/v1/AUTH_test/tudiff-c/pre/", "")+
 				"&temp_url_expires="+strconv.FormatInt(tuExp, 10)+"&temp_url_prefix=pre/"),
 			anon("GET", "tudiff-c/o?temp_url_sig="+glanceshim.TempURLSignature("sha256", "ckey", "GET", tuExp, "prefix:/v1/AUTH_test/tudiff-c/pre/", "")+
@@ -152,4 +162,11 @@ func tempURLCases() []diffCase {
 func tuIPRange(key, path, ipRange string) string {
 	return "tudiff-c/o?temp_url_sig=" + glanceshim.TempURLSignature("sha256", key, "GET", tuExp, path, ipRange) +
 		"&temp_url_expires=" + strconv.FormatInt(tuExp, 10) + "&temp_url_ip_range=" + url.QueryEscape(ipRange)
+}
+
+// tuExpires is "tudiff-c/o" with a GET temp URL for path signed with key
+// for tuExp, its temp_url_expires written as expires (query-escaped).
+func tuExpires(key, path, expires string) string {
+	return "tudiff-c/o?temp_url_sig=" + glanceshim.TempURLSignature("sha256", key, "GET", tuExp, path, "") +
+		"&temp_url_expires=" + expires
 }

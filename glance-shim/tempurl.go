@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,15 +161,40 @@ func parseTempURLParams(rawQuery string, now time.Time) tempURLParams {
 }
 
 // parseExpires is tempurl's int(v), falling back to ISO 8601
-// (time.strptime "%Y-%m-%dT%H:%M:%SZ", UTC); 0 if neither parses.
+// (calendar.timegm(time.strptime(v, "%Y-%m-%dT%H:%M:%SZ"))); 0 if
+// neither parses.
 func parseExpires(v string) int64 {
 	if n, ok := pyInt(v); ok {
 		return n
 	}
-	if t, err := time.Parse("2006-01-02T15:04:05Z", v); err == nil {
-		return t.Unix()
+	if n, ok := strptimeISO(v); ok {
+		return n
 	}
 	return 0
+}
+
+// strptimeRE is Python's _strptime regular expression for
+// "%Y-%m-%dT%H:%M:%SZ": case-insensitive, month, day, hour, minute and
+// second of one digit or two (a day also " 9"), seconds up to 61.
+var strptimeRE = regexp.MustCompile(`(?i)^(\d\d\d\d)-(1[0-2]|0[1-9]|[1-9])-(3[01]|[12]\d|0[1-9]|[1-9]| [1-9])T(2[0-3]|[0-1]\d|\d):([0-5]\d|\d):(6[0-1]|[0-5]\d|\d)Z$`)
+
+// strptimeISO is calendar.timegm(time.strptime(v, "%Y-%m-%dT%H:%M:%SZ"))
+// as Swift's tempurl computes it: Unix seconds, false where strptime
+// raises ValueError (no match, year 0, or a day past the month's end).
+func strptimeISO(v string) (int64, bool) {
+	m := strptimeRE.FindStringSubmatch(v)
+	if m == nil {
+		return 0, false
+	}
+	n := make([]int, 6)
+	for i := range n {
+		n[i], _ = strconv.Atoi(strings.TrimSpace(m[i+1]))
+	}
+	t := time.Date(n[0], time.Month(n[1]), n[2], n[3], n[4], n[5], 0, time.UTC)
+	if end := time.Date(n[0], time.Month(n[1])+1, 0, 0, 0, 0, 0, time.UTC).Day(); n[2] > end || n[0] < 1 {
+		return 0, false // "day is out of range for month"
+	}
+	return t.Unix(), true
 }
 
 // splitDigest is Swift's extract_digest_and_algorithm: "<hex>" (sha1,

@@ -45,3 +45,35 @@ func TestIPInRange(t *testing.T) {
 		}
 	}
 }
+
+// TestStrptimeISO: temp_url_expires in ISO 8601 as Swift's tempurl reads
+// it, calendar.timegm(time.strptime(v, "%Y-%m-%dT%H:%M:%SZ")); each want
+// is what Debian's /usr/bin/python3 answers (-1: ValueError).
+func TestStrptimeISO(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"2026-11-29T21:05:03Z", 1795986303},
+		{"2026-1-2T3:4:5Z", 1767323045},
+		{"2026-11-29t21:05:03z", 1795986303},
+		{"2026-11- 9T21:05:03Z", 1794258303},
+		{"2026-02-30T00:00:00Z", -1},
+		{"2028-02-29T00:00:00Z", 1835395200},
+		{"2026-11-29T21:05:60Z", 1795986360},
+		{"2026-11-29T21:05:61Z", 1795986361},
+		{"2026-11-29T24:00:00Z", -1},
+		{"02026-11-29T21:05:03Z", -1},
+		{"2026-11-29T21:05:03", -1},
+		{"2026-11-29 21:05:03Z", -1},
+		{"0000-01-01T00:00:00Z", -1},
+	} {
+		got, ok := strptimeISO(tc.in)
+		if !ok {
+			got = -1
+		}
+		if got != tc.want {
+			t.Errorf("strptimeISO(%q) = %d, %v; want %d", tc.in, got, ok, tc.want)
+		}
+	}
+}
