@@ -130,6 +130,19 @@ var statusCases = []diffCase{
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"If-Modified-Since": "garbage"}},
 		diffStep{Method: "GET", Path: "{c}/o", Header: map[string]string{"If-Match": "\"nope\"", "Range": "bytes=0-1"}},
 	)},
+	// Entity-tag lists and forms in conditionals (swob's match rules).
+	{Name: "conditional etag lists", Steps: withObj(
+		condStep("If-Match", `"nope", "%[1]s"`),
+		condStep("If-Match", `"nope","other"`),
+		condStep("If-Match", `W/"%[1]s"`),
+		condStep("If-Match", `%[1]s, "nope"`),
+		condStep("If-Match", `"%[1]s" , *`),
+		condStep("If-None-Match", `"nope", "%[1]s"`),
+		condStep("If-None-Match", `W/"%[1]s"`),
+		condStep("If-None-Match", `"nope", *`),
+		condStep("If-None-Match", `"%[1]s`),
+		condStep("If-Match", ``),
+	)},
 	{
 		Name: "conditional precedence 304",
 		Steps: withObj(
@@ -185,3 +198,13 @@ func rangeStep(spec string) diffStep {
 		Compare: []string{"Content-Range"}, BodyMode: bodyIgnore, Check: sameMultipart,
 		Norm: map[string]func(string) string{"Content-Type": normBoundary}}
 }
+
+// condStep is a GET of {c}/o (objSetup's body) with header h set to v,
+// "%[1]s" in v standing for the object's MD5.
+func condStep(h, v string) diffStep {
+	v = fmt.Sprintf(v, "MD5")
+	return diffStep{Name: h + ": " + v, Method: "GET", Path: "{c}/o", Header: map[string]string{h: strings.ReplaceAll(v, "MD5", objMD5)}, Compare: []string{"Etag"}}
+}
+
+// objMD5 is the MD5 of objSetup's object.
+const objMD5 = "644be06dfc54061fd1e67f5ebbabcd58"

@@ -457,21 +457,29 @@ func (q *request) conditional(etag string, ts time.Time) int {
 	return 0
 }
 
-// etagListMatches reports whether an If-Match / If-None-Match value ("*"
-// or a list of possibly quoted, possibly weak ETags) names etag.
+// etagListMatches reports whether an If-Match / If-None-Match value
+// names etag, as swob's Match: "*", or one of the comma-separated tags
+// equal to etag once each loses one pair of surrounding quotes
+// (normalize_etag). A weak tag (W/"…") or a half-quoted one names
+// nothing, as in Swift.
 func etagListMatches(list, etag string) bool {
-	etag = strings.Trim(etag, `"`)
+	etag = normalizeETag(etag)
 	for _, e := range strings.Split(list, ",") {
 		e = strings.TrimSpace(e)
-		if e == "*" {
-			return true
-		}
-		e = strings.TrimPrefix(e, "W/")
-		if strings.Trim(e, `"`) == etag {
+		if e == "*" || (e != "" && normalizeETag(e) == etag) {
 			return true
 		}
 	}
 	return false
+}
+
+// normalizeETag is swob's normalize_etag: tag without one pair of
+// surrounding double quotes, if it has them.
+func normalizeETag(tag string) string {
+	if len(tag) >= 2 && tag[0] == '"' && tag[len(tag)-1] == '"' {
+		return tag[1 : len(tag)-1]
+	}
+	return tag
 }
 
 // writeConditional answers a failed condition (304 or 412) with the

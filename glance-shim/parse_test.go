@@ -247,3 +247,28 @@ func mustTime(t *testing.T, s string) time.Time {
 	}
 	return ts
 }
+
+// TestETagListMatches: If-Match / If-None-Match lists as swob's Match
+// reads them (normalize_etag: one pair of quotes off; no weak tags).
+func TestETagListMatches(t *testing.T) {
+	const e = "644be06dfc54061fd1e67f5ebbabcd58"
+	for _, tc := range []struct {
+		list, etag string
+		want       bool
+	}{
+		{`"` + e + `"`, e, true},
+		{e, e, true},
+		{`"nope", "` + e + `"`, e, true},
+		{`"nope","other"`, e, false},
+		{`W/"` + e + `"`, e, false},
+		{`"` + e, e, false},
+		{`""` + e + `""`, e, false},
+		{`"nope", *`, e, true},
+		{`"` + e + `"`, `"` + e + `"`, true}, // an SLO's quoted ETag
+		{``, e, false},
+	} {
+		if got := etagListMatches(tc.list, tc.etag); got != tc.want {
+			t.Errorf("etagListMatches(%q, %q) = %v, want %v", tc.list, tc.etag, got, tc.want)
+		}
+	}
+}
