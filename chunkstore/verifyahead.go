@@ -10,7 +10,11 @@ import (
 // aheadStreams is how many sequential readers (an object read in order,
 // e.g. one per qemu connection) verify-ahead follows at once; the least
 // recently used is forgotten first.
-const aheadStreams = 32
+const aheadStreams = 16
+
+// aheadGap is how far past where a read ended the next may start and
+// still count as sequential, in bytes.
+const aheadGap = 4 << 10
 
 // aheadMinBytes is the least that verify-ahead reads past a sequential
 // small read, in bytes (the next reads of a block layer reading 4 KiB at a
@@ -25,11 +29,12 @@ const aheadMaxRefs = 64
 // that follow a sequential small read (smallReader) into the chunk cache,
 // so that the next read of the sequence copies verified bytes instead of
 // reading and hashing them while its client waits. A read is sequential
-// when it starts where (give or take its own length) an earlier small
-// read of the same object ended; the window read ahead starts at its end
-// and is twice as long as the read (the next two reads, so that the worker
-// keeps ahead of a reader that comes back quickly; at least aheadMinBytes,
-// at most smallRangeBytes, at most aheadMaxRefs chunks).
+// when it starts where an earlier small read of the same object ended (up
+// to its own length before, to re-read a tail, or aheadGap after); the
+// window read ahead starts at its end and is twice as long as the read
+// (the next two reads, so that the worker keeps ahead of a reader that
+// comes back quickly; at least aheadMinBytes, at most smallRangeBytes, at
+// most aheadMaxRefs chunks).
 //
 // Bounded: one worker goroutine at most (the token is running), holding
 // one chunk at a time until it is in the chunk cache, which is bounded by
@@ -54,7 +59,7 @@ type verifyAhead struct {
 	inflight map[recipe.ChunkID]chan struct{} // chunks the worker is reading; closed when done
 	streams  [aheadStreams]aheadStream        // recent small reads' ends
 	tick     uint64                           // LRU clock of streams
-	stats    AheadStats
+	stats    aheadStats
 }
 
 // aheadStream is where the last small read of an object ended.
@@ -75,19 +80,26 @@ func newVerifyAhead(s *Store) *verifyAhead {
 	return &verifyAhead{s: s, ctx: ctx, cancel: cancel, inflight: map[recipe.ChunkID]chan struct{}{}}
 }
 
-// AheadStats count verify-ahead's work since the store opened.
-type AheadStats struct {
+// aheadStats count verify-ahead's work since the store opened.
+type aheadStats struct {
 	Jobs     uint64 // windows scheduled after a sequential small read
 	Verified uint64 // chunks read, decoded and verified into the chunk cache
 	Failed   uint64 // chunks that failed to read or verify (left to the reader, which reports them)
 }
 
-// AheadStats returns verify-ahead's counts.
-func (s *Store) AheadStats() AheadStats {
-	a := s.ahead
+// counts returns verify-ahead's counts.
+func (a *verifyAhead) counts() aheadStats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.stats
+}
+
+// idle reports whether the worker is neither running nor has a job
+// waiting.
+func (a *verifyAhead) idle() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.running && a.pending == nil
 }
 
 // after is called as a small read of [start, end) of rec opens; offsets
@@ -99,7 +111,7 @@ func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, last int, start
 		return
 	}
 	window := min(max(2*(end-start), aheadMinBytes), smallRangeBytes)
-	if !a.sequential(aheadKey{size: rec.Size, md5: rec.MD5}, start, end, window) {
+	if !a.sequential(aheadKey{size: rec.Size, md5: rec.MD5}, start, end) {
 		return
 	}
 	k := last
@@ -129,16 +141,15 @@ func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, last int, start
 }
 
 // sequential records that a read of [start, end) of the object key began
-// and reports whether it continues one that ended within window of
-// start.
-func (a *verifyAhead) sequential(key aheadKey, start, end, window int64) bool {
+// and reports whether it continues an earlier one (see verifyAhead).
+func (a *verifyAhead) sequential(key aheadKey, start, end int64) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.tick++
 	lru := 0
 	for i := range a.streams {
 		st := &a.streams[i]
-		if st.used != 0 && st.key == key && start >= st.end-window && start <= st.end+window {
+		if st.used != 0 && st.key == key && start >= st.end-(end-start) && start <= st.end+aheadGap {
 			st.end, st.used = end, a.tick
 			return true
 		}
