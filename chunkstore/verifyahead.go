@@ -118,6 +118,9 @@ func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, last int, start
 	for k < len(rec.Refs) && k-last < aheadMaxRefs && offsets[k] < end+window {
 		k++
 	}
+	if k == last {
+		return // the window ends inside the read's last chunk, which the read caches
+	}
 	refs := rec.Refs[last:k]
 	// The worker goes in order: if the window's last chunk is cached or
 	// on its way, an earlier job covered the window.

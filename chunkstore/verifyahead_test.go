@@ -225,3 +225,30 @@ func TestVerifyAheadOnlySequential(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyAheadWindowInOneChunk: sequential reads so small, in a chunk
+// so big, that the window after them ends inside the chunk they read
+// (which the reads cache themselves) schedule nothing and read right; a
+// window that was empty made verify-ahead index refs[-1] (a panic that
+// node.TestKeepAliveRangeFraming's 5-byte Range GETs found).
+func TestVerifyAheadWindowInOneChunk(t *testing.T) {
+	s := openTest(t, func(c *Config) {
+		c.MinSize, c.AvgSize, c.MaxSize = 128<<10, 256<<10, 1<<20
+	})
+	data := testData(17, 1<<20)
+	rec, _, err := s.Write(context.Background(), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Refs) < 2 || rec.Refs[0].Size < aheadMinBytes+1000 {
+		t.Fatalf("want a first chunk over %d bytes and a second: %d refs, first %d bytes", aheadMinBytes+1000, len(rec.Refs), rec.Refs[0].Size)
+	}
+	fx := &aheadFixture{s: s, rec: rec, data: data, offs: rec.Offsets()}
+	for off := int64(5); off < 1000; off += 5 {
+		fx.mustRead(t, off, 5)
+	}
+	waitIdle(t, s)
+	if st := s.ahead.counts(); st.Jobs != 0 {
+		t.Fatalf("a window inside the read chunk scheduled %+v", st)
+	}
+}
