@@ -77,8 +77,10 @@ type Config struct {
 	// ChunkCacheBytes bounds the memory, in bytes, of the cache of
 	// verified plain chunks that small Range reads cut (chunkcache.go: the
 	// next 4 KiB read of a VM's block layer is then a copy, not a Badger
-	// read, a decode and a hash of the whole chunk); 0 means
-	// DefaultChunkCacheBytes, negative turns the cache off.
+	// read, a decode and a hash of the whole chunk), and that a
+	// sequential reader's next chunks are verified into ahead of its
+	// next read (verifyahead.go); 0 means DefaultChunkCacheBytes,
+	// negative turns the cache (and verify-ahead) off.
 	ChunkCacheBytes int64
 	// Cluster, when set, keeps chunk data and recipes on the region's
 	// object cluster (backend "swift", cluster.go): Badger then holds an

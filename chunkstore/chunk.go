@@ -113,12 +113,24 @@ func (s *Store) get(ctx context.Context, id recipe.ChunkID, size int) ([]byte, e
 
 // getInto is get decoding into dst's capacity when it suffices.
 func (s *Store) getInto(ctx context.Context, dst []byte, id recipe.ChunkID, size int) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	plain, remote, err := s.getLocalInto(ctx, dst, id, size)
+	if remote || (s.cluster != nil && errors.Is(err, badger.ErrKeyNotFound)) {
+		return s.clusterGet(ctx, dst, id, size, remote, false)
 	}
-	var plain []byte
-	remote := false
-	err := s.db.View(func(txn *badger.Txn) error {
+	if err != nil {
+		return nil, chunkErr(id, err)
+	}
+	return plain, nil
+}
+
+// getLocalInto is getInto from Badger only: remote is true (and plain nil)
+// for a chunk whose bytes are in the cluster; err is Badger's or the
+// codec's error, not yet wrapped by chunkErr.
+func (s *Store) getLocalInto(ctx context.Context, dst []byte, id recipe.ChunkID, size int) (plain []byte, remote bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	err = s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(chunkKey(id))
 		if err != nil {
 			return err
@@ -134,13 +146,7 @@ func (s *Store) getInto(ctx context.Context, dst []byte, id recipe.ChunkID, size
 			return err
 		})
 	})
-	if remote || (s.cluster != nil && errors.Is(err, badger.ErrKeyNotFound)) {
-		return s.clusterGet(ctx, dst, id, size, remote, false)
-	}
-	if err != nil {
-		return nil, chunkErr(id, err)
-	}
-	return plain, nil
+	return plain, remote, err
 }
 
 func chunkErr(id recipe.ChunkID, err error) error {

@@ -71,6 +71,16 @@ func (c *chunkCache) get(id recipe.ChunkID) []byte {
 	return el.Value.(*cachedChunk).data
 }
 
+// has reports whether id is cached (without making it recent).
+func (c *chunkCache) has(id recipe.ChunkID) bool {
+	if c.max <= 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byID[id] != nil
+}
+
 // add caches data, the verified plain bytes of id read from Badger after
 // generation returned gen (unless a forget came in between: the chunk may
 // have been deleted since), evicting the least recently used chunks to

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
@@ -116,18 +117,22 @@ func TestChunkCacheBound(t *testing.T) {
 
 // localSource is a LocalSource over a map of good chunk bytes (standing in
 // for the fetcher's source, which fetches a bad chunk again from a peer),
-// counting what it is asked for.
+// counting what it is asked for. Chunk is called by the read-ahead
+// reader's fetchers at once: asked is under mu.
 type localSource struct {
 	store   *Store // the rest of the chunks
 	missing int
 	good    map[recipe.ChunkID][]byte
+	mu      sync.Mutex
 	asked   int
 }
 
 func (l *localSource) Missing() int { return l.missing }
 
 func (l *localSource) Chunk(_ context.Context, ref recipe.Ref) ([]byte, error) {
+	l.mu.Lock()
 	l.asked++
+	l.mu.Unlock()
 	if b, ok := l.good[ref.ID]; ok {
 		return b, nil
 	}

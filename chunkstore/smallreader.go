@@ -81,6 +81,13 @@ func (r *smallReader) next() {
 		r.rest = data[from:to]
 		return
 	}
+	// Verify-ahead may be reading it: wait rather than read it twice.
+	if r.s.ahead.wait(r.ctx, ref.ID) {
+		if data := r.s.chunkCache.get(ref.ID); len(data) == int(ref.Size) {
+			r.rest = data[from:to]
+			return
+		}
+	}
 	if from > 0 || to < hi-lo {
 		gen := r.s.chunkCache.generation()
 		data, err := r.s.getInto(r.ctx, nil, ref.ID, int(ref.Size))

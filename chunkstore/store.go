@@ -69,6 +69,9 @@ type Store struct {
 	recipeCache *recipeCache
 	// chunkCache holds verified plain chunks small reads cut (chunkcache.go).
 	chunkCache *chunkCache
+	// ahead verifies the chunks after sequential small reads into
+	// chunkCache in the background (verifyahead.go).
+	ahead *verifyAhead
 
 	// cluster is cfg.Cluster (nil: chunks inline in Badger); suspect its
 	// chunks not to rely on (cluster.go).
@@ -109,6 +112,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s := &Store{cfg: cfg, chunk: cfg.chunking(), cutters: newCutters(cfg.chunking()), db: db, log: log.Named("chunkstore"), codec: cd, now: time.Now, space: space}
 	s.recipeCache = newRecipeCache(cfg.RecipeCacheBytes)
 	s.chunkCache = newChunkCache(cfg.ChunkCacheBytes)
+	s.ahead = newVerifyAhead(s)
 	s.cluster = cfg.Cluster
 	if s.cluster != nil {
 		s.zeroMin = zeroChunkID(cfg.MinSize)
@@ -184,6 +188,7 @@ func badgerOptions(dir string, log *zap.Logger) badger.Options {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.lazy.close()
+		s.ahead.close()
 		s.closeErr = s.db.Close()
 		s.codec.close()
 	})

@@ -33,6 +33,7 @@ import (
 //   - seq4k:   the next 4 KiB each time (a guest reading a file: what a
 //     booting VM's block layer sends qemu's http driver with readahead off)
 //   - seq64k:  the next 64 KiB each time
+//   - seq128k: the next 128 KiB each time (the largest small read)
 //   - rand64k: 64 KiB at random offsets (the p50/p99 workload of
 //     BenchmarkRangeRead64KiB)
 //
@@ -79,6 +80,7 @@ func BenchmarkSmallReads(b *testing.B) {
 	}{
 		{"seq4k", 4 << 10, nil},
 		{"seq64k", 64 << 10, nil},
+		{"seq128k", 128 << 10, nil},
 		{"rand64k", 64 << 10, nil},
 	}
 	for i := range workloads {

@@ -1,0 +1,243 @@
+package chunkstore
+
+import (
+	"context"
+	"sync"
+
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+)
+
+// aheadStreams is how many sequential readers (an object read in order,
+// e.g. one per qemu connection) verify-ahead follows at once; the least
+// recently used is forgotten first.
+const aheadStreams = 16
+
+// aheadGap is how far past where a read ended the next may start and
+// still count as sequential, in bytes.
+const aheadGap = 4 << 10
+
+// aheadMinBytes is the least that verify-ahead reads past a sequential
+// small read, in bytes (the next reads of a block layer reading 4 KiB at a
+// time are then copies from the chunk cache).
+const aheadMinBytes = 64 << 10
+
+// aheadMaxRefs bounds the chunks of one verify-ahead job (a window of tiny
+// chunks).
+const aheadMaxRefs = 64
+
+// verifyAhead reads, decodes and verifies, in the background, the chunks
+// that follow a sequential small read (smallReader) into the chunk cache,
+// so that the next read of the sequence copies verified bytes instead of
+// reading and hashing them while its client waits. A read is sequential
+// when it starts where an earlier small read of the same object ended (up
+// to its own length before, to re-read a tail, or aheadGap after); the
+// window read ahead starts at its end and is twice as long as the read
+// (the next two reads, so that the worker keeps ahead of a reader that
+// comes back quickly; at least aheadMinBytes, at most smallRangeBytes, at
+// most aheadMaxRefs chunks).
+//
+// Bounded: one worker goroutine at most (the token is running), holding
+// one chunk at a time until it is in the chunk cache, which is bounded by
+// Config.ChunkCacheBytes; a job that arrives while the worker is busy
+// replaces the one waiting (the newest window is the one a reader needs
+// next). Only the store's own chunks are read ahead (none that live in the
+// cluster), and only verified bytes enter the cache (chunkCache.add, with
+// its generation check against GC's, Drop's and fsck's forget). Off when
+// the chunk cache is off.
+//
+// Safe for concurrent use.
+type verifyAhead struct {
+	s      *Store
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the worker
+
+	mu       sync.Mutex
+	closed   bool
+	running  bool                             // the worker token is taken
+	pending  []recipe.Ref                     // the next job; nil: none
+	inflight map[recipe.ChunkID]chan struct{} // chunks the worker is reading; closed when done
+	streams  [aheadStreams]aheadStream        // recent small reads' ends
+	tick     uint64                           // LRU clock of streams
+	stats    aheadStats
+}
+
+// aheadStream is where the last small read of an object ended.
+type aheadStream struct {
+	key  aheadKey
+	end  int64
+	used uint64 // tick of the last read; 0: empty slot
+}
+
+// aheadKey names an object's content (its recipe) without holding it.
+type aheadKey struct {
+	size int64
+	md5  [16]byte
+}
+
+func newVerifyAhead(s *Store) *verifyAhead {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &verifyAhead{s: s, ctx: ctx, cancel: cancel, inflight: map[recipe.ChunkID]chan struct{}{}}
+}
+
+// aheadStats count verify-ahead's work since the store opened.
+type aheadStats struct {
+	Jobs     uint64 // windows scheduled after a sequential small read
+	Verified uint64 // chunks read, decoded and verified into the chunk cache
+	Failed   uint64 // chunks that failed to read or verify (left to the reader, which reports them)
+}
+
+// counts returns verify-ahead's counts.
+func (a *verifyAhead) counts() aheadStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.stats
+}
+
+// idle reports whether the worker is neither running nor has a job
+// waiting.
+func (a *verifyAhead) idle() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return !a.running && a.pending == nil
+}
+
+// after is called as a small read of [start, end) of rec opens; offsets
+// are rec's cumulative offsets and last the index of the first ref past
+// the read. If the read continues a sequential stream, the window after
+// end is scheduled for the worker.
+func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, last int, start, end int64) {
+	if a.s.chunkCache.max <= 0 || last >= len(rec.Refs) {
+		return
+	}
+	window := min(max(2*(end-start), aheadMinBytes), smallRangeBytes)
+	if !a.sequential(aheadKey{size: rec.Size, md5: rec.MD5}, start, end) {
+		return
+	}
+	k := last
+	for k < len(rec.Refs) && k-last < aheadMaxRefs && offsets[k] < end+window {
+		k++
+	}
+	if k == last {
+		return // the window ends inside the read's last chunk, which the read caches
+	}
+	refs := rec.Refs[last:k]
+	// The worker goes in order: if the window's last chunk is cached or
+	// on its way, an earlier job covered the window.
+	tail := refs[len(refs)-1].ID
+	if a.s.chunkCache.has(tail) {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed || a.inflight[tail] != nil {
+		return
+	}
+	a.stats.Jobs++
+	if a.running {
+		a.pending = refs
+		return
+	}
+	a.running = true
+	a.wg.Add(1)
+	go a.run(refs)
+}
+
+// sequential records that a read of [start, end) of the object key began
+// and reports whether it continues an earlier one (see verifyAhead).
+func (a *verifyAhead) sequential(key aheadKey, start, end int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tick++
+	lru := 0
+	for i := range a.streams {
+		st := &a.streams[i]
+		if st.used != 0 && st.key == key && start >= st.end-(end-start) && start <= st.end+aheadGap {
+			st.end, st.used = end, a.tick
+			return true
+		}
+		if st.used < a.streams[lru].used {
+			lru = i
+		}
+	}
+	a.streams[lru] = aheadStream{key: key, end: end, used: a.tick}
+	return false
+}
+
+// run is the worker: it verifies refs, then the pending job if any, until
+// there is none (or the store closes).
+func (a *verifyAhead) run(refs []recipe.Ref) {
+	defer a.wg.Done()
+	for {
+		for _, ref := range refs {
+			if a.ctx.Err() != nil {
+				break
+			}
+			a.verify(ref)
+		}
+		a.mu.Lock()
+		refs, a.pending = a.pending, nil
+		if refs == nil || a.closed {
+			a.running = false
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+	}
+}
+
+// verify reads, decodes and verifies ref into the chunk cache, unless it
+// is cached already; a chunk that fails is left out (its reader reads it
+// itself and reports the failure, or has the source repair it).
+func (a *verifyAhead) verify(ref recipe.Ref) {
+	c := a.s.chunkCache
+	if c.has(ref.ID) {
+		return
+	}
+	done := make(chan struct{})
+	a.mu.Lock()
+	a.inflight[ref.ID] = done
+	a.mu.Unlock()
+	gen := c.generation()
+	data, remote, err := a.s.getLocalInto(a.ctx, nil, ref.ID, int(ref.Size))
+	ok := err == nil && !remote && len(data) == int(ref.Size)
+	if ok {
+		c.add(ref.ID, data, gen)
+	}
+	a.mu.Lock()
+	delete(a.inflight, ref.ID)
+	if ok {
+		a.stats.Verified++
+	} else if !remote && a.ctx.Err() == nil {
+		a.stats.Failed++
+	}
+	a.mu.Unlock()
+	close(done)
+}
+
+// wait waits until the worker is done with chunk id if it is reading it
+// (or until ctx ends), so that a reader does not read and verify a second
+// time what the worker is about to cache; it reports whether it waited.
+func (a *verifyAhead) wait(ctx context.Context, id recipe.ChunkID) bool {
+	a.mu.Lock()
+	done := a.inflight[id]
+	a.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return true
+}
+
+// close stops the worker and waits for it; no job starts after.
+func (a *verifyAhead) close() {
+	a.mu.Lock()
+	a.closed = true
+	a.pending = nil
+	a.mu.Unlock()
+	a.cancel()
+	a.wg.Wait()
+}
