@@ -17,6 +17,11 @@ import (
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 )
 
+// crashAckTimeout bounds the wait for a child's acknowledged writes: far
+// above the few seconds a loaded 2-core machine takes to start the child,
+// open the store and write four objects.
+const crashAckTimeout = 2 * time.Minute
+
 // crashObject is the deterministic content of object i of run iter: a
 // shared prefix (dedup across objects) plus its own data, 64 KiB..1.6 MiB.
 func crashObject(iter, i int) []byte {
@@ -59,16 +64,27 @@ func TestCrashChild(t *testing.T) {
 }
 
 // TestCrashRecovery runs TestCrashChild in a child process, kills it with
-// SIGKILL at a random point, reopens the store and checks that it opens,
-// passes fsck, and lost nothing that had been acknowledged: every ACKed
-// object's record names its recipe, which reads back byte-exact. 20 rounds
-// on one store.
+// SIGKILL at a random point of its write loop, reopens the store and
+// checks that it opens, passes fsck, and lost nothing that had been
+// acknowledged: every ACKed object's record names its recipe, which reads
+// back byte-exact. 20 rounds on one store.
+//
+// Where the kill lands is chosen by the child's progress, not the clock,
+// so that a loaded machine (a child slow to start and write) does not
+// turn the rounds into kills before the first write: a round waits until
+// the child has acknowledged a random 1..4 writes (for up to
+// crashAckTimeout) and kills it a random 0..100 ms later, in the middle of
+// a later Write or Update. Every fifth round kills 0..300 ms after the
+// start instead, whatever the child has done (mostly while it opens the
+// store and recovers from the previous kill, or writes its first object).
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
 	dir := t.TempDir()
-	rng := splitmix(uint64(time.Now().UnixNano()))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := splitmix(seed)
 	var live []recipe.ID
 	acked := 0
 	start := time.Now()
@@ -109,12 +125,33 @@ func TestCrashRecovery(t *testing.T) {
 			}
 			readDone <- nil
 		}()
-		delay := time.Duration(150+rng.next()%600) * time.Millisecond
+		// Kill after want acknowledged writes (0: after a delay alone).
+		want := 1 + int(rng.next()%4)
+		delay := time.Duration(rng.next()%100) * time.Millisecond
+		if iter%5 == 4 {
+			want, delay = 0, time.Duration(rng.next()%300)*time.Millisecond
+		}
+		var got []ack
+		deadline := time.NewTimer(crashAckTimeout)
+		for len(got) < want {
+			select {
+			case a, ok := <-acks:
+				if !ok {
+					cmd.Wait()
+					t.Fatalf("iter %d: child exited after %d of %d acks: %v", iter, len(got), want, <-readDone)
+				}
+				got = append(got, a)
+			case <-deadline.C:
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("iter %d: child acknowledged %d of %d writes in %v", iter, len(got), want, crashAckTimeout)
+			}
+		}
+		deadline.Stop()
 		time.Sleep(delay)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		var got []ack
 		for a := range acks {
 			got = append(got, a)
 		}
@@ -159,11 +196,8 @@ func TestCrashRecovery(t *testing.T) {
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("iter %d: killed after %v, %d acked, fsck checked %d chunks %d recipes (unstamped %d, stray stamps %d)",
-			iter, delay, len(got), rep.ChunksChecked, rep.RecipesChecked, rep.Unstamped, rep.StrayStamps)
-	}
-	if acked < 20 {
-		t.Fatalf("only %d writes acknowledged in 20 rounds: the test proves little", acked)
+		t.Logf("iter %d: killed %v after ack %d, %d acked, fsck checked %d chunks %d recipes (unstamped %d, stray stamps %d)",
+			iter, delay, want, len(got), rep.ChunksChecked, rep.RecipesChecked, rep.Unstamped, rep.StrayStamps)
 	}
 	t.Logf("%d acknowledged writes survived 20 SIGKILLs in %v", acked, time.Since(start))
 }

@@ -232,6 +232,18 @@ func TestRegionOfTwoNodes(t *testing.T) {
 	// not alive may lack records it acknowledged, so it must not sweep.
 	t.Run("RegionGCNeedsItsRegionSynced", func(t *testing.T) {
 		ctx := t.Context()
+		// The anti-entropy round asks every node b1 believes alive: the
+		// node just killed answers "connection refused" until b1's
+		// membership has found it dead (seen in CI when the read above
+		// ended right after the kill), so wait for that first.
+		waitFor(t, 60*time.Second, "b1 sees the killed node dead", func() bool {
+			for _, m := range rn.nodes["b1"].cluster.ml.Members() {
+				if m.Name == killed {
+					return !m.State.Live()
+				}
+			}
+			return true
+		})
 		if why := rn.nodes["b1"].cluster.regionUnsynced(ctx); why != "" {
 			t.Fatalf("b1 with b2 alive: unsynced: %s", why)
 		}

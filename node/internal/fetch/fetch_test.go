@@ -43,6 +43,9 @@ type faultStore struct {
 	freezeAt int
 	served   int
 	thaw     chan struct{}
+	// firstAt and lastAt are when the store was first and last asked
+	// for a chunk (zero: never).
+	firstAt, lastAt time.Time
 }
 
 func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunkstore.Stored, error) {
@@ -52,6 +55,10 @@ func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunksto
 	}
 	slow := f.slowFor > 0 && time.Since(f.slowStart) < f.slowFor
 	f.served++
+	if f.firstAt.IsZero() {
+		f.firstAt = time.Now()
+	}
+	f.lastAt = time.Now()
 	frozen := f.freezeAt > 0 && f.served > f.freezeAt
 	f.mu.Unlock()
 	if frozen {
@@ -71,6 +78,13 @@ func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunksto
 		st.Data[len(st.Data)/2] ^= 0x40 // corrupt on the wire: the receiver must notice
 	}
 	return st, err
+}
+
+// span returns when f was first and last asked for a chunk.
+func (f *faultStore) span() (first, last time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.firstAt, f.lastAt
 }
 
 func openStore(t testing.TB) *chunkstore.Store {
@@ -307,13 +321,27 @@ func copyChunks(t testing.TB, from, to *chunkstore.Store, refs []recipe.Ref) {
 	}
 }
 
+// TestSplitInProportionToLinkSpeeds reads 6 MiB held by a (4 MiB/s) and c
+// (2 MiB/s): the plan gives a about 2/3 of the bytes, the fetch carries
+// the plan out as planned, and the two streams run at the same time.
+//
+// Everything asserted is deterministic: the plan (from the priors), the
+// bytes each source delivered (equal to the plan when nothing re-plans)
+// and the overlap of the two paced streams (each lasts about a second by
+// the pacing, which load only lengthens). Wall-clock time is logged, not
+// asserted: on a loaded 2-core CI runner the read back of 6 MiB took 2 s
+// against a 1 s fluid bound with the split exactly as planned. The
+// slow-source check and the hedge, which judge streams by the wall clock,
+// are held off so that CPU starvation cannot move chunks; their own tests
+// (TestSlowSourceReplanned, hedge_test.go) cover them.
 func TestSplitInProportionToLinkSpeeds(t *testing.T) {
 	const fast, slow = 4 << 20, 2 << 20 // bytes/s
 	a, c := newRegion(t, "a", fast), newRegion(t, "c", slow)
 	data := incompressible(4, 6<<20)
 	rec := write(t, a.store, data)
 	copyChunks(t, a.store, c.store, rec.Refs)
-	b := newReader(t, "b", map[string]Link{"a": {Bandwidth: fast}, "c": {Bandwidth: slow}}, a, c)
+	b := newReaderWith(t, "b", map[string]Link{"a": {Bandwidth: fast}, "c": {Bandwidth: slow}},
+		func(cfg *Config) { cfg.Grace, cfg.HedgeAfter = 10*time.Minute, -1 }, a, c)
 	start := time.Now()
 	got, err := read(t, b, rec, 0, -1)
 	el := time.Since(start)
@@ -321,16 +349,54 @@ func TestSplitInProportionToLinkSpeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	total, by := received(b)
-	share := float64(by["a"]) / float64(total)
+	st := b.f.Stats()
+	trs := b.f.Transfers()
+	if len(trs) != 1 || trs[0].Running() {
+		t.Fatalf("transfers %+v, want one, finished", trs)
+	}
+	tr := trs[0]
+	src := map[string]TransferSource{}
+	for _, s := range tr.Sources {
+		src[s.Region] = s
+	}
+	planned := src["a"].PlannedBytes + src["c"].PlannedBytes
+	share := float64(src["a"].PlannedBytes) / float64(planned)
 	ideal := time.Duration(float64(total) / (fast + slow) * float64(time.Second))
-	t.Logf("a sent %d, c sent %d (a's share %.3f, want %.3f); %v elapsed, fluid bound %v; stats %+v",
-		by["a"], by["c"], share, 2.0/3, el, ideal, b.f.Stats())
+	t.Logf("plan: a %d bytes by %.3fs, c %d bytes by %.3fs (a's share %.3f, want %.3f), makespan %.3fs, bound %.3fs",
+		src["a"].PlannedBytes, src["a"].PlannedSeconds, src["c"].PlannedBytes, src["c"].PlannedSeconds,
+		share, 2.0/3, tr.PredictedSeconds, tr.LowerBoundSeconds)
+	t.Logf("a sent %d, c sent %d; %v elapsed, fluid bound %v (not asserted); stats %+v", by["a"], by["c"], el, ideal, st)
+	if want := storedSize(t, a.store, rec.Refs); planned != want || total != want {
+		t.Fatalf("planned %d bytes, received %d, want the stored size %d", planned, total, want)
+	}
 	if share < 0.6 || share > 0.73 {
-		t.Fatalf("a's share %.3f, want about 2/3", share)
+		t.Fatalf("plan gives a a share of %.3f, want about 2/3", share)
 	}
-	if el > ideal*3/2 {
-		t.Fatalf("took %v, bound %v", el, ideal)
+	// The plan's makespan is the fluid bound but for the last chunk.
+	if tr.PredictedSeconds > tr.LowerBoundSeconds*1.05 {
+		t.Fatalf("plan's makespan %.3fs, fluid bound %.3fs", tr.PredictedSeconds, tr.LowerBoundSeconds)
 	}
+	// Nothing moved the chunks off the plan: each source sent its part.
+	if st.Replans != 0 || st.Plans != 1 || st.DuplicateChunks != 0 || tr.Hedges != 0 {
+		t.Fatalf("the fetch left its plan: %+v", st)
+	}
+	for _, r := range []string{"a", "c"} {
+		if by[r] != src[r].PlannedBytes || src[r].Bytes != src[r].PlannedBytes {
+			t.Fatalf("%s sent %d (stored %d), planned %d", r, by[r], src[r].Bytes, src[r].PlannedBytes)
+		}
+	}
+	// The two streams ran at the same time: each holder was asked for its
+	// first chunk before the other was asked for its last (sequential
+	// streams would take the sum of their times, 2 s, not the bound, 1 s;
+	// each paced stream lasts about 1 s, so only a start delayed by that
+	// long could break the overlap).
+	ta0, ta1 := a.wrap.span()
+	tc0, tc1 := c.wrap.span()
+	if !ta0.Before(tc1) || !tc0.Before(ta1) {
+		t.Fatalf("streams did not overlap: a served %v..%v, c %v..%v after the start",
+			ta0.Sub(start), ta1.Sub(start), tc0.Sub(start), tc1.Sub(start))
+	}
+	t.Logf("a served %v..%v, c %v..%v after the start", ta0.Sub(start), ta1.Sub(start), tc0.Sub(start), tc1.Sub(start))
 }
 
 func TestHolderKilledMidRead(t *testing.T) {
