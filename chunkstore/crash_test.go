@@ -89,8 +89,11 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		acks := make(chan ack, 1000)
 		readDone := make(chan error, 1)
+		firstAck, ended := make(chan struct{}), make(chan struct{})
 		go func() {
+			defer close(ended)
 			defer close(acks)
+			acked := false
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
 				f := strings.Fields(sc.Text())
@@ -101,6 +104,10 @@ func TestCrashRecovery(t *testing.T) {
 						readDone <- err
 						return
 					}
+					if !acked {
+						acked = true
+						close(firstAck)
+					}
 					acks <- ack{i, id}
 				} else if len(f) > 0 && f[0] == "ERR" {
 					readDone <- fmt.Errorf("child: %s", sc.Text())
@@ -109,6 +116,17 @@ func TestCrashRecovery(t *testing.T) {
 			}
 			readDone <- nil
 		}()
+		// The kill lands 150–750 ms after the child's first
+		// acknowledged write, at a random point of the writes after it
+		// (mid-Write, mid-commit, between). Counted from the child's
+		// start, as before, a loaded machine (load ~15) spent most of
+		// that in exec and Open, and 20 rounds acknowledged 7 writes.
+		select {
+		case <-firstAck:
+		case <-ended: // the child failed (ERR) or exited: reported below
+		case <-time.After(2 * time.Minute):
+			t.Errorf("iter %d: no write acknowledged 2 min after the child started", iter)
+		}
 		delay := time.Duration(150+rng.next()%600) * time.Millisecond
 		time.Sleep(delay)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
