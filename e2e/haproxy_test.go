@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,6 +130,28 @@ func (h *haproxy) logLines(substr string) []string {
 		}
 	}
 	return out
+}
+
+// waitLogLine waits up to timeout for a line of HAProxy's log that
+// contains substr and satisfies match, polling every 100 ms, and returns
+// the lines that contain substr at the end (for reports) and whether one
+// matched. HAProxy writes a request's httplog line at the end of its
+// stream (configuration.txt, "option logasap"), one unbuffered writev per
+// line to fd 1 (the log file here): the client of a request it aborted
+// (Glance, and through it the test) may have its answer before that line
+// is written, so a check right after the answer can find no line yet.
+func (h *haproxy) waitLogLine(substr string, match func(string) bool, timeout time.Duration) ([]string, bool) {
+	deadline := time.Now().Add(timeout)
+	for {
+		ls := h.logLines(substr)
+		if slices.ContainsFunc(ls, match) {
+			return ls, true
+		}
+		if time.Now().After(deadline) {
+			return ls, false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // servers returns the backend's servers from the stats CSV (fields

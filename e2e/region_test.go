@@ -198,19 +198,21 @@ func TestRegionOfNodesOnSwift(t *testing.T) {
 			sa.kill()
 		}}
 		code, msg, err := gs.uploadFile(id1, pr, d1.Size)
+		// HAProxy's termination state of Glance's PUT: "SD" or "SH", the
+		// server aborted (died) in the middle of the request. HAProxy logs
+		// it when the request's stream ends, which may be after Glance
+		// answered: wait for the line.
+		put := "PUT /v1/AUTH_test/glance/" + id1
+		putLog, aborted := lb.waitLogLine(put, func(l string) bool {
+			return strings.Contains(l, "nitro/s-a") && (strings.Contains(l, " SD") || strings.Contains(l, " SH"))
+		}, 20*time.Second)
 		report(t, "1. upload of image 1 (%d B) through haproxy, s-a SIGKILLed when the client had sent half: Glance answered %d %v %.120s; haproxy: %s",
-			d1.Size, code, err, strings.TrimSpace(msg), lines(lb.logLines("PUT /v1/AUTH_test/glance/"+id1)))
+			d1.Size, code, err, strings.TrimSpace(msg), lines(putLog))
 		if code == 204 {
 			t.Fatalf("the upload succeeded although the node that received it was killed in the middle")
 		}
-		// HAProxy's termination state of Glance's PUT: "SD" or "SH", the
-		// server aborted (died) in the middle of the request.
-		var aborted bool
-		for _, l := range lb.logLines("PUT /v1/AUTH_test/glance/" + id1) {
-			aborted = aborted || strings.Contains(l, "nitro/s-a") && (strings.Contains(l, " SD") || strings.Contains(l, " SH"))
-		}
 		if !aborted {
-			t.Errorf("haproxy logged no PUT of image 1 to s-a that the server aborted: %s", lines(lb.logLines("PUT /v1/AUTH_test/glance/"+id1)))
+			t.Errorf("haproxy logged no PUT of image 1 to s-a that the server aborted (20 s after Glance answered): %s", lines(putLog))
 		}
 		im := gs.image(t, id1)
 		status := str(im, "status")
