@@ -31,11 +31,20 @@ var pagedRegionConfig = clusterNodeConfig + `  emulate_link_mbit: {b: %[3]d}
 // (Debian's chromium) loads b's status page: the test checks the DOM
 // (three live regions, the links into b, where the image lives, a running
 // transfer with both sources) and keeps a screenshot in the artifact dir.
+//
+// The DOM must be dumped while the read runs. On a loaded 2-core CI
+// machine (load 7-13) three Chromium instances started at once took longer
+// than the whole ~12 s read (24 Mbit/s links), and the page showed it
+// finished. So the links are slower (~38 s for the read), the DOM is dumped
+// by one Chromium alone, before the two screenshots (which need no running
+// transfer) start, and the test checks b's /status right after the dump,
+// so that a dump that came too late says so instead of looking like a page
+// that renders a running transfer wrongly.
 func TestStatusPageInChromium(t *testing.T) {
 	testenv.Short(t)
 	chromium := testenv.Tool(t, "chromium")
-	const mbit = 24       // per link into b: two links, ~6 MB/s together
-	const size = 72 << 20 // ~12 s at b at full speed
+	const mbit = 8        // per link into b: two links, ~2 MB/s together
+	const size = 72 << 20 // ~38 s at b at full speed
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
@@ -64,9 +73,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 		readDone <- nil
 	}()
-	// Wait until b's status shows the transfer running.
-	waitRunning := time.Now().Add(60 * time.Second)
-	for {
+	// running reports whether b's status shows the transfer running.
+	running := func() (bool, error) {
 		var st struct {
 			Cluster struct {
 				Transfers []struct {
@@ -75,18 +83,28 @@ func TestStatusPageInChromium(t *testing.T) {
 			} `json:"cluster"`
 		}
 		resp, err := http.Get(nodes["b"].OpsURL + "/status")
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&st)
-			resp.Body.Close()
+		if err != nil {
+			return false, err
 		}
-		if err == nil && len(st.Cluster.Transfers) > 0 && st.Cluster.Transfers[0].FinishedAt == "" {
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			return false, err
+		}
+		return len(st.Cluster.Transfers) > 0 && st.Cluster.Transfers[0].FinishedAt == "", nil
+	}
+	// Wait until b's status shows the transfer running.
+	waitRunning := time.Now().Add(60 * time.Second)
+	for {
+		ok, err := running()
+		if ok {
 			break
 		}
 		if time.Now().After(waitRunning) {
-			t.Fatalf("no running transfer at b: %v %+v", err, st)
+			t.Fatalf("no running transfer at b: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	readStart := time.Now()
 	// Let the curves grow a little before the picture.
 	time.Sleep(2 * time.Second)
 
@@ -112,8 +130,14 @@ func TestStatusPageInChromium(t *testing.T) {
 		out string
 		err error
 	}
-	domc, shotc, fullc := make(chan result, 1), make(chan result, 1), make(chan result, 1)
-	go func() { out, err := browse("--dump-dom"); domc <- result{out, err} }()
+	// The DOM first, alone: it must show the running transfer.
+	dumpStart := time.Now()
+	var dom result
+	dom.out, dom.err = browse("--dump-dom")
+	stillRunning, stErr := running()
+	t.Logf("DOM dumped in %.1fs, %.1fs into the read; b's transfer still running after the dump: %v (%v)",
+		time.Since(dumpStart).Seconds(), time.Since(readStart).Seconds(), stillRunning, stErr)
+	shotc, fullc := make(chan result, 1), make(chan result, 1)
 	go func() {
 		out, err := browse("--screenshot="+shot, "--window-size=1400,1000", "--hide-scrollbars")
 		shotc <- result{out, err}
@@ -123,7 +147,6 @@ func TestStatusPageInChromium(t *testing.T) {
 		out, err := browse("--screenshot="+full, "--window-size=1400,1500", "--hide-scrollbars")
 		fullc <- result{out, err}
 	}()
-	dom := <-domc
 	if dom.err != nil {
 		t.Fatal(dom.err)
 	}
@@ -146,6 +169,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	} {
 		if !strings.Contains(dom.out, want) {
 			t.Errorf("the page as Chromium built it lacks %s", want)
+			if strings.Contains(want, "running") && !stillRunning {
+				t.Errorf("(b's transfer had finished when the dump returned: Chromium took longer than the read)")
+			}
 		}
 	}
 	if s := <-shotc; s.err != nil {
@@ -165,6 +191,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("the read at b ended %.1fs after its transfer was seen running", time.Since(readStart).Seconds())
 	case <-ctx.Done():
 		t.Fatal("the read at b did not finish")
 	}
