@@ -25,12 +25,7 @@ var wireCases = []wireCase{
 	{
 		Name:  "http/1.0 keep-alive honoured",
 		Setup: withObj(),
-		Probe: func(sys *diffSystem, names *strings.Replacer) ([]string, error) {
-			w, err := dialWire(sys)
-			if err != nil {
-				return nil, err
-			}
-			defer w.conn.Close()
+		Probe: onWire(func(w *wire, names *strings.Replacer) ([]string, error) {
 			var saw []string
 			for i := range 2 {
 				if err := w.send("GET", names.Replace("/{c}/o"), "HTTP/1.0", map[string]string{"Connection": "keep-alive"}); err != nil {
@@ -44,17 +39,12 @@ var wireCases = []wireCase{
 					strings.ToLower(resp.Header.Get("Connection")), resp.Header.Get("Content-Length")))
 			}
 			return saw, nil
-		},
+		}),
 	},
 	{
 		Name:  "http/1.0 without keep-alive closes",
 		Setup: withObj(),
-		Probe: func(sys *diffSystem, names *strings.Replacer) ([]string, error) {
-			w, err := dialWire(sys)
-			if err != nil {
-				return nil, err
-			}
-			defer w.conn.Close()
+		Probe: onWire(func(w *wire, names *strings.Replacer) ([]string, error) {
 			if err := w.send("GET", names.Replace("/{c}/o"), "HTTP/1.0", nil); err != nil {
 				return nil, err
 			}
@@ -65,17 +55,12 @@ var wireCases = []wireCase{
 			// The server must close: the next read ends (EOF), no more bytes.
 			_, eof := w.br.ReadByte()
 			return []string{fmt.Sprintf("%d", resp.StatusCode), "then: " + errKind(eof)}, nil
-		},
+		}),
 	},
 	{
 		Name:  "expect 100-continue",
 		Setup: withObj(),
-		Probe: func(sys *diffSystem, names *strings.Replacer) ([]string, error) {
-			w, err := dialWire(sys)
-			if err != nil {
-				return nil, err
-			}
-			defer w.conn.Close()
+		Probe: onWire(func(w *wire, names *strings.Replacer) ([]string, error) {
 			body := "expected body"
 			if err := w.send("PUT", names.Replace("/{c}/e"), "HTTP/1.1", map[string]string{
 				"Expect": "100-continue", "Content-Length": fmt.Sprint(len(body)), "Content-Type": "text/plain"}); err != nil {
@@ -99,17 +84,12 @@ var wireCases = []wireCase{
 			}
 			b, _ := io.ReadAll(resp.Body)
 			return append(saw, fmt.Sprintf("next: %d %q", resp.StatusCode, b)), nil
-		},
+		}),
 	},
 	{
 		Name:  "expect 100-continue refused unread",
 		Setup: withObj(),
-		Probe: func(sys *diffSystem, names *strings.Replacer) ([]string, error) {
-			w, err := dialWire(sys)
-			if err != nil {
-				return nil, err
-			}
-			defer w.conn.Close()
+		Probe: onWire(func(w *wire, names *strings.Replacer) ([]string, error) {
 			w.token = "AUTH_tk00000000000000000000000000000000"
 			if err := w.send("PUT", names.Replace("/{c}/e"), "HTTP/1.1", map[string]string{
 				"Expect": "100-continue", "Content-Length": "4"}); err != nil {
@@ -122,8 +102,21 @@ var wireCases = []wireCase{
 			// No "100 Continue" came first (w.read would have skipped it:
 			// http.ReadResponse returns interim answers, checked here).
 			return []string{fmt.Sprintf("final: %d", resp.StatusCode)}, nil
-		},
+		}),
 	},
+}
+
+// onWire makes a case's probe of f over a fresh raw connection to the
+// system, closed when f returns.
+func onWire(f func(w *wire, names *strings.Replacer) ([]string, error)) func(*diffSystem, *strings.Replacer) ([]string, error) {
+	return func(sys *diffSystem, names *strings.Replacer) ([]string, error) {
+		w, err := dialWire(sys)
+		if err != nil {
+			return nil, err
+		}
+		defer w.conn.Close()
+		return f(w, names)
+	}
 }
 
 // wire is one raw HTTP connection to a system, as its user tester.
