@@ -99,12 +99,9 @@ func benchWriteNewData(b *testing.B, nosync bool, data []byte) {
 	reportStored(b, s, int64(b.N)*benchSize)
 }
 
-// BenchmarkWriteImage writes a real disk image (zero runs, file data,
-// free space; scripts/bench-swift.sh --data image) into a fresh store per
-// iteration: set NITRO_BENCH_IMAGE to its path, e.g.
-// /var/cache/nitro-images/images/bookworm-minbase.raw (the first 1 GiB is
-// used).
-func BenchmarkWriteImage(b *testing.B) {
+// benchImage returns up to max bytes from the start of the disk image that
+// NITRO_BENCH_IMAGE names, skipping b when it is unset.
+func benchImage(b *testing.B, max int) []byte {
 	path := os.Getenv("NITRO_BENCH_IMAGE")
 	if path == "" {
 		b.Skip("set NITRO_BENCH_IMAGE")
@@ -113,10 +110,20 @@ func BenchmarkWriteImage(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	data := make([]byte, 1<<30)
+	defer f.Close()
+	data := make([]byte, max)
 	n, _ := io.ReadFull(f, data)
-	f.Close()
-	data = data[:n]
+	return data[:n]
+}
+
+// BenchmarkWriteImage writes a real disk image (zero runs, file data,
+// free space; scripts/bench-swift.sh --data image) into a fresh store per
+// iteration: set NITRO_BENCH_IMAGE to its path, e.g.
+// /var/cache/nitro-images/images/bookworm-minbase.raw (the first 1 GiB is
+// used).
+func BenchmarkWriteImage(b *testing.B) {
+	data := benchImage(b, 1<<30)
+	n := len(data)
 	b.SetBytes(int64(n))
 	var cpu time.Duration
 	b.ResetTimer()
@@ -396,18 +403,7 @@ func BenchmarkStages(b *testing.B) {
 // 256 MiB of a real image (zero runs, file data): set NITRO_BENCH_IMAGE to
 // its path, e.g. /var/cache/nitro-images/images/bookworm-minbase.raw.
 func BenchmarkCutImage(b *testing.B) {
-	path := os.Getenv("NITRO_BENCH_IMAGE")
-	if path == "" {
-		b.Skip("set NITRO_BENCH_IMAGE")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	data := make([]byte, 256<<20)
-	n, _ := io.ReadFull(f, data)
-	f.Close()
-	data = data[:n]
+	data := benchImage(b, 256<<20)
 	cfg := ChunkingConfig{}.Normalize()
 	buf := make([]byte, 0, cfg.MaxSize)
 	for _, impl := range []string{"chunker", "cutter"} {
