@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -152,12 +151,9 @@ var bulkCases = []diffCase{
 // max_failed_deletes: every field but "Errors" equal, and each side's
 // errors the same single entry, 1000 to 1003 times.
 func sameBulkStopped(s, n *diffResp) error {
-	var a, b map[string]any
-	if err := json.Unmarshal(s.Body, &a); err != nil {
-		return fmt.Errorf("swift body %.200q: %v", s.Body, err)
-	}
-	if err := json.Unmarshal(n.Body, &b); err != nil {
-		return fmt.Errorf("nitro body %.200q: %v", n.Body, err)
+	a, b, err := decodeBoth(s, n)
+	if err != nil {
+		return err
 	}
 	var first string
 	for name, m := range map[string]map[string]any{"swift": a, "nitro": b} {

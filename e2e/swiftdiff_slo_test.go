@@ -334,15 +334,23 @@ func sameLinesAnyOrder(s, n *diffResp) error {
 	return nil
 }
 
+// decodeBoth decodes Swift's and Nitro's bodies as JSON objects.
+func decodeBoth(s, n *diffResp) (swift, nitro map[string]any, err error) {
+	if err := json.Unmarshal(s.Body, &swift); err != nil {
+		return nil, nil, fmt.Errorf("swift body %.200q: %v", s.Body, err)
+	}
+	if err := json.Unmarshal(n.Body, &nitro); err != nil {
+		return nil, nil, fmt.Errorf("nitro body %.200q: %v", n.Body, err)
+	}
+	return swift, nitro, nil
+}
+
 // sameBulkJSON compares two JSON bulk-style bodies with their "Errors"
 // in any order (Swift deletes concurrently).
 func sameBulkJSON(s, n *diffResp) error {
-	var a, b map[string]any
-	if err := json.Unmarshal(s.Body, &a); err != nil {
-		return fmt.Errorf("swift body %q: %v", s.Body, err)
-	}
-	if err := json.Unmarshal(n.Body, &b); err != nil {
-		return fmt.Errorf("nitro body %q: %v", n.Body, err)
+	a, b, err := decodeBoth(s, n)
+	if err != nil {
+		return err
 	}
 	for _, m := range []map[string]any{a, b} {
 		if errs, ok := m["Errors"].([]any); ok {
