@@ -189,12 +189,15 @@ type Stats struct {
 	// in the normal case: a re-plan never asks for a chunk that is in
 	// flight.
 	DuplicateChunks int64
-	// Hedges counts streams that missed a frame's deadline and whose
-	// chunks were asked of other holders at once (StalledSources the
-	// distinct stall events: equal today); HedgeWasted counts the losing
+	// Hedges counts the windows of chunks of streams that missed a
+	// frame's deadline that were asked of other holders at once (one or
+	// more per stall; StalledSources counts the stall events); HedgeWasted counts the losing
 	// copies of hedged chunks that arrived after all and were dropped,
 	// not stored.
 	Hedges, StalledSources, HedgeWasted int64
+	// HedgedChunks counts the chunks hedges moved to other holders (a
+	// window of the next few RTTs per hedge, see hedge.go).
+	HedgedChunks int64
 	// HaveCached counts fetch jobs planned from cached have answers
 	// (see holdings.go), without a have round trip.
 	HaveCached int64

@@ -96,6 +96,14 @@ type jsrc struct {
 	progressAt time.Time
 	stalled    bool
 	restream   bool
+	// Proportional hedging (hedge.go): hedgePos is the position in batch
+	// up to which chunks were moved by hedges; hedgeRound counts the
+	// windows moved since the stream stalled, hedgeWin is the last one and
+	// hedgeAt when it was moved.
+	hedgePos   int
+	hedgeRound int
+	hedgeWin   []*jchunk
+	hedgeAt    time.Time
 	// Holders that come back (holders.go): deliveredAt is when the node
 	// last delivered a frame; failedAt when its last stream failed and
 	// fails how many failed in a row since it last delivered; noAnswer:
@@ -699,6 +707,7 @@ func (j *job) worker(s *jsrc) {
 			c.serial = serial
 		}
 		s.batch, s.next, s.serial, s.restream = batch, 0, serial, false
+		s.hedgePos, s.hedgeRound, s.hedgeWin = 0, 0, nil
 		sctx, cancel := context.WithCancel(j.ctx)
 		// streamStart stays zero (not judged) until the stream has a slot.
 		s.cancel, s.streamStart, s.streamBytes, s.streamLeft, s.slow = cancel, time.Time{}, 0, len(batch), false
@@ -838,6 +847,7 @@ func (j *job) worker(s *jsrc) {
 			c.alt &^= s.bit // this stream sends nothing more
 		}
 		s.batch, s.next = nil, 0
+		s.hedgePos, s.hedgeWin = 0, nil
 		switch {
 		case j.ctx.Err() != nil:
 		case err == nil:
