@@ -212,3 +212,46 @@ func TestOrphanWaitEndsOnDelivery(t *testing.T) {
 		}
 	}
 }
+
+// TestHolderLostMidReadNeverBack: mid-read the only holder's stream breaks
+// and membership reports it dead for good: the read fails with a
+// *NoHolderError once HolderWait has passed (the node's body is then cut
+// short, detectably), instead of waiting without end.
+func TestHolderLostMidReadNeverBack(t *testing.T) {
+	a := newRegion(t, "a", 2<<20)
+	a.wrap.freezeAt, a.wrap.thaw = 20, make(chan struct{})
+	data := incompressible(34, 2<<20)
+	rec := write(t, a.store, data)
+	b, view := newReaderView(t, "b", func(c *Config) { c.HolderWait = 500 * time.Millisecond }, a)
+	done := make(chan error, 1)
+	go func() {
+		_, err := read(t, b, rec, 0, -1)
+		done <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		a.wrap.mu.Lock()
+		frozen := a.wrap.served > a.wrap.freezeAt
+		a.wrap.mu.Unlock()
+		if frozen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a never froze")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	view.setDead("a", true)
+	a.hs.CloseClientConnections()
+	close(a.wrap.thaw)
+	select {
+	case err := <-done:
+		var nh *NoHolderError
+		if !errors.As(err, &nh) {
+			t.Fatalf("read whose only holder is gone: %v, want a *NoHolderError", err)
+		}
+		t.Log(err)
+	case <-time.After(2 * time.Minute):
+		t.Fatal("read did not end")
+	}
+}
