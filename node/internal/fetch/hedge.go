@@ -165,9 +165,12 @@ func (j *job) stall(s *jsrc, late time.Duration) {
 
 // hedgeMore moves the next window of stalled s's chunks when half of the
 // last one has arrived from elsewhere, or a deadline's slack after it
-// was moved; j.mu held.
+// was moved. Only a stream that stalled in this job is hedged further (a
+// source left out of plans because it stalled in an earlier job, used
+// only for chunks no other source holds, is not: hedgeRound 0); j.mu
+// held.
 func (j *job) hedgeMore(s *jsrc, now time.Time) {
-	if s.cancel == nil || s.restream || s.hedgePos >= len(s.batch) || s.next >= len(s.batch) {
+	if s.hedgeRound == 0 || s.cancel == nil || s.restream || s.hedgePos >= len(s.batch) || s.next >= len(s.batch) {
 		return
 	}
 	arrived := 0
