@@ -69,6 +69,12 @@ type ClusterConfig struct {
 	// which a stream counts as stalled and its chunks are asked of other
 	// holders at once (fetch.Config.HedgeAfter; 0: 300 ms; < 0: off).
 	HedgeAfter time.Duration `yaml:"hedge_after"`
+	// HolderWait is how long a read waits for a holder of a chunk to
+	// come back when membership reports all of them dead, or all their
+	// streams failed (fetch.Config.HolderWait; 0: 5 s; < 0: no wait).
+	// A read none of whose holders comes back gets 503 before its first
+	// byte.
+	HolderWait time.Duration `yaml:"holder_wait"`
 	// Placement names regions to which every new object is copied in the
 	// background right after its PUT (eager placement), unless its
 	// container's X-Container-Meta-Nitro-Placement (comma-separated
@@ -274,7 +280,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 			CostPerByte: l.CostPerGB / 1e9}
 	}
 	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Node: cfg.Node, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
-		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, HedgeAfter: cc.HedgeAfter, OnComplete: c.onComplete, OnTransfer: onTransfer,
+		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, HedgeAfter: cc.HedgeAfter, HolderWait: cc.HolderWait, OnComplete: c.onComplete, OnTransfer: onTransfer,
 		Holders: ns.Holders, SharedStore: cfg.Store.Backend == BackendSwift, StreamsPerLink: cc.StreamsPerLink},
 		store, c.fetchPeers, c.client, log)
 	if err != nil {

@@ -356,7 +356,7 @@ var (
 	descFetchBytes     = clusterDesc("nitro_fetch_stored_bytes_total", "Stored bytes of the chunks fetched from peers.")
 	descPlans          = clusterDesc("nitro_fetch_plans_total", "Fetch plans made (first plans and re-plans).")
 	descReplans        = clusterDesc("nitro_fetch_replans_total", "Re-plans after a failed or slow source.")
-	descHedges         = clusterDesc("nitro_fetch_hedges_total", "Hedged chunk requests (always 0: the fetcher does not hedge yet).")
+	descHedges         = clusterDesc("nitro_fetch_hedges_total", "Hedged chunk requests: chunks of stalled streams asked of another holder.")
 	descDelegated      = clusterDesc("nitro_fetch_delegated_chunks_total", "Missing chunks asked of their owner among this region's nodes, by outcome (asked, received, fallback: fetched here after all).", "outcome")
 	descObtained       = clusterDesc("nitro_fetch_obtained_for_siblings_chunks_total", "Chunks this node obtained, as their owner, for another node of its region.")
 	descRegionAlive    = clusterDesc("nitro_cluster_region_alive_nodes", "Alive nodes of each region (this node included in its own).", "region")
@@ -423,7 +423,7 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFetchBytes, float64(f.StoredBytes))
 	counter(descPlans, float64(f.Plans))
 	counter(descReplans, float64(f.Replans))
-	counter(descHedges, 0) // hedged reads are another issue's; the series exists for the dashboard
+	counter(descHedges, float64(f.HedgedChunks))
 	counter(descDelegated, float64(f.DelegatedChunks), "asked")
 	counter(descDelegated, float64(f.DelegatedReceived), "received")
 	counter(descDelegated, float64(f.DelegateFallbacks), "fallback")

@@ -231,6 +231,15 @@ type FetchStatus struct {
 	DelegatedReceived   int64 `json:"delegated_received_chunks"`
 	DelegateFallbacks   int64 `json:"delegate_fallback_chunks"`
 	ObtainedForSiblings int64 `json:"obtained_for_siblings_chunks"`
+	// HolderWaitChunks counts chunks that found no live holder and
+	// waited for one to come back (cluster.holder_wait); RevivedSources
+	// the failed only-holders asked again; LateSources the nodes added to
+	// a running fetch when they came back; HedgedChunks the chunks hedges
+	// moved to other holders (fetch.Stats).
+	HolderWaitChunks int64 `json:"holder_wait_chunks"`
+	RevivedSources   int64 `json:"revived_sources"`
+	LateSources      int64 `json:"late_sources"`
+	HedgedChunks     int64 `json:"hedged_chunks"`
 }
 
 // ReplicationStatus counts the namespace replication (replica.Stats).
@@ -332,6 +341,8 @@ func (c *cluster) status() *ClusterStatus {
 	st.Fetch.SpeculativeStarts, st.Fetch.SpeculativeChunks = f.SpecStarts, f.SpecChunks
 	st.Fetch.DelegatedChunks, st.Fetch.DelegatedReceived = f.Delegated, f.DelegatedGot
 	st.Fetch.DelegateFallbacks, st.Fetch.ObtainedForSiblings = f.DelegateFallbacks, f.ObtainServed
+	st.Fetch.HolderWaitChunks, st.Fetch.RevivedSources = f.HolderWaits, f.Revived
+	st.Fetch.LateSources, st.Fetch.HedgedChunks = f.LateSources, f.HedgedChunks
 	r := c.rep.Stats()
 	st.Replication = ReplicationStatus{PushedRecords: r.Pushed, PushFailures: r.PushFailures,
 		ReceivedRecords: r.Received, AppliedRecords: r.Applied, Rounds: r.Rounds, RoundFailures: r.RoundFailures,

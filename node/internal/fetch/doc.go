@@ -94,10 +94,19 @@
 // (its stored size at the link's estimated rate, twice over, after the
 // stream's last progress, plus max(Config.HedgeAfter, 2 RTT + 200 ms, the
 // least TCP retransmission timeout)); a stream
-// that misses it is stalled: its unarrived chunks are asked of their other
-// holders at once, first arrival wins and is stored once, and the stalled
-// node is left out of plans until it delivers again (see hedge.go; its
-// region's other nodes, holders of the same chunks, are not).
+// that misses it is stalled: its next unarrived chunks, those due in the
+// next few RTTs (a window), are asked of their other holders at once,
+// first arrival wins and is stored once, and the stalled node is left out
+// of plans until it delivers again (see hedge.go; its region's other
+// nodes, holders of the same chunks, are not); while it stays stalled the
+// next window follows, and after a few windows everything it owes.
+//
+// Holders that look dead: a chunk none of whose holders is live waits up
+// to Config.HolderWait for one to come back (nodes that become live are
+// asked for it, a failed only-holder that membership lists live is asked
+// again), and a read's Source returns only once each of its chunks is
+// placed on a live holder or has failed, so a read with no holder fails
+// before its first byte (see holders.go).
 //
 // A fetch runs detached from the reader's context (bounded by FetchTimeout):
 // chunks are kept, so finishing a transfer whose reader went away is work

@@ -457,7 +457,8 @@ func TestNoHolderIsAClearError(t *testing.T) {
 	lost := rec.Refs[len(rec.Refs)/2]
 	other := newRegion(t, "c", 0)
 	copyChunks(t, a.store, other.store, rec.Refs[:len(rec.Refs)/2])
-	b := newReader(t, "b", nil, other) // a is not live
+	// a is not live; nobody comes back for the missing chunk.
+	b := newReaderWith(t, "b", nil, func(c *Config) { c.HolderWait = 200 * time.Millisecond }, other)
 	_, err := read(t, b, rec, 0, -1)
 	var nh *NoHolderError
 	if !errors.As(err, &nh) || nh.ID != lost.ID || nh.Index != len(rec.Refs)/2 {

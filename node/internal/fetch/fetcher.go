@@ -111,6 +111,14 @@ type Config struct {
 	FetchTimeout time.Duration
 	// HaveTimeout bounds the have-bitmap requests; 0 means 10 s.
 	HaveTimeout time.Duration
+	// HolderWait is how long a chunk whose holders all look dead (not
+	// live members, or their streams failed) waits for one to come back
+	// before it fails with a *NoHolderError (see holders.go): membership
+	// that flaps under load must not cut a read short. A read's Source
+	// waits up to this long before it returns, so that a read none of
+	// whose holders comes back fails before its first byte. 0 means 5 s;
+	// < 0: no wait (fail at once).
+	HolderWait time.Duration
 	// OnComplete, if set, is called when a read (Source) or a Prefetch
 	// finds or leaves every chunk of recipe id stored locally: a read of
 	// the whole recipe that lacked nothing, or any read or prefetch whose
@@ -181,12 +189,15 @@ type Stats struct {
 	// in the normal case: a re-plan never asks for a chunk that is in
 	// flight.
 	DuplicateChunks int64
-	// Hedges counts streams that missed a frame's deadline and whose
-	// chunks were asked of other holders at once (StalledSources the
-	// distinct stall events: equal today); HedgeWasted counts the losing
+	// Hedges counts the windows of chunks of streams that missed a
+	// frame's deadline that were asked of other holders at once (one or
+	// more per stall; StalledSources counts the stall events); HedgeWasted counts the losing
 	// copies of hedged chunks that arrived after all and were dropped,
 	// not stored.
 	Hedges, StalledSources, HedgeWasted int64
+	// HedgedChunks counts the chunks hedges moved to other holders (a
+	// window of the next few RTTs per hedge, see hedge.go).
+	HedgedChunks int64
 	// HaveCached counts fetch jobs planned from cached have answers
 	// (see holdings.go), without a have round trip.
 	HaveCached int64
@@ -206,13 +217,32 @@ type Stats struct {
 	// ObtainServed counts chunks this node delivered as their owner to
 	// another node of its region.
 	ObtainServed int64
+	// HolderWaits counts chunks that found no live holder and waited for
+	// one to come back (Config.HolderWait; those that waited in vain are
+	// in NoHolder too); Revived counts failed source nodes asked again
+	// because they were the only holders of such chunks and membership
+	// listed them live; LateSources counts nodes added to a running job
+	// that were not live (or did not answer) when it started.
+	HolderWaits, Revived, LateSources int64
 }
 
 // future is one missing chunk being fetched; done closes when err is set.
+// placed closes when a job first gives the chunk to a live holder (or
+// delegates it to its owner), or when done closes: a read's Source waits
+// for it (see waitPlaced).
 type future struct {
-	done chan struct{}
-	err  error
+	done   chan struct{}
+	err    error
+	placed chan struct{}
+	once   sync.Once
 }
+
+func newFuture() *future {
+	return &future{done: make(chan struct{}), placed: make(chan struct{})}
+}
+
+// place closes fu.placed once.
+func (fu *future) place() { fu.once.Do(func() { close(fu.placed) }) }
 
 // NoHolderError reports a chunk that no live region holds.
 type NoHolderError struct {
@@ -269,6 +299,9 @@ func New(cfg Config, store Store, peers func() []Peer, tr Transport, log *zap.Lo
 	}
 	if cfg.HaveTimeout <= 0 {
 		cfg.HaveTimeout = 10 * time.Second
+	}
+	if cfg.HolderWait == 0 {
+		cfg.HolderWait = DefaultHolderWait
 	}
 	if log == nil {
 		log = zap.NewNop()
@@ -402,7 +435,7 @@ func (f *Fetcher) heal(ctx context.Context, ref recipe.Ref, index int) error {
 	fu := f.inflight[ref.ID]
 	var c *jchunk
 	if fu == nil {
-		fu = &future{done: make(chan struct{})}
+		fu = newFuture()
 		f.inflight[ref.ID] = fu
 		c = &jchunk{id: ref.ID, index: index, plain: ref.Size, fut: fu}
 	}
@@ -461,7 +494,7 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 			f.stats.Shared++
 			continue
 		}
-		fu := &future{done: make(chan struct{})}
+		fu := newFuture()
 		f.inflight[m.id] = fu
 		src.wait[m.id] = fu
 		m.fut = fu
@@ -476,7 +509,35 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 	if f.cfg.OnComplete != nil && len(src.wait) > 0 {
 		go f.whenComplete(rec, src.wait)
 	}
+	if err := waitPlaced(ctx, src.wait); err != nil {
+		return nil, err
+	}
 	return src, nil
+}
+
+// waitPlaced waits until every chunk of wait is placed on a live holder
+// or resolved, and returns the first error of a chunk that failed
+// meanwhile (a *NoHolderError after Config.HolderWait), or ctx's. So a
+// read whose chunks have no live holder fails before the caller sends a
+// byte (the object service answers 503), not with a body cut short.
+func waitPlaced(ctx context.Context, wait map[recipe.ChunkID]*future) error {
+	for _, fu := range wait {
+		select {
+		case <-fu.placed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for _, fu := range wait {
+		select {
+		case <-fu.done:
+			if fu.err != nil {
+				return fu.err
+			}
+		default:
+		}
+	}
+	return nil
 }
 
 // whenComplete waits for the fetches of a read and calls OnComplete if
@@ -550,6 +611,7 @@ func (f *Fetcher) complete(c *jchunk, err error, fetched bool) {
 	f.mu.Unlock()
 	c.fut.err = err
 	close(c.fut.done)
+	c.fut.place()
 }
 
 // addQueued adds n estimated bytes to what is queued on p (its region and

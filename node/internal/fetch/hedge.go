@@ -6,11 +6,18 @@ package fetch
 // the link), after the stream's last progress, plus one RTT, and the bytes
 // other fetches had queued on the region ahead of it, for the first frame;
 // plus a slack of max(Config.HedgeAfter, hedgeRTTs RTT). A stream whose
-// next frame misses that deadline is stalled: its unarrived chunks that
-// another live source holds are planned again at once over the sources
-// that are not stalled, and the other running streams are cut short so
-// that the new plan delivers in object order (the chunk the reader waits
-// on first); the stalled stream keeps running. First arrival wins: a
+// next frame misses that deadline is stalled: its next unarrived chunks
+// that another live source holds, those due in the next few RTTs (a
+// window: what the stalled link was to carry in max(hedgeWindowRTTs RTT,
+// hedgeWindowMin), at least hedgeMinBytes), are planned again at once
+// over the sources that are not stalled, and the other running streams
+// are cut short so that the new plan delivers in object order (the chunk
+// the reader waits on first); the stalled stream keeps running and keeps
+// its other chunks, so a short gap (a lost packet's retransmission
+// timeout) costs a window, not the whole stream. While it stays stalled,
+// the next window is moved when half of the last one has arrived (or
+// after another deadline's slack), and after hedgeRounds windows
+// everything it still owes (a frozen holder). First arrival wins: a
 // chunk is stored once, from whichever stream delivers it first (a
 // stream that asked for it before it moved still counts, see jchunk.alt);
 // the later copy is dropped (Stats.HedgeWasted). Once a hedged chunk
@@ -55,6 +62,14 @@ const (
 	// stallMemory is how long new jobs leave out a region whose stream
 	// stalled and that has not delivered since.
 	stallMemory = 30 * time.Second
+	// A hedge moves a window of the stalled stream's chunks: those its
+	// link was to carry in max(hedgeWindowRTTs RTT, hedgeWindowMin) at
+	// its estimated rate, at least hedgeMinBytes (and one chunk); after
+	// hedgeRounds windows without a frame, the rest.
+	hedgeWindowRTTs = 4
+	hedgeWindowMin  = 250 * time.Millisecond
+	hedgeMinBytes   = 256 << 10
+	hedgeRounds     = 3
 )
 
 // stalledSet returns the job's stalled sources; j.mu held.
@@ -81,7 +96,21 @@ func (j *job) deadline(s *jsrc) time.Time {
 	if s.frames == 0 {
 		exp += rtt + planner.SlowStart(bw, est.PriorRTT, tcpInitialWindow) + secs(float64(s.ahead)/bw)
 	}
-	return s.progressAt.Add(exp + max(j.f.cfg.HedgeAfter, hedgeRTTs*rtt+tcpMinRTO))
+	return s.progressAt.Add(exp + j.slack(rtt))
+}
+
+// slack is a deadline's slack past a frame's expected arrival on a link
+// of round trip rtt.
+func (j *job) slack(rtt time.Duration) time.Duration {
+	return max(j.f.cfg.HedgeAfter, hedgeRTTs*rtt+tcpMinRTO)
+}
+
+// rttOf returns s's round trip: measured, else its link's prior.
+func (j *job) rttOf(s *jsrc) time.Duration {
+	if s.RTT > 0 {
+		return s.RTT
+	}
+	return j.f.links.get(s.Region).RTT
 }
 
 // checkStall hedges every stream past its next frame's deadline; j.mu
@@ -92,6 +121,10 @@ func (j *job) checkStall() {
 	}
 	now := time.Now()
 	for _, s := range j.srcs {
+		if s.stalled {
+			j.hedgeMore(s, now)
+			continue
+		}
 		if s.cancel == nil || s.stalled || s.restream || s.slow || s.streamStart.IsZero() ||
 			s.next >= len(s.batch) || !s.stallSince.IsZero() || j.f.links.get(s.Region).Bandwidth <= 0 {
 			continue
@@ -117,27 +150,79 @@ func (j *job) movable(s *jsrc) int {
 	return n
 }
 
-// stall marks s stalled and plans its chunks again over the others; j.mu
-// held.
+// stall marks s stalled and moves the first window of its chunks to the
+// others (hedge); j.mu held.
 func (j *job) stall(s *jsrc, late time.Duration) {
 	f := j.f
 	s.stalled = true
+	s.hedgeRound, s.hedgeWin = 0, nil
 	f.mu.Lock()
 	f.stalledAt[s.URL] = time.Now()
-	f.stats.Hedges++
 	f.stats.StalledSources++
 	f.mu.Unlock()
-	f.transfers.update(j.tr, func(t *Transfer) { t.Hedges++ })
+	j.hedge(s, time.Now(), late)
+}
+
+// hedgeMore moves the next window of stalled s's chunks when half of the
+// last one has arrived from elsewhere, or a deadline's slack after it
+// was moved. Only a stream that stalled in this job is hedged further (a
+// source left out of plans because it stalled in an earlier job, used
+// only for chunks no other source holds, is not: hedgeRound 0); j.mu
+// held.
+func (j *job) hedgeMore(s *jsrc, now time.Time) {
+	if s.hedgeRound == 0 || s.cancel == nil || s.restream || s.hedgePos >= len(s.batch) || s.next >= len(s.batch) {
+		return
+	}
+	arrived := 0
+	for _, c := range s.hedgeWin {
+		if c.state == stDone {
+			arrived++
+		}
+	}
+	if 2*arrived < len(s.hedgeWin) && now.Sub(s.hedgeAt) < j.slack(j.rttOf(s)) {
+		return
+	}
+	if j.movable(s) > 0 {
+		j.hedge(s, now, 0)
+	}
+}
+
+// hedge plans the next window of stalled s's unarrived chunks (all of
+// them after hedgeRounds windows) again over the sources that are not
+// stalled, and cuts the others' streams short so that they deliver in
+// object order; j.mu held.
+func (j *job) hedge(s *jsrc, now time.Time, late time.Duration) {
+	f := j.f
+	s.hedgeRound++
+	full := s.hedgeRound > hedgeRounds
+	est := f.links.get(s.Region)
+	budget := max(int64(hedgeMinBytes),
+		int64(est.Bandwidth*max(hedgeWindowRTTs*j.rttOf(s), hedgeWindowMin).Seconds()))
 	me, others := indexOf(j.srcs, s), j.alive()&^j.stalledSet()
-	moved := 0
-	for _, c := range s.batch[s.next:] {
+	var moved []*jchunk
+	var used int64
+	i := max(s.next, s.hedgePos)
+	for ; i < len(s.batch); i++ {
+		c := s.batch[i]
+		if !full && len(moved) > 0 && used+c.est > budget {
+			break
+		}
 		if c.state == stQueued && c.owner == me && c.holders&others != 0 {
 			f.addQueued(s.Peer, -c.est)
 			c.state, c.alt, c.hedged, c.serial = stPlan, c.alt|s.bit, true, 0
-			moved++
+			moved = append(moved, c)
+			used += c.est
 		}
 	}
-	j.requeue(s)
+	s.hedgePos, s.hedgeWin, s.hedgeAt = i, moved, now
+	if full {
+		j.requeue(s)
+	}
+	if len(moved) == 0 {
+		return
+	}
+	f.count(func(st *Stats) { st.Hedges++; st.HedgedChunks += int64(len(moved)) })
+	f.transfers.update(j.tr, func(t *Transfer) { t.Hedges++ })
 	// The others' streams are cut short, their unarrived chunks planned
 	// again with the stalled one's: each source then streams its share in
 	// object order, so the reader's next chunk comes first. What they
@@ -157,14 +242,16 @@ func (j *job) stall(s *jsrc, late time.Duration) {
 		r.cancel()
 	}
 	f.log.Warn("source missed its next chunk's deadline; asking other holders at once",
-		zap.String("region", s.Region), zap.String("node", s.name()), zap.Duration("late", late), zap.Int("chunks_moved", moved),
-		zap.Int64("received_bytes", s.streamBytes))
+		zap.String("region", s.Region), zap.String("node", s.name()), zap.Duration("late", late),
+		zap.Int("round", s.hedgeRound), zap.Bool("all", full), zap.Int("chunks_moved", len(moved)),
+		zap.Int64("bytes_moved", used), zap.Int64("received_bytes", s.streamBytes))
 	j.poke()
 }
 
 // recovered notes that stalled s delivered again; j.mu held.
 func (j *job) recovered(s *jsrc) {
 	s.stalled = false
+	s.hedgeRound, s.hedgeWin = 0, nil // its chunks past the moved windows stay its own
 	j.f.mu.Lock()
 	delete(j.f.stalledAt, s.URL)
 	j.f.mu.Unlock()

@@ -140,3 +140,66 @@ func TestFrozenNodeHedgedToSibling(t *testing.T) {
 		t.Fatal("stall not remembered for the frozen node (or remembered for its sibling)")
 	}
 }
+
+// TestShortStallHedgesAWindow: c stops sending mid-stream for just longer
+// than its deadline (it thaws as soon as the first hedge is made, as
+// after a lost packet's retransmission timeout). The hedge moves only the
+// chunks c was due to send in the next few RTTs (a window), not its whole
+// stream: c, delivering again, sends the rest of its share. Before, a
+// hedge moved every chunk c still owed and c's stream was cancelled.
+func TestShortStallHedgesAWindow(t *testing.T) {
+	const rate = 2 << 20
+	a, c := newRegion(t, "a", rate), newRegion(t, "c", rate)
+	c.wrap.freezeAt, c.wrap.thaw = 20, make(chan struct{})
+	data := incompressible(23, 6<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	prior := Link{Bandwidth: rate, RTT: 5 * time.Millisecond}
+	b := newReaderWith(t, "b", map[string]Link{"a": prior, "c": prior},
+		func(cfg *Config) { cfg.Grace = 10 * time.Minute }, a, c)
+	done := make(chan error, 1)
+	var got []byte
+	go func() {
+		var err error
+		got, err = read(t, b, rec, 0, -1)
+		done <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for b.f.Stats().Hedges == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no hedge")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.wrap.mu.Lock()
+	c.wrap.freezeAt = 0
+	sentAtStall := c.wrap.served
+	c.wrap.mu.Unlock()
+	close(c.wrap.thaw)
+	select {
+	case err := <-done:
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("read did not finish")
+	}
+	st := b.f.Stats()
+	sa, sc := a.srv.SentStats()["b"], c.srv.SentStats()["b"]
+	t.Logf("c served %d chunks when it stalled; a sent %d chunks (%d B), c %d chunks (%d B); stats %+v",
+		sentAtStall, sa.Chunks, sa.Bytes, sc.Chunks, sc.Bytes, st)
+	if st.StalledSources < 1 || st.DuplicateChunks != 0 {
+		t.Fatalf("no stall, or a chunk asked twice: %+v", st)
+	}
+	// c's share is about half the object's chunks (equal links), of
+	// which it had sent 20 when it stalled; a window is 512 KiB here,
+	// about 14 chunks (two if c was slow to resume). Moving c's whole
+	// stream moved about 49.
+	if n := int64(len(rec.Unique())); st.HedgedChunks == 0 || st.HedgedChunks > n/4 {
+		t.Fatalf("a short stall moved %d of %d chunks to the other holder: want a window of the next few RTTs (at most %d)",
+			st.HedgedChunks, n, n/4)
+	}
+	if sc.Bytes < int64(len(data))/4 {
+		t.Fatalf("c sent %d B of a %d B object after a short stall: its share was moved", sc.Bytes, len(data))
+	}
+}

@@ -45,6 +45,10 @@ type jchunk struct {
 	hedged bool
 	// serial is the stream that asked for the chunk as its owner.
 	serial uint64
+	// orphanSince is when the chunk was found with no live holder
+	// (zero: it has one); it fails once that lasts Config.HolderWait
+	// without a frame from any of its holders (see holders.go).
+	orphanSince time.Time
 }
 
 // jsrc is one source region of a job.
@@ -92,6 +96,23 @@ type jsrc struct {
 	progressAt time.Time
 	stalled    bool
 	restream   bool
+	// Proportional hedging (hedge.go): hedgePos is the position in batch
+	// up to which chunks were moved by hedges; hedgeRound counts the
+	// windows moved since the stream stalled, hedgeWin is the last one and
+	// hedgeAt when it was moved.
+	hedgePos   int
+	hedgeRound int
+	hedgeWin   []*jchunk
+	hedgeAt    time.Time
+	// Holders that come back (holders.go): deliveredAt is when the node
+	// last delivered a frame; failedAt when its last stream failed and
+	// fails how many failed in a row since it last delivered; noAnswer:
+	// it did not answer the job's have request (a source of a
+	// speculative start), so its holdings are unknown.
+	deliveredAt time.Time
+	failedAt    time.Time
+	fails       int
+	noAnswer    bool
 }
 
 // job fetches a set of missing chunks: plan, stream, re-plan.
@@ -114,6 +135,15 @@ type job struct {
 	rec *recipe.Recipe
 	// lastLoop is when the job's loop last ran (see noteLoop).
 	lastLoop time.Time
+	// Waiting for holders (holders.go): orphans is how many chunks the
+	// last planPending found with no live holder; refreshedAt when the
+	// job last looked at the live members for them; asking the nodes
+	// (by URL) a have request is out to, askAfter when a node whose
+	// request failed may be asked again.
+	orphans     int
+	refreshedAt time.Time
+	asking      map[string]bool
+	askAfter    map[string]time.Time
 }
 
 func (f *Fetcher) newJob(ctx context.Context, cancel context.CancelFunc, chunks []*jchunk) *job {
@@ -319,6 +349,7 @@ func (j *job) assign(g *groups, r int, u planner.RegionSet, chunks []*jchunk, by
 		}
 		s := j.srcs[o]
 		c.state, c.owner = stQueued, o
+		c.fut.place()
 		s.queue = append(s.queue, c)
 		j.f.addQueued(s.Peer, c.est)
 		bytes[o] += c.est
@@ -385,6 +416,9 @@ func (j *job) run() {
 			break
 		}
 		j.planPending()
+		if j.orphans > 0 {
+			j.refresh(time.Now())
+		}
 		j.noteLoop(time.Now())
 		j.checkStall()
 		j.checkSlow()
@@ -430,19 +464,36 @@ func (j *job) alive() planner.RegionSet {
 	return a
 }
 
-// planPending plans every chunk in stPlan; j.mu held.
+// planPending plans every chunk in stPlan; one with no live holder waits
+// for one to come back (holders.go) and fails after Config.HolderWait;
+// j.mu held.
 func (j *job) planPending() {
 	alive := j.alive()
+	now := time.Now()
 	var todo []*jchunk
+	orphans, fresh := 0, 0
 	for _, c := range j.chunks {
 		if c.state != stPlan {
 			continue
 		}
 		if c.holders&alive == 0 {
-			j.fail(c, &NoHolderError{ID: c.id, Index: c.index, Asked: j.asked, Reason: c.lastErr})
+			switch wait, first := j.orphanWait(c, now); {
+			case wait:
+				orphans++
+				if first {
+					fresh++
+				}
+			default:
+				j.fail(c, &NoHolderError{ID: c.id, Index: c.index, Asked: j.asked, Reason: j.noHolderReason(c)})
+			}
 			continue
 		}
 		todo = append(todo, c)
+	}
+	j.orphans = orphans
+	if fresh > 0 {
+		j.f.log.Warn("no live holder for chunks of a read; waiting for one to come back",
+			zap.Int("chunks", fresh), zap.Duration("up_to", j.f.cfg.HolderWait), zap.Strings("asked", j.asked))
 	}
 	if len(todo) == 0 {
 		return
@@ -656,6 +707,7 @@ func (j *job) worker(s *jsrc) {
 			c.serial = serial
 		}
 		s.batch, s.next, s.serial, s.restream = batch, 0, serial, false
+		s.hedgePos, s.hedgeRound, s.hedgeWin = 0, 0, nil
 		sctx, cancel := context.WithCancel(j.ctx)
 		// streamStart stays zero (not judged) until the stream has a slot.
 		s.cancel, s.streamStart, s.streamBytes, s.streamLeft, s.slow = cancel, time.Time{}, 0, len(batch), false
@@ -713,6 +765,7 @@ func (j *job) worker(s *jsrc) {
 					s.firstAt, s.firstBytes = now, int64(len(st.Data))
 				}
 				s.lastAt, s.progressAt, s.next = now, now, next
+				s.deliveredAt, s.fails = now, 0
 				s.frames++
 				s.streamBytes += int64(len(st.Data))
 				s.streamLeft--
@@ -794,6 +847,7 @@ func (j *job) worker(s *jsrc) {
 			c.alt &^= s.bit // this stream sends nothing more
 		}
 		s.batch, s.next = nil, 0
+		s.hedgePos, s.hedgeWin = 0, nil
 		switch {
 		case j.ctx.Err() != nil:
 		case err == nil:
@@ -811,7 +865,8 @@ func (j *job) worker(s *jsrc) {
 		case s.restream:
 			// Cut short on purpose (checkStall): its chunks are re-planned.
 		default:
-			s.failed = true
+			s.failed, s.failedAt = true, time.Now()
+			s.fails++
 			f.count(func(st *Stats) { st.SourceFails++; st.Replans++ })
 			j.replanned(s, true)
 			f.log.Warn("source node failed; re-planning its chunks onto the others (its region's other nodes first)",

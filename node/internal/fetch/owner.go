@@ -158,6 +158,11 @@ func (f *Fetcher) launch(ctx context.Context, rec *recipe.Recipe, mine []*jchunk
 					continue
 				}
 				f.count(func(st *Stats) { st.Delegated += int64(len(cs)) })
+				for _, c := range cs {
+					// The live owner waits for holders itself (its jobs'
+					// HolderWait); the asker's read does not wait for that.
+					c.fut.place()
+				}
 				go f.obtainFrom(ctx, ob, sibs[o], rec, cs)
 			}
 		}
@@ -281,7 +286,7 @@ func (f *Fetcher) Obtain(ctx context.Context, ids []recipe.ChunkID, plain []uint
 			f.stats.Shared++
 			continue
 		}
-		fu := &future{done: make(chan struct{})}
+		fu := newFuture()
 		f.inflight[id] = fu
 		wait[i] = fu
 		mine = append(mine, &jchunk{id: id, index: i, plain: plain[i], fut: fu})

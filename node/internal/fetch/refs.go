@@ -47,7 +47,7 @@ func (f *Fetcher) PrefetchRefs(ctx context.Context, rec *recipe.Recipe, refs []i
 			f.stats.Shared++
 			continue
 		}
-		fu := &future{done: make(chan struct{})}
+		fu := newFuture()
 		f.inflight[id] = fu
 		wait = append(wait, fu)
 		mine = append(mine, &jchunk{id: id, index: idx[k], plain: rec.Refs[idx[k]].Size, fut: fu})

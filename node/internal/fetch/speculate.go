@@ -134,6 +134,7 @@ func (j *job) speculate(peers []Peer, spec int, ids []recipe.ChunkID) {
 			break
 		}
 		c.state, c.owner = stQueued, spec
+		c.fut.place()
 		s.queue = append(s.queue, c)
 		f.addQueued(s.Peer, c.est)
 		used += c.est
@@ -208,6 +209,7 @@ func (j *job) mergeHave(sizes [][]int64, spec int) {
 	for i, s := range j.srcs {
 		if sizes[i] == nil {
 			s.failed = s.failed || i != spec
+			s.noAnswer = i != spec
 			continue
 		}
 		for k, c := range j.chunks {
