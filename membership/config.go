@@ -18,6 +18,12 @@ type Config struct {
 	// PeerURL is the base URL of this node's peer listener, e.g.
 	// "http://10.0.0.1:7947". Required.
 	PeerURL string
+	// Store identifies the chunk store this node's chunks live in, for
+	// other nodes (gossiped in its metadata, Member.Store): "" means a
+	// store of its own (Badger in its data dir); nodes of one region
+	// with the same non-empty Store share one store (the region's Swift
+	// cluster), so one of them answers for all what the region holds.
+	Store string
 
 	// BindAddr and BindPort are the gossip listener (TCP and UDP).
 	// BindAddr "" means 0.0.0.0; BindPort 0 means pick a free port (see
@@ -72,7 +78,7 @@ func (c *Config) validate() error {
 	case c.BindPort < 0 || c.BindPort > 65535 || c.AdvertisePort < 0 || c.AdvertisePort > 65535:
 		return fmt.Errorf("%w: port out of range", ErrConfig)
 	}
-	if len(metaJSON(c.NodeName, c.Region, c.PeerURL)) > maxMeta {
+	if len(metaJSON(c.NodeName, c.Region, c.PeerURL, c.Store)) > maxMeta {
 		return fmt.Errorf("%w: node metadata exceeds %d bytes", ErrConfig, maxMeta)
 	}
 	return nil

@@ -16,10 +16,12 @@ type meta struct {
 	Region  string `json:"region"`
 	Node    string `json:"node"`
 	PeerURL string `json:"peer_url"`
+	// Store is Config.Store; absent from older nodes' metadata (then "").
+	Store string `json:"store,omitempty"`
 }
 
-func metaJSON(node, region, peerURL string) []byte {
-	b, _ := json.Marshal(meta{Region: region, Node: node, PeerURL: peerURL})
+func metaJSON(node, region, peerURL, store string) []byte {
+	b, _ := json.Marshal(meta{Region: region, Node: node, PeerURL: peerURL, Store: store})
 	return b
 }
 
@@ -100,7 +102,7 @@ func (d *delegate) event(t EventType, n *memberlist.Node) {
 	mi.Local = n.Name == d.self
 	var m meta
 	if json.Unmarshal(n.Meta, &m) == nil {
-		mi.Region, mi.PeerURL = m.Region, m.PeerURL
+		mi.Region, mi.PeerURL, mi.Store = m.Region, m.PeerURL, m.Store
 	}
 	mi.Since = time.Now()
 	ev := Event{Type: t, Member: mi.Member}

@@ -46,6 +46,10 @@ type Member struct {
 	RTT   time.Duration
 	Local bool      // this node
 	Since time.Time // when the last event about it arrived
+	// Store is the member's Config.Store: "" for a chunk store of its
+	// own; members of one region with the same non-empty Store share
+	// one chunk store (the region's object cluster).
+	Store string
 }
 
 // EventType says what happened to a member.
@@ -110,7 +114,7 @@ func New(cfg Config, log *zap.Logger) (*Membership, error) {
 		cfg.RejoinInterval = 30 * time.Second
 	}
 	d := &delegate{
-		meta:    metaJSON(cfg.NodeName, cfg.Region, cfg.PeerURL),
+		meta:    metaJSON(cfg.NodeName, cfg.Region, cfg.PeerURL, cfg.Store),
 		members: make(map[string]*memberInfo),
 		queue:   newEventQueue(cfg.EventBuffer),
 		self:    cfg.NodeName,
@@ -198,7 +202,7 @@ func (m *Membership) Local() Member {
 	m.d.mu.Lock()
 	url := m.d.peerURL
 	m.d.mu.Unlock()
-	return Member{Name: m.cfg.NodeName, Region: m.cfg.Region, PeerURL: url,
+	return Member{Name: m.cfg.NodeName, Region: m.cfg.Region, PeerURL: url, Store: m.cfg.Store,
 		Addr: m.addr, State: StateAlive, Local: true}
 }
 
@@ -268,7 +272,7 @@ func (m *Membership) Join(addrs []string) (int, error) {
 // UpdatePeerURL changes this node's advertised peer URL and gossips it
 // (waiting at most timeout for the broadcast).
 func (m *Membership) UpdatePeerURL(url string, timeout time.Duration) error {
-	b := metaJSON(m.cfg.NodeName, m.cfg.Region, url)
+	b := metaJSON(m.cfg.NodeName, m.cfg.Region, url, m.cfg.Store)
 	if len(b) > maxMeta {
 		return fmt.Errorf("%w: node metadata exceeds %d bytes", ErrConfig, maxMeta)
 	}

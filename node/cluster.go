@@ -311,7 +311,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 		return nil, fmt.Errorf("node: cluster.gossip_listen: %w", err)
 	}
 	mc := membership.Config{NodeName: cfg.Node, Region: cfg.Region, PeerURL: c.url, BindAddr: ghost, BindPort: gport,
-		Join: cc.Peers, Secret: secret, ProbeInterval: cc.ProbeInterval}
+		Join: cc.Peers, Secret: secret, ProbeInterval: cc.ProbeInterval, Store: storeIdentity(cfg)}
 	if cc.ProbeInterval > 0 && cc.ProbeInterval < time.Second {
 		// Test timings: everything faster than the WAN preset.
 		mc.ProbeTimeout = cc.ProbeInterval * 4 / 5
@@ -377,7 +377,7 @@ func (c *cluster) regionUnsynced(ctx context.Context) string {
 func (c *cluster) fetchPeers() []fetch.Peer {
 	var out []fetch.Peer
 	for _, m := range c.ml.Peers() {
-		out = append(out, fetch.Peer{Region: m.Region, Node: m.Name, URL: m.PeerURL, RTT: m.RTT})
+		out = append(out, fetch.Peer{Region: m.Region, Node: m.Name, URL: m.PeerURL, RTT: m.RTT, Store: m.Store})
 	}
 	return out
 }

@@ -25,7 +25,7 @@ func BenchmarkHoldingsLookup(b *testing.B) {
 			}
 			peers := []Peer{{Region: "a", URL: "a"}, {Region: "b", URL: "b"}, {Region: "c", URL: "c"}}
 			for _, p := range peers {
-				h.note(p.URL, ids, sizes)
+				h.note(haveKey(p), ids, sizes)
 			}
 			b.ReportAllocs()
 			for b.Loop() {

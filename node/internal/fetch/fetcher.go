@@ -51,6 +51,11 @@ type Peer struct {
 	Node string
 	URL  string        // base URL of its peer listener
 	RTT  time.Duration // measured round trip; 0: unknown
+	// Store identifies the node's chunk store (membership.Member.Store):
+	// "" for one of its own; nodes of a region with the same non-empty
+	// Store share it (the region's Swift cluster), so one have answer is
+	// all of theirs (haveregion.go).
+	Store string
 }
 
 // name returns the node's name, or its URL when it has none.
@@ -224,6 +229,13 @@ type Stats struct {
 	// listed them live; LateSources counts nodes added to a running job
 	// that were not live (or did not answer) when it started.
 	HolderWaits, Revived, LateSources int64
+	// HaveRequests counts the have requests sent (one per node asked,
+	// fallbacks included), HaveByRegion the same by the asked node's
+	// region, and HaveFallbacks the requests to another node of a group
+	// of nodes sharing a store after the one asked first failed
+	// (haveregion.go).
+	HaveRequests, HaveFallbacks int64
+	HaveByRegion                map[string]int64
 }
 
 // future is one missing chunk being fetched; done closes when err is set.
@@ -344,7 +356,9 @@ func (f *Fetcher) Links() []LinkEstimate {
 func (f *Fetcher) Stats() Stats {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.stats
+	st := f.stats
+	st.HaveByRegion = maps.Clone(f.stats.HaveByRegion)
+	return st
 }
 
 // livePeers returns the live nodes a fetch may ask: every node of every

@@ -123,6 +123,12 @@ func (j *job) refresh(now time.Time) {
 	for _, p := range j.f.livePeers() {
 		i := slices.IndexFunc(j.srcs, func(s *jsrc) bool { return s.URL == p.URL })
 		if i < 0 || j.srcs[i].noAnswer {
+			if a, ok := j.groupAnswer(p); ok {
+				// A node of a region whose shared store already
+				// answered: its answer is p's too (haveregion.go).
+				j.addSource(p, a.chunks, a.sizes)
+				continue
+			}
 			j.ask(p, now)
 			continue
 		}
@@ -149,7 +155,9 @@ func (j *job) refresh(now time.Time) {
 // one is out or p failed to answer less than askBackoff ago; a node that
 // answers becomes a source (addSource). j.mu held.
 func (j *job) ask(p Peer, now time.Time) {
-	if j.asking[p.URL] || now.Before(j.askAfter[p.URL]) {
+	// One request out per have group: a node of a region sharing a store
+	// answers for the others (haveregion.go).
+	if j.asking[haveKey(p)] || now.Before(j.askAfter[p.URL]) {
 		return
 	}
 	if slices.IndexFunc(j.srcs, func(s *jsrc) bool { return s.URL == p.URL }) < 0 && len(j.srcs) >= planner.MaxSources {
@@ -166,23 +174,40 @@ func (j *job) ask(p Peer, now time.Time) {
 	if len(ids) == 0 {
 		return
 	}
-	j.asking[p.URL] = true
+	j.asking[haveKey(p)] = true
+	j.f.count(func(st *Stats) {
+		st.HaveRequests++
+		if st.HaveByRegion == nil {
+			st.HaveByRegion = map[string]int64{}
+		}
+		st.HaveByRegion[p.Region]++
+	})
 	go func() {
 		hctx, cancel := context.WithTimeout(j.ctx, j.f.cfg.HaveTimeout)
 		sizes, err := j.f.tr.Have(hctx, p.URL, ids)
 		cancel()
-		if err == nil {
-			j.f.holdings.note(p.URL, ids, sizes)
+		if err == nil && len(sizes) == len(ids) {
+			j.f.holdings.note(haveKey(p), ids, sizes)
 		}
 		j.mu.Lock()
-		delete(j.asking, p.URL)
+		delete(j.asking, haveKey(p))
 		switch {
 		case err != nil || len(sizes) != len(ids):
+			if j.haveFailed != nil {
+				j.haveFailed[p.URL] = true
+			}
 			j.askAfter[p.URL] = time.Now().Add(askBackoff)
 			if j.ctx.Err() == nil {
 				j.f.log.Debug("have request to a node that came back failed", zap.String("node", p.name()), zap.Error(err))
 			}
 		case j.remaining > 0:
+			if p.Store != "" {
+				if j.answers == nil {
+					j.answers, j.haveFailed = map[string]haveAnswer{}, map[string]bool{}
+				}
+				j.answers[haveKey(p)] = haveAnswer{chunks: chunks, sizes: sizes}
+				delete(j.haveFailed, p.URL)
+			}
 			j.addSource(p, chunks, sizes)
 		}
 		j.mu.Unlock()

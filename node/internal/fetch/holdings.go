@@ -23,9 +23,10 @@ const (
 )
 
 // holdKey is one node's answer about one chunk: nodes of one region may
-// hold different chunks (per-node stores).
+// hold different chunks (per-node stores); nodes that share a store share
+// their answers (haveKey).
 type holdKey struct {
-	node string // the node's peer URL
+	node string // the node's haveKey
 	id   recipe.ChunkID
 }
 
@@ -40,8 +41,9 @@ type holdings struct {
 	m  map[holdKey]holdVal
 }
 
-// note records the answer sizes for ids of the node at url.
-func (h *holdings) note(url string, ids []recipe.ChunkID, sizes []int64) {
+// note records the answer sizes for ids of the nodes of have group key
+// (haveKey).
+func (h *holdings) note(key string, ids []recipe.ChunkID, sizes []int64) {
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -52,7 +54,7 @@ func (h *holdings) note(url string, ids []recipe.ChunkID, sizes []int64) {
 		return
 	}
 	for i, id := range ids {
-		h.m[holdKey{url, id}] = holdVal{sizes[i], now}
+		h.m[holdKey{key, id}] = holdVal{sizes[i], now}
 	}
 }
 
@@ -71,7 +73,7 @@ func (h *holdings) lookup(peers []Peer, ids []recipe.ChunkID) (sizes [][]int64, 
 	for p, peer := range peers {
 		sizes[p] = make([]int64, len(ids))
 		for i, id := range ids {
-			v, found := h.m[holdKey{peer.URL, id}]
+			v, found := h.m[holdKey{haveKey(peer), id}]
 			if !found || now.Sub(v.at) > holdingsTTL {
 				return nil, false
 			}

@@ -144,6 +144,11 @@ type job struct {
 	refreshedAt time.Time
 	asking      map[string]bool
 	askAfter    map[string]time.Time
+	// answers is the have answer of each have group (haveKey) that
+	// answered, for nodes of the group found late (haveregion.go);
+	// haveFailed the nodes (by URL) whose own have request failed.
+	answers    map[string]haveAnswer
+	haveFailed map[string]bool
 }
 
 func (f *Fetcher) newJob(ctx context.Context, cancel context.CancelFunc, chunks []*jchunk) *job {
@@ -157,24 +162,29 @@ func (j *job) poke() {
 	}
 }
 
-// haveSizes asks every peer concurrently which of ids it holds and their
-// stored sizes (-1: not held); a peer that fails to answer is left out
-// (its slot is nil).
+// haveSizes asks every group of peers (haveregion.go: one node per region
+// whose nodes share a store, else every node) concurrently which of ids
+// it holds and their stored sizes (-1: not held); the answer is every
+// node's of the group. A node whose group did not answer, or that failed
+// to answer itself, is left out (its slot is nil).
 func (f *Fetcher) haveSizes(ctx context.Context, peers []Peer, ids []recipe.ChunkID) [][]int64 {
 	out := make([][]int64, len(peers))
+	if len(ids) == 0 {
+		return out
+	}
 	var wg sync.WaitGroup
-	for i, p := range peers {
+	for _, group := range haveGroups(peers, ids[0]) {
 		wg.Go(func() {
-			hctx, cancel := context.WithTimeout(ctx, f.cfg.HaveTimeout)
-			defer cancel()
-			has, err := f.tr.Have(hctx, p.URL, ids)
-			if err != nil {
-				f.log.Warn("have request failed; node left out of this plan",
-					zap.String("region", p.Region), zap.String("node", p.name()), zap.Error(err))
+			has, failed := f.haveOfGroup(ctx, peers, group, ids)
+			if has == nil {
 				return
 			}
-			out[i] = has
-			f.holdings.note(p.URL, ids, has)
+			f.holdings.note(haveKey(peers[group[0]]), ids, has)
+			for _, i := range group {
+				if !slices.Contains(failed, i) {
+					out[i] = has
+				}
+			}
 		})
 	}
 	wg.Wait()
@@ -387,11 +397,13 @@ func (j *job) run() {
 	case cached:
 		f.count(func(st *Stats) { st.HaveCached++ })
 		j.srcs = f.sources(peers, sizes, j.chunks)
+		j.noteAnswers(peers, sizes)
 	case spec >= 0:
 		j.srcs = f.specSources(peers, spec, j.chunks)
 	default:
 		sizes = f.haveSizes(j.ctx, peers, ids)
 		j.srcs = f.sources(peers, sizes, j.chunks)
+		j.noteAnswers(peers, sizes)
 	}
 	j.g = groupSources(j.srcs)
 	nodes := make([]Peer, len(j.srcs))

@@ -149,6 +149,7 @@ func (j *job) speculate(peers []Peer, spec int, ids []recipe.ChunkID) {
 	sizes := f.haveSizes(j.ctx, peers, ids)
 	j.mu.Lock()
 	j.mergeHave(sizes, spec)
+	j.noteAnswers(peers, sizes)
 	j.recordSpec(spec)
 	j.mu.Unlock()
 }
