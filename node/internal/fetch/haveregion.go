@@ -114,12 +114,9 @@ type haveAnswer struct {
 
 // noteAnswers records the job's first have answers (sizes[i]: peers[i]'s
 // answer for j.chunks, nil: none): each group's that answered, and the
-// nodes of such groups left out because their own request failed. j.mu
-// need not be held before the job's loop starts, but is taken (a
-// speculative stream runs).
+// nodes of such groups left out because their own request failed; j.mu
+// held.
 func (j *job) noteAnswers(peers []Peer, sizes [][]int64) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
 	if j.answers == nil {
 		j.answers, j.haveFailed = map[string]haveAnswer{}, map[string]bool{}
 	}
@@ -144,4 +141,24 @@ func (j *job) groupAnswer(p Peer) (haveAnswer, bool) {
 	}
 	a, ok := j.answers[haveKey(p)]
 	return a, ok
+}
+
+// HaveNodes returns the names of the live nodes of region in the order a
+// read whose first missing chunk is first asks them for their have answer
+// (one at a time when they share a store, else each), for tests and
+// reports.
+func (f *Fetcher) HaveNodes(region string, first recipe.ChunkID) []string {
+	var peers []Peer
+	for _, p := range f.livePeers() {
+		if p.Region == region {
+			peers = append(peers, p)
+		}
+	}
+	var out []string
+	for _, g := range haveGroups(peers, first) {
+		for _, i := range g {
+			out = append(out, peers[i].name())
+		}
+	}
+	return out
 }

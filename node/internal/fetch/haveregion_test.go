@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -117,10 +118,13 @@ func TestHaveOncePerRegion(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		shared    bool
+		spec      bool // the namespace says s holds the object: speculative start
 		wantHaves int64
 	}{
-		{"SharedStore", true, 1},
-		{"OwnStores", false, 2},
+		{"SharedStore", true, false, 1},
+		{"SharedStoreSpeculative", true, true, 1},
+		{"OwnStores", false, false, 2},
+		{"OwnStoresSpeculative", false, true, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := newRegionNodes(t, "s", tc.shared, 0, "s1", "s2")
@@ -129,7 +133,12 @@ func TestHaveOncePerRegion(t *testing.T) {
 			if !tc.shared {
 				copyChunks(t, nodes[0].store, nodes[1].store, rec.Refs)
 			}
-			b, _ := newNodeReader(t, nil, nodes...)
+			configure := func(c *Config) {
+				if tc.spec {
+					c.Holders = func(context.Context, recipe.ID) ([]string, error) { return []string{"s"}, nil }
+				}
+			}
+			b, _ := newNodeReader(t, configure, nodes...)
 			got, err := read(t, b, rec, 0, -1)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
@@ -137,6 +146,9 @@ func TestHaveOncePerRegion(t *testing.T) {
 			st := b.f.Stats()
 			sent := nodes[0].haves.Load() + nodes[1].haves.Load()
 			t.Logf("have requests: s1 %d, s2 %d; stats %+v", nodes[0].haves.Load(), nodes[1].haves.Load(), st)
+			if tc.spec && st.SpecStarts != 1 {
+				t.Fatalf("no speculative start: %+v", st)
+			}
 			if sent != tc.wantHaves || st.HaveByRegion["s"] != tc.wantHaves || st.HaveFallbacks != 0 {
 				t.Fatalf("region s got %d have requests (fetcher counted %d, fallbacks %d), want %d",
 					sent, st.HaveByRegion["s"], st.HaveFallbacks, tc.wantHaves)

@@ -397,13 +397,17 @@ func (j *job) run() {
 	case cached:
 		f.count(func(st *Stats) { st.HaveCached++ })
 		j.srcs = f.sources(peers, sizes, j.chunks)
+		j.mu.Lock()
 		j.noteAnswers(peers, sizes)
+		j.mu.Unlock()
 	case spec >= 0:
 		j.srcs = f.specSources(peers, spec, j.chunks)
 	default:
 		sizes = f.haveSizes(j.ctx, peers, ids)
 		j.srcs = f.sources(peers, sizes, j.chunks)
+		j.mu.Lock()
 		j.noteAnswers(peers, sizes)
+		j.mu.Unlock()
 	}
 	j.g = groupSources(j.srcs)
 	nodes := make([]Peer, len(j.srcs))
