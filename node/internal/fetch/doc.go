@@ -38,7 +38,8 @@
 //  3. asks the owners among this region's other nodes for the chunks they
 //     own (above), and for the rest, its own:
 //  4. asks every live node of every region (its own region's other nodes
-//     included), concurrently and once each, which of them it holds and
+//     included; one node of a region whose nodes share a store, the next
+//     if it fails: haveregion.go), concurrently, which of them it holds and
 //     at what stored size (the have answer), unless recent answers are
 //     cached (holdings.go); when the namespace's holdings name a live
 //     region that holds the whole object (Config.Holders), the first
@@ -112,8 +113,9 @@
 // chunks are kept, so finishing a transfer whose reader went away is work
 // the next read does not repeat, and other readers may share it.
 //
-// Costs of several nodes per region: one have request per live node (not
-// per region) for reads that are not planned from cached answers; an
+// Costs of several nodes per region: one have request per region whose
+// nodes share a store (per live node for per-node stores) for reads that
+// are not planned from cached answers; an
 // obtain request per other owner, over the LAN; a chunk an owner obtains
 // for an asker crosses the LAN once more (with a shared store the asker's
 // write finds it there already).
