@@ -87,6 +87,9 @@ func TestRegionOfTwoNodesOnSwiftOneHave(t *testing.T) {
 		if n := st1.HaveByRegion["s"] - st0.HaveByRegion["s"]; n != 1 || st1.HaveFallbacks != st0.HaveFallbacks {
 			t.Fatalf("b sent region s %d have requests (%d fallbacks), want 1", n, st1.HaveFallbacks-st0.HaveFallbacks)
 		}
+		if got := b.cluster.status().Fetch.HaveRequests["s"]; got != st1.HaveByRegion["s"] {
+			t.Fatalf("status says %d have requests to s, fetcher %d", got, st1.HaveByRegion["s"])
+		}
 	})
 
 	t.Run("AskedNodeDeadSiblingAnswers", func(t *testing.T) {

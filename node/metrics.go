@@ -370,6 +370,8 @@ var (
 	descReplApplied    = clusterDesc("nitro_replication_applied_records_total", "Namespace records received from peers and applied.")
 	descReplRounds     = clusterDesc("nitro_replication_anti_entropy_rounds_total", "Anti-entropy rounds run.")
 	descReplRoundFails = clusterDesc("nitro_replication_anti_entropy_failures_total", "Anti-entropy rounds that failed.")
+	descHaveRequests   = clusterDesc("nitro_fetch_have_requests_total", "Have requests sent, by the asked node's region (one per read for a region whose nodes share a store).", "region")
+	descHaveFallbacks  = clusterDesc("nitro_fetch_have_fallbacks_total", "Have requests sent to another node of a region sharing a store after the node asked first failed.")
 	descReplLag        = clusterDesc("nitro_replication_lag_seconds",
 		"Time since this node last found its namespace converged with every live peer (anti-entropy); -1: never since start.")
 )
@@ -377,7 +379,7 @@ var (
 var clusterDescs = []*prometheus.Desc{descMembers, descPeerSent, descPeerReceived, descPeerSentC, descPeerReceivedC,
 	descLinkBW, descLinkPrior, descLinkRTT, descLinkPriorRTT, descFetches, descFetchChunks, descFetchBytes, descPlans, descReplans,
 	descHedges, descDelegated, descObtained, descRegionAlive, descSourceFails, descSlowSources, descNoHolder, descCorrupt, descPlanSeconds, descReplPushed,
-	descReplPushFail, descReplApplied, descReplRounds, descReplRoundFails, descReplLag}
+	descReplPushFail, descReplApplied, descReplRounds, descReplRoundFails, descReplLag, descHaveRequests, descHaveFallbacks}
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range clusterDescs {
@@ -437,6 +439,10 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descCorrupt, float64(f.CorruptFromPeers), "peer")
 	counter(descCorrupt, float64(f.CorruptLocal), "local")
 	counter(descPlanSeconds, f.PlanSecondsTotal)
+	for r, n := range f.HaveRequests {
+		counter(descHaveRequests, float64(n), r)
+	}
+	counter(descHaveFallbacks, float64(f.HaveFallbacks))
 	r := st.Replication
 	counter(descReplPushed, float64(r.PushedRecords))
 	counter(descReplPushFail, float64(r.PushFailures))

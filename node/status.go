@@ -240,6 +240,12 @@ type FetchStatus struct {
 	RevivedSources   int64 `json:"revived_sources"`
 	LateSources      int64 `json:"late_sources"`
 	HedgedChunks     int64 `json:"hedged_chunks"`
+	// HaveRequests counts the have requests sent, by the asked node's
+	// region (one per read for a region whose nodes share a store, else
+	// one per node); HaveFallbacks those sent to another node of such a
+	// region after the node asked first failed (fetch.Stats).
+	HaveRequests  map[string]int64 `json:"have_requests,omitempty"`
+	HaveFallbacks int64            `json:"have_fallbacks"`
 }
 
 // ReplicationStatus counts the namespace replication (replica.Stats).
@@ -343,6 +349,7 @@ func (c *cluster) status() *ClusterStatus {
 	st.Fetch.DelegateFallbacks, st.Fetch.ObtainedForSiblings = f.DelegateFallbacks, f.ObtainServed
 	st.Fetch.HolderWaitChunks, st.Fetch.RevivedSources = f.HolderWaits, f.Revived
 	st.Fetch.LateSources, st.Fetch.HedgedChunks = f.LateSources, f.HedgedChunks
+	st.Fetch.HaveRequests, st.Fetch.HaveFallbacks = f.HaveByRegion, f.HaveFallbacks
 	r := c.rep.Stats()
 	st.Replication = ReplicationStatus{PushedRecords: r.Pushed, PushFailures: r.PushFailures,
 		ReceivedRecords: r.Received, AppliedRecords: r.Applied, Rounds: r.Rounds, RoundFailures: r.RoundFailures,
