@@ -204,7 +204,14 @@ func TestRegionOfTwoNodes(t *testing.T) {
 		killDone := make(chan struct{})
 		go func() {
 			defer close(killDone)
-			time.Sleep(500 * time.Millisecond)
+			// Kill once a quarter of the bytes crossed (not after a
+			// fixed sleep: under load the read had ended before it).
+			_, s0 := rn.sent("b", "a1", "a2")
+			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+				if _, s := rn.sent("b", "a1", "a2"); s-s0 >= int64(len(data))/4 {
+					break
+				}
+			}
 			_, x := rn.sent("b", "a1")
 			_, y := rn.sent("b", "a2")
 			killed = "a1"
