@@ -201,23 +201,29 @@ func TestRegionOfTwoNodes(t *testing.T) {
 	t.Run("SourceNodeKilledMidRead", func(t *testing.T) {
 		data := randomBytes(t, 6<<20) // 32 Mbit/s per node: ~1.5 s
 		put("kill", data)
+		// Kill a node of a that is sending this read's chunks (its bytes
+		// since the read began, not since the test began: the totals
+		// include earlier subtests' reads), once a quarter of the bytes
+		// crossed (not after a fixed sleep: under load the read had ended
+		// before it).
+		_, x0 := rn.sent("b", "a1")
+		_, y0 := rn.sent("b", "a2")
 		killDone := make(chan struct{})
 		go func() {
 			defer close(killDone)
-			// Kill once a quarter of the bytes crossed (not after a
-			// fixed sleep: under load the read had ended before it).
-			_, s0 := rn.sent("b", "a1", "a2")
+			var x, y int64
 			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-				if _, s := rn.sent("b", "a1", "a2"); s-s0 >= int64(len(data))/4 {
+				_, x = rn.sent("b", "a1")
+				_, y = rn.sent("b", "a2")
+				if x, y = x-x0, y-y0; x+y >= int64(len(data))/4 {
 					break
 				}
 			}
-			_, x := rn.sent("b", "a1")
-			_, y := rn.sent("b", "a2")
 			killed = "a1"
 			if y > x {
 				killed = "a2"
 			}
+			t.Logf("killing %s: this read's bytes sent to b: a1 %d, a2 %d of %d", killed, x, y, len(data))
 			rn.nodes[killed].cluster.kill()
 		}()
 		_, b := rn.client("b1").must(200, "GET", "/images/kill", nil, nil)
