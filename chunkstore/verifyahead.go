@@ -36,8 +36,11 @@ const aheadMaxRefs = 64
 // comes back quickly; at least aheadMinBytes, at most smallRangeBytes, at
 // most aheadMaxRefs chunks).
 //
-// Bounded: one worker goroutine at most (the token is running), holding
-// one chunk at a time until it is in the chunk cache, which is bounded by
+// Bounded: one worker goroutine at most, started at the first job and
+// parked between jobs until the store closes (a goroutine per job paid
+// for growing its stack through Badger's calls each time), reading a
+// job's chunks in one Badger transaction and holding one chunk at a time
+// until it is in the chunk cache, which is bounded by
 // Config.ChunkCacheBytes; a job that arrives while the worker is busy
 // replaces the one waiting (the newest window is the one a reader needs
 // next). Only the store's own chunks are read ahead (none that live in the
@@ -52,9 +55,12 @@ type verifyAhead struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the worker
 
+	wake chan struct{} // buffered 1: a job is pending
+
 	mu       sync.Mutex
 	closed   bool
-	running  bool                             // the worker token is taken
+	started  bool                             // the worker goroutine exists
+	running  bool                             // the worker has a job (pending or in hand)
 	pending  []recipe.Ref                     // the next job; nil: none
 	inflight map[recipe.ChunkID]chan struct{} // chunks the worker is reading; closed when done
 	streams  [aheadStreams]aheadStream        // recent small reads' ends
@@ -77,7 +83,7 @@ type aheadKey struct {
 
 func newVerifyAhead(s *Store) *verifyAhead {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &verifyAhead{s: s, ctx: ctx, cancel: cancel, inflight: map[recipe.ChunkID]chan struct{}{}}
+	return &verifyAhead{s: s, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), inflight: map[recipe.ChunkID]chan struct{}{}}
 }
 
 // aheadStats count verify-ahead's work since the store opened.
@@ -134,13 +140,20 @@ func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, last int, start
 		return
 	}
 	a.stats.Jobs++
+	a.pending = refs
 	if a.running {
-		a.pending = refs
 		return
 	}
 	a.running = true
-	a.wg.Add(1)
-	go a.run(refs)
+	if !a.started {
+		a.started = true
+		a.wg.Add(1)
+		go a.run()
+	}
+	select {
+	case a.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 }
 
 // sequential records that a read of [start, end) of the object key began
@@ -164,55 +177,72 @@ func (a *verifyAhead) sequential(key aheadKey, start, end int64) bool {
 	return false
 }
 
-// run is the worker: it verifies refs, then the pending job if any, until
-// there is none (or the store closes).
-func (a *verifyAhead) run(refs []recipe.Ref) {
+// run is the worker: woken by after, it verifies the pending job, then
+// the next one if any, until there is none, and parks again; it returns
+// when the store closes.
+func (a *verifyAhead) run() {
 	defer a.wg.Done()
 	for {
-		for _, ref := range refs {
-			if a.ctx.Err() != nil {
-				break
-			}
-			a.verify(ref)
-		}
-		a.mu.Lock()
-		refs, a.pending = a.pending, nil
-		if refs == nil || a.closed {
-			a.running = false
-			a.mu.Unlock()
+		select {
+		case <-a.wake:
+		case <-a.ctx.Done():
 			return
 		}
-		a.mu.Unlock()
+		for {
+			a.mu.Lock()
+			refs := a.pending
+			a.pending = nil
+			if refs == nil || a.closed {
+				a.running = false
+				a.mu.Unlock()
+				break
+			}
+			a.mu.Unlock()
+			a.verifyJob(refs)
+		}
 	}
 }
 
-// verify reads, decodes and verifies ref into the chunk cache, unless it
-// is cached already; a chunk that fails is left out (its reader reads it
-// itself and reports the failure, or has the source repair it).
-func (a *verifyAhead) verify(ref recipe.Ref) {
+// verifyJob reads, decodes and verifies refs into the chunk cache in one
+// Badger transaction, skipping those cached already; a chunk that fails
+// is left out (its reader reads it itself and reports the failure, or
+// has the source repair it). The cache's generation is taken before the
+// transaction: a chunk deleted after the snapshot (GC, Drop, fsck) bumps
+// it, and then nothing more of the job is cached.
+func (a *verifyAhead) verifyJob(refs []recipe.Ref) {
 	c := a.s.chunkCache
-	if c.has(ref.ID) {
-		return
-	}
-	done := make(chan struct{})
-	a.mu.Lock()
-	a.inflight[ref.ID] = done
-	a.mu.Unlock()
 	gen := c.generation()
-	data, remote, err := a.s.getLocalInto(a.ctx, nil, ref.ID, int(ref.Size))
-	ok := err == nil && !remote && len(data) == int(ref.Size)
-	if ok {
-		c.add(ref.ID, data, gen)
+	txn := a.s.db.NewTransaction(false)
+	defer txn.Discard()
+	key := make([]byte, 1+len(recipe.ChunkID{}))
+	key[0] = prefixChunk
+	for _, ref := range refs {
+		if a.ctx.Err() != nil {
+			return
+		}
+		if c.has(ref.ID) {
+			continue
+		}
+		done := make(chan struct{})
+		a.mu.Lock()
+		a.inflight[ref.ID] = done
+		a.mu.Unlock()
+		copy(key[1:], ref.ID[:])
+		data, remote, err := a.s.getTxnInto(txn, nil, key, ref.ID, int(ref.Size))
+		ok := err == nil && !remote && len(data) == int(ref.Size)
+		if ok {
+			c.add(ref.ID, data, gen)
+		}
+		a.mu.Lock()
+		delete(a.inflight, ref.ID)
+		if ok {
+			a.stats.Verified++
+		} else if !remote && a.ctx.Err() == nil {
+			a.stats.Failed++
+		}
+		a.mu.Unlock()
+		close(done)
 	}
-	a.mu.Lock()
-	delete(a.inflight, ref.ID)
-	if ok {
-		a.stats.Verified++
-	} else if !remote && a.ctx.Err() == nil {
-		a.stats.Failed++
-	}
-	a.mu.Unlock()
-	close(done)
 }
 
 // wait waits until the worker is done with chunk id if it is reading it
