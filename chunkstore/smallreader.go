@@ -88,6 +88,9 @@ func (r *smallReader) next() {
 			return
 		}
 	}
+	// Read it here; the claim keeps verify-ahead off it.
+	release := r.s.ahead.claim(ref.ID)
+	defer release()
 	if from > 0 || to < hi-lo {
 		gen := r.s.chunkCache.generation()
 		data, err := r.s.getInto(r.ctx, nil, ref.ID, int(ref.Size))

@@ -57,15 +57,16 @@ type verifyAhead struct {
 
 	wake chan struct{} // buffered 1: a job is pending
 
-	mu       sync.Mutex
-	closed   bool
-	started  bool                             // the worker goroutine exists
-	running  bool                             // the worker has a job (pending or in hand)
-	pending  []recipe.Ref                     // the next job; nil: none
-	inflight map[recipe.ChunkID]chan struct{} // chunks the worker is reading; closed when done
-	streams  [aheadStreams]aheadStream        // recent small reads' ends
-	tick     uint64                           // LRU clock of streams
-	stats    aheadStats
+	mu           sync.Mutex
+	closed       bool
+	started      bool                             // the worker goroutine exists
+	running      bool                             // the worker has a job (pending or in hand)
+	pending      []recipe.Ref                     // the next job; nil: none
+	pendingAlong bool                             // the next job is along's (see along)
+	inflight     map[recipe.ChunkID]chan struct{} // chunks the worker is reading; closed when done
+	streams      [aheadStreams]aheadStream        // recent small reads' ends
+	tick         uint64                           // LRU clock of streams
+	stats        aheadStats
 }
 
 // aheadStream is where the last small read of an object ended.
@@ -89,6 +90,7 @@ func newVerifyAhead(s *Store) *verifyAhead {
 // aheadStats count verify-ahead's work since the store opened.
 type aheadStats struct {
 	Jobs     uint64 // windows scheduled after a sequential small read
+	Along    uint64 // random reads' own chunks scheduled (see along)
 	Verified uint64 // chunks read, decoded and verified into the chunk cache
 	Failed   uint64 // chunks that failed to read or verify (left to the reader, which reports them)
 }
@@ -109,15 +111,20 @@ func (a *verifyAhead) idle() bool {
 }
 
 // after is called as a small read of [start, end) of rec opens; offsets
-// are rec's cumulative offsets and last the index of the first ref past
-// the read. If the read continues a sequential stream, the window after
-// end is scheduled for the worker.
-func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, last int, start, end int64) {
-	if a.s.chunkCache.max <= 0 || last >= len(rec.Refs) {
+// are rec's cumulative offsets and [first, last) the indices of the refs
+// the read covers. If the read continues a sequential stream, the window
+// after end is scheduled for the worker; if not, the read's own chunks
+// after its first are (see along).
+func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, first, last int, start, end int64) {
+	if a.s.chunkCache.max <= 0 {
 		return
 	}
 	window := min(max(2*(end-start), aheadMinBytes), smallRangeBytes)
 	if !a.sequential(aheadKey{size: rec.Size, md5: rec.MD5}, start, end) {
+		a.along(rec.Refs[first:last])
+		return
+	}
+	if last >= len(rec.Refs) {
 		return
 	}
 	k := last
@@ -139,8 +146,46 @@ func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, last int, start
 	if a.closed || a.inflight[tail] != nil {
 		return
 	}
-	a.stats.Jobs++
-	a.pending = refs
+	a.schedule(refs, false)
+}
+
+// along has the worker verify the chunks of a read that continues no
+// stream (a random read) from its last chunk backwards, while the reader
+// reads them from its first onwards: they meet in the middle, so a read
+// of several chunks that are not cached costs about half their
+// verification on each of two cores instead of all of it on one. The
+// worker stops where it meets a chunk the reader has claimed (see
+// claim). Reads of fewer than two chunks gain nothing and are left out.
+func (a *verifyAhead) along(refs []recipe.Ref) {
+	if len(refs) < 2 || len(refs) > aheadMaxRefs {
+		return
+	}
+	tail := refs[len(refs)-1].ID
+	if a.s.chunkCache.has(tail) {
+		return // an earlier read of the same place (or verify-ahead) has them
+	}
+	job := make([]recipe.Ref, 0, len(refs)-1)
+	for i := len(refs) - 1; i >= 1; i-- {
+		job = append(job, refs[i])
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed || a.inflight[tail] != nil {
+		return
+	}
+	a.schedule(job, true)
+}
+
+// schedule makes refs the next job (replacing one that waits: the newest
+// is what a reader needs next) and wakes or starts the worker; along
+// marks a job of along. a.mu is held.
+func (a *verifyAhead) schedule(refs []recipe.Ref, along bool) {
+	if along {
+		a.stats.Along++
+	} else {
+		a.stats.Jobs++
+	}
+	a.pending, a.pendingAlong = refs, along
 	if a.running {
 		return
 	}
@@ -190,7 +235,7 @@ func (a *verifyAhead) run() {
 		}
 		for {
 			a.mu.Lock()
-			refs := a.pending
+			refs, along := a.pending, a.pendingAlong
 			a.pending = nil
 			if refs == nil || a.closed {
 				a.running = false
@@ -198,18 +243,20 @@ func (a *verifyAhead) run() {
 				break
 			}
 			a.mu.Unlock()
-			a.verifyJob(refs)
+			a.verifyJob(refs, along)
 		}
 	}
 }
 
 // verifyJob reads, decodes and verifies refs into the chunk cache in one
-// Badger transaction, skipping those cached already; a chunk that fails
+// Badger transaction, skipping those cached already or claimed by a
+// reader (an along job stops at the first claimed: its reader has come
+// that far, and read the rest itself); a chunk that fails
 // is left out (its reader reads it itself and reports the failure, or
 // has the source repair it). The cache's generation is taken before the
 // transaction: a chunk deleted after the snapshot (GC, Drop, fsck) bumps
 // it, and then nothing more of the job is cached.
-func (a *verifyAhead) verifyJob(refs []recipe.Ref) {
+func (a *verifyAhead) verifyJob(refs []recipe.Ref, along bool) {
 	c := a.s.chunkCache
 	gen := c.generation()
 	txn := a.s.db.NewTransaction(false)
@@ -225,6 +272,13 @@ func (a *verifyAhead) verifyJob(refs []recipe.Ref) {
 		}
 		done := make(chan struct{})
 		a.mu.Lock()
+		if a.inflight[ref.ID] != nil {
+			a.mu.Unlock()
+			if along {
+				return
+			}
+			continue
+		}
 		a.inflight[ref.ID] = done
 		a.mu.Unlock()
 		copy(key[1:], ref.ID[:])
@@ -260,6 +314,31 @@ func (a *verifyAhead) wait(ctx context.Context, id recipe.ChunkID) bool {
 	case <-ctx.Done():
 	}
 	return true
+}
+
+// claim marks chunk id as being read by a reader (that found it neither
+// cached nor in flight), so that the worker skips it, and along's job
+// stops there; the returned func ends the claim, and is a no-op if
+// someone else was reading id already or verify-ahead is off.
+func (a *verifyAhead) claim(id recipe.ChunkID) (release func()) {
+	if a.s.chunkCache.max <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inflight[id] != nil {
+		return func() {}
+	}
+	a.inflight[id] = done
+	return func() {
+		a.mu.Lock()
+		if a.inflight[id] == done {
+			delete(a.inflight, id)
+		}
+		a.mu.Unlock()
+		close(done)
+	}
 }
 
 // close stops the worker and waits for it; no job starts after.
