@@ -63,7 +63,7 @@ type verifyAhead struct {
 	running      bool                             // the worker has a job (pending or in hand)
 	pending      []recipe.Ref                     // the next job; nil: none
 	pendingAlong bool                             // the next job is along's (see along)
-	inflight     map[recipe.ChunkID]chan struct{} // chunks the worker is reading; closed when done
+	inflight     map[recipe.ChunkID]chan struct{} // chunks the worker is reading or a reader claimed; closed when done
 	streams      [aheadStreams]aheadStream        // recent small reads' ends
 	tick         uint64                           // LRU clock of streams
 	stats        aheadStats
@@ -251,9 +251,9 @@ func (a *verifyAhead) run() {
 // verifyJob reads, decodes and verifies refs into the chunk cache in one
 // Badger transaction, skipping those cached already or claimed by a
 // reader (an along job stops at the first claimed: its reader has come
-// that far, and read the rest itself); a chunk that fails
-// is left out (its reader reads it itself and reports the failure, or
-// has the source repair it). The cache's generation is taken before the
+// that far, and read the rest itself); a chunk that fails is left out
+// (its reader reads it itself and reports the failure, or has the source
+// repair it). The cache's generation is taken before the
 // transaction: a chunk deleted after the snapshot (GC, Drop, fsck) bumps
 // it, and then nothing more of the job is cached.
 func (a *verifyAhead) verifyJob(refs []recipe.Ref, along bool) {
@@ -270,7 +270,6 @@ func (a *verifyAhead) verifyJob(refs []recipe.Ref, along bool) {
 		if c.has(ref.ID) {
 			continue
 		}
-		done := make(chan struct{})
 		a.mu.Lock()
 		if a.inflight[ref.ID] != nil {
 			a.mu.Unlock()
@@ -279,6 +278,7 @@ func (a *verifyAhead) verifyJob(refs []recipe.Ref, along bool) {
 			}
 			continue
 		}
+		done := make(chan struct{})
 		a.inflight[ref.ID] = done
 		a.mu.Unlock()
 		copy(key[1:], ref.ID[:])
