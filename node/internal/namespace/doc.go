@@ -24,7 +24,6 @@
 //     Stats are derived, never replicated. Each write adds a delta key of
 //     its own rather than rewriting one shared key, so concurrent writers
 //     to one container do not conflict; see stats.go.
-//
 //   - Cache: Get, GetLive, Holds and Holders read through a bounded cache
 //     of decoded records and recipe holders (cache.go); every write to the
 //     record space drops the keys it wrote before it returns
