@@ -131,20 +131,28 @@ func (s *Store) getLocalInto(ctx context.Context, dst []byte, id recipe.ChunkID,
 		return nil, false, err
 	}
 	err = s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(chunkKey(id))
-		if err != nil {
-			return err
+		plain, remote, err = s.getTxnInto(txn, dst, chunkKey(id), id, size)
+		return err
+	})
+	return plain, remote, err
+}
+
+// getTxnInto is getLocalInto in the read transaction txn, key being
+// chunkKey(id).
+func (s *Store) getTxnInto(txn *badger.Txn, dst, key []byte, id recipe.ChunkID, size int) (plain []byte, remote bool, err error) {
+	item, err := txn.Get(key)
+	if err != nil {
+		return nil, false, err
+	}
+	err = item.Value(func(val []byte) error {
+		if len(val) < 1 {
+			return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: empty value", ErrCodec)}
 		}
-		return item.Value(func(val []byte) error {
-			if len(val) < 1 {
-				return &CorruptChunkError{ID: id, Err: fmt.Errorf("%w: empty value", ErrCodec)}
-			}
-			if _, remote = clusterSize(val); remote {
-				return nil
-			}
-			plain, err = s.codec.verify(id, dst, Codec(val[0]), val[1:], size)
-			return err
-		})
+		if _, remote = clusterSize(val); remote {
+			return nil
+		}
+		plain, err = s.codec.verify(id, dst, Codec(val[0]), val[1:], size)
+		return err
 	})
 	return plain, remote, err
 }

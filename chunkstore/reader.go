@@ -44,12 +44,12 @@ func (s *Store) NewReader(ctx context.Context, rec *recipe.Recipe, off, length i
 	if length <= smallRangeBytes {
 		switch ls, _ := src.(LocalSource); {
 		case src == nil || src == ChunkSource(s):
-			s.ahead.after(rec, offsets, last, off, off+length)
+			s.ahead.after(rec, offsets, first, last, off, off+length)
 			return s.newSmallReader(ctx, rec.Refs[first:last], offsets[first:last+1], off, off+length, nil), nil
 		case ls != nil && ls.Missing() == 0:
 			// Every chunk is here: read like the store's own, the source
 			// asked only to repair a chunk that fails.
-			s.ahead.after(rec, offsets, last, off, off+length)
+			s.ahead.after(rec, offsets, first, last, off, off+length)
 			return s.newSmallReader(ctx, rec.Refs[first:last], offsets[first:last+1], off, off+length, ls), nil
 		}
 	}

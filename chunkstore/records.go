@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -18,7 +19,40 @@ func (s *Store) Records() *Records { return &s.records }
 // chunks (so a recipe is durable before a record that names it). Keys are
 // compared bytewise and must be non-empty. Values passed in are copied;
 // values returned are owned by the caller. Safe for concurrent use.
-type Records struct{ s *Store }
+type Records struct {
+	s *Store
+
+	mu       sync.Mutex
+	watchers []func(keys [][]byte) // see OnWrite
+}
+
+// OnWrite registers fn to be called after each run of an Update's
+// transaction with the keys the run wrote (Set or Delete, in call order,
+// duplicates possible), whether or not it committed, before Update
+// returns or runs the transaction again: a cache of values read with Get
+// or Scan drops those keys in fn (see namespace's record cache), so a
+// reader that starts after Update returns never sees a value it
+// replaced. fn must be quick and must not call Update; it owns keys.
+// Every write to the record space goes through Update, so fn sees them
+// all.
+func (r *Records) OnWrite(fn func(keys [][]byte)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watchers = append(r.watchers, fn)
+}
+
+// notify calls the OnWrite watchers with keys (none: no call).
+func (r *Records) notify(keys [][]byte) {
+	if len(keys) == 0 {
+		return
+	}
+	r.mu.Lock()
+	ws := r.watchers
+	r.mu.Unlock()
+	for _, fn := range ws {
+		fn(keys)
+	}
+}
 
 // RecordTxn is the view of one read-write transaction. Every key it
 // reads (Get, and each key Scan passes to fn) is checked at commit: if
@@ -54,7 +88,7 @@ func (r *Records) Get(ctx context.Context, key []byte) ([]byte, error) {
 	var v []byte
 	err := r.s.db.View(func(txn *badger.Txn) error {
 		var err error
-		v, err = recordTxn{txn}.Get(key)
+		v, err = recordTxn{txn: txn}.Get(key)
 		return err
 	})
 	return v, err
@@ -106,7 +140,9 @@ func (r *Records) Update(ctx context.Context, fn func(tx RecordTxn) error) error
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := r.s.db.Update(func(txn *badger.Txn) error { return fn(recordTxn{txn}) })
+		var written [][]byte
+		err := r.s.db.Update(func(txn *badger.Txn) error { return fn(recordTxn{txn: txn, written: &written}) })
+		r.notify(written) // committed or not: a watcher may only drop too much
 		if err == nil {
 			return r.s.sync()
 		}
@@ -162,7 +198,17 @@ func (r *Records) Scan(ctx context.Context, prefix, start []byte, fn func(key, v
 	})
 }
 
-type recordTxn struct{ txn *badger.Txn }
+type recordTxn struct {
+	txn     *badger.Txn
+	written *[][]byte // keys Set or Deleted, for Records.notify; nil: read-only
+}
+
+// wrote notes key as written (see Records.OnWrite).
+func (t recordTxn) wrote(key []byte) {
+	if t.written != nil {
+		*t.written = append(*t.written, bytes.Clone(key))
+	}
+}
 
 func (t recordTxn) Get(key []byte) ([]byte, error) {
 	if len(key) == 0 {
@@ -182,6 +228,7 @@ func (t recordTxn) Set(key, val []byte) error {
 	if len(key) == 0 {
 		return ErrEmptyKey
 	}
+	t.wrote(key)
 	return t.txn.Set(recordKey(key), bytes.Clone(val))
 }
 
@@ -210,5 +257,6 @@ func (t recordTxn) Delete(key []byte) error {
 	if len(key) == 0 {
 		return ErrEmptyKey
 	}
+	t.wrote(key)
 	return t.txn.Delete(recordKey(key))
 }

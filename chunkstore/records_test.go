@@ -76,3 +76,51 @@ func TestRecordsUpdateConflicts(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordsOnWrite: the OnWrite watchers get the keys of every run of
+// an Update's transaction, sets and deletes, before Update returns, also
+// for a run that failed (a watcher may drop too much, never too little);
+// a read-only transaction reports nothing.
+func TestRecordsOnWrite(t *testing.T) {
+	ctx := t.Context()
+	r := openTest(t, nil).Records()
+	var got []string
+	r.OnWrite(func(keys [][]byte) {
+		for _, k := range keys {
+			got = append(got, string(k))
+		}
+		got = append(got, "|")
+	})
+	check := func(want string) {
+		t.Helper()
+		if s := fmt.Sprint(got); s != want {
+			t.Fatalf("watched %s, want %s", s, want)
+		}
+		got = nil
+	}
+	if err := r.Update(ctx, func(tx RecordTxn) error {
+		if err := tx.Set([]byte("a"), []byte("1")); err != nil {
+			return err
+		}
+		return tx.Set([]byte("b"), []byte("1"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("[a b |]")
+	if err := r.Update(ctx, func(tx RecordTxn) error { return tx.Delete([]byte("a")) }); err != nil {
+		t.Fatal(err)
+	}
+	check("[a |]")
+	boom := errors.New("boom")
+	if err := r.Update(ctx, func(tx RecordTxn) error {
+		_ = tx.Set([]byte("c"), []byte("1"))
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	check("[c |]")
+	if err := r.Update(ctx, func(tx RecordTxn) error { _, err := tx.Get([]byte("b")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	check("[]")
+}

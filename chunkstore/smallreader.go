@@ -88,9 +88,13 @@ func (r *smallReader) next() {
 			return
 		}
 	}
+	// Read it here; the claim keeps verify-ahead off it while the store
+	// reads it (not while a source repairs it: that may cross the WAN).
+	release := r.s.ahead.claim(ref.ID)
 	if from > 0 || to < hi-lo {
 		gen := r.s.chunkCache.generation()
 		data, err := r.s.getInto(r.ctx, nil, ref.ID, int(ref.Size))
+		release()
 		if err != nil {
 			if data, err = r.repair(ref, err); err != nil {
 				r.err = err
@@ -111,6 +115,7 @@ func (r *smallReader) next() {
 		dst = (*r.buf)[:0]
 	}
 	data, err := r.s.getInto(r.ctx, dst, ref.ID, int(ref.Size))
+	release()
 	if err != nil {
 		if data, err = r.repair(ref, err); err != nil {
 			r.err = err

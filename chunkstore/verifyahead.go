@@ -36,8 +36,11 @@ const aheadMaxRefs = 64
 // comes back quickly; at least aheadMinBytes, at most smallRangeBytes, at
 // most aheadMaxRefs chunks).
 //
-// Bounded: one worker goroutine at most (the token is running), holding
-// one chunk at a time until it is in the chunk cache, which is bounded by
+// Bounded: one worker goroutine at most, started at the first job and
+// parked between jobs until the store closes (a goroutine per job paid
+// for growing its stack through Badger's calls each time), reading a
+// job's chunks in one Badger transaction and holding one chunk at a time
+// until it is in the chunk cache, which is bounded by
 // Config.ChunkCacheBytes; a job that arrives while the worker is busy
 // replaces the one waiting (the newest window is the one a reader needs
 // next). Only the store's own chunks are read ahead (none that live in the
@@ -52,14 +55,18 @@ type verifyAhead struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the worker
 
-	mu       sync.Mutex
-	closed   bool
-	running  bool                             // the worker token is taken
-	pending  []recipe.Ref                     // the next job; nil: none
-	inflight map[recipe.ChunkID]chan struct{} // chunks the worker is reading; closed when done
-	streams  [aheadStreams]aheadStream        // recent small reads' ends
-	tick     uint64                           // LRU clock of streams
-	stats    aheadStats
+	wake chan struct{} // buffered 1: a job is pending
+
+	mu           sync.Mutex
+	closed       bool
+	started      bool                             // the worker goroutine exists
+	running      bool                             // the worker has a job (pending or in hand)
+	pending      []recipe.Ref                     // the next job; nil: none
+	pendingAlong bool                             // the next job is along's (see along)
+	inflight     map[recipe.ChunkID]chan struct{} // chunks the worker is reading or a reader claimed; closed when done
+	streams      [aheadStreams]aheadStream        // recent small reads' ends
+	tick         uint64                           // LRU clock of streams
+	stats        aheadStats
 }
 
 // aheadStream is where the last small read of an object ended.
@@ -77,12 +84,13 @@ type aheadKey struct {
 
 func newVerifyAhead(s *Store) *verifyAhead {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &verifyAhead{s: s, ctx: ctx, cancel: cancel, inflight: map[recipe.ChunkID]chan struct{}{}}
+	return &verifyAhead{s: s, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), inflight: map[recipe.ChunkID]chan struct{}{}}
 }
 
 // aheadStats count verify-ahead's work since the store opened.
 type aheadStats struct {
 	Jobs     uint64 // windows scheduled after a sequential small read
+	Along    uint64 // random reads' own chunks scheduled (see along)
 	Verified uint64 // chunks read, decoded and verified into the chunk cache
 	Failed   uint64 // chunks that failed to read or verify (left to the reader, which reports them)
 }
@@ -103,15 +111,20 @@ func (a *verifyAhead) idle() bool {
 }
 
 // after is called as a small read of [start, end) of rec opens; offsets
-// are rec's cumulative offsets and last the index of the first ref past
-// the read. If the read continues a sequential stream, the window after
-// end is scheduled for the worker.
-func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, last int, start, end int64) {
-	if a.s.chunkCache.max <= 0 || last >= len(rec.Refs) {
+// are rec's cumulative offsets and [first, last) the indices of the refs
+// the read covers. If the read continues a sequential stream, the window
+// after end is scheduled for the worker; if not, the read's own chunks
+// after its first are (see along).
+func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, first, last int, start, end int64) {
+	if a.s.chunkCache.max <= 0 {
 		return
 	}
 	window := min(max(2*(end-start), aheadMinBytes), smallRangeBytes)
 	if !a.sequential(aheadKey{size: rec.Size, md5: rec.MD5}, start, end) {
+		a.along(rec.Refs[first:last])
+		return
+	}
+	if last >= len(rec.Refs) {
 		return
 	}
 	k := last
@@ -133,14 +146,59 @@ func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, last int, start
 	if a.closed || a.inflight[tail] != nil {
 		return
 	}
-	a.stats.Jobs++
+	a.schedule(refs, false)
+}
+
+// along has the worker verify the chunks of a read that continues no
+// stream (a random read) from its last chunk backwards, while the reader
+// reads them from its first onwards: they meet in the middle, so a read
+// of several chunks that are not cached costs about half their
+// verification on each of two cores instead of all of it on one. The
+// worker stops where it meets a chunk the reader has claimed (see
+// claim). Reads of fewer than two chunks gain nothing and are left out.
+func (a *verifyAhead) along(refs []recipe.Ref) {
+	if len(refs) < 2 || len(refs) > aheadMaxRefs {
+		return
+	}
+	tail := refs[len(refs)-1].ID
+	if a.s.chunkCache.has(tail) {
+		return // an earlier read of the same place (or verify-ahead) has them
+	}
+	job := make([]recipe.Ref, 0, len(refs)-1)
+	for i := len(refs) - 1; i >= 1; i-- {
+		job = append(job, refs[i])
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed || a.inflight[tail] != nil {
+		return
+	}
+	a.schedule(job, true)
+}
+
+// schedule makes refs the next job (replacing one that waits: the newest
+// is what a reader needs next) and wakes or starts the worker; along
+// marks a job of along. a.mu is held.
+func (a *verifyAhead) schedule(refs []recipe.Ref, along bool) {
+	if along {
+		a.stats.Along++
+	} else {
+		a.stats.Jobs++
+	}
+	a.pending, a.pendingAlong = refs, along
 	if a.running {
-		a.pending = refs
 		return
 	}
 	a.running = true
-	a.wg.Add(1)
-	go a.run(refs)
+	if !a.started {
+		a.started = true
+		a.wg.Add(1)
+		go a.run()
+	}
+	select {
+	case a.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
 }
 
 // sequential records that a read of [start, end) of the object key began
@@ -164,55 +222,81 @@ func (a *verifyAhead) sequential(key aheadKey, start, end int64) bool {
 	return false
 }
 
-// run is the worker: it verifies refs, then the pending job if any, until
-// there is none (or the store closes).
-func (a *verifyAhead) run(refs []recipe.Ref) {
+// run is the worker: woken by after, it verifies the pending job, then
+// the next one if any, until there is none, and parks again; it returns
+// when the store closes.
+func (a *verifyAhead) run() {
 	defer a.wg.Done()
 	for {
-		for _, ref := range refs {
-			if a.ctx.Err() != nil {
-				break
-			}
-			a.verify(ref)
-		}
-		a.mu.Lock()
-		refs, a.pending = a.pending, nil
-		if refs == nil || a.closed {
-			a.running = false
-			a.mu.Unlock()
+		select {
+		case <-a.wake:
+		case <-a.ctx.Done():
 			return
 		}
-		a.mu.Unlock()
+		for {
+			a.mu.Lock()
+			refs, along := a.pending, a.pendingAlong
+			a.pending = nil
+			if refs == nil || a.closed {
+				a.running = false
+				a.mu.Unlock()
+				break
+			}
+			a.mu.Unlock()
+			a.verifyJob(refs, along)
+		}
 	}
 }
 
-// verify reads, decodes and verifies ref into the chunk cache, unless it
-// is cached already; a chunk that fails is left out (its reader reads it
-// itself and reports the failure, or has the source repair it).
-func (a *verifyAhead) verify(ref recipe.Ref) {
+// verifyJob reads, decodes and verifies refs into the chunk cache in one
+// Badger transaction, skipping those cached already or claimed by a
+// reader (an along job stops at the first claimed: its reader has come
+// that far, and read the rest itself); a chunk that fails is left out
+// (its reader reads it itself and reports the failure, or has the source
+// repair it). The cache's generation is taken before the
+// transaction: a chunk deleted after the snapshot (GC, Drop, fsck) bumps
+// it, and then nothing more of the job is cached.
+func (a *verifyAhead) verifyJob(refs []recipe.Ref, along bool) {
 	c := a.s.chunkCache
-	if c.has(ref.ID) {
-		return
-	}
-	done := make(chan struct{})
-	a.mu.Lock()
-	a.inflight[ref.ID] = done
-	a.mu.Unlock()
 	gen := c.generation()
-	data, remote, err := a.s.getLocalInto(a.ctx, nil, ref.ID, int(ref.Size))
-	ok := err == nil && !remote && len(data) == int(ref.Size)
-	if ok {
-		c.add(ref.ID, data, gen)
+	txn := a.s.db.NewTransaction(false)
+	defer txn.Discard()
+	key := make([]byte, 1+len(recipe.ChunkID{}))
+	key[0] = prefixChunk
+	for _, ref := range refs {
+		if a.ctx.Err() != nil {
+			return
+		}
+		if c.has(ref.ID) {
+			continue
+		}
+		a.mu.Lock()
+		if a.inflight[ref.ID] != nil {
+			a.mu.Unlock()
+			if along {
+				return
+			}
+			continue
+		}
+		done := make(chan struct{})
+		a.inflight[ref.ID] = done
+		a.mu.Unlock()
+		copy(key[1:], ref.ID[:])
+		data, remote, err := a.s.getTxnInto(txn, nil, key, ref.ID, int(ref.Size))
+		ok := err == nil && !remote && len(data) == int(ref.Size)
+		if ok {
+			c.add(ref.ID, data, gen)
+		}
+		a.mu.Lock()
+		delete(a.inflight, ref.ID)
+		if ok {
+			a.stats.Verified++
+		} else if !remote && a.ctx.Err() == nil {
+			a.stats.Failed++
+		}
+		a.mu.Unlock()
+		close(done)
 	}
-	a.mu.Lock()
-	delete(a.inflight, ref.ID)
-	if ok {
-		a.stats.Verified++
-	} else if !remote && a.ctx.Err() == nil {
-		a.stats.Failed++
-	}
-	a.mu.Unlock()
-	close(done)
 }
 
 // wait waits until the worker is done with chunk id if it is reading it
@@ -230,6 +314,31 @@ func (a *verifyAhead) wait(ctx context.Context, id recipe.ChunkID) bool {
 	case <-ctx.Done():
 	}
 	return true
+}
+
+// claim marks chunk id as being read by a reader (that found it neither
+// cached nor in flight), so that the worker skips it, and along's job
+// stops there; the returned func ends the claim, and is a no-op if
+// someone else was reading id already or verify-ahead is off.
+func (a *verifyAhead) claim(id recipe.ChunkID) (release func()) {
+	if a.s.chunkCache.max <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inflight[id] != nil {
+		return func() {}
+	}
+	a.inflight[id] = done
+	return func() {
+		a.mu.Lock()
+		if a.inflight[id] == done {
+			delete(a.inflight, id)
+		}
+		a.mu.Unlock()
+		close(done)
+	}
 }
 
 // close stops the worker and waits for it; no job starts after.

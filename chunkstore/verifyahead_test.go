@@ -188,8 +188,9 @@ func TestVerifyAheadForget(t *testing.T) {
 }
 
 // TestVerifyAheadOnlySequential: random small reads schedule no
-// verify-ahead, nor do sequential reads with the chunk cache off; a store
-// closes with its worker busy.
+// verify-ahead window (only their own chunks: see TestVerifyAheadAlong),
+// nor do sequential reads with the chunk cache off; a store closes with
+// its worker busy.
 func TestVerifyAheadOnlySequential(t *testing.T) {
 	t.Run("random", func(t *testing.T) {
 		fx := newAheadFixtureSize(t, 1<<20, 16<<20)
@@ -209,7 +210,7 @@ func TestVerifyAheadOnlySequential(t *testing.T) {
 		for off := int64(0); off < 512<<10; off += 64 << 10 {
 			fx.mustRead(t, off, 64<<10)
 		}
-		if st := fx.s.ahead.counts(); st.Jobs != 0 || st.Verified != 0 {
+		if st := fx.s.ahead.counts(); st.Jobs != 0 || st.Along != 0 || st.Verified != 0 {
 			t.Fatalf("cache off: verify-ahead %+v", st)
 		}
 	})
@@ -250,5 +251,53 @@ func TestVerifyAheadWindowInOneChunk(t *testing.T) {
 	waitIdle(t, s)
 	if st := s.ahead.counts(); st.Jobs != 0 {
 		t.Fatalf("a window inside the read chunk scheduled %+v", st)
+	}
+}
+
+// TestVerifyAheadAlong: a random small read of several chunks has the
+// worker verify its chunks from the last backwards while the reader goes
+// forwards; every read returns the right bytes, and a damaged chunk in
+// such a read (the last, which the worker takes first) is never cached
+// nor served, whichever of the two reaches it: the read fails with a
+// *CorruptChunkError after only the good bytes before it, every time.
+func TestVerifyAheadAlong(t *testing.T) {
+	fx := newAheadFixtureSize(t, 1<<20, 16<<20)
+	rng := rand.New(rand.NewPCG(16, 2))
+	const n = 64 << 10
+	for range 100 {
+		fx.mustRead(t, rng.Int64N(int64(len(fx.data))-n), n)
+	}
+	waitIdle(t, fx.s)
+	st := fx.s.ahead.counts()
+	if st.Along < 50 || st.Verified == 0 {
+		t.Fatalf("random reads: verify-ahead %+v; want along jobs that verified chunks", st)
+	}
+
+	ctx := context.Background()
+	j := fx.chunkAt(8 << 20)
+	for fx.offs[j]-fx.offs[j-2] >= n-100 { // a read of at least three chunks ends in j
+		j++
+	}
+	ref := fx.rec.Refs[j]
+	val, err := fx.s.GetStored(ctx, ref.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte{byte(val.Codec)}, val.Data...)
+	bad[len(bad)/2] ^= 1
+	corrupt(t, fx.s, ref.ID, bad)
+	off := fx.offs[j] + 100 - n // the damaged chunk is the read's last
+	for range 3 {
+		got, err := fx.read(off, n)
+		if !isCorrupt(err, ref.ID) {
+			t.Fatalf("read over the damaged chunk: %d bytes, %v; want a CorruptChunkError", len(got), err)
+		}
+		if int64(len(got)) > fx.offs[j]-off || !bytes.Equal(got, fx.data[off:off+int64(len(got))]) {
+			t.Fatalf("read over the damaged chunk at %d served %d bytes from %d", fx.offs[j], len(got), off)
+		}
+		waitIdle(t, fx.s)
+		if fx.s.chunkCache.has(ref.ID) {
+			t.Fatal("damaged chunk cached")
+		}
 	}
 }

@@ -448,11 +448,17 @@ func (q *request) conditional(etag string, ts time.Time) int {
 	if v := h.Get("If-Match"); v != "" && !etagListMatches(v, etag) {
 		return http.StatusPreconditionFailed
 	}
-	if t, err := http.ParseTime(h.Get("If-Modified-Since")); err == nil && !lm.After(t) {
-		return http.StatusNotModified
+	// An absent date is not parsed: http.ParseTime("") fails three
+	// layouts, building an error for each, on every plain GET.
+	if v := h.Get("If-Modified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && !lm.After(t) {
+			return http.StatusNotModified
+		}
 	}
-	if t, err := http.ParseTime(h.Get("If-Unmodified-Since")); err == nil && lm.After(t) {
-		return http.StatusPreconditionFailed
+	if v := h.Get("If-Unmodified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && lm.After(t) {
+			return http.StatusPreconditionFailed
+		}
 	}
 	return 0
 }

@@ -230,7 +230,19 @@ func (s *Server) newRequest(c echo.Context) *request {
 func newTransID() string {
 	var b [11]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("tx%s-%010x", hex.EncodeToString(b[:])[:21], time.Now().Unix())
+	// Built in one buffer: this runs on every request (fmt.Sprintf and
+	// hex.EncodeToString cost more than the rest of a cached Range GET's
+	// bookkeeping).
+	var out [2 + 21 + 1 + 10]byte
+	copy(out[:], "tx")
+	hex.Encode(out[2:], b[:]) // 22 digits: the last is overwritten by the dash
+	out[23] = '-'
+	ts := uint64(time.Now().Unix())
+	for i := len(out) - 1; i >= 24; i-- {
+		out[i] = "0123456789abcdef"[ts&15]
+		ts >>= 4
+	}
+	return string(out[:])
 }
 
 // serve is the request pipeline, in Swift's proxy order: trans-id →

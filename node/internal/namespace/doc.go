@@ -24,6 +24,11 @@
 //     Stats are derived, never replicated. Each write adds a delta key of
 //     its own rather than rewriting one shared key, so concurrent writers
 //     to one container do not conflict; see stats.go.
+//   - Cache: Get, GetLive, Holds and Holders read through a bounded cache
+//     of decoded records and recipe holders (cache.go); every write to the
+//     record space drops the keys it wrote before it returns
+//     (chunkstore.Records.OnWrite), so a read never sees a record a
+//     finished write replaced.
 //
 // Values are JSON (see record.go) with a version field "v"; JSON was chosen
 // for debuggability and because records are small next to the chunks they

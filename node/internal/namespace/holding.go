@@ -118,10 +118,18 @@ func (ns *Namespace) Holds(ctx context.Context, id recipe.ID) (bool, error) {
 
 // Holders returns the regions with a live holding of recipe id, sorted;
 // nil if none. Cost: a prefix scan of at most one key per region that ever
-// held the recipe, no other I/O.
+// held the recipe, no other I/O; none when the record cache has the
+// answer (see recordCache: a holding written since drops it).
 func (ns *Namespace) Holders(ctx context.Context, id recipe.ID) ([]string, error) {
 	if id.IsZero() {
 		return nil, nil
+	}
+	var gen uint64
+	if ns.cache != nil {
+		if out, ok := ns.cache.holders(id); ok {
+			return out, nil
+		}
+		gen = ns.cache.generation()
 	}
 	var out []string
 	err := ns.kv.Scan(ctx, holdingPrefix(id), nil, func(key, val []byte) (bool, error) {
@@ -135,6 +143,9 @@ func (ns *Namespace) Holders(ctx context.Context, id recipe.ID) ([]string, error
 		return true, nil
 	})
 	slices.Sort(out) // keys sort by region already; cheap insurance
+	if err == nil && ns.cache != nil {
+		ns.cache.putHolders(id, slices.Clone(out), gen)
+	}
 	return out, err
 }
 

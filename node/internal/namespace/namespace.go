@@ -39,6 +39,12 @@ type Config struct {
 	ReclaimAge time.Duration
 	// Now is the wall clock; nil means time.Now. For tests.
 	Now func() time.Time
+	// CacheBytes bounds the cache of decoded records and recipe holders
+	// that Get, GetLive, Holds and Holders read through (see
+	// recordCache), in bytes; zero means DefaultCacheBytes, negative
+	// turns it off. Only a KV that reports its writes
+	// (chunkstore.Records) gets one.
+	CacheBytes int64
 }
 
 // Namespace is the account, container and object record space of one node.
@@ -54,6 +60,8 @@ type Namespace struct {
 	last int64 // last timestamp handed out, unix nanoseconds
 
 	folds foldState // see stats.go
+
+	cache *recordCache // nil: off
 }
 
 // New returns the namespace stored in kv.
@@ -76,7 +84,15 @@ func New(cfg Config, kv KV, log *zap.Logger) (*Namespace, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Namespace{kv: kv, region: cfg.Region, reclaim: cfg.ReclaimAge, now: cfg.Now, log: log}, nil
+	ns := &Namespace{kv: kv, region: cfg.Region, reclaim: cfg.ReclaimAge, now: cfg.Now, log: log}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if w, ok := kv.(writeWatcher); ok && cfg.CacheBytes > 0 {
+		ns.cache = newRecordCache(cfg.CacheBytes)
+		w.OnWrite(ns.cache.invalidate)
+	}
+	return ns, nil
 }
 
 // Region returns this node's region.
@@ -194,16 +210,34 @@ func (ns *Namespace) Apply(ctx context.Context, rec *Record) (applied bool, err 
 }
 
 // Get returns the record at k, tombstones included; ErrNotFound if there is
-// none.
+// none. The record is the caller's. Records are read through the record
+// cache (see recordCache): a hit costs a map lookup and a Clone, and
+// never returns a record a finished write replaced.
 func (ns *Namespace) Get(ctx context.Context, k Key) (*Record, error) {
 	if err := k.Validate(); err != nil {
 		return nil, err
 	}
-	v, err := ns.kv.Get(ctx, k.Bytes())
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	key := k.Bytes()
+	var gen uint64
+	if ns.cache != nil {
+		if r := ns.cache.record(key); r != nil {
+			return r, nil
+		}
+		gen = ns.cache.generation()
+	}
+	v, err := ns.kv.Get(ctx, key)
 	if err != nil {
 		return nil, mapNotFound(err, k)
 	}
-	return UnmarshalRecord(k.Bytes(), v)
+	r, err := UnmarshalRecord(key, v)
+	if err != nil || ns.cache == nil {
+		return r, err
+	}
+	ns.cache.putRecord(key, r.Clone(), len(v), gen)
+	return r, nil
 }
 
 // GetLive returns the record at k; ErrNotFound if there is none or it is a

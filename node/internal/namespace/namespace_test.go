@@ -21,8 +21,17 @@ import (
 // tests pin the namespace's logic independent of Badger (the node's tests
 // run the same code over the real chunkstore.Records).
 type memKV struct {
-	mu sync.Mutex
-	m  map[string][]byte
+	mu       sync.Mutex
+	m        map[string][]byte
+	watchers []func(keys [][]byte)
+}
+
+// OnWrite is chunkstore.Records.OnWrite: the record cache is on in these
+// tests too.
+func (kv *memKV) OnWrite(fn func(keys [][]byte)) {
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	kv.watchers = append(kv.watchers, fn)
 }
 
 func newMemKV() *memKV { return &memKV{m: map[string][]byte{}} }
@@ -90,17 +99,24 @@ func (kv *memKV) Update(_ context.Context, fn func(tx chunkstore.RecordTxn) erro
 	kv.mu.Lock()
 	defer kv.mu.Unlock()
 	t := &memTxn{kv: kv, writes: map[string][]byte{}}
-	if err := fn(t); err != nil {
-		return err
-	}
-	for k, v := range t.writes {
-		if v == nil {
-			delete(kv.m, k)
-		} else {
-			kv.m[k] = v
+	err := fn(t)
+	if err == nil {
+		for k, v := range t.writes {
+			if v == nil {
+				delete(kv.m, k)
+			} else {
+				kv.m[k] = v
+			}
 		}
 	}
-	return nil
+	var keys [][]byte
+	for k := range t.writes {
+		keys = append(keys, []byte(k))
+	}
+	for _, w := range kv.watchers {
+		w(keys)
+	}
+	return err
 }
 
 func (kv *memKV) Scan(ctx context.Context, prefix, start []byte, fn func(key, val []byte) (bool, error)) error {
