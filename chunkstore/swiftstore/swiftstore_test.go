@@ -34,7 +34,8 @@ type counter struct {
 func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(r)
 	kind := "other"
-	for _, k := range []string{swiftstore.KindChunks, swiftstore.KindRecipes, swiftstore.KindFossils} {
+	for _, k := range []string{swiftstore.KindChunks, swiftstore.KindRecipes, swiftstore.KindFossils,
+		swiftstore.KindPacks, swiftstore.KindPackIndex, swiftstore.KindPackFossils, swiftstore.KindPackIndexFossils} {
 		if strings.Contains(r.URL.Path, "-"+k) {
 			kind = k
 		}
@@ -68,11 +69,13 @@ func (c *counter) reset() {
 // container prefix.
 type env struct {
 	srv *swifttest.Server
+	// packSize is the stores' Config.PackSize (0: one object per chunk).
+	packSize int
 }
 
 func (e *env) config(prefix string, tr http.RoundTripper) swiftstore.Config {
 	return swiftstore.Config{AuthURL: e.srv.AuthURL(), User: swifttest.User, Key: swifttest.Key,
-		ContainerPrefix: prefix, Containers: 16, Transport: tr}
+		ContainerPrefix: prefix, Containers: 16, Transport: tr, PackSize: e.packSize}
 }
 
 // open opens a store in dir on the cluster with prefix.
