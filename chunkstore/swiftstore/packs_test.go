@@ -110,6 +110,10 @@ func TestClusterPacks(t *testing.T) {
 			if g := cnt.get("GET chunks"); g != 0 {
 				t.Errorf("second node: %d per-chunk GETs, want 0", g)
 			}
+			// Coalesced: back-to-back chunks of a pack in one Range GET.
+			if g := cnt.get("GET packs"); g == 0 || g > 2*len(packs) {
+				t.Errorf("second node read %d chunks with %d pack GETs; want 1..%d (two per pack at most)", len(rec.Refs), g, 2*len(packs))
+			}
 			cnt.reset()
 			if _, _, err := b.Write(ctx, bytes.NewReader(in)); err != nil {
 				t.Fatal(err)
