@@ -374,6 +374,21 @@ func (s *Store) clusterFetch(ctx context.Context, id recipe.ChunkID, indexed boo
 		}
 	}
 	val, info, err = s.cluster.GetChunk(ctx, id, nil)
+	if s.packs != nil && errors.Is(err, ErrNotFound) {
+		// Last resort: a pack the region GC moved to its fossils.
+		if ferr := s.learnFossilPacks(ctx); ferr != nil {
+			s.log.Debug("learning fossil packs", zap.Error(ferr))
+		}
+		if v, verr := s.indexValue(id); verr == nil {
+			if loc, ok := packLocOf(v); ok {
+				pv, pinfo, perr := s.packedGet(ctx, id, loc)
+				if perr == nil {
+					return pv, pinfo, true, nil
+				}
+				s.unindex(id)
+			}
+		}
+	}
 	return val, info, false, err
 }
 

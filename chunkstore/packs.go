@@ -82,10 +82,12 @@ type PackCluster interface {
 	// TouchPack sets pack name's touch time to now.
 	TouchPack(ctx context.Context, name string, now time.Time) error
 	// ListPackIndexes returns the names of the pack indexes after marker
-	// ("" for all), in name order.
-	ListPackIndexes(ctx context.Context, marker string) ([]string, error)
-	// GetPackIndex returns pack index name's entries (with offsets).
-	GetPackIndex(ctx context.Context, name string) ([]PackEntry, error)
+	// ("" for all), in name order; fossil: of the index fossils (the
+	// region GC moves a pack's index with the pack).
+	ListPackIndexes(ctx context.Context, marker string, fossil bool) ([]string, error)
+	// GetPackIndex returns pack index name's entries (with offsets), from
+	// the index fossils if fossil.
+	GetPackIndex(ctx context.Context, name string, fossil bool) ([]PackEntry, error)
 }
 
 // packNameLen is the length of NewPackName's names.
@@ -176,6 +178,7 @@ type packState struct {
 	stats  singleflight.Group   // StatPack+TouchPack per pack
 	view   singleflight.Group   // refresh
 	last   time.Time            // start of the last refresh
+	flast  time.Time            // start of the last learnFossilPacks
 	marker string               // every index named ≤ marker has been learned
 	seen   map[string]struct{}  // indexes > marker learned (or written here)
 }
@@ -319,7 +322,7 @@ func (s *Store) refreshPacks(ctx context.Context, force bool) error {
 		ps.mu.Lock()
 		marker := ps.marker
 		ps.mu.Unlock()
-		names, err := ps.cl.ListPackIndexes(ctx, marker)
+		names, err := ps.cl.ListPackIndexes(ctx, marker, false)
 		if err != nil {
 			return nil, err
 		}
@@ -335,7 +338,7 @@ func (s *Store) refreshPacks(ctx context.Context, force bool) error {
 		g.SetLimit(s.cfg.ClusterConcurrency)
 		for _, n := range todo {
 			g.Go(func() error {
-				entries, err := ps.cl.GetPackIndex(gctx, n)
+				entries, err := ps.cl.GetPackIndex(gctx, n, false)
 				if errors.Is(err, ErrNotFound) {
 					return nil // fossilized meanwhile: the next listing will not show it
 				}
@@ -366,6 +369,52 @@ func (s *Store) refreshPacks(ctx context.Context, force bool) error {
 		}
 		ps.last = start
 		return nil, nil
+	})
+	return err
+}
+
+// learnFossilPacks learns the entries of every pack-index fossil (at
+// most every packRefreshEvery, one at a time): the last resort of a read
+// whose chunk neither the index, the view nor a per-chunk object has,
+// when its pack is a fossil for a while (a sweep whose namespace lagged
+// the write: the next sweep moves it back). Entries learned are not
+// fresh, and a write checks the live pack before relying on one.
+func (s *Store) learnFossilPacks(ctx context.Context) error {
+	ps := s.packs
+	ps.mu.Lock()
+	due := s.now().Sub(ps.flast) >= packRefreshEvery
+	ps.mu.Unlock()
+	if !due {
+		return nil
+	}
+	_, err, _ := ps.view.Do("fossils", func() (any, error) {
+		start := s.now()
+		names, err := ps.cl.ListPackIndexes(ctx, "", true)
+		if err != nil {
+			return nil, err
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(s.cfg.ClusterConcurrency)
+		for _, n := range names {
+			if !validPackName(n) {
+				continue
+			}
+			g.Go(func() error {
+				entries, err := ps.cl.GetPackIndex(gctx, n, true)
+				if errors.Is(err, ErrNotFound) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				return s.learnPack(n, entries, time.Time{})
+			})
+		}
+		err = g.Wait()
+		ps.mu.Lock()
+		ps.flast = start
+		ps.mu.Unlock()
+		return nil, err
 	})
 	return err
 }

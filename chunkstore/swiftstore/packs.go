@@ -191,9 +191,12 @@ func (s *Store) TouchPack(ctx context.Context, name string, now time.Time) error
 }
 
 // ListPackIndexes implements chunkstore.PackCluster: the names of the
-// pack-index container after marker, in order.
-func (s *Store) ListPackIndexes(ctx context.Context, marker string) ([]string, error) {
+// pack-index (or index fossil) container after marker, in order.
+func (s *Store) ListPackIndexes(ctx context.Context, marker string, fossil bool) ([]string, error) {
 	container := s.layout.Unsharded(KindPackIndex)
+	if fossil {
+		container = s.layout.Unsharded(KindPackIndexFossils)
+	}
 	var names []string
 	err := s.do(ctx, func(ctx context.Context) error {
 		names = names[:0]
@@ -216,8 +219,12 @@ func (s *Store) ListPackIndexes(ctx context.Context, marker string) ([]string, e
 // GetPackIndex implements chunkstore.PackCluster. Errors: ErrNotFound
 // (wrapped) for an index not (or no longer) in its container,
 // ErrBadPackIndex, the cluster's.
-func (s *Store) GetPackIndex(ctx context.Context, name string) ([]chunkstore.PackEntry, error) {
-	b, _, err := s.get(ctx, s.layout.Unsharded(KindPackIndex), name, nil)
+func (s *Store) GetPackIndex(ctx context.Context, name string, fossil bool) ([]chunkstore.PackEntry, error) {
+	container := s.layout.Unsharded(KindPackIndex)
+	if fossil {
+		container = s.layout.Unsharded(KindPackIndexFossils)
+	}
+	b, _, err := s.get(ctx, container, name, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ func TestClusterPacks(t *testing.T) {
 			// Every chunk is in exactly one pack, once, by the indexes.
 			where := map[recipe.ChunkID]int{}
 			for _, n := range idx {
-				entries, err := cl.GetPackIndex(ctx, n)
+				entries, err := cl.GetPackIndex(ctx, n, false)
 				if err != nil {
 					t.Fatal(err)
 				}
