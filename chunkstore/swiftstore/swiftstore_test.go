@@ -27,8 +27,9 @@ import (
 // chunks", "POST chunks", …). PUTs count only when they succeed (a PUT
 // into a container not yet created is answered 404, then repeated).
 type counter struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu    sync.Mutex
+	n     map[string]int
+	bytes map[string]int64 // body bytes of the successful PUTs, by key
 }
 
 func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -46,11 +47,21 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	c.mu.Lock()
 	if c.n == nil {
-		c.n = map[string]int{}
+		c.n, c.bytes = map[string]int{}, map[string]int64{}
 	}
 	c.n[r.Method+" "+kind]++
+	if r.Method == http.MethodPut {
+		c.bytes[r.Method+" "+kind] += max(r.ContentLength, 0)
+	}
 	c.mu.Unlock()
 	return resp, err
+}
+
+// putBytes returns the body bytes PUT into containers of kind.
+func (c *counter) putBytes(kind string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes[http.MethodPut+" "+kind]
 }
 
 func (c *counter) get(key string) int {
@@ -61,7 +72,7 @@ func (c *counter) get(key string) int {
 
 func (c *counter) reset() {
 	c.mu.Lock()
-	c.n = nil
+	c.n, c.bytes = nil, nil
 	c.mu.Unlock()
 }
 
