@@ -24,6 +24,10 @@ package chunkstore
 //     for IDs the index lacks, and index what it holds.
 //   - Recipes are written to the cluster and to Badger, which caches them;
 //     Recipe reads a recipe missing in Badger from the cluster.
+//   - On a PackCluster with a positive PackSize, Writes pack their new
+//     chunks into pack objects instead (packs.go has the rules at pack
+//     granularity; packread.go coalesces reads); Put, PutStored and
+//     Receive still write one object per chunk.
 
 import (
 	"context"

@@ -22,6 +22,10 @@
 //     (a POST when it is not); a chunk absent from its chunk container is
 //     uploaded even if a fossil exists.
 //
+// With Config.PackSize > 0, Writes put their new chunks into pack objects
+// (<prefix>-packs, indexes in <prefix>-pack-index; packs.go) instead of
+// one object per chunk; chunk objects stay readable.
+//
 // Open creates the containers the account lacks (one listing when they
 // exist); a PUT answered 404 (a container deleted since) creates its
 // container and retries. Every request is bounded by Config.Concurrency,
