@@ -180,6 +180,7 @@ type packState struct {
 	last   time.Time            // start of the last refresh
 	flast  time.Time            // start of the last learnFossilPacks
 	marker string               // every index named ≤ marker has been learned
+	loaded bool                 // marker read from Badger
 	seen   map[string]struct{}  // indexes > marker learned (or written here)
 }
 
@@ -320,6 +321,11 @@ func (s *Store) refreshPacks(ctx context.Context, force bool) error {
 	_, err, _ := ps.view.Do("refresh", func() (any, error) {
 		start := s.now()
 		ps.mu.Lock()
+		if !ps.loaded {
+			// Where this data dir's view stopped: a restart lists only the
+			// indexes named since (a wiped dir: all of them).
+			ps.marker, ps.loaded = s.loadPackMarker(), true
+		}
 		marker := ps.marker
 		ps.mu.Unlock()
 		names, err := ps.cl.ListPackIndexes(ctx, marker, false)
@@ -366,11 +372,31 @@ func (s *Store) refreshPacks(ctx context.Context, force bool) error {
 					delete(ps.seen, n)
 				}
 			}
+			// After the entries it covers (committed above): a cache, not
+			// synced; a lost marker only makes the next refresh longer.
+			_ = s.update(func(txn *badger.Txn) error { return txn.Set(packViewKey, []byte(m)) })
 		}
 		ps.last = start
 		return nil, nil
 	})
 	return err
+}
+
+// packViewKey is the Badger key of the pack view's marker.
+var packViewKey = []byte{prefixPackView, 'v', 'i', 'e', 'w'}
+
+// loadPackMarker returns the marker a previous run of this data dir
+// stored ("" if none).
+func (s *Store) loadPackMarker() string {
+	var m string
+	_ = s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(packViewKey)
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { m = string(v); return nil })
+	})
+	return m
 }
 
 // learnFossilPacks learns the entries of every pack-index fossil (at

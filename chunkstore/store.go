@@ -24,6 +24,8 @@ const (
 	prefixStamp  = 't'
 	prefixRecipe = 'r'
 	prefixRecord = 'n'
+	// prefixPackView holds the pack view's marker (packs.go).
+	prefixPackView = 'p'
 )
 
 // valueThreshold is Badger's ValueThreshold: values of at least this many
