@@ -330,6 +330,11 @@ func (s *Store) refreshPacks(ctx context.Context, force bool) error {
 		ps.mu.Unlock()
 		names, err := ps.cl.ListPackIndexes(ctx, marker, false)
 		if err != nil {
+			// Rate-limited like a success: a failing cluster gets one
+			// listing per packRefreshEvery, not one per new chunk.
+			ps.mu.Lock()
+			ps.last = start
+			ps.mu.Unlock()
 			return nil, err
 		}
 		var todo []string
