@@ -24,6 +24,10 @@ package chunkstore
 //     for IDs the index lacks, and index what it holds.
 //   - Recipes are written to the cluster and to Badger, which caches them;
 //     Recipe reads a recipe missing in Badger from the cluster.
+//   - On a PackCluster with a positive PackSize, Writes pack their new
+//     chunks into pack objects instead (packs.go has the rules at pack
+//     granularity; packread.go coalesces reads); Put, PutStored and
+//     Receive still write one object per chunk.
 
 import (
 	"context"
@@ -35,6 +39,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -102,6 +107,9 @@ func clusterValue(n int) []byte {
 // clusterSize returns the stored length recorded in an index entry; ok is
 // false for an inline value.
 func clusterSize(val []byte) (int64, bool) {
+	if loc, ok := packLocOf(val); ok {
+		return loc.len, true
+	}
 	if len(val) != clusterValueLen || val[0] != clusterMarker {
 		return 0, false
 	}
@@ -120,10 +128,10 @@ func valueStoredLen(val []byte) int64 {
 // itemStoredLen is valueStoredLen of a Badger item, reading the value only
 // when it may be an index entry (they live in the LSM tree).
 func itemStoredLen(item *badger.Item) int64 {
-	if item.ValueSize() != clusterValueLen {
+	if !isIndexLen(item.ValueSize()) {
 		return storedValueSize(item)
 	}
-	n := int64(clusterValueLen)
+	n := item.ValueSize()
 	_ = item.Value(func(v []byte) error { n = valueStoredLen(v); return nil })
 	return n
 }
@@ -201,6 +209,19 @@ func (s *Store) clusterPresent(ctx context.Context, id recipe.ChunkID) (bool, er
 	if found && fresh {
 		return true, nil
 	}
+	if s.packs != nil {
+		var val []byte
+		if found {
+			if val, err = s.indexValue(id); err != nil {
+				return false, err
+			}
+		}
+		present, err := s.packedPresent(ctx, id, val)
+		if !errors.Is(err, errNotPacked) {
+			return present, err
+		}
+		// A per-chunk object's entry: cluster.go's rules.
+	}
 	info, err := s.cluster.StatChunk(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
@@ -264,7 +285,7 @@ func (s *Store) unindex(id recipe.ChunkID) {
 		if err != nil {
 			return err
 		}
-		if item.ValueSize() != clusterValueLen {
+		if !isIndexLen(item.ValueSize()) {
 			return nil
 		}
 		var ok bool
@@ -295,7 +316,7 @@ func (s *Store) clusterGet(ctx context.Context, dst []byte, id recipe.ChunkID, s
 		// it needs no request.
 		return append(dst[:0], make([]byte, s.cfg.MinSize)...), nil
 	}
-	val, info, err := s.cluster.GetChunk(ctx, id, nil)
+	val, info, packed, err := s.clusterFetch(ctx, id, indexed)
 	if errors.Is(err, ErrNotFound) {
 		if indexed {
 			s.unindex(id)
@@ -315,6 +336,9 @@ func (s *Store) clusterGet(ctx context.Context, dst []byte, id recipe.ChunkID, s
 		return nil, err
 	}
 	switch {
+	case packed:
+		// Indexed when the view learned it; a fossil's entry stays (the
+		// view would not find it again) but is no longer relied on.
 	case info.Fossil && indexed:
 		s.unindex(id) // not in the chunk container: no write may rely on it
 	case !info.Fossil && !indexed:
@@ -324,6 +348,52 @@ func (s *Store) clusterGet(ctx context.Context, dst []byte, id recipe.ChunkID, s
 		return val, nil
 	}
 	return plain, nil
+}
+
+// clusterFetch returns chunk id's stored form, unverified: from its pack
+// if the index (or, with packs, the refreshed view) places it in one,
+// else from its per-chunk object (or fossil). packed says it came from a
+// pack.
+func (s *Store) clusterFetch(ctx context.Context, id recipe.ChunkID, indexed bool) (val []byte, info ObjectInfo, packed bool, err error) {
+	if s.packs != nil {
+		v, err := s.indexValue(id)
+		if err != nil {
+			return nil, info, false, err
+		}
+		if v == nil {
+			if err := s.refreshPacks(ctx, false); err != nil {
+				s.log.Debug("refreshing the pack view", zap.Error(err))
+			}
+			if v, err = s.indexValue(id); err != nil {
+				return nil, info, false, err
+			}
+		}
+		if loc, ok := packLocOf(v); ok {
+			val, info, err = s.packedGet(ctx, id, loc)
+			if !errors.Is(err, ErrNotFound) {
+				return val, info, true, err
+			}
+			// Pack gone from both containers: try a per-chunk object.
+			s.unindex(id)
+		}
+	}
+	val, info, err = s.cluster.GetChunk(ctx, id, nil)
+	if s.packs != nil && errors.Is(err, ErrNotFound) {
+		// Last resort: a pack the region GC moved to its fossils.
+		if ferr := s.learnFossilPacks(ctx); ferr != nil {
+			s.log.Debug("learning fossil packs", zap.Error(ferr))
+		}
+		if v, verr := s.indexValue(id); verr == nil {
+			if loc, ok := packLocOf(v); ok {
+				pv, pinfo, perr := s.packedGet(ctx, id, loc)
+				if perr == nil {
+					return pv, pinfo, true, nil
+				}
+				s.unindex(id)
+			}
+		}
+	}
+	return val, info, false, err
 }
 
 // clusterStat fills out[i] for the ids whose out[i] is negative with the
@@ -345,6 +415,29 @@ func (s *Store) clusterStat(ctx context.Context, ids []recipe.ChunkID, out []int
 	}
 	if len(order) == 0 {
 		return nil
+	}
+	if s.packs != nil {
+		// The view first: chunks in packs need no request each.
+		if err := s.refreshPacks(ctx, false); err != nil {
+			s.log.Debug("refreshing the pack view", zap.Error(err))
+		}
+		rest := order[:0:0]
+		for _, id := range order {
+			v, err := s.indexValue(id)
+			if err != nil {
+				return err
+			}
+			if loc, ok := packLocOf(v); ok {
+				for _, i := range todo[id] {
+					out[i] = loc.len
+				}
+				continue
+			}
+			rest = append(rest, id)
+		}
+		if order = rest; len(order) == 0 {
+			return nil
+		}
 	}
 	sizes := make([]int64, len(order))
 	g, gctx := errgroup.WithContext(ctx)

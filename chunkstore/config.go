@@ -130,6 +130,11 @@ func (cfg Config) normalize() (Config, error) {
 		if cfg.Cluster != nil {
 			cfg.ReadAhead = max(cfg.ReadAhead, 32) // hide the cluster's latency
 		}
+		if pc, ok := cfg.Cluster.(PackCluster); ok && pc.PackSize() > 0 {
+			// Chunks arrive by the pack range (packread.go): keep a
+			// range's worth of them decoding.
+			cfg.ReadAhead = max(cfg.ReadAhead, 128)
+		}
 	}
 	if cfg.ClusterConcurrency <= 0 {
 		cfg.ClusterConcurrency = DefaultClusterConcurrency

@@ -63,7 +63,7 @@ func chunkValueSize(txn *badger.Txn, key []byte) (int64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	if item.ValueSize() == clusterValueLen {
+	if isIndexLen(item.ValueSize()) {
 		return itemStoredLen(item), true, nil // an index entry (cluster.go)
 	}
 	return item.ValueSize(), true, nil

@@ -22,9 +22,12 @@
 //
 //	'c' + chunkID  → codec(1) | stored bytes          (value log)
 //	               | 0xC1 | uint32 stored length      (index entry, backend swift)
+//	               | 0xC2 | uint32 length | uint64 offset | pack name
+//	                                                  (packed chunk, packs.go)
 //	't' + chunkID  → stamp: uint64 big-endian unix s  (LSM tree)
 //	'r' + recipeID → stamp: uint64 big-endian unix s | recipe encoding
 //	'n' + key      → record value
+//	'p' + "view"   → the pack view's marker (packs.go)
 //
 // Backends: with Config.Cluster nil (backend "badger") chunk values live
 // in Badger. With a Cluster (backend "swift", package

@@ -65,6 +65,9 @@ func (s *Store) NewReader(ctx context.Context, rec *recipe.Recipe, off, length i
 	if cs, ok := src.(*Store); ok && cs == s {
 		r.src = nil
 	}
+	if r.src == nil {
+		r.plan = s.newRangePlan(ctx, &r.wg, rec.Refs, first, last) // packread.go
+	}
 	r.wg.Add(1)
 	go r.dispatch(rec.Refs, offsets, first, last, off, off+length)
 	return r, nil
@@ -72,7 +75,8 @@ func (s *Store) NewReader(ctx context.Context, rec *recipe.Recipe, off, length i
 
 type rjob struct {
 	ref    recipe.Ref
-	lo, hi int // the part of the chunk in the range
+	lo, hi int        // the part of the chunk in the range
+	slot   *rangeSlot // its pack range (packread.go); nil: read alone
 	data   []byte
 	err    error
 	done   chan struct{}
@@ -85,7 +89,8 @@ type reader struct {
 	cancel context.CancelFunc
 	jobs   chan *rjob
 	slots  chan struct{}
-	wg     sync.WaitGroup // dispatcher and fetchers
+	wg     sync.WaitGroup // dispatcher, fetchers and range GETs
+	plan   *rangePlan     // coalesced pack reads; nil: none (packread.go)
 
 	cur    *rjob
 	rest   []byte
@@ -112,6 +117,11 @@ func (r *reader) dispatch(refs []recipe.Ref, offsets []int64, first, last int, s
 		if end < offsets[i+1] {
 			j.hi = int(end - offsets[i])
 		}
+		if r.plan != nil {
+			if sl, ok := r.plan.slot(i); ok {
+				j.slot = &sl
+			}
+		}
 		r.wg.Add(1)
 		go r.fetch(j)
 		r.jobs <- j // never blocks: at most ReadAhead jobs exist
@@ -125,6 +135,10 @@ func (r *reader) fetch(j *rjob) {
 		var dst []byte
 		if b, ok := r.s.plain.Get().(*[]byte); ok {
 			dst = (*b)[:0]
+		}
+		if j.slot != nil {
+			j.data, j.err = r.s.rangeGet(r.ctx, dst, j.ref, *j.slot)
+			return
 		}
 		j.data, j.err = r.s.getInto(r.ctx, dst, j.ref.ID, int(j.ref.Size))
 		return

@@ -42,7 +42,7 @@ func (s *Store) Count(ctx context.Context) (Stats, error) {
 				}
 				if p == prefixChunk {
 					st.Chunks++
-					if vs := it.Item().ValueSize(); vs != clusterValueLen {
+					if vs := it.Item().ValueSize(); !isIndexLen(vs) {
 						st.StoredBytes += vs
 					} else {
 						st.StoredBytes += itemStoredLen(it.Item()) // index entry

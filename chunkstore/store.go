@@ -24,6 +24,8 @@ const (
 	prefixStamp  = 't'
 	prefixRecipe = 'r'
 	prefixRecord = 'n'
+	// prefixPackView holds the pack view's marker (packs.go).
+	prefixPackView = 'p'
 )
 
 // valueThreshold is Badger's ValueThreshold: values of at least this many
@@ -78,6 +80,8 @@ type Store struct {
 	cluster Cluster
 	suspect suspects
 	zeroMin recipe.ChunkID // the ID of MinSize zero bytes, with a cluster
+	// packs is the pack mode of the cluster (packs.go); nil: off.
+	packs *packState
 }
 
 // Open opens (creating if needed) the store in cfg.Dir. It validates cfg
@@ -116,6 +120,7 @@ func Open(cfg Config, log *zap.Logger) (*Store, error) {
 	s.cluster = cfg.Cluster
 	if s.cluster != nil {
 		s.zeroMin = zeroChunkID(cfg.MinSize)
+		s.packs = newPackState(s.cluster)
 	}
 	s.records.s = s
 	s.wbudget, s.rbudget = newBudget(cfg.WriteBudget), newBudget(cfg.ReadBudget)

@@ -171,7 +171,7 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 							*vb = s.codec.appendValue((*vb)[:0], j.data)
 							j.vbuf, j.val = vb, *vb
 						}
-						if s.cluster != nil {
+						if s.cluster != nil && s.packs == nil {
 							// The stored form goes to the cluster; the
 							// batch commits its index entry (cluster.go).
 							j.val, j.err = s.upload(gctx, j.id, j.val)
@@ -220,6 +220,12 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 	defer wb.cancel()
 	rec := &recipe.Recipe{}
 	var stamp []byte
+	var pk *packer
+	if s.packs != nil {
+		// New chunks go to packs, uploaded before the recipe (packs.go).
+		pk = s.newPacker(ctx)
+		defer pk.abort()
+	}
 	for {
 		// While another Write waits for the budget, commit what this one
 		// holds before waiting: budget held in an open transaction would
@@ -276,6 +282,18 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 			s.wbudget.release(s.chunkCost())
 			continue
 		}
+		if pk != nil {
+			err := s.space.Charge(spaceCost(packValueLen))
+			if err == nil {
+				err = pk.add(j.id, j.val) // copies j.val
+			}
+			pool.Put(vb)
+			s.wbudget.release(s.chunkCost())
+			if err != nil {
+				return nil, recipe.ID{}, fmt.Errorf("chunkstore: write: %w", err)
+			}
+			continue
+		}
 		if err := s.space.Charge(spaceCost(len(j.val))); err != nil {
 			pool.Put(vb)
 			s.wbudget.release(s.chunkCost())
@@ -292,6 +310,13 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, recipe.ID{}, err
+	}
+	if pk != nil {
+		// Every pack of this Write in the cluster, and its chunks
+		// indexed, before the recipe names them.
+		if err := pk.wait(); err != nil {
+			return nil, recipe.ID{}, err
+		}
 	}
 	if err := wb.flush(); err != nil {
 		return nil, recipe.ID{}, err

@@ -41,6 +41,9 @@ type StoreSwiftConfig struct {
 	Concurrency int `yaml:"concurrency"`
 	// Timeout bounds each request (> 0).
 	Timeout time.Duration `yaml:"timeout"`
+	// PackSize is the size in bytes of the pack objects a write's new
+	// chunks go to (>= 0; 0: one object per chunk).
+	PackSize int `yaml:"pack_size"`
 }
 
 // String describes c without its key.
@@ -52,6 +55,7 @@ func (c StoreSwiftConfig) swiftstore() swiftstore.Config {
 		AuthURL: c.AuthURL, AuthVersion: c.AuthVersion, User: c.User, Key: c.Key,
 		Project: c.Project, UserDomain: c.UserDomain, ProjectDomain: c.ProjectDomain, RegionName: c.RegionName,
 		ContainerPrefix: c.ContainerPrefix, Containers: c.Containers, Concurrency: c.Concurrency, Timeout: c.Timeout,
+		PackSize: c.PackSize,
 	}
 }
 
@@ -87,6 +91,9 @@ func (c *Config) validateStoreBackend(add func(field, format string, args ...any
 	}
 	if s.Concurrency <= 0 {
 		add("store.swift.concurrency", "must be positive, got %d", s.Concurrency)
+	}
+	if s.PackSize < 0 || s.PackSize > 1<<30 {
+		add("store.swift.pack_size", "must be 0 (one object per chunk) or a size up to 1 GiB, got %d", s.PackSize)
 	}
 	if s.Timeout <= 0 {
 		add("store.swift.timeout", "must be positive, got %v", s.Timeout)

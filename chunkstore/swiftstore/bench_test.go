@@ -25,7 +25,10 @@ import (
 // NITRO_BENCH_CLUSTER_MB MiB, default 16) or the mixed random/text data of
 // the tests. The store side has no HTTP front end (scripts/bench-cluster.sh
 // measures through `nitro serve`); each write is cold (a fresh container
-// prefix and Badger dir). Run:
+// prefix and Badger dir). Packs of NITRO_BENCH_PACK_SIZE bytes (default
+// 16 MiB, 0: one object per chunk); NITRO_BENCH_CLUSTER_FILE2 adds the
+// bytes stored in the cluster for a second image written after the
+// first (nitro-second-image). Run:
 //
 //	go test -run XXX -bench Cluster -benchtime 3x ./chunkstore/swiftstore/
 func BenchmarkCluster(b *testing.B) {
@@ -35,16 +38,14 @@ func BenchmarkCluster(b *testing.B) {
 	}
 	in := data(42, mb<<20)
 	if f := os.Getenv("NITRO_BENCH_CLUSTER_FILE"); f != "" {
-		fh, err := os.Open(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		in = make([]byte, mb<<20)
-		n, _ := io.ReadFull(fh, in)
-		fh.Close()
-		in = in[:n]
+		in = readPrefix(b, f, mb<<20)
 	}
-	e := &env{srv: swifttest.Start(b)}
+	// Packs of NITRO_BENCH_PACK_SIZE bytes (default 16 MiB; 0: one object
+	// per chunk).
+	e := &env{srv: swifttest.Start(b), packSize: 16 << 20}
+	if v, err := strconv.Atoi(os.Getenv("NITRO_BENCH_PACK_SIZE")); err == nil && v >= 0 {
+		e.packSize = v
+	}
 	ctx := context.Background()
 	plain, err := swiftstore.Open(ctx, e.config("plain", nil))
 	if err != nil {
@@ -126,10 +127,10 @@ func BenchmarkCluster(b *testing.B) {
 				b.Fatal(err)
 			}
 			took += time.Since(t0)
-			objs += cnt.get("PUT chunks")
+			objs += cnt.get("PUT chunks") + cnt.get("PUT packs")
 			lastRec = rec
 		}
-		b.ReportMetric(float64(objs)/took.Seconds(), "chunk-PUTs/s")
+		b.ReportMetric(float64(objs)/took.Seconds(), "object-PUTs/s")
 	})
 	// Read with another store (its own Badger) on the last write's prefix:
 	// every chunk comes from the cluster.
@@ -149,4 +150,49 @@ func BenchmarkCluster(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(lastRec.Refs)), "chunks/op")
 	})
+	// A second image sharing most of the first (NITRO_BENCH_CLUSTER_FILE2,
+	// e.g. the same VM image with packages added): the bytes PUT into the
+	// cluster's chunk and pack containers for the first image, then for
+	// the second written after it (by another node: its own Badger), on
+	// a fresh prefix.
+	if f2 := os.Getenv("NITRO_BENCH_CLUSTER_FILE2"); f2 != "" {
+		in2 := readPrefix(b, f2, mb<<20)
+		b.Run("nitro-second-image", func(b *testing.B) {
+			b.SetBytes(int64(len(in2)))
+			var first, second int64
+			for b.Loop() {
+				b.StopTimer()
+				run++
+				cnt := &counter{}
+				prefix := fmt.Sprintf("w%d", run)
+				st, _ := e.open(b, b.TempDir(), prefix, cnt, 0)
+				if _, _, err := st.Write(ctx, bytes.NewReader(in)); err != nil {
+					b.Fatal(err)
+				}
+				first = cnt.putBytes(swiftstore.KindChunks) + cnt.putBytes(swiftstore.KindPacks)
+				cnt.reset()
+				st2, _ := e.open(b, b.TempDir(), prefix, cnt, 0)
+				b.StartTimer()
+				if _, _, err := st2.Write(ctx, bytes.NewReader(in2)); err != nil {
+					b.Fatal(err)
+				}
+				second = cnt.putBytes(swiftstore.KindChunks) + cnt.putBytes(swiftstore.KindPacks)
+			}
+			b.ReportMetric(float64(first), "image1-cluster-bytes")
+			b.ReportMetric(float64(second), "image2-cluster-bytes")
+		})
+	}
+}
+
+// readPrefix returns the first n bytes of file f (all of it if shorter).
+func readPrefix(b *testing.B, f string, n int) []byte {
+	b.Helper()
+	fh, err := os.Open(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fh.Close()
+	in := make([]byte, n)
+	k, _ := io.ReadFull(fh, in)
+	return in[:k]
 }

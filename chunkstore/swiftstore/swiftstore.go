@@ -22,6 +22,10 @@
 //     (a POST when it is not); a chunk absent from its chunk container is
 //     uploaded even if a fossil exists.
 //
+// With Config.PackSize > 0, Writes put their new chunks into pack objects
+// (<prefix>-packs, indexes in <prefix>-pack-index; packs.go) instead of
+// one object per chunk; chunk objects stay readable.
+//
 // Open creates the containers the account lacks (one listing when they
 // exist); a PUT answered 404 (a container deleted since) creates its
 // container and retries. Every request is bounded by Config.Concurrency,
@@ -99,6 +103,9 @@ type Config struct {
 	// Transport is the HTTP transport (tests count requests with it); nil
 	// means one with Concurrency idle connections kept per host.
 	Transport http.RoundTripper
+	// PackSize is the size in bytes at which a Write's pack of chunks is
+	// PUT as one object (packs.go); 0 stores one object per chunk.
+	PackSize int
 }
 
 // String describes c without its key.
@@ -123,6 +130,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
+	}
+	if c.PackSize < 0 {
+		c.PackSize = 0
 	}
 	if c.UserDomain == "" {
 		c.UserDomain = "Default"
@@ -211,6 +221,10 @@ const (
 	// (node/internal/regiongc).
 	KindRecipeFossils = "recipe-fossils"
 )
+
+// Unsharded returns the one container of kind (the pack kinds: packs
+// are listed in name order, so they are not sharded).
+func (l Layout) Unsharded(kind string) string { return l.prefix + "-" + kind }
 
 // Container returns the container of kind (KindChunks, …) holding the
 // object named hexID (a 64-hex ID).
@@ -305,6 +319,7 @@ type Store struct {
 	layout  Layout
 	sem     chan struct{}
 	timeout time.Duration
+	packs   int // Config.PackSize
 }
 
 var _ chunkstore.Cluster = (*Store)(nil)
@@ -321,7 +336,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		return nil, err
 	}
 	l, _ := NewLayout(c.ContainerPrefix, c.Containers)
-	s := &Store{sc: sc, layout: l, sem: make(chan struct{}, c.Concurrency), timeout: c.Timeout}
+	s := &Store{sc: sc, layout: l, sem: make(chan struct{}, c.Concurrency), timeout: c.Timeout, packs: c.PackSize}
 	if err := s.EnsureContainers(ctx); err != nil {
 		return nil, err
 	}
@@ -457,6 +472,11 @@ func (s *Store) EnsureContainers(ctx context.Context) error {
 			if !have[c] {
 				g.Go(func() error { return s.ensure(gctx, c) })
 			}
+		}
+	}
+	for _, kind := range packKinds {
+		if c := s.layout.Unsharded(kind); !have[c] {
+			g.Go(func() error { return s.ensure(gctx, c) })
 		}
 	}
 	return g.Wait()

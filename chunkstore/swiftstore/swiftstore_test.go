@@ -27,14 +27,16 @@ import (
 // chunks", "POST chunks", …). PUTs count only when they succeed (a PUT
 // into a container not yet created is answered 404, then repeated).
 type counter struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu    sync.Mutex
+	n     map[string]int
+	bytes map[string]int64 // body bytes of the successful PUTs, by key
 }
 
 func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(r)
 	kind := "other"
-	for _, k := range []string{swiftstore.KindChunks, swiftstore.KindRecipes, swiftstore.KindFossils} {
+	for _, k := range []string{swiftstore.KindChunks, swiftstore.KindRecipes, swiftstore.KindFossils,
+		swiftstore.KindPacks, swiftstore.KindPackIndex, swiftstore.KindPackFossils, swiftstore.KindPackIndexFossils} {
 		if strings.Contains(r.URL.Path, "-"+k) {
 			kind = k
 		}
@@ -45,11 +47,21 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	c.mu.Lock()
 	if c.n == nil {
-		c.n = map[string]int{}
+		c.n, c.bytes = map[string]int{}, map[string]int64{}
 	}
 	c.n[r.Method+" "+kind]++
+	if r.Method == http.MethodPut {
+		c.bytes[r.Method+" "+kind] += max(r.ContentLength, 0)
+	}
 	c.mu.Unlock()
 	return resp, err
+}
+
+// putBytes returns the body bytes PUT into containers of kind.
+func (c *counter) putBytes(kind string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bytes[http.MethodPut+" "+kind]
 }
 
 func (c *counter) get(key string) int {
@@ -60,7 +72,7 @@ func (c *counter) get(key string) int {
 
 func (c *counter) reset() {
 	c.mu.Lock()
-	c.n = nil
+	c.n, c.bytes = nil, nil
 	c.mu.Unlock()
 }
 
@@ -68,11 +80,13 @@ func (c *counter) reset() {
 // container prefix.
 type env struct {
 	srv *swifttest.Server
+	// packSize is the stores' Config.PackSize (0: one object per chunk).
+	packSize int
 }
 
 func (e *env) config(prefix string, tr http.RoundTripper) swiftstore.Config {
 	return swiftstore.Config{AuthURL: e.srv.AuthURL(), User: swifttest.User, Key: swifttest.Key,
-		ContainerPrefix: prefix, Containers: 16, Transport: tr}
+		ContainerPrefix: prefix, Containers: 16, Transport: tr, PackSize: e.packSize}
 }
 
 // open opens a store in dir on the cluster with prefix.

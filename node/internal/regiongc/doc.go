@@ -72,6 +72,22 @@
 // fossil container's absence) is skipped without a DELETE: a failed step
 // never deletes anything, and the next run does it again.
 //
+// # Packs
+//
+// With store.swift.pack_size > 0 chunks live in pack objects
+// (<prefix>-packs, indexes in <prefix>-pack-index; chunkstore/swiftstore's
+// packs.go). After the chunk steps, a run handles pack fossils, then
+// packs, as above with "pack" for "chunk" (packs.go): a pack is marked
+// when its index names any marked chunk; an unmarked pack older than the
+// cutoff moves to <prefix>-pack-fossils with its index (to
+// <prefix>-pack-index-fossils); a marked fossil pack moves back with its
+// index; an unmarked one older than the cutoff is deleted with its index
+// fossil. Writers touch the pack they rely on; readers fall back to the
+// pack fossil (and learn fossil indexes as a last resort). Packs are
+// never rewritten: a pack kept for one live chunk keeps its dead ones
+// (Stats.PackBytesDead). testPackSteps and testWritersDuringGCPacks run
+// the steps and two real nodes writing packs during repeated runs.
+//
 // # The lease, and why a duplicated one only wastes work
 //
 // The lease is the object <prefix>-gc/lease, JSON {owner, token, expires},

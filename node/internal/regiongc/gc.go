@@ -90,6 +90,21 @@ type Stats struct {
 	// Conflicts counts conditional DELETEs the cluster refused because
 	// the object was rewritten or touched since GC looked at it: kept.
 	Conflicts int `json:"conflicts"`
+	// Packs (packs.go): PacksListed and PackBytes are the live pack
+	// container's; PackBytesDead is the stored bytes of unmarked chunks
+	// in packs kept for their marked ones (no repacking), PackBytesYoung
+	// the bytes of unmarked packs kept for being younger than the grace.
+	PacksListed    int   `json:"packs_listed"`
+	PackBytes      int64 `json:"pack_bytes"`
+	PackBytesDead  int64 `json:"pack_bytes_dead"`
+	PackBytesYoung int64 `json:"pack_bytes_young"`
+	// Packs moved to the fossils (with their indexes), moved back, and
+	// deleted as fossils.
+	PacksFossilized     int   `json:"packs_fossilized"`
+	PackBytesFossilized int64 `json:"pack_bytes_fossilized"`
+	PacksResurrected    int   `json:"packs_resurrected"`
+	PackFossilsDeleted  int   `json:"pack_fossils_deleted"`
+	PackBytesDeleted    int64 `json:"pack_bytes_deleted"`
 }
 
 // Collector runs the region's GC (see the package doc).
@@ -159,7 +174,11 @@ func (c *Collector) Run(ctx context.Context, grace time.Duration) (Stats, error)
 		zap.Int("chunk_fossils_deleted", st.ChunkFossilsDeleted), zap.Int64("chunk_bytes_deleted", st.ChunkBytesDeleted),
 		zap.Int("recipes_fossilized", st.RecipesFossilized), zap.Int("recipes_resurrected", st.RecipesResurrected),
 		zap.Int("recipe_fossils_deleted", st.RecipeFossilsDeleted), zap.Int("touched", st.Touched),
-		zap.Int("conflicts", st.Conflicts), zap.Int("missing_recipes", st.MissingRecipes), zap.Duration("took", st.Duration))
+		zap.Int("conflicts", st.Conflicts), zap.Int("missing_recipes", st.MissingRecipes),
+		zap.Int("packs_listed", st.PacksListed), zap.Int64("pack_bytes", st.PackBytes), zap.Int64("pack_bytes_dead", st.PackBytesDead),
+		zap.Int("packs_fossilized", st.PacksFossilized), zap.Int("packs_resurrected", st.PacksResurrected),
+		zap.Int("pack_fossils_deleted", st.PackFossilsDeleted), zap.Int64("pack_bytes_deleted", st.PackBytesDeleted),
+		zap.Duration("took", st.Duration))
 	return st, nil
 }
 
@@ -221,6 +240,8 @@ func (r *run) all(ctx context.Context) error {
 		func(ctx context.Context) error { return r.fossils(ctx, KindRecipe) },
 		func(ctx context.Context) error { return r.fossils(ctx, KindChunk) },
 		func(ctx context.Context) error { return r.liveChunks(ctx) },
+		func(ctx context.Context) error { return r.packFossils(ctx) }, // packs.go
+		func(ctx context.Context) error { return r.livePacks(ctx) },
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {

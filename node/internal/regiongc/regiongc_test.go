@@ -34,6 +34,8 @@ func TestRegionGC(t *testing.T) {
 	t.Run("TwoRunners", func(t *testing.T) { testTwoRunners(t, sc) })
 	t.Run("DeadHolder", func(t *testing.T) { testDeadHolder(t, sc) })
 	t.Run("WritersDuringGC", func(t *testing.T) { testWritersDuringGC(t, sc) })
+	t.Run("PackSteps", func(t *testing.T) { testPackSteps(t, srv, sc) })
+	t.Run("WritersDuringGCPacks", func(t *testing.T) { testWritersDuringGCPacks(t, srv, sc) })
 }
 
 // place is where an object is: its live container, its fossil container.
