@@ -530,10 +530,11 @@ func (f *Fetcher) Source(ctx context.Context, rec *recipe.Recipe, first, last in
 }
 
 // waitPlaced waits until every chunk of wait is placed on a live holder
-// or resolved, and returns the first error of a chunk that failed
-// meanwhile (a *NoHolderError after Config.HolderWait), or ctx's. So a
-// read whose chunks have no live holder fails before the caller sends a
-// byte (the object service answers 503), not with a body cut short.
+// or resolved, and returns the error of a chunk that failed meanwhile
+// (the *NoHolderError of the lowest ref index, after Config.HolderWait,
+// so the error names the first chunk the read lacks), or ctx's. So a read
+// whose chunks have no live holder fails before the caller sends a byte
+// (the object service answers 503), not with a body cut short.
 func waitPlaced(ctx context.Context, wait map[recipe.ChunkID]*future) error {
 	for _, fu := range wait {
 		select {
@@ -542,16 +543,27 @@ func waitPlaced(ctx context.Context, wait map[recipe.ChunkID]*future) error {
 			return ctx.Err()
 		}
 	}
+	var first error
+	var firstNH *NoHolderError
 	for _, fu := range wait {
 		select {
 		case <-fu.done:
-			if fu.err != nil {
-				return fu.err
+			if fu.err == nil {
+				continue
+			}
+			var nh *NoHolderError
+			switch {
+			case errors.As(fu.err, &nh):
+				if firstNH == nil || nh.Index < firstNH.Index {
+					firstNH, first = nh, fu.err
+				}
+			case first == nil:
+				first = fu.err
 			}
 		default:
 		}
 	}
-	return nil
+	return first
 }
 
 // whenComplete waits for the fetches of a read and calls OnComplete if
