@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -159,35 +158,13 @@ func (s *Store) getRange(ctx context.Context, container, name string, off, n int
 
 // StatPack implements chunkstore.PackCluster (a HEAD of the live pack).
 func (s *Store) StatPack(ctx context.Context, name string) (chunkstore.ObjectInfo, error) {
-	container := s.layout.Unsharded(KindPacks)
-	var info chunkstore.ObjectInfo
-	err := s.do(ctx, func(ctx context.Context) error {
-		r := objects.Get(ctx, s.sc, container, name, nil)
-		if r.Err != nil {
-			return r.Err
-		}
-		info = infoOf(r.Header)
-		return nil
-	})
-	if err != nil {
-		return info, notFound(err, container+"/"+name)
-	}
-	return info, nil
+	return s.stat(ctx, s.layout.Unsharded(KindPacks), name)
 }
 
 // TouchPack implements chunkstore.PackCluster (a POST of TouchedHeader,
 // without X-Delete-At: see the region GC's version tags).
 func (s *Store) TouchPack(ctx context.Context, name string, now time.Time) error {
-	container := s.layout.Unsharded(KindPacks)
-	err := s.do(ctx, func(ctx context.Context) error {
-		return objects.Update(ctx, s.sc, container, name, objects.UpdateOpts{
-			Metadata: map[string]string{"Nitro-Touched": strconv.FormatInt(now.Unix(), 10)},
-		}).Err
-	})
-	if err != nil {
-		return notFound(err, container+"/"+name)
-	}
-	return nil
+	return s.touch(ctx, s.layout.Unsharded(KindPacks), name, now)
 }
 
 // ListPackIndexes implements chunkstore.PackCluster: the names of the

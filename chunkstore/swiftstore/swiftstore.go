@@ -545,7 +545,12 @@ func (s *Store) GetChunk(ctx context.Context, id recipe.ChunkID, dst []byte) ([]
 // StatChunk implements chunkstore.Cluster (a HEAD of the chunk container).
 func (s *Store) StatChunk(ctx context.Context, id recipe.ChunkID) (chunkstore.ObjectInfo, error) {
 	name := id.String()
-	container := s.layout.Container(KindChunks, name)
+	return s.stat(ctx, s.layout.Container(KindChunks, name), name)
+}
+
+// stat HEADs container/name; an absent object's error wraps
+// chunkstore.ErrNotFound.
+func (s *Store) stat(ctx context.Context, container, name string) (chunkstore.ObjectInfo, error) {
 	var info chunkstore.ObjectInfo
 	err := s.do(ctx, func(ctx context.Context) error {
 		r := objects.Get(ctx, s.sc, container, name, nil)
@@ -564,7 +569,12 @@ func (s *Store) StatChunk(ctx context.Context, id recipe.ChunkID) (chunkstore.Ob
 // TouchChunk implements chunkstore.Cluster (a POST of TouchedHeader).
 func (s *Store) TouchChunk(ctx context.Context, id recipe.ChunkID, now time.Time) error {
 	name := id.String()
-	container := s.layout.Container(KindChunks, name)
+	return s.touch(ctx, s.layout.Container(KindChunks, name), name, now)
+}
+
+// touch POSTs TouchedHeader = now (unix seconds) to container/name; an
+// absent object's error wraps chunkstore.ErrNotFound.
+func (s *Store) touch(ctx context.Context, container, name string, now time.Time) error {
 	err := s.do(ctx, func(ctx context.Context) error {
 		return objects.Update(ctx, s.sc, container, name, objects.UpdateOpts{
 			Metadata: map[string]string{"Nitro-Touched": strconv.FormatInt(now.Unix(), 10)},

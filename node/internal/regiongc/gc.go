@@ -480,14 +480,7 @@ func (r *run) fossils(ctx context.Context, k Kind) error {
 		if !in.touch.Before(r.cutoff) {
 			return nil // re-made since it was listed
 		}
-		err = r.c.sw.deleteIf(ctx, cont, row.name, in.tag)
-		switch {
-		case errors.Is(err, errChanged):
-			r.add(func(st *Stats) { st.Conflicts++ })
-			return nil
-		case errors.Is(err, errNotFound):
-			return nil
-		case err != nil:
+		if deleted, err := r.deleteFossil(ctx, cont, row.name, in.tag); !deleted {
 			return err
 		}
 		r.add(func(st *Stats) {
@@ -500,6 +493,23 @@ func (r *run) fossils(ctx context.Context, k Kind) error {
 		})
 		return nil
 	})
+}
+
+// deleteFossil deletes fossil container/name if it still carries tag:
+// deleted is false, with a nil error, when it changed (a conflict,
+// counted) or is gone.
+func (r *run) deleteFossil(ctx context.Context, container, name string, tag int64) (deleted bool, err error) {
+	err = r.c.sw.deleteIf(ctx, container, name, tag)
+	switch {
+	case errors.Is(err, errChanged):
+		r.add(func(st *Stats) { st.Conflicts++ })
+		return false, nil
+	case errors.Is(err, errNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
 }
 
 // newTag returns a fresh version tag (see tagBase).

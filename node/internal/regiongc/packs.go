@@ -128,14 +128,7 @@ func (r *run) packFossils(ctx context.Context) error {
 		if !in.touch.Before(r.cutoff) {
 			return nil // re-made since it was listed
 		}
-		err = r.c.sw.deleteIf(ctx, cont, row.name, in.tag)
-		switch {
-		case errors.Is(err, errChanged):
-			r.add(func(st *Stats) { st.Conflicts++ })
-			return nil
-		case errors.Is(err, errNotFound):
-			return nil
-		case err != nil:
+		if deleted, err := r.deleteFossil(ctx, cont, row.name, in.tag); !deleted {
 			return err
 		}
 		r.add(func(st *Stats) { st.PackFossilsDeleted++; st.PackBytesDeleted += row.size })

@@ -247,46 +247,7 @@ func testWritersDuringGCPacks(t *testing.T, srv *swifttest.Server, sc *gopherclo
 	// the collectors' time after it was made, when the write that relied
 	// on it has long committed its record.
 	r.clk.advance(grace)
-	stop := make(chan struct{})
-	var total Stats
-	runs, held := 0, 0
-	var gcWG sync.WaitGroup
-	gcErr := make(chan error, 2)
-	for _, owner := range []string{"n1", "n2"} {
-		c := r.collector(owner, 10*time.Second)
-		c.cfg.Settle = 100 * time.Millisecond
-		c.afterCopy = func(string, string) { time.Sleep(300 * time.Millisecond) }
-		gcWG.Add(1)
-		go func() {
-			defer gcWG.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(200 * time.Millisecond):
-				}
-				st, err := c.Run(ctx, grace)
-				mu.Lock()
-				switch {
-				case err == nil:
-					runs++
-					total.PacksFossilized += st.PacksFossilized
-					total.PacksResurrected += st.PacksResurrected
-					total.PackFossilsDeleted += st.PackFossilsDeleted
-					total.PackBytesDeleted += st.PackBytesDeleted
-					total.Conflicts += st.Conflicts
-					total.Touched += st.Touched
-				case errors.Is(err, ErrLeaseHeld):
-					held++
-				default:
-					mu.Unlock()
-					gcErr <- fmt.Errorf("%s: %w", owner, err)
-					return
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	stopGC := racingCollectors(ctx, r, grace)
 
 	var wg sync.WaitGroup
 	werr := make(chan error, 2)
@@ -346,14 +307,12 @@ func testWritersDuringGCPacks(t *testing.T, srv *swifttest.Server, sc *gopherclo
 		}()
 	}
 	wg.Wait()
-	close(stop)
-	gcWG.Wait()
+	total, runs, held, gcErrs := stopGC()
 	close(werr)
-	close(gcErr)
 	for err := range werr {
 		t.Error(err)
 	}
-	for err := range gcErr {
+	for _, err := range gcErrs {
 		t.Error(err)
 	}
 	if t.Failed() {

@@ -2,10 +2,12 @@ package regiongc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -63,51 +65,7 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 	}
 	live["base"] = obj{baseID, bytes.Join(pool[48:], nil)}
 
-	stop := make(chan struct{})
-	var total Stats
-	runs, held := 0, 0
-	var gcWG sync.WaitGroup
-	gcErr := make(chan error, 2)
-	for _, owner := range []string{"n1", "n2"} {
-		c := r.collector(owner, 10*time.Second)
-		c.cfg.Settle = 100 * time.Millisecond
-		// A slow cluster: 300 ms between a move's COPY and its DELETE,
-		// the window in which a writer can rely on what is being moved.
-		c.afterCopy = func(string, string) { time.Sleep(300 * time.Millisecond) }
-		gcWG.Add(1)
-		go func() {
-			defer gcWG.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(200 * time.Millisecond):
-				}
-				st, err := c.Run(ctx, grace)
-				mu.Lock()
-				switch {
-				case err == nil:
-					runs++
-					total.ChunksFossilized += st.ChunksFossilized
-					total.ChunksResurrected += st.ChunksResurrected
-					total.ChunkFossilsDeleted += st.ChunkFossilsDeleted
-					total.ChunkBytesFossilized += st.ChunkBytesFossilized
-					total.ChunkBytesDeleted += st.ChunkBytesDeleted
-					total.RecipesFossilized += st.RecipesFossilized
-					total.RecipesResurrected += st.RecipesResurrected
-					total.Conflicts += st.Conflicts
-					total.Touched += st.Touched
-				case errors.Is(err, ErrLeaseHeld):
-					held++
-				default:
-					mu.Unlock()
-					gcErr <- fmt.Errorf("%s: %w", owner, err)
-					return
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	stopGC := racingCollectors(ctx, r, grace)
 
 	var wg sync.WaitGroup
 	werr := make(chan error, 2)
@@ -165,14 +123,12 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 		}()
 	}
 	wg.Wait()
-	close(stop)
-	gcWG.Wait()
+	total, runs, held, gcErrs := stopGC()
 	close(werr)
-	close(gcErr)
 	for err := range werr {
 		t.Error(err)
 	}
-	for err := range gcErr {
+	for _, err := range gcErrs {
 		t.Error(err)
 	}
 	if t.Failed() {
@@ -216,6 +172,71 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 			if l, _ := r.where(ctx, KindChunk, ref.ID.String()); !l {
 				t.Errorf("%s: chunk %s not back in its container", name, ref.ID)
 			}
+		}
+	}
+}
+
+// racingCollectors starts two collectors of r, n1 and n2, each running
+// Run(ctx, grace) every 200 ms against a slow cluster (300 ms between a
+// move's COPY and its DELETE: the window in which a writer can rely on
+// what is being moved) until stop is called. stop waits for them and
+// returns the runs' summed counters, how many runs completed, how many
+// found the lease held, and the errors that ended a collector.
+func racingCollectors(ctx context.Context, r *region, grace time.Duration) (stop func() (total Stats, runs, held int, errs []error)) {
+	var (
+		mu         sync.Mutex
+		wg         sync.WaitGroup
+		done       = make(chan struct{})
+		total      Stats
+		runs, held int
+		errs       []error
+	)
+	for _, owner := range []string{"n1", "n2"} {
+		c := r.collector(owner, 10*time.Second)
+		c.cfg.Settle = 100 * time.Millisecond
+		c.afterCopy = func(string, string) { time.Sleep(300 * time.Millisecond) }
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				st, err := c.Run(ctx, grace)
+				mu.Lock()
+				switch {
+				case err == nil:
+					runs++
+					addCounters(&total, st)
+				case errors.Is(err, ErrLeaseHeld):
+					held++
+				default:
+					errs = append(errs, fmt.Errorf("%s: %w", owner, err))
+					mu.Unlock()
+					return
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	return func() (Stats, int, int, []error) {
+		close(done)
+		wg.Wait()
+		return total, runs, held, errs
+	}
+}
+
+// addCounters adds every int and int64 counter of st to total.
+func addCounters(total *Stats, st Stats) {
+	tv, sv := reflect.ValueOf(total).Elem(), reflect.ValueOf(st)
+	for i := range tv.NumField() {
+		f := tv.Field(i)
+		if f.Type() == reflect.TypeOf(time.Duration(0)) {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.Int, reflect.Int64:
+			f.SetInt(f.Int() + sv.Field(i).Int())
 		}
 	}
 }
