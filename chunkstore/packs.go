@@ -132,6 +132,22 @@ func packValue(name string, off, n int64) []byte {
 	return append(v, name...)
 }
 
+// inOlderPack reports whether chunk id's index entry names a pack whose
+// name sorts before name.
+func inOlderPack(txn *badger.Txn, id recipe.ChunkID, name string) (bool, error) {
+	item, err := txn.Get(chunkKey(id))
+	if err != nil || item.ValueSize() != packValueLen {
+		return false, err
+	}
+	older := false
+	err = item.Value(func(v []byte) error {
+		loc, ok := packLocOf(v)
+		older = ok && loc.pack < name
+		return nil
+	})
+	return older, err
+}
+
 // packLoc is a packed chunk's location.
 type packLoc struct {
 	pack     string
@@ -452,8 +468,13 @@ func (s *Store) learnFossilPacks(ctx context.Context) error {
 
 // learnPack indexes the entries of pack name; with a non-zero stamp (a
 // pack this node just wrote) each gets that stamp and replaces any entry,
-// otherwise only absent entries are added, without a stamp (not fresh: a
-// write relying on one checks the pack first).
+// otherwise an entry is added, without a stamp (not fresh: a write relying
+// on one checks the pack first), where the chunk has none or only one in
+// an older pack (by name, which starts with its writer's clock): a chunk
+// in two packs is read from the newer, so a node whose entry names a pack
+// GC has since deleted (the chunk was dead for a while, then written
+// again into a new pack by another node) finds the new copy instead of
+// answering "not in the cluster" (seen in WritersDuringGCPacks).
 func (s *Store) learnPack(name string, entries []PackEntry, stamp time.Time) error {
 	var st []byte
 	if !stamp.IsZero() {
@@ -472,7 +493,17 @@ func (s *Store) learnPack(name string, entries []PackEntry, stamp time.Time) err
 					return err
 				}
 				if had && st == nil {
-					continue
+					older, err := inOlderPack(txn, e.ID, name)
+					if err != nil {
+						return err
+					}
+					if !older {
+						continue
+					}
+					// The old pack's stamp is not this one's.
+					if err := txn.Delete(stampKey(e.ID)); err != nil {
+						return err
+					}
 				}
 				if err := txn.Set(chunkKey(e.ID), packValue(name, e.Off, e.Len)); err != nil {
 					return err
