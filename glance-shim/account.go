@@ -24,12 +24,9 @@ func (q *request) handleAccount() error {
 	ctx := q.r.Context()
 	switch q.r.Method {
 	case http.MethodHead, http.MethodGet:
-		var lr listRequest
-		if q.r.Method == http.MethodGet {
-			var err error
-			if lr, err = parseListing(q.r); err != nil {
-				return htmlError(err) // the account server's 400s are text/html
-			}
+		lr, err := q.getListing()
+		if err != nil {
+			return htmlError(err) // the account server's 400s are text/html
 		}
 		info, err := q.s.backend.Account(ctx, q.p.Account)
 		if err != nil {
@@ -37,9 +34,7 @@ func (q *request) handleAccount() error {
 		}
 		q.accountHeaders(info)
 		if q.r.Method == http.MethodHead {
-			q.w.Header().Set("Content-Type", q.headListingContentType())
-			q.varyAccept()
-			q.writeEmpty(http.StatusNoContent)
+			q.writeListingHead()
 			return nil
 		}
 		var cs []ContainerInfo

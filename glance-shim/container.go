@@ -1,6 +1,8 @@
 package glanceshim
 
 import (
+	"context"
+	"maps"
 	"net/http"
 	"strings"
 )
@@ -21,12 +23,9 @@ func (q *request) handleContainer() error {
 	}
 	switch q.r.Method {
 	case http.MethodHead, http.MethodGet:
-		var lr listRequest
-		if q.r.Method == http.MethodGet {
-			var err error
-			if lr, err = parseListing(q.r); err != nil {
-				return err
-			}
+		lr, err := q.getListing()
+		if err != nil {
+			return err
 		}
 		info, err := q.s.backend.Container(ctx, a, c)
 		if err != nil {
@@ -42,9 +41,7 @@ func (q *request) handleContainer() error {
 		}
 		q.containerHeaders(info)
 		if q.r.Method == http.MethodHead {
-			q.w.Header().Set("Content-Type", q.headListingContentType())
-			q.varyAccept()
-			q.writeEmpty(http.StatusNoContent)
+			q.writeListingHead()
 			return nil
 		}
 		var objs []ObjectInfo
@@ -62,20 +59,8 @@ func (q *request) handleContainer() error {
 	}
 	switch q.r.Method {
 	case http.MethodPut:
-		if err := q.checkPolicy(); err != nil {
-			return err
-		}
-		if err := q.checkContainerQuotaHeaders(); err != nil {
-			return err
-		}
-		meta, err := q.containerMeta(false)
+		meta, err := q.containerWriteMeta(ctx, false, vmeta)
 		if err != nil {
-			return err
-		}
-		for k, v := range vmeta {
-			meta[k] = v
-		}
-		if err := q.checkContainerOverallMeta(ctx, meta); err != nil {
 			return err
 		}
 		created, err := q.s.backend.PutContainer(ctx, a, c, meta)
@@ -89,22 +74,8 @@ func (q *request) handleContainer() error {
 		}
 		return nil
 	case http.MethodPost:
-		if q.r.Header.Get("X-Storage-Policy") != "" {
-			if err := q.checkPolicy(); err != nil {
-				return err
-			}
-		}
-		if err := q.checkContainerQuotaHeaders(); err != nil {
-			return err
-		}
-		meta, err := q.containerMeta(true)
+		meta, err := q.containerWriteMeta(ctx, true, vmeta)
 		if err != nil {
-			return err
-		}
-		for k, v := range vmeta {
-			meta[k] = v
-		}
-		if err := q.checkContainerOverallMeta(ctx, meta); err != nil {
 			return err
 		}
 		if err := q.s.backend.PostContainer(ctx, a, c, meta); err != nil {
@@ -121,6 +92,28 @@ func (q *request) handleContainer() error {
 	}
 	q.w.Header().Set("Allow", corsMethods) // Swift's allowed_methods (cors.go)
 	return httpErr(http.StatusMethodNotAllowed, "")
+}
+
+// containerWriteMeta checks a container PUT or POST (post) in Swift's
+// order, X-Storage-Policy (no header passes), the quota headers, then
+// the metadata with the versioning headers vmeta merged in, and returns
+// that metadata for the Backend (containerMeta's).
+func (q *request) containerWriteMeta(ctx context.Context, post bool, vmeta map[string]string) (map[string]string, error) {
+	if err := q.checkPolicy(); err != nil {
+		return nil, err
+	}
+	if err := q.checkContainerQuotaHeaders(); err != nil {
+		return nil, err
+	}
+	meta, err := q.containerMeta(post)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(meta, vmeta)
+	if err := q.checkContainerOverallMeta(ctx, meta); err != nil {
+		return nil, err
+	}
+	return meta, nil
 }
 
 // checkPolicy accepts X-Storage-Policy naming the one policy (Swift: 400

@@ -135,36 +135,20 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 	var b bytes.Buffer
 	switch f {
 	case formatJSON:
-		// Python's json.dumps of Swift's records, in their key order.
-		b.WriteByte('[')
-		for i, o := range objs {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			if o.Subdir != "" {
-				b.WriteString(`{"subdir": `)
-				pyJSONString(&b, o.Subdir)
-				b.WriteByte('}')
-				continue
-			}
-			hash := o.ETag
-			if o.SLOManifest != nil { // as slo.py's container listing
-				hash = md5Hex(o.SLOManifest)
-			}
+		writeJSONListing(&b, objs, func(o ObjectInfo) string { return o.Subdir }, func(b *bytes.Buffer, o ObjectInfo) {
 			b.WriteString(`{"bytes": ` + itoa(o.Size) + `, "hash": `)
-			pyJSONString(&b, hash)
+			pyJSONString(b, listingHash(o))
 			b.WriteString(`, "name": `)
-			pyJSONString(&b, o.Name)
+			pyJSONString(b, o.Name)
 			b.WriteString(`, "content_type": `)
-			pyJSONString(&b, listingContentType(o.ContentType))
+			pyJSONString(b, listingContentType(o.ContentType))
 			b.WriteString(`, "last_modified": "` + isoTime(o.Timestamp) + `"`)
 			if o.SLOManifest != nil {
 				b.WriteString(`, "slo_etag": `)
-				pyJSONString(&b, `"`+o.ETag+`"`)
+				pyJSONString(b, `"`+o.ETag+`"`)
 			}
 			b.WriteByte('}')
-		}
-		b.WriteByte(']')
+		})
 		return b.Bytes(), true
 	case formatXML, formatTextXML:
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
@@ -178,11 +162,7 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 				b.WriteString(`<subdir name="` + xmlAttrEscape(o.Subdir) + `"><name>` + xmlEscape(o.Subdir) + `</name></subdir>`)
 				continue
 			}
-			hash := o.ETag
-			if o.SLOManifest != nil { // as slo.py's container listing
-				hash = md5Hex(o.SLOManifest)
-			}
-			b.WriteString("<object><name>" + xmlEscape(o.Name) + "</name><hash>" + hash +
+			b.WriteString("<object><name>" + xmlEscape(o.Name) + "</name><hash>" + listingHash(o) +
 				"</hash><bytes>" + itoa(o.Size) + "</bytes><content_type>" + xmlEscape(listingContentType(o.ContentType)) +
 				"</content_type><last_modified>" + isoTime(o.Timestamp) + "</last_modified></object>")
 		}
@@ -209,23 +189,12 @@ func renderContainers(f listFormat, account string, cs []ContainerInfo) ([]byte,
 	var b bytes.Buffer
 	switch f {
 	case formatJSON:
-		b.WriteByte('[')
-		for i, c := range cs {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			if c.Subdir != "" {
-				b.WriteString(`{"subdir": `)
-				pyJSONString(&b, c.Subdir)
-				b.WriteByte('}')
-				continue
-			}
+		writeJSONListing(&b, cs, func(c ContainerInfo) string { return c.Subdir }, func(b *bytes.Buffer, c ContainerInfo) {
 			b.WriteString(`{"name": `)
-			pyJSONString(&b, c.Name)
+			pyJSONString(b, c.Name)
 			b.WriteString(`, "count": ` + itoa(c.Objects) + `, "bytes": ` + itoa(c.Bytes) +
 				`, "last_modified": "` + isoTime(c.Modified) + `"}`)
-		}
-		b.WriteByte(']')
+		})
 		return b.Bytes(), true
 	case formatXML, formatTextXML:
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
@@ -250,6 +219,36 @@ func renderContainers(f listFormat, account string, cs []ContainerInfo) ([]byte,
 		b.WriteByte('\n')
 	}
 	return b.Bytes(), true
+}
+
+// listingHash is an object's hash in a container listing: its ETag, or
+// for an SLO manifest the MD5 of the manifest as slo.py lists it.
+func listingHash(o ObjectInfo) string {
+	if o.SLOManifest != nil {
+		return md5Hex(o.SLOManifest)
+	}
+	return o.ETag
+}
+
+// writeJSONListing writes recs to b as Python's json.dumps writes
+// Swift's listing records, in their key order: a JSON array, ", "
+// between the records, {"subdir": NAME} for a record whose subdir is not
+// empty, record's JSON object for the others.
+func writeJSONListing[T any](b *bytes.Buffer, recs []T, subdir func(T) string, record func(*bytes.Buffer, T)) {
+	b.WriteByte('[')
+	for i, r := range recs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if d := subdir(r); d != "" {
+			b.WriteString(`{"subdir": `)
+			pyJSONString(b, d)
+			b.WriteByte('}')
+			continue
+		}
+		record(b, r)
+	}
+	b.WriteByte(']')
 }
 
 // xmlEscape escapes XML text as Python's ElementTree does (Swift's
@@ -285,6 +284,16 @@ func listingContentType(ct string) string {
 	return out
 }
 
+// getListing parses the listing parameters of an account or container
+// GET (parseListing's errors); a HEAD gets the zero listRequest, as its
+// parameters only pick the Content-Type (writeListingHead).
+func (q *request) getListing() (listRequest, error) {
+	if q.r.Method != http.MethodGet {
+		return listRequest{}, nil
+	}
+	return parseListing(q.r)
+}
+
 // headListingContentType is the Content-Type of a HEAD of an account or
 // container: the listing's, as Swift's listing_formats sets it for HEAD
 // too (plain text when format= is bad: HEAD has no body to refuse).
@@ -294,6 +303,14 @@ func (q *request) headListingContentType() string {
 		return formatPlain.contentType()
 	}
 	return lr.format.contentType()
+}
+
+// writeListingHead answers a HEAD of an account or container, its
+// headers already set: 204 with the listing's Content-Type and Vary.
+func (q *request) writeListingHead() {
+	q.w.Header().Set("Content-Type", q.headListingContentType())
+	q.varyAccept()
+	q.writeEmpty(http.StatusNoContent)
 }
 
 // writeListing sends a rendered listing (200), or 204 for an empty plain
