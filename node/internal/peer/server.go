@@ -117,16 +117,26 @@ func NewServer(cfg ServerConfig, chunks ChunkStore, records RecordStore, op Oper
 	}
 	s := &Server{cfg: cfg, chunks: chunks, records: records, op: op, log: log.Named("peer"),
 		streams: make(chan struct{}, cfg.MaxStreams), mux: http.NewServeMux(), replay: newReplayCache(ReplayCacheSize)}
-	s.mux.HandleFunc("POST /peer/v1/records", s.pushRecords)
-	s.mux.HandleFunc("GET /peer/v1/records/digest", s.digest)
-	s.mux.HandleFunc("POST /peer/v1/records/fetch", s.fetchRecords)
-	s.mux.HandleFunc("POST /peer/v1/have", s.have)
-	s.mux.HandleFunc("POST /peer/v1/chunks", s.chunkStream)
-	s.mux.HandleFunc("POST /peer/v1/obtain", s.obtain)
-	s.mux.HandleFunc("GET /peer/v1/status", s.status)
-	s.mux.HandleFunc("GET /peer/v1/plan", s.plan)
-	s.mux.HandleFunc("POST /peer/v1/place", s.place)
+	hasRecords, hasChunks, hasOp := records != nil, chunks != nil, op != nil
+	s.mux.HandleFunc("POST /peer/v1/records", s.needs(hasRecords, s.pushRecords))
+	s.mux.HandleFunc("GET /peer/v1/records/digest", s.needs(hasRecords, s.digest))
+	s.mux.HandleFunc("POST /peer/v1/records/fetch", s.needs(hasRecords, s.fetchRecords))
+	s.mux.HandleFunc("POST /peer/v1/have", s.needs(hasChunks, s.have))
+	s.mux.HandleFunc("POST /peer/v1/chunks", s.needs(hasChunks, s.chunkStream))
+	s.mux.HandleFunc("POST /peer/v1/obtain", s.needs(hasChunks && cfg.Obtain != nil, s.obtain))
+	s.mux.HandleFunc("GET /peer/v1/status", s.needs(hasOp, s.status))
+	s.mux.HandleFunc("GET /peer/v1/plan", s.needs(hasOp, s.plan))
+	s.mux.HandleFunc("POST /peer/v1/place", s.needs(hasOp, s.place))
 	return s, nil
+}
+
+// needs is h when this node has the service h uses (ok), else a handler
+// that answers 503 (errUnavailable) to every request.
+func (s *Server) needs(ok bool, h http.HandlerFunc) http.HandlerFunc {
+	if ok {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) { s.fail(w, r, errUnavailable) }
 }
 
 // SentStats returns the stored chunk bytes sent, per requesting region.
@@ -289,10 +299,6 @@ var ErrBusy = errors.New("peer: busy")
 var ErrNotFound = errors.New("peer: not found")
 
 func (s *Server) pushRecords(w http.ResponseWriter, r *http.Request) {
-	if s.records == nil {
-		s.fail(w, r, errUnavailable)
-		return
-	}
 	var recs []WireRecord
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRecordBytes))
 	for {
@@ -315,10 +321,6 @@ func (s *Server) pushRecords(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) digest(w http.ResponseWriter, r *http.Request) {
-	if s.records == nil {
-		s.fail(w, r, errUnavailable)
-		return
-	}
 	d, err := s.records.Digest(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -331,10 +333,6 @@ func (s *Server) digest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) fetchRecords(w http.ResponseWriter, r *http.Request) {
-	if s.records == nil {
-		s.fail(w, r, errUnavailable)
-		return
-	}
 	var req struct {
 		Buckets []int `json:"buckets"`
 	}
@@ -364,10 +362,6 @@ func (s *Server) fetchRecords(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) have(w http.ResponseWriter, r *http.Request) {
-	if s.chunks == nil {
-		s.fail(w, r, errUnavailable)
-		return
-	}
 	ids, err := decodeIDs(r.Body)
 	if err != nil {
 		s.fail(w, r, badRequest{err})
@@ -383,10 +377,6 @@ func (s *Server) have(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
-	if s.chunks == nil {
-		s.fail(w, r, errUnavailable)
-		return
-	}
 	ids, err := decodeIDs(r.Body)
 	if err != nil {
 		s.fail(w, r, badRequest{err})
@@ -443,10 +433,6 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 // not be obtained is a not-held frame. No stream slot is taken: the
 // request mostly waits for this node's own fetch.
 func (s *Server) obtain(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.Obtain == nil || s.chunks == nil {
-		s.fail(w, r, errUnavailable)
-		return
-	}
 	from := caller(r)
 	if from != s.cfg.Region {
 		s.fail(w, r, fmt.Errorf("%w: obtain from region %q: only nodes of region %q may ask", errForbidden, from, s.cfg.Region))
@@ -488,10 +474,6 @@ func (s *Server) obtain(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	if s.op == nil {
-		s.fail(w, r, errUnavailable)
-		return
-	}
 	v, err := s.op.Status(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -501,13 +483,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 }
 
 // opObject returns the ?object=ACCOUNT/CONTAINER/OBJECT of an operator
-// request, or answers the request (503 without an operator, 400 for a
-// malformed name) and returns false.
+// request, or answers the request (400 for a malformed name) and returns
+// false.
 func (s *Server) opObject(w http.ResponseWriter, r *http.Request) (string, bool) {
-	if s.op == nil {
-		s.fail(w, r, errUnavailable)
-		return "", false
-	}
 	obj := r.URL.Query().Get("object")
 	if strings.Count(obj, "/") < 2 {
 		s.fail(w, r, badRequest{errors.New("object must be ACCOUNT/CONTAINER/OBJECT")})
