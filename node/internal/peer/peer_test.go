@@ -324,3 +324,59 @@ func TestWarmOpensIdleConnections(t *testing.T) {
 		t.Fatalf("%d connections after two more requests, want the 2 warm ones reused", dials)
 	}
 }
+
+// TestMissingServiceAnswers503: an endpoint whose service the node lacks
+// (records, chunks, the operator or Obtain nil in NewServer) answers 503,
+// and one whose service it has does not, even for a malformed request.
+func TestMissingServiceAnswers503(t *testing.T) {
+	ctx := t.Context()
+	id := recipe.ChunkID{1}
+	chunksOnly, err := NewServer(ServerConfig{Secret: secret, Region: "a"}, openStore(t), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nothing, err := NewServer(ServerConfig{Secret: secret, Region: "a"}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, "a", secret)
+	calls := []struct {
+		name string
+		call func(base string) error
+	}{
+		{"have", func(base string) error { _, err := c.Have(ctx, base, []recipe.ChunkID{id}); return err }},
+		{"chunks", func(base string) error {
+			return c.FetchChunks(ctx, base, "a", []recipe.ChunkID{id}, func(recipe.ChunkID, chunkstore.Stored, error) error { return nil })
+		}},
+		{"obtain", func(base string) error {
+			return c.Obtain(ctx, base, []recipe.ChunkID{id}, []uint32{1}, func(recipe.ChunkID, chunkstore.Stored, error) error { return nil })
+		}},
+		{"records", func(base string) error { _, err := c.PushRecords(ctx, base, nil); return err }},
+		{"digest", func(base string) error { _, err := c.Digest(ctx, base); return err }},
+		{"fetch", func(base string) error {
+			return c.Records(ctx, base, []int{0}, func(WireRecord) error { return nil })
+		}},
+		{"status", func(base string) error { var v any; return c.Status(ctx, base, &v) }},
+		{"plan", func(base string) error { var v any; return c.Plan(ctx, base, "a/c/o", &v) }},
+		{"place", func(base string) error { return c.Place(ctx, base, "a/c/o") }},
+	}
+	for _, tc := range []struct {
+		name  string
+		srv   *Server
+		avail map[string]bool // endpoints whose service the server has
+	}{
+		{"chunks only", chunksOnly, map[string]bool{"have": true, "chunks": true}},
+		{"nothing", nothing, nil},
+	} {
+		hs := httptest.NewServer(tc.srv)
+		for _, call := range calls {
+			err := call.call(hs.URL)
+			var se *StatusError
+			got503 := errors.As(err, &se) && se.Code == http.StatusServiceUnavailable
+			if got503 == tc.avail[call.name] {
+				t.Errorf("%s: %s: %v (want 503: %v)", tc.name, call.name, err, !tc.avail[call.name])
+			}
+		}
+		hs.Close()
+	}
+}
