@@ -173,34 +173,19 @@ func (s *Service) Container(ctx context.Context, account, container string) (gla
 // that commits while the check runs rewrites the container's write mark,
 // which the check reads (namespace.Txn.Stats), so the check runs again.
 func (s *Service) DeleteContainer(ctx context.Context, account, container string) error {
-	var tomb *namespace.Record
 	k := namespace.ContainerKey(account, container)
-	if err := k.Validate(); err != nil {
-		return notFound(err)
-	}
-	unlock := s.commits.lock(k.Bytes())
-	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
-		cur, err := t.Get(k)
-		if err != nil {
-			return err
-		}
-		if cur.Deleted {
-			return fmt.Errorf("%w: %v (deleted)", namespace.ErrNotFound, k)
-		}
+	tomb, err := s.updateLive(ctx, k, func(t *namespace.Txn, cur *namespace.Record) (*namespace.Record, error) {
 		st, err := t.Stats(account, container)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if st.Objects > 0 {
-			return fmt.Errorf("%w: %s/%s holds %d objects", glanceshim.ErrContainerNotEmpty, account, container, st.Objects)
+			return nil, fmt.Errorf("%w: %s/%s holds %d objects", glanceshim.ErrContainerNotEmpty, account, container, st.Objects)
 		}
-		tomb = &namespace.Record{Key: k, Timestamp: s.ns.Now(), Region: s.ns.Region(), Deleted: true, Created: cur.Created}
-		_, err = t.Apply(tomb)
-		return err
+		return &namespace.Record{Key: k, Timestamp: s.ns.Now(), Region: s.ns.Region(), Deleted: true, Created: cur.Created}, nil
 	})
-	unlock()
 	if err != nil {
-		return noSpace(notFound(err))
+		return err
 	}
 	return s.replicate(ctx, tomb)
 }
@@ -209,10 +194,26 @@ func (s *Service) DeleteContainer(ctx context.Context, account, container string
 // timestamp, in one transaction, and returns the record written;
 // ErrNotFound if there is none.
 func (s *Service) modify(ctx context.Context, k namespace.Key, fn func(r *namespace.Record) error) (*namespace.Record, error) {
-	var rec *namespace.Record
+	return s.updateLive(ctx, k, func(_ *namespace.Txn, cur *namespace.Record) (*namespace.Record, error) {
+		rec := cur.Clone()
+		rec.Timestamp, rec.Region = s.ns.Now(), s.ns.Region()
+		if err := fn(rec); err != nil {
+			return nil, err
+		}
+		return rec, nil
+	})
+}
+
+// updateLive writes the record next returns for the live record cur at
+// k (next may read more through t, or refuse with an error), in one
+// namespace transaction under k's commit lock, and returns it. Errors:
+// ErrNotFound (notFound's) if k is invalid, absent or deleted, the
+// store's ErrNoSpace mapped by noSpace, next's.
+func (s *Service) updateLive(ctx context.Context, k namespace.Key, next func(t *namespace.Txn, cur *namespace.Record) (*namespace.Record, error)) (*namespace.Record, error) {
 	if err := k.Validate(); err != nil {
 		return nil, notFound(err)
 	}
+	var rec *namespace.Record
 	unlock := s.commits.lock(k.Bytes())
 	defer unlock()
 	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
@@ -223,9 +224,7 @@ func (s *Service) modify(ctx context.Context, k namespace.Key, fn func(r *namesp
 		if cur.Deleted {
 			return fmt.Errorf("%w: %v (deleted)", namespace.ErrNotFound, k)
 		}
-		rec = cur.Clone()
-		rec.Timestamp, rec.Region = s.ns.Now(), s.ns.Region()
-		if err := fn(rec); err != nil {
+		if rec, err = next(t, cur); err != nil {
 			return err
 		}
 		_, err = t.Apply(rec)

@@ -325,26 +325,11 @@ func (c *countingReadCloser) Close() error { return c.rc.Close() }
 // chunks stay until GC finds them unreferenced.
 func (s *Service) DeleteObject(ctx context.Context, account, container, object string) error {
 	k := namespace.ObjectKey(account, container, object)
-	var tomb *namespace.Record
-	if err := k.Validate(); err != nil {
-		return notFound(err)
-	}
-	unlock := s.commits.lock(k.Bytes())
-	err := s.ns.Update(ctx, func(t *namespace.Txn) error {
-		cur, err := t.Get(k)
-		if err != nil {
-			return err
-		}
-		if cur.Deleted {
-			return fmt.Errorf("%w: %v (deleted)", namespace.ErrNotFound, k)
-		}
-		tomb = &namespace.Record{Key: k, Timestamp: s.ns.Now(), Region: s.ns.Region(), Deleted: true}
-		_, err = t.Apply(tomb)
-		return err
+	tomb, err := s.updateLive(ctx, k, func(*namespace.Txn, *namespace.Record) (*namespace.Record, error) {
+		return &namespace.Record{Key: k, Timestamp: s.ns.Now(), Region: s.ns.Region(), Deleted: true}, nil
 	})
-	unlock()
 	if err != nil {
-		return noSpace(notFound(err))
+		return err
 	}
 	s.metrics.Deletes.Add(1)
 	return s.replicate(ctx, tomb)
