@@ -537,6 +537,21 @@ func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
 	return nil
 }
 
+// lookupNow is lookup of chunk id at the current time in a read-only
+// transaction: whether its index entry exists, and whether its stamp is
+// fresh (younger than TouchAfter).
+func (s *Store) lookupNow(id recipe.ChunkID) (found, fresh bool, err error) {
+	err = s.db.View(func(txn *badger.Txn) error {
+		var err error
+		found, fresh, err = s.lookup(txn, chunkKey(id), stampKey(id), s.now())
+		return err
+	})
+	if err != nil {
+		return false, false, fmt.Errorf("chunkstore: lookup %s: %w", id.Short(), err)
+	}
+	return found, fresh, nil
+}
+
 // present reports whether chunk id is stored and may be relied on by a
 // write: if its stamp is older than TouchAfter (or missing), it is
 // re-stamped in a transaction that reads the chunk key, so that a
@@ -550,20 +565,15 @@ func (s *Store) present(ctx context.Context, p *Pin, id recipe.ChunkID) (bool, e
 	if s.cluster != nil {
 		return s.clusterPresent(ctx, id)
 	}
-	ck, sk := chunkKey(id), stampKey(id)
 	// Fast path, a read-only transaction: absent, or present and fresh.
-	var found, fresh bool
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		found, fresh, err = s.lookup(txn, ck, sk, s.now())
-		return err
-	})
+	found, fresh, err := s.lookupNow(id)
 	if err != nil {
-		return false, fmt.Errorf("chunkstore: lookup %s: %w", id.Short(), err)
+		return false, err
 	}
 	if !found || fresh {
 		return found, nil
 	}
+	ck, sk := chunkKey(id), stampKey(id)
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return false, err

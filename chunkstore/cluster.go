@@ -196,15 +196,9 @@ func (s *Store) clusterPresent(ctx context.Context, id recipe.ChunkID) (bool, er
 	if s.suspect.has(id) {
 		return false, nil
 	}
-	ck, sk := chunkKey(id), stampKey(id)
-	var found, fresh bool
-	err := s.db.View(func(txn *badger.Txn) error {
-		var err error
-		found, fresh, err = s.lookup(txn, ck, sk, s.now())
-		return err
-	})
+	found, fresh, err := s.lookupNow(id)
 	if err != nil {
-		return false, fmt.Errorf("chunkstore: lookup %s: %w", id.Short(), err)
+		return false, err
 	}
 	if found && fresh {
 		return true, nil
