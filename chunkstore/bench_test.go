@@ -313,34 +313,19 @@ func BenchmarkRSS4GiB(b *testing.B) {
 func BenchmarkStages(b *testing.B) {
 	data := testData(4, benchSize)
 	cfg := ChunkingConfig{}.Normalize()
-	b.Run("chunker", func(b *testing.B) {
-		b.SetBytes(benchSize)
-		buf := make([]byte, 0, cfg.MaxSize)
-		m := startCPU(b)
-		defer func() { m.report(b, int64(b.N)*benchSize) }()
-		for i := 0; i < b.N; i++ {
-			ch := cfg.newChunker(bytes.NewReader(data))
-			for {
-				if _, err := ch.Next(buf); err != nil {
-					break
+	for _, impl := range []string{"chunker", "cutter"} {
+		b.Run(impl, func(b *testing.B) {
+			b.SetBytes(benchSize)
+			buf := make([]byte, 0, cfg.MaxSize)
+			m := startCPU(b)
+			defer func() { m.report(b, int64(b.N)*benchSize) }()
+			for i := 0; i < b.N; i++ {
+				next := splitter(cfg, impl, data, buf)
+				for next() == nil {
 				}
 			}
-		}
-	})
-	b.Run("cutter", func(b *testing.B) {
-		b.SetBytes(benchSize)
-		buf := make([]byte, 0, cfg.MaxSize)
-		m := startCPU(b)
-		defer func() { m.report(b, int64(b.N)*benchSize) }()
-		for i := 0; i < b.N; i++ {
-			ch := cfg.newCutter(bytes.NewReader(data))
-			for {
-				if _, err := ch.Next(buf); err != nil {
-					break
-				}
-			}
-		}
-	})
+		})
+	}
 	b.Run("md5", func(b *testing.B) {
 		b.SetBytes(benchSize)
 		for i := 0; i < b.N; i++ {
@@ -411,18 +396,23 @@ func BenchmarkCutImage(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			m := startCPU(b)
 			for i := 0; i < b.N; i++ {
-				var next func() error
-				if impl == "chunker" {
-					ch := cfg.newChunker(bytes.NewReader(data))
-					next = func() error { _, err := ch.Next(buf); return err }
-				} else {
-					ct := cfg.newCutter(bytes.NewReader(data))
-					next = func() error { _, err := ct.Next(buf); return err }
-				}
+				next := splitter(cfg, impl, data, buf)
 				for next() == nil {
 				}
 			}
 			m.report(b, int64(b.N)*int64(len(data)))
 		})
 	}
+}
+
+// splitter returns the step that cuts the next chunk of data into buf
+// with impl, "chunker" (restic/chunker) or "cutter"; it returns io.EOF
+// after the last chunk.
+func splitter(cfg ChunkingConfig, impl string, data, buf []byte) func() error {
+	if impl == "chunker" {
+		ch := cfg.newChunker(bytes.NewReader(data))
+		return func() error { _, err := ch.Next(buf); return err }
+	}
+	ct := cfg.newCutter(bytes.NewReader(data))
+	return func() error { _, err := ct.Next(buf); return err }
 }
