@@ -320,12 +320,9 @@ func (r *run) old(ctx context.Context, container string, row listed) (isOld bool
 	if !row.modified.Before(r.cutoff) {
 		return false, info{}, false, nil // the listing's time is a lower bound
 	}
-	in, err = r.c.sw.head(ctx, container, row.name)
-	if errors.Is(err, errNotFound) {
-		return false, in, true, nil
-	}
-	if err != nil {
-		return false, in, false, err
+	in, gone, err = r.head(ctx, container, row.name)
+	if gone || err != nil {
+		return false, in, gone, err
 	}
 	if !in.touch.Before(r.cutoff) {
 		r.add(func(st *Stats) { st.Touched++ })
@@ -344,22 +341,7 @@ func (r *run) each(ctx context.Context, k Kind, fossil bool, fn func(ctx context
 	outer.SetLimit(listConcurrency)
 	for _, cont := range r.c.cfg.Layout.shardContainers(k, fossil) {
 		outer.Go(func() error {
-			return r.c.sw.list(ctx, cont, func(rows []listed) error {
-				g, gctx := errgroup.WithContext(ctx)
-				for _, row := range rows {
-					if err := r.sem.Acquire(gctx, 1); err != nil {
-						break // gctx is done: g.Wait returns why
-					}
-					g.Go(func() error {
-						defer r.sem.Release(1)
-						return fn(gctx, cont, row)
-					})
-				}
-				if err := g.Wait(); err != nil {
-					return err
-				}
-				return ctx.Err()
-			})
+			return r.eachIn(ctx, cont, func(ctx context.Context, row listed) error { return fn(ctx, cont, row) })
 		})
 	}
 	return outer.Wait()
@@ -454,14 +436,8 @@ func (r *run) fossils(ctx context.Context, k Kind) error {
 			}
 			isMarked = r.marked(id)
 		}
-		if !isMarked && !row.modified.Before(r.cutoff) {
-			return nil // young fossil: next run
-		}
-		in, err := r.c.sw.head(ctx, cont, row.name)
-		if errors.Is(err, errNotFound) {
-			return nil
-		}
-		if err != nil {
+		in, skip, err := r.headFossil(ctx, cont, row, isMarked)
+		if skip || err != nil {
 			return err
 		}
 		if isMarked {
@@ -477,10 +453,7 @@ func (r *run) fossils(ctx context.Context, k Kind) error {
 			}
 			return err
 		}
-		if !in.touch.Before(r.cutoff) {
-			return nil // re-made since it was listed
-		}
-		if deleted, err := r.deleteFossil(ctx, cont, row.name, in.tag); !deleted {
+		if deleted, err := r.deleteFossil(ctx, cont, row.name, in); !deleted {
 			return err
 		}
 		r.add(func(st *Stats) {
@@ -495,11 +468,36 @@ func (r *run) fossils(ctx context.Context, k Kind) error {
 	})
 }
 
-// deleteFossil deletes fossil container/name if it still carries tag:
-// deleted is false, with a nil error, when it changed (a conflict,
-// counted) or is gone.
-func (r *run) deleteFossil(ctx context.Context, container, name string, tag int64) (deleted bool, err error) {
-	err = r.c.sw.deleteIf(ctx, container, name, tag)
+// head HEADs container/name; gone is true, with a nil error, when it is
+// not there (404: moved or deleted since it was listed).
+func (r *run) head(ctx context.Context, container, name string) (in info, gone bool, err error) {
+	in, err = r.c.sw.head(ctx, container, name)
+	if errors.Is(err, errNotFound) {
+		return in, true, nil
+	}
+	return in, false, err
+}
+
+// headFossil HEADs a fossil listed in container with row that this run
+// acts on: a marked one (to move back) or one listed older than the
+// cutoff (to delete). skip is true, with a nil error, for a young
+// unmarked fossil (the next run's) or one gone since it was listed.
+func (r *run) headFossil(ctx context.Context, container string, row listed, marked bool) (in info, skip bool, err error) {
+	if !marked && !row.modified.Before(r.cutoff) {
+		return info{}, true, nil // young fossil: next run
+	}
+	return r.head(ctx, container, row.name)
+}
+
+// deleteFossil deletes unmarked fossil container/name, as HEAD found it
+// (in), if it is older than the cutoff by its touch time and still
+// carries in's tag: deleted is false, with a nil error, when it was
+// re-made since it was listed, changed (a conflict, counted) or is gone.
+func (r *run) deleteFossil(ctx context.Context, container, name string, in info) (deleted bool, err error) {
+	if !in.touch.Before(r.cutoff) {
+		return false, nil // re-made since it was listed
+	}
+	err = r.c.sw.deleteIf(ctx, container, name, in.tag)
 	switch {
 	case errors.Is(err, errChanged):
 		r.add(func(st *Stats) { st.Conflicts++ })

@@ -103,14 +103,8 @@ func (r *run) packFossils(ctx context.Context) error {
 			return err
 		}
 		marked, _ := r.packMarked(entries)
-		if !marked && !row.modified.Before(r.cutoff) {
-			return nil // young fossil: next run
-		}
-		in, err := r.c.sw.head(ctx, cont, row.name)
-		if errors.Is(err, errNotFound) {
-			return nil
-		}
-		if err != nil {
+		in, skip, err := r.headFossil(ctx, cont, row, marked)
+		if skip || err != nil {
 			return err
 		}
 		if marked {
@@ -125,10 +119,7 @@ func (r *run) packFossils(ctx context.Context) error {
 			}
 			return nil
 		}
-		if !in.touch.Before(r.cutoff) {
-			return nil // re-made since it was listed
-		}
-		if deleted, err := r.deleteFossil(ctx, cont, row.name, in.tag); !deleted {
+		if deleted, err := r.deleteFossil(ctx, cont, row.name, in); !deleted {
 			return err
 		}
 		r.add(func(st *Stats) { st.PackFossilsDeleted++; st.PackBytesDeleted += row.size })
@@ -156,11 +147,8 @@ func (r *run) moveIndex(ctx context.Context, name string, toLive bool) error {
 		src, dst = dst, src
 		extra = map[string]string{HeaderTouched: strconv.FormatInt(r.c.cfg.Now().Unix(), 10)}
 	}
-	in, err := r.c.sw.head(ctx, src, name)
-	if errors.Is(err, errNotFound) {
-		return nil
-	}
-	if err != nil {
+	in, gone, err := r.head(ctx, src, name)
+	if gone || err != nil {
 		return err
 	}
 	_, err = r.move(ctx, src, dst, name, in, extra)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -223,12 +222,6 @@ func testWritersDuringGCPacks(t *testing.T, srv *swifttest.Server, sc *gopherclo
 	if _, _, err := nodes[0].Write(ctx, bytes.NewReader(bytes.Join(pool[:12], nil))); err != nil {
 		t.Fatal(err)
 	}
-	type obj struct {
-		id   recipe.ID
-		data []byte
-	}
-	var mu sync.Mutex
-	live := map[string]obj{}
 	base := bytes.Join(pool[12:], nil)
 	recB, idB, err := nodes[0].Write(ctx, bytes.NewReader(base))
 	if err != nil {
@@ -237,87 +230,8 @@ func testWritersDuringGCPacks(t *testing.T, srv *swifttest.Server, sc *gopherclo
 	if err := r.commit(ctx, "base", recB, idB); err != nil {
 		t.Fatal(err)
 	}
-	live["base"] = obj{idB, base}
+	live := map[string]liveObj{"base": {idB, base}}
 
-	// The collectors' clock runs a grace ahead: every unmarked pack, the
-	// packs of writes not yet committed included, is old at once, so the
-	// runs move what writers are writing and relying on all the time
-	// (with the move replaced by a plain DELETE this test loses chunks:
-	// checked). Safety still holds: a fossil is deleted only a grace of
-	// the collectors' time after it was made, when the write that relied
-	// on it has long committed its record.
-	r.clk.advance(grace)
-	stopGC := racingCollectors(ctx, r, grace)
-
-	var wg sync.WaitGroup
-	werr := make(chan error, 2)
-	deadline := time.Now().Add(dur)
-	for w := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st := nodes[w]
-			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-			var mine []string
-			for i := 0; i < perWriter && time.Now().Before(deadline); i++ {
-				var parts [][]byte
-				for range 3 {
-					parts = append(parts, pool[rng.IntN(len(pool))])
-				}
-				parts = append(parts, random(8<<10))
-				data := bytes.Join(parts, nil)
-				name := fmt.Sprintf("w%d-%d", w, i)
-				rec, id, err := st.Write(ctx, bytes.NewReader(data))
-				if err == nil {
-					err = r.commit(ctx, name, rec, id)
-				}
-				if err != nil {
-					werr <- fmt.Errorf("write %s: %w", name, err)
-					return
-				}
-				mu.Lock()
-				live[name] = obj{id, data}
-				mu.Unlock()
-				mine = append(mine, name)
-				o := mine[rng.IntN(len(mine))]
-				mu.Lock()
-				want := live[o]
-				mu.Unlock()
-				if want.data != nil {
-					if got, err := readStore(ctx, st, want.id); err != nil || !bytes.Equal(got, want.data) {
-						werr <- fmt.Errorf("read back %s during GC: %v", o, err)
-						return
-					}
-				}
-				if rng.IntN(3) == 0 {
-					o := mine[rng.IntN(len(mine))]
-					mu.Lock()
-					_, ok := live[o]
-					delete(live, o)
-					mu.Unlock()
-					if ok {
-						if err := r.remove(ctx, o); err != nil {
-							werr <- err
-							return
-						}
-					}
-				}
-				time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
-			}
-		}()
-	}
-	wg.Wait()
-	total, runs, held, gcErrs := stopGC()
-	close(werr)
-	for err := range werr {
-		t.Error(err)
-	}
-	for _, err := range gcErrs {
-		t.Error(err)
-	}
-	if t.Failed() {
-		return
-	}
 	verify := func(when string) {
 		t.Helper()
 		fresh := packNode(t, srv, r, time.Second)
@@ -329,21 +243,34 @@ func testWritersDuringGCPacks(t *testing.T, srv *swifttest.Server, sc *gopherclo
 			}
 		}
 	}
-	verify("after the writes")
-	t.Logf("%d objects live; %d runs, %d found the lease held; totals %+v", len(live), runs, held, total)
-	if runs < 2 || total.PacksFossilized == 0 {
-		t.Errorf("GC did too little to test anything: %d runs, %+v", runs, total)
+	// The collectors' clock runs a grace ahead: every unmarked pack, the
+	// packs of writes not yet committed included, is old at once, so the
+	// runs move what writers are writing and relying on all the time
+	// (with the move replaced by a plain DELETE this test loses chunks:
+	// checked). Safety still holds: a fossil is deleted only a grace of
+	// the collectors' time after it was made, when the write that relied
+	// on it has long committed its record.
+	r.clk.advance(grace)
+	ok := raceWriters(t, r, grace, dur, perWriter, live, writer{
+		data: func(rng *rand.Rand) []byte {
+			var parts [][]byte
+			for range 3 {
+				parts = append(parts, pool[rng.IntN(len(pool))])
+			}
+			return bytes.Join(append(parts, random(8<<10)), nil)
+		},
+		write: func(ctx context.Context, w int, name string, data []byte) (recipe.ID, error) {
+			rec, id, err := nodes[w].Write(ctx, bytes.NewReader(data))
+			if err == nil {
+				err = r.commit(ctx, name, rec, id)
+			}
+			return id, err
+		},
+		read: func(ctx context.Context, w int, id recipe.ID) ([]byte, error) { return readStore(ctx, nodes[w], id) },
+	}, verify, func(st Stats) bool { return st.PacksFossilized > 0 })
+	if !ok {
+		return
 	}
-	c := r.collector("n1", 10*time.Second)
-	for i := range 2 {
-		r.clk.advance(2 * grace)
-		st, err := c.Run(ctx, grace)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("final run %d: %+v", i, st)
-	}
-	verify("after the final runs")
 	_, inLive := r.packsOf(ctx, false)
 	for name, o := range live {
 		rec, err := nodes[0].Recipe(ctx, o.id)

@@ -53,44 +53,102 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 	if _, _, err := r.putObj(ctx, bytes.Join(pool[:48], nil)); err != nil {
 		t.Fatal(err)
 	}
-	type obj struct {
-		id   recipe.ID
-		data []byte
-	}
-	var mu sync.Mutex
-	live := map[string]obj{}
 	baseID, err := r.write(ctx, "base", bytes.Join(pool[48:], nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	live["base"] = obj{baseID, bytes.Join(pool[48:], nil)}
+	live := map[string]liveObj{"base": {baseID, bytes.Join(pool[48:], nil)}}
 
+	verify := func(when string) {
+		t.Helper()
+		for name, o := range live {
+			if got, err := r.read(ctx, o.id); err != nil || !bytes.Equal(got, o.data) {
+				t.Errorf("%s: %s: %v", when, name, err)
+			}
+		}
+	}
+	ok := raceWriters(t, r, grace, dur, perWriter, live, writer{
+		data: func(rng *rand.Rand) []byte {
+			var parts [][]byte
+			for range 4 {
+				parts = append(parts, pool[rng.IntN(len(pool))])
+			}
+			return bytes.Join(append(parts, random(chunkSize/2)), nil)
+		},
+		write: func(ctx context.Context, _ int, name string, data []byte) (recipe.ID, error) {
+			return r.write(ctx, name, data)
+		},
+		read: func(ctx context.Context, _ int, id recipe.ID) ([]byte, error) { return r.read(ctx, id) },
+	}, verify, func(st Stats) bool { return st.ChunksFossilized > 0 })
+	if !ok {
+		return
+	}
+	for name, o := range live {
+		rec, err := r.getFallback(ctx, KindRecipe, o.id.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rc recipe.Recipe
+		if err := rc.UnmarshalBinary(rec); err != nil {
+			t.Fatal(err)
+		}
+		for _, ref := range rc.Refs {
+			if l, _ := r.where(ctx, KindChunk, ref.ID.String()); !l {
+				t.Errorf("%s: chunk %s not back in its container", name, ref.ID)
+			}
+		}
+	}
+}
+
+// liveObj is an object a test wrote and has not deleted: its recipe
+// and its data.
+type liveObj struct {
+	id   recipe.ID
+	data []byte
+}
+
+// writer is how raceWriters' writer w (0 or 1) makes, writes (as object
+// name, committed) and reads back an object.
+type writer struct {
+	data  func(rng *rand.Rand) []byte
+	write func(ctx context.Context, w int, name string, data []byte) (recipe.ID, error)
+	read  func(ctx context.Context, w int, id recipe.ID) ([]byte, error)
+}
+
+// raceWriters runs two writers against racingCollectors(grace) for dur
+// or perWriter objects each: each writes an object, reads back a random
+// earlier one of its own, deletes a random one of its own one time in
+// three and sleeps up to 100 ms. live holds the objects written before
+// and ends with those still live. Then it fails t with the writers' and
+// collectors' errors, calls verify("after the writes"), fails t if the
+// collectors did too little (did false for their summed counters), runs
+// GC twice more past the grace and calls verify("after the final
+// runs"). ok is false when it stopped early on a failure.
+func raceWriters(t *testing.T, r *region, grace, dur time.Duration, perWriter int, live map[string]liveObj,
+	wr writer, verify func(when string), did func(Stats) bool) (ok bool) {
+	t.Helper()
+	ctx := t.Context()
 	stopGC := racingCollectors(ctx, r, grace)
-
-	var wg sync.WaitGroup
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
 	werr := make(chan error, 2)
 	deadline := time.Now().Add(dur)
 	for w := range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 			var mine []string
 			for i := 0; i < perWriter && time.Now().Before(deadline); i++ {
-				var parts [][]byte
-				for range 4 {
-					parts = append(parts, pool[rng.IntN(len(pool))])
-				}
-				parts = append(parts, random(chunkSize/2))
-				data := bytes.Join(parts, nil)
+				data := wr.data(rng)
 				name := fmt.Sprintf("w%d-%d", w, i)
-				id, err := r.write(ctx, name, data)
+				id, err := wr.write(ctx, w, name, data)
 				if err != nil {
 					werr <- fmt.Errorf("write %s: %w", name, err)
 					return
 				}
 				mu.Lock()
-				live[name] = obj{id, data}
+				live[name] = liveObj{id, data}
 				mu.Unlock()
 				mine = append(mine, name)
 				// Read back a random earlier object of this writer
@@ -100,7 +158,7 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 				want := live[o]
 				mu.Unlock()
 				if want.data != nil {
-					if got, err := r.read(ctx, want.id); err != nil || !bytes.Equal(got, want.data) {
+					if got, err := wr.read(ctx, w, want.id); err != nil || !bytes.Equal(got, want.data) {
 						werr <- fmt.Errorf("read back %s during GC: %v", o, err)
 						return
 					}
@@ -120,7 +178,7 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 				}
 				time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	total, runs, held, gcErrs := stopGC()
@@ -132,23 +190,15 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 		t.Error(err)
 	}
 	if t.Failed() {
-		return
-	}
-	verify := func(when string) {
-		t.Helper()
-		for name, o := range live {
-			if got, err := r.read(ctx, o.id); err != nil || !bytes.Equal(got, o.data) {
-				t.Errorf("%s: %s: %v", when, name, err)
-			}
-		}
+		return false
 	}
 	verify("after the writes")
 	t.Logf("%d objects live; %d runs, %d found the lease held; totals %+v", len(live), runs, held, total)
-	if runs < 2 || total.ChunksFossilized == 0 {
+	if runs < 2 || !did(total) {
 		t.Errorf("GC did too little to test anything: %d runs, %+v", runs, total)
 	}
 	// Two runs past the grace: everything unreferenced goes, everything
-	// live comes back to the chunk containers.
+	// live comes back to the live containers.
 	c := r.collector("n1", 10*time.Second)
 	for i := range 2 {
 		r.clk.advance(2 * grace)
@@ -159,21 +209,7 @@ func testWritersDuringGC(t *testing.T, sc *gophercloud.ServiceClient) {
 		t.Logf("final run %d: %+v", i, st)
 	}
 	verify("after the final runs")
-	for name, o := range live {
-		rec, err := r.getFallback(ctx, KindRecipe, o.id.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rc recipe.Recipe
-		if err := rc.UnmarshalBinary(rec); err != nil {
-			t.Fatal(err)
-		}
-		for _, ref := range rc.Refs {
-			if l, _ := r.where(ctx, KindChunk, ref.ID.String()); !l {
-				t.Errorf("%s: chunk %s not back in its container", name, ref.ID)
-			}
-		}
-	}
+	return true
 }
 
 // racingCollectors starts two collectors of r, n1 and n2, each running
