@@ -240,6 +240,20 @@ func fieldError(field, format string, args ...any) error {
 	return fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...))
 }
 
+// positive adds "must be positive, got V" for field when v is not.
+func positive[T ~int | ~int64](add func(field, format string, args ...any), field string, v T) {
+	if v <= 0 {
+		add(field, "must be positive, got %v", v)
+	}
+}
+
+// nonNegative adds "must not be negative, got V" for field when v is.
+func nonNegative[T ~int | ~int64](add func(field, format string, args ...any), field string, v T) {
+	if v < 0 {
+		add(field, "must not be negative, got %v", v)
+	}
+}
+
 // Validate checks c; errors name the YAML field ("gc.grace: ...").
 func (c *Config) Validate() error {
 	var errs []error
@@ -268,27 +282,13 @@ func (c *Config) Validate() error {
 	if u := c.Swift.StorageURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		add("swift.storage_url", "%q must start with http:// or https://", u)
 	}
-	if c.Swift.TokenTTL <= 0 {
-		add("swift.token_ttl", "must be positive, got %v", c.Swift.TokenTTL)
-	}
-	if c.Swift.MaxFileSize <= 0 {
-		add("swift.max_file_size", "must be positive, got %d", c.Swift.MaxFileSize)
-	}
-	if c.Swift.ClientTimeout <= 0 {
-		add("swift.client_timeout", "must be positive, got %v", c.Swift.ClientTimeout)
-	}
-	if c.Swift.MaxUploads <= 0 {
-		add("swift.max_uploads", "must be positive, got %d", c.Swift.MaxUploads)
-	}
-	if c.Swift.UploadWait <= 0 {
-		add("swift.upload_wait", "must be positive, got %v", c.Swift.UploadWait)
-	}
-	if c.Swift.IdleTimeout <= 0 {
-		add("swift.idle_timeout", "must be positive, got %v", c.Swift.IdleTimeout)
-	}
-	if c.Swift.ReadHeaderTimeout <= 0 {
-		add("swift.read_header_timeout", "must be positive, got %v", c.Swift.ReadHeaderTimeout)
-	}
+	positive(add, "swift.token_ttl", c.Swift.TokenTTL)
+	positive(add, "swift.max_file_size", c.Swift.MaxFileSize)
+	positive(add, "swift.client_timeout", c.Swift.ClientTimeout)
+	positive(add, "swift.max_uploads", c.Swift.MaxUploads)
+	positive(add, "swift.upload_wait", c.Swift.UploadWait)
+	positive(add, "swift.idle_timeout", c.Swift.IdleTimeout)
+	positive(add, "swift.read_header_timeout", c.Swift.ReadHeaderTimeout)
 	users := map[string]bool{}
 	for i, a := range c.Swift.Accounts {
 		f := fmt.Sprintf("swift.accounts[%d]", i)
@@ -325,37 +325,23 @@ func (c *Config) Validate() error {
 	if s.CompressionLevel < -1 || s.CompressionLevel > 4 {
 		add("store.compression_level", "%d: want -1 (off), 0 (default) or 1..4", s.CompressionLevel)
 	}
-	if s.Workers < 0 {
-		add("store.workers", "must not be negative, got %d", s.Workers)
-	}
-	if s.TouchAfter < 0 {
-		add("store.touch_after", "must not be negative, got %v", s.TouchAfter)
-	}
+	nonNegative(add, "store.workers", s.Workers)
+	nonNegative(add, "store.touch_after", s.TouchAfter)
 	if s.ReservePercent < 0 || s.ReservePercent >= 100 {
 		add("store.reserve_percent", "%v: want 0 <= percent < 100", s.ReservePercent)
 	}
-	if s.MemoryBudget < 0 {
-		add("store.memory_budget", "must not be negative, got %d", s.MemoryBudget)
-	}
-	if s.MemoryLimit < 0 {
-		add("store.memory_limit", "must not be negative, got %d", s.MemoryLimit)
-	}
+	nonNegative(add, "store.memory_budget", s.MemoryBudget)
+	nonNegative(add, "store.memory_limit", s.MemoryLimit)
 	touch := s.TouchAfter
 	if touch == 0 {
 		touch = defaultTouchAfter
 	}
-	if c.GC.Interval < 0 {
-		add("gc.interval", "must not be negative, got %v", c.GC.Interval)
-	}
+	nonNegative(add, "gc.interval", c.GC.Interval)
 	if c.GC.Grace < 2*touch {
 		add("gc.grace", "%v must be at least 2×store.touch_after (%v)", c.GC.Grace, 2*touch)
 	}
-	if c.GC.ReclaimAge <= 0 {
-		add("gc.reclaim_age", "must be positive, got %v", c.GC.ReclaimAge)
-	}
-	if c.ShutdownTimeout <= 0 {
-		add("shutdown_timeout", "must be positive, got %v", c.ShutdownTimeout)
-	}
+	positive(add, "gc.reclaim_age", c.GC.ReclaimAge)
+	positive(add, "shutdown_timeout", c.ShutdownTimeout)
 	var lvl zapcore.Level
 	if err := lvl.UnmarshalText([]byte(c.Log.Level)); err != nil {
 		add("log.level", "%q: want debug, info, warn or error", c.Log.Level)

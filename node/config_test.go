@@ -35,13 +35,43 @@ func TestDefaultConfig(t *testing.T) {
 	}
 }
 
+// parseCase is a config file and what Parse must make of it.
+type parseCase struct {
+	name    string
+	yaml    string
+	wantErr string                       // substring; "" means valid
+	check   func(t *testing.T, c Config) // of a valid one; nil: none
+}
+
+// runParseCases parses each case's yaml as test.yaml in a subtest: a
+// valid one goes to its check, an invalid one must fail with an error
+// containing wantErr, which errCheck (if not nil) checks further.
+func runParseCases(t *testing.T, tests []parseCase, errCheck func(t *testing.T, tt parseCase, err error)) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse(strings.NewReader(tt.yaml), "test.yaml")
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if tt.check != nil {
+					tt.check(t, c)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+			}
+			if errCheck != nil {
+				errCheck(t, tt, err)
+			}
+		})
+	}
+}
+
 func TestParseConfig(t *testing.T) {
-	tests := []struct {
-		name    string
-		yaml    string
-		wantErr string // substring; "" means valid
-		check   func(t *testing.T, c Config)
-	}{
+	tests := []parseCase{
 		{name: "empty file keeps defaults", yaml: "", check: func(t *testing.T, c Config) {
 			if !c.DevAccounts() || c.Swift.Listen != "127.0.0.1:8080" {
 				t.Errorf("%+v", c)
@@ -80,28 +110,18 @@ func TestParseConfig(t *testing.T) {
 		{name: "log level", yaml: "log:\n  level: loud\n", wantErr: "log.level"},
 		{name: "log format", yaml: "log:\n  format: xml\n", wantErr: "log.format"},
 		{name: "storage url", yaml: "swift:\n  storage_url: swift.example.com\n", wantErr: "swift.storage_url"},
-		{name: "token ttl", yaml: "swift:\n  token_ttl: 0s\n", wantErr: "swift.token_ttl"},
+		{name: "token ttl", yaml: "swift:\n  token_ttl: 0s\n", wantErr: "swift.token_ttl: must be positive, got 0s"},
+		{name: "max uploads", yaml: "swift:\n  max_uploads: 0\n", wantErr: "swift.max_uploads: must be positive, got 0"},
+		{name: "negative workers", yaml: "store:\n  workers: -1\n", wantErr: "store.workers: must not be negative, got -1"},
+		{name: "negative touch", yaml: "store:\n  touch_after: -1s\n", wantErr: "store.touch_after: must not be negative, got -1s"},
 		{name: "cluster not yet", yaml: "cluster:\n  peers: [a]\n", wantErr: "cluster"},
 		{name: "two errors at once", yaml: "region: \"\"\ndata_dir: \"\"\n", wantErr: "data_dir: must not be empty"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse(strings.NewReader(tt.yaml), "test.yaml")
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				tt.check(t, c)
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
-			}
-			if !strings.Contains(err.Error(), "test.yaml") {
-				t.Errorf("error does not name the file: %v", err)
-			}
-		})
-	}
+	runParseCases(t, tests, func(t *testing.T, _ parseCase, err error) {
+		if !strings.Contains(err.Error(), "test.yaml") {
+			t.Errorf("error does not name the file: %v", err)
+		}
+	})
 }
 
 func TestLoadConfigFile(t *testing.T) {

@@ -77,13 +77,9 @@ func (c *Config) validateKeystone(add func(field, format string, args ...any)) {
 	}
 	for f, d := range map[string]time.Duration{"keystone.timeout": k.Timeout, "keystone.cache_ttl": k.CacheTTL,
 		"keystone.invalid_cache_ttl": k.InvalidCacheTTL} {
-		if d <= 0 {
-			add(f, "must be positive, got %v", d)
-		}
+		positive(add, f, d)
 	}
-	if k.CacheSize <= 0 {
-		add("keystone.cache_size", "must be positive, got %d", k.CacheSize)
-	}
+	positive(add, "keystone.cache_size", k.CacheSize)
 	if len(k.ResellerPrefixes) == 0 {
 		add("keystone.reseller_prefixes", "must list at least one prefix")
 	}

@@ -12,10 +12,7 @@ import (
 const ksBase = "swift:\n  accounts: []\nkeystone:\n  auth_url: http://127.0.0.1:5000/v3\n  username: swift\n  password: pw\n  project_name: service\n"
 
 func TestKeystoneConfig(t *testing.T) {
-	tests := []struct {
-		name, yaml, wantErr string
-		check               func(t *testing.T, c Config)
-	}{
+	tests := []parseCase{
 		{name: "off by default", yaml: "", check: func(t *testing.T, c Config) {
 			k := c.Keystone
 			if k.Enabled() || k.Timeout != 5*time.Second || k.CacheTTL != 5*time.Minute || k.InvalidCacheTTL != 10*time.Second ||
@@ -58,22 +55,9 @@ func TestKeystoneConfig(t *testing.T) {
 		{name: "duplicate prefix", yaml: ksBase + "  reseller_prefixes: [{prefix: AUTH_}, {prefix: AUTH_}]\n", wantErr: "duplicate prefix"},
 		{name: "unknown key", yaml: ksBase + "  auth_uri: x\n", wantErr: "field auth_uri not found"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := Parse(strings.NewReader(tt.yaml), "test.yaml")
-			if tt.wantErr == "" {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				tt.check(t, c)
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
-			}
-			if strings.Contains(err.Error(), "pw") && !strings.Contains(tt.wantErr, "pw") {
-				t.Errorf("password in error: %v", err)
-			}
-		})
-	}
+	runParseCases(t, tests, func(t *testing.T, tt parseCase, err error) {
+		if strings.Contains(err.Error(), "pw") && !strings.Contains(tt.wantErr, "pw") {
+			t.Errorf("password in error: %v", err)
+		}
+	})
 }

@@ -89,15 +89,11 @@ func (c *Config) validateStoreBackend(add func(field, format string, args ...any
 	if _, err := swiftstore.NewLayout(s.ContainerPrefix, s.Containers); err != nil || s.ContainerPrefix == "" {
 		add("store.swift", "container_prefix %q, containers %d: want a non-empty prefix without '/', and 1, 16, 256 or 4096 containers", s.ContainerPrefix, s.Containers)
 	}
-	if s.Concurrency <= 0 {
-		add("store.swift.concurrency", "must be positive, got %d", s.Concurrency)
-	}
+	positive(add, "store.swift.concurrency", s.Concurrency)
 	if s.PackSize < 0 || s.PackSize > 1<<30 {
 		add("store.swift.pack_size", "must be 0 (one object per chunk) or a size up to 1 GiB, got %d", s.PackSize)
 	}
-	if s.Timeout <= 0 {
-		add("store.swift.timeout", "must be positive, got %v", s.Timeout)
-	}
+	positive(add, "store.swift.timeout", s.Timeout)
 }
 
 // openCluster returns the chunk store's cluster for cfg: nil for the
