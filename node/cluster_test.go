@@ -383,34 +383,9 @@ func TestCorruptChunkOnDisk(t *testing.T) {
 	// Stop a, flip a byte of the victim's value in its Badger, restart it
 	// on the same addresses.
 	a := tc.nodes["a"]
-	cfg := a.cfg
-	cfg.Swift.Listen, cfg.OpsListen = a.SwiftAddr(), a.OpsAddr()
-	cfg.Cluster.PeerListen = strings.TrimPrefix(a.cluster.url, "http://")
-	cfg.Cluster.GossipListen = a.cluster.ml.Addr()
+	cfg := restartConfig(a)
 	a.stop(t)
-	db, err := badger.Open(badger.DefaultOptions(filepath.Clean(cfg.DataDir)).WithLogger(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := append([]byte{'c'}, victim[:]...)
-	err = db.Update(func(txn *badger.Txn) error {
-		item, err := txn.Get(key)
-		if err != nil {
-			return err
-		}
-		val, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		val[len(val)/2] ^= 0x55
-		return txn.Set(key, val)
-	})
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	corruptChunk(t, cfg.DataDir, victim)
 	tc.nodes["a"] = startNode(t, cfg)
 	tc.waitPeers(2)
 
@@ -428,7 +403,7 @@ func TestCorruptChunkOnDisk(t *testing.T) {
 		tc.sentFromTo("a", "b"), tc.sentFromTo("c", "b"))
 	// The corrupt copy is never served: a serves nothing for it.
 	cl, _ := peer.NewClient(peer.ClientConfig{Secret: []byte(clusterSecret), Region: "x"})
-	err = cl.FetchChunks(t.Context(), tc.nodes["a"].cluster.url, "a", []recipe.ChunkID{victim},
+	err := cl.FetchChunks(t.Context(), tc.nodes["a"].cluster.url, "a", []recipe.ChunkID{victim},
 		func(id recipe.ChunkID, st chunkstore.Stored, err error) error { return err })
 	if !errors.Is(err, peer.ErrNotHeld) {
 		t.Fatalf("a served its corrupt chunk: %v", err)
