@@ -15,8 +15,7 @@ import (
 // fetches first when it starts reading it.
 func runProfile(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("profile", flag.ContinueOnError)
-	config := fs.String("config", "", "YAML configuration `file` of the node to ask (its ops_listen)")
-	addr := fs.String("addr", "", "the node's ops listener `host:port` (default: ops_listen of the config)")
+	opsURL := opsFlags(fs)
 	clear := fs.Bool("clear", false, "clear the profile in every region (the next reads record a new one)")
 	asJSON := fs.Bool("json", false, "print the profile as JSON, with its ref indices")
 	if err := fs.Parse(args); err != nil {
@@ -25,7 +24,7 @@ func runProfile(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("usage: nitro profile [--config FILE | --addr HOST:PORT] [--clear] [--json] ACCOUNT/CONTAINER/OBJECT")
 	}
-	base, err := opsBase(*config, *addr)
+	base, err := opsURL()
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,7 @@ import (
 // with their state and RTT and the link estimates the planner uses.
 func runStatus(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	config := fs.String("config", "", "YAML configuration `file` of the node to ask (its ops_listen)")
-	addr := fs.String("addr", "", "the node's ops listener `host:port` (default: ops_listen of the config)")
+	opsURL := opsFlags(fs)
 	asJSON := fs.Bool("json", false, "print the status as JSON (snake_case keys, units in the names)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -30,7 +29,7 @@ func runStatus(ctx context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	base, err := opsBase(*config, *addr)
+	base, err := opsURL()
 	if err != nil {
 		return err
 	}
@@ -45,6 +44,15 @@ func runStatus(ctx context.Context, args []string) error {
 	}
 	printStatus(os.Stdout, st)
 	return nil
+}
+
+// opsFlags defines --config and --addr on fs for a command that asks the
+// running node over its ops listener; the function it returns, called
+// once fs is parsed, is that listener's base URL (opsBase).
+func opsFlags(fs *flag.FlagSet) func() (string, error) {
+	config := fs.String("config", "", "YAML configuration `file` of the node to ask (its ops_listen)")
+	addr := fs.String("addr", "", "the node's ops listener `host:port` (default: ops_listen of the config)")
+	return func() (string, error) { return opsBase(*config, *addr) }
 }
 
 // opsBase is the ops listener's base URL: from addr when given, else from
