@@ -56,10 +56,7 @@ func TestClusterPacks(t *testing.T) {
 			cnt := &counter{}
 			a, cl := e.open(t, t.TempDir(), prefix, cnt, 0)
 			in := data(21, 3<<20)
-			rec, id, err := a.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, id := write(t, a, in)
 			packs := listNames(t, cl, cl.Layout().Unsharded(swiftstore.KindPacks))
 			idx := listNames(t, cl, cl.Layout().Unsharded(swiftstore.KindPackIndex))
 			if p := cnt.get("PUT packs"); p < 2 || p != len(packs) || len(idx) != len(packs) {
@@ -68,9 +65,7 @@ func TestClusterPacks(t *testing.T) {
 			if c, h := cnt.get("PUT chunks"), cnt.get("HEAD chunks"); c != 0 || h != 0 {
 				t.Errorf("%d chunk PUTs, %d chunk HEADs in pack mode; want 0, 0", c, h)
 			}
-			if got := readAll(t, a, rec); !bytes.Equal(got, in) {
-				t.Fatal("read back differs")
-			}
+			checkRead(t, a, rec, in, "read back differs")
 			// Every chunk is in exactly one pack, once, by the indexes.
 			where := map[recipe.ChunkID]int{}
 			for _, n := range idx {
@@ -115,9 +110,7 @@ func TestClusterPacks(t *testing.T) {
 				t.Errorf("second node read %d chunks with %d pack GETs; want 1..%d (two per pack at most)", len(rec.Refs), g, 2*len(packs))
 			}
 			cnt.reset()
-			if _, _, err := b.Write(ctx, bytes.NewReader(in)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, b, in)
 			if p, h := cnt.get("PUT packs"), cnt.get("HEAD packs"); p != 0 || h > len(packs) || h == 0 {
 				t.Errorf("same data on a second node: %d pack PUTs, %d pack HEADs; want 0, 1..%d", p, h, len(packs))
 			}
@@ -125,9 +118,7 @@ func TestClusterPacks(t *testing.T) {
 			cnt.reset()
 			v2 := append(bytes.Clone(in[:1<<20]), data(22, 256<<10)...)
 			v2 = append(v2, in[1<<20+256<<10:]...)
-			if _, _, err := b.Write(ctx, bytes.NewReader(v2)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, b, v2)
 			if p := cnt.get("PUT packs"); p != 1 {
 				t.Errorf("variant: %d pack PUTs, want 1", p)
 			}
@@ -150,21 +141,13 @@ func TestClusterPacks(t *testing.T) {
 			st.Close()
 			cnt := &counter{}
 			st2, _ := e.open(t, t.TempDir(), prefix, cnt, 0)
-			rec, _, err := st2.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := readAll(t, st2, rec); !bytes.Equal(got, in) {
-				t.Fatal("read back differs")
-			}
+			rec, _ := write(t, st2, in)
+			checkRead(t, st2, rec, in, "read back differs")
 		}},
 		{"CorruptPackDetectedAndRepaired", func(t *testing.T, prefix string) {
 			st, cl := e.open(t, t.TempDir(), prefix, nil, 0)
 			in := data(24, 512<<10)
-			rec, _, err := st.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, _ := write(t, st, in)
 			ref := rec.Refs[0]
 			good, err := st.GetStored(ctx, ref.ID)
 			if err != nil {
@@ -188,18 +171,13 @@ func TestClusterPacks(t *testing.T) {
 			if err := st.Receive(ctx, ref.ID, good); err != nil {
 				t.Fatal(err)
 			}
-			if got := readAll(t, st, rec); !bytes.Equal(got, in) {
-				t.Fatal("read after repair differs")
-			}
+			checkRead(t, st, rec, in, "read after repair differs")
 		}},
 		{"PackFossilFallback", func(t *testing.T, prefix string) {
 			cnt := &counter{}
 			st, cl := e.open(t, t.TempDir(), prefix, cnt, 0)
 			in := data(25, 512<<10)
-			rec, _, err := st.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, _ := write(t, st, in)
 			sc, l := cl.Client(), cl.Layout()
 			name := listNames(t, cl, l.Unsharded(swiftstore.KindPacks))[0]
 			r := objects.Download(ctx, sc, l.Unsharded(swiftstore.KindPacks), name, nil)
@@ -212,14 +190,10 @@ func TestClusterPacks(t *testing.T) {
 			if err := objects.Delete(ctx, sc, l.Unsharded(swiftstore.KindPacks), name, nil).Err; err != nil {
 				t.Fatal(err)
 			}
-			if got := readAll(t, st, rec); !bytes.Equal(got, in) {
-				t.Fatal("read from a pack fossil differs")
-			}
+			checkRead(t, st, rec, in, "read from a pack fossil differs")
 			// Writes no longer rely on the fossil: its chunks are packed again.
 			cnt.reset()
-			if _, _, err := st.Write(ctx, bytes.NewReader(in)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, st, in)
 			if p := cnt.get("PUT packs"); p != 1 {
 				t.Errorf("rewrite over a fossil pack: %d pack PUTs, want 1", p)
 			}
@@ -228,32 +202,22 @@ func TestClusterPacks(t *testing.T) {
 			old := &env{srv: e.srv}
 			a, _ := old.open(t, t.TempDir(), prefix, nil, 0)
 			in := data(26, 1<<20)
-			_, id, err := a.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, id := write(t, a, in)
 			cnt := &counter{}
 			b, _ := e.open(t, t.TempDir(), prefix, cnt, 0)
 			rec, err := b.Recipe(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := readAll(t, b, rec); !bytes.Equal(got, in) {
-				t.Fatal("pack-mode node reads per-chunk objects wrong")
-			}
+			checkRead(t, b, rec, in, "pack-mode node reads per-chunk objects wrong")
 			if g := cnt.get("GET chunks"); g == 0 {
 				t.Error("no per-chunk GETs: where did the bytes come from?")
 			}
 			// Written again in pack mode: no HEAD per chunk; the chunks the
 			// reads indexed are relied on, the rest packed (duplicates).
 			cnt.reset()
-			rec2, _, err := b.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := readAll(t, b, rec2); !bytes.Equal(got, in) {
-				t.Fatal("read back differs")
-			}
+			rec2, _ := write(t, b, in)
+			checkRead(t, b, rec2, in, "read back differs")
 		}},
 	}
 	for i, tc := range tests {

@@ -160,13 +160,8 @@ func TestCluster(t *testing.T) {
 			cnt := &counter{}
 			st, cl := e.open(t, t.TempDir(), prefix, cnt, 0)
 			in := data(1, 3<<20)
-			rec, id, err := st.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := readAll(t, st, rec); !bytes.Equal(got, in) {
-				t.Fatal("read back differs")
-			}
+			rec, id := write(t, st, in)
+			checkRead(t, st, rec, in, "read back differs")
 			distinct := map[recipe.ChunkID]bool{}
 			for _, r := range rec.Refs {
 				distinct[r.ID] = true
@@ -203,10 +198,7 @@ func TestCluster(t *testing.T) {
 		{"CorruptObjectDetectedAndRepaired", func(t *testing.T, prefix string) {
 			st, cl := e.open(t, t.TempDir(), prefix, nil, 0)
 			in := data(2, 1<<20)
-			rec, _, err := st.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, _ := write(t, st, in)
 			ref := rec.Refs[0]
 			good, err := st.GetStored(ctx, ref.ID)
 			if err != nil {
@@ -229,32 +221,24 @@ func TestCluster(t *testing.T) {
 			if err := st.Receive(ctx, ref.ID, good); err != nil {
 				t.Fatal(err)
 			}
-			if got := readAll(t, st, rec); !bytes.Equal(got, in) {
-				t.Fatal("read after repair differs")
-			}
+			checkRead(t, st, rec, in, "read after repair differs")
 		}},
 		{"SkipUploadOfChunksTheClusterHolds", func(t *testing.T, prefix string) {
 			cnt := &counter{}
 			a, _ := e.open(t, t.TempDir(), prefix, cnt, 0)
 			in := data(3, 2<<20)
-			if _, _, err := a.Write(ctx, bytes.NewReader(in)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, a, in)
 			first := cnt.get("PUT chunks")
 			// Again on the same node: the index answers, no request per chunk.
 			cnt.reset()
-			if _, _, err := a.Write(ctx, bytes.NewReader(in)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, a, in)
 			if p, h := cnt.get("PUT chunks"), cnt.get("HEAD chunks"); p != 0 || h != 0 {
 				t.Errorf("rewrite on the same node: %d chunk PUTs, %d HEADs; want 0, 0", p, h)
 			}
 			// On another node (its own Badger): HEADs, no PUT.
 			cnt.reset()
 			b, _ := e.open(t, t.TempDir(), prefix, cnt, 0)
-			if _, _, err := b.Write(ctx, bytes.NewReader(in)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, b, in)
 			if p, h := cnt.get("PUT chunks"), cnt.get("HEAD chunks"); p != 0 || h != first {
 				t.Errorf("same data on a second node: %d chunk PUTs, %d HEADs; want 0, %d", p, h, first)
 			}
@@ -262,9 +246,7 @@ func TestCluster(t *testing.T) {
 			cnt.reset()
 			v2 := append(bytes.Clone(in[:1<<20]), data(4, 256<<10)...)
 			v2 = append(v2, in[1<<20+256<<10:]...)
-			if _, _, err := b.Write(ctx, bytes.NewReader(v2)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, b, v2)
 			if p := cnt.get("PUT chunks"); p == 0 || p > first/3 {
 				t.Errorf("variant: %d chunk PUTs of %d for the whole image", p, first)
 			}
@@ -299,19 +281,14 @@ func TestCluster(t *testing.T) {
 			cnt := &counter{}
 			st, cl := e.open(t, t.TempDir(), prefix, cnt, time.Second)
 			in := data(6, 256<<10)
-			rec, _, err := st.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, _ := write(t, st, in)
 			before, err := cl.StatChunk(ctx, rec.Refs[0].ID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(2500 * time.Millisecond) // older than touch_after (1 s), to Swift's second
 			cnt.reset()
-			if _, _, err := st.Write(ctx, bytes.NewReader(in)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, st, in)
 			if p, h, po := cnt.get("PUT chunks"), cnt.get("HEAD chunks"), cnt.get("POST chunks"); p != 0 || h == 0 || po == 0 {
 				t.Errorf("rewrite of old chunks: %d PUTs, %d HEADs, %d POSTs; want 0, >0, >0", p, h, po)
 			}
@@ -327,10 +304,7 @@ func TestCluster(t *testing.T) {
 			cnt := &counter{}
 			st, cl := e.open(t, t.TempDir(), prefix, cnt, 0)
 			in := data(7, 1<<20)
-			rec, _, err := st.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, _ := write(t, st, in)
 			// The region GC's first step: move a chunk to its fossil container.
 			id := rec.Refs[1].ID
 			name := id.String()
@@ -346,17 +320,13 @@ func TestCluster(t *testing.T) {
 			if err := objects.Delete(ctx, sc, cl.Layout().Container(swiftstore.KindChunks, name), name, nil).Err; err != nil {
 				t.Fatal(err)
 			}
-			if got := readAll(t, st, rec); !bytes.Equal(got, in) {
-				t.Fatal("read with a fossil differs")
-			}
+			checkRead(t, st, rec, in, "read with a fossil differs")
 			// The read dropped the index entry: no write relies on a fossil.
 			if has, _ := st.Has(ctx, []recipe.ChunkID{id}); has[0] {
 				t.Error("Has: a fossil-only chunk counts as held")
 			}
 			cnt.reset()
-			if _, _, err := st.Write(ctx, bytes.NewReader(in)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, st, in)
 			if p := cnt.get("PUT chunks"); p != 1 {
 				t.Errorf("rewrite with a fossil: %d chunk PUTs, want 1 (the fossil's chunk)", p)
 			}
@@ -377,10 +347,7 @@ func TestCluster(t *testing.T) {
 		{"HasAndMissingAskTheCluster", func(t *testing.T, prefix string) {
 			a, _ := e.open(t, t.TempDir(), prefix, nil, 0)
 			in := data(8, 1<<20)
-			rec, _, err := a.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, _ := write(t, a, in)
 			cnt := &counter{}
 			b, _ := e.open(t, t.TempDir(), prefix, cnt, 0)
 			ids := []recipe.ChunkID{rec.Refs[0].ID, recipe.Sum([]byte("absent")), rec.Refs[1].ID}
@@ -408,10 +375,7 @@ func TestCluster(t *testing.T) {
 		{"SecondStoreReadsFromTheCluster", func(t *testing.T, prefix string) {
 			a, _ := e.open(t, t.TempDir(), prefix, nil, 0)
 			in := data(9, 2<<20)
-			rec, id, err := a.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, id := write(t, a, in)
 			b, _ := e.open(t, t.TempDir(), prefix, nil, 0)
 			got, err := b.Recipe(ctx, id) // from the cluster
 			if err != nil || got.Size != rec.Size {
@@ -425,10 +389,7 @@ func TestCluster(t *testing.T) {
 			dir := t.TempDir()
 			a, _ := e.open(t, dir, prefix, nil, 0)
 			in := data(10, 2<<20)
-			_, id, err := a.Write(ctx, bytes.NewReader(in))
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, id := write(t, a, in)
 			a.Close()
 			if err := os.RemoveAll(dir); err != nil {
 				t.Fatal(err)
@@ -442,9 +403,7 @@ func TestCluster(t *testing.T) {
 			if data := readAll(t, b, rec); !bytes.Equal(data, in) {
 				t.Fatal("wiped store reads other bytes")
 			}
-			if _, _, err := b.Write(ctx, bytes.NewReader(in)); err != nil {
-				t.Fatal(err)
-			}
+			write(t, b, in)
 			if p := cnt.get("PUT chunks"); p != 0 {
 				t.Errorf("rewrite after the wipe uploaded %d chunks", p)
 			}
@@ -486,4 +445,22 @@ func ensure(sc *gophercloud.ServiceClient, container string) error {
 	req := &gophercloud.RequestOpts{OkCodes: []int{201, 202}}
 	_, err := sc.Request(context.Background(), http.MethodPut, sc.ServiceURL(container), req)
 	return err
+}
+
+// write stores in with st, failing t on an error.
+func write(t *testing.T, st *chunkstore.Store, in []byte) (*recipe.Recipe, recipe.ID) {
+	t.Helper()
+	rec, id, err := st.Write(context.Background(), bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, id
+}
+
+// checkRead fails t with msg unless rec reads back from st as want.
+func checkRead(t *testing.T, st *chunkstore.Store, rec *recipe.Recipe, want []byte, msg string) {
+	t.Helper()
+	if got := readAll(t, st, rec); !bytes.Equal(got, want) {
+		t.Fatal(msg)
+	}
 }
