@@ -264,15 +264,21 @@ func (n *Node) do(ctx context.Context, method, path string, body io.Reader, size
 	if err := n.auth(ctx); err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, n.storage+path, body)
+	return sendAuthed(ctx, n.client, n.token, method, n.storage+path, body, size)
+}
+
+// sendAuthed sends method url through client with token as X-Auth-Token
+// and body (if not nil) of size bytes.
+func sendAuthed(ctx context.Context, client *http.Client, token, method, url string, body io.Reader, size int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
 		req.ContentLength = size
 	}
-	req.Header.Set("X-Auth-Token", n.token)
-	return n.client.Do(req)
+	req.Header.Set("X-Auth-Token", token)
+	return client.Do(req)
 }
 
 // Put uploads the file at path as container/object.

@@ -536,15 +536,7 @@ func (c *SwiftCluster) Stop() {
 }
 
 func (c *SwiftCluster) do(ctx context.Context, method, path string, body io.Reader, size int64) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, c.url+path, body)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.ContentLength = size
-	}
-	req.Header.Set("X-Auth-Token", c.token)
-	return c.client.Do(req)
+	return sendAuthed(ctx, c.client, c.token, method, c.url+path, body, size)
 }
 
 // Put uploads the file at path as container/object through the proxy,
