@@ -183,14 +183,7 @@ func (r *Records) Scan(ctx context.Context, prefix, start []byte, fn func(key, v
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			item := it.Item()
-			key := item.KeyCopy(nil)[1:]
-			val, err := item.ValueCopy(nil)
-			if err != nil {
-				return fmt.Errorf("chunkstore: scan %q: %w", key, err)
-			}
-			more, err := fn(key, val)
-			if err != nil || !more {
+			if more, err := scanItem(it.Item(), fn); err != nil || !more {
 				return err
 			}
 		}
@@ -239,18 +232,24 @@ func (t recordTxn) Scan(prefix []byte, fn func(key, val []byte) (bool, error)) e
 	it := t.txn.NewIterator(opt)
 	defer it.Close()
 	for it.Seek(opt.Prefix); it.ValidForPrefix(opt.Prefix); it.Next() {
-		item := it.Item() // adds the key to the transaction's reads
-		key := item.KeyCopy(nil)[1:]
-		val, err := item.ValueCopy(nil)
-		if err != nil {
-			return fmt.Errorf("chunkstore: scan %q: %w", key, err)
-		}
-		more, err := fn(key, val)
-		if err != nil || !more {
+		// it.Item adds the key to the transaction's reads.
+		if more, err := scanItem(it.Item(), fn); err != nil || !more {
 			return err
 		}
 	}
 	return nil
+}
+
+// scanItem passes a record's key (without its prefix byte) and value,
+// copied, from item to fn and returns fn's answer: more false stops the
+// scan.
+func scanItem(item *badger.Item, fn func(key, val []byte) (more bool, err error)) (bool, error) {
+	key := item.KeyCopy(nil)[1:]
+	val, err := item.ValueCopy(nil)
+	if err != nil {
+		return false, fmt.Errorf("chunkstore: scan %q: %w", key, err)
+	}
+	return fn(key, val)
 }
 
 func (t recordTxn) Delete(key []byte) error {
