@@ -135,7 +135,7 @@ func renderObjects(f listFormat, container string, objs []ObjectInfo) ([]byte, b
 	var b bytes.Buffer
 	switch f {
 	case formatJSON:
-		writeJSONListing(&b, objs, func(o ObjectInfo) string { return o.Subdir }, func(b *bytes.Buffer, o ObjectInfo) {
+		writePyList(&b, objs, "subdir", func(o ObjectInfo) (string, bool) { return o.Subdir, o.Subdir != "" }, func(b *bytes.Buffer, o ObjectInfo) {
 			b.WriteString(`{"bytes": ` + itoa(o.Size) + `, "hash": `)
 			pyJSONString(b, listingHash(o))
 			b.WriteString(`, "name": `)
@@ -189,7 +189,7 @@ func renderContainers(f listFormat, account string, cs []ContainerInfo) ([]byte,
 	var b bytes.Buffer
 	switch f {
 	case formatJSON:
-		writeJSONListing(&b, cs, func(c ContainerInfo) string { return c.Subdir }, func(b *bytes.Buffer, c ContainerInfo) {
+		writePyList(&b, cs, "subdir", func(c ContainerInfo) (string, bool) { return c.Subdir, c.Subdir != "" }, func(b *bytes.Buffer, c ContainerInfo) {
 			b.WriteString(`{"name": `)
 			pyJSONString(b, c.Name)
 			b.WriteString(`, "count": ` + itoa(c.Objects) + `, "bytes": ` + itoa(c.Bytes) +
@@ -230,19 +230,20 @@ func listingHash(o ObjectInfo) string {
 	return o.ETag
 }
 
-// writeJSONListing writes recs to b as Python's json.dumps writes
-// Swift's listing records, in their key order: a JSON array, ", "
-// between the records, {"subdir": NAME} for a record whose subdir is not
-// empty, record's JSON object for the others.
-func writeJSONListing[T any](b *bytes.Buffer, recs []T, subdir func(T) string, record func(*bytes.Buffer, T)) {
+// writePyList writes recs to b as Python's json.dumps writes a list of
+// Swift's records, in their key order: a JSON array, ", " between the
+// records; a record for which one reports ok is the one-key object
+// {"KEY": VALUE} (a listing's subdir, an SLO manifest's data segment),
+// record writes the others' JSON objects.
+func writePyList[T any](b *bytes.Buffer, recs []T, key string, one func(T) (value string, ok bool), record func(*bytes.Buffer, T)) {
 	b.WriteByte('[')
 	for i, r := range recs {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if d := subdir(r); d != "" {
-			b.WriteString(`{"subdir": `)
-			pyJSONString(b, d)
+		if v, ok := one(r); ok {
+			b.WriteString(`{"` + key + `": `)
+			pyJSONString(b, v)
 			b.WriteByte('}')
 			continue
 		}

@@ -254,15 +254,7 @@ type storedSegment struct {
 // non-ASCII escaped.
 func encodeManifest(segs []storedSegment) []byte {
 	var b bytes.Buffer
-	b.WriteByte('[')
-	for i, s := range segs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		if s.Name == "" {
-			b.WriteString(`{"data": ` + pyJSON(s.Data) + "}")
-			continue
-		}
+	writePyList(&b, segs, "data", dataSegment, func(b *bytes.Buffer, s storedSegment) {
 		b.WriteString(`{"name": ` + pyJSON(s.Name) + `, "bytes": ` + itoa(s.Bytes) +
 			`, "hash": ` + pyJSON(s.Hash) + `, "content_type": ` + pyJSON(s.ContentType) +
 			`, "last_modified": ` + pyJSON(s.LastModified))
@@ -273,10 +265,13 @@ func encodeManifest(segs []storedSegment) []byte {
 			b.WriteString(`, "sub_slo": true`)
 		}
 		b.WriteByte('}')
-	}
-	b.WriteByte(']')
+	})
 	return b.Bytes()
 }
+
+// dataSegment is a stored segment's base64 data when it is a data
+// segment (no name), for writePyList.
+func dataSegment(s storedSegment) (string, bool) { return s.Data, s.Name == "" }
 
 // rawManifest is slo.py's convert_segment_listing: the stored manifest in
 // the form a PUT takes (?multipart-manifest=get&format=raw), keys sorted.
@@ -284,22 +279,13 @@ func rawManifest(stored []byte) []byte {
 	var segs []storedSegment
 	_ = json.Unmarshal(stored, &segs)
 	var b bytes.Buffer
-	b.WriteByte('[')
-	for i, s := range segs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		if s.Name == "" {
-			b.WriteString(`{"data": ` + pyJSON(s.Data) + "}")
-			continue
-		}
+	writePyList(&b, segs, "data", dataSegment, func(b *bytes.Buffer, s storedSegment) {
 		b.WriteString(`{"etag": ` + pyJSON(s.Hash) + `, "path": ` + pyJSON(s.Name))
 		if s.Range != "" {
 			b.WriteString(`, "range": ` + pyJSON(s.Range))
 		}
 		b.WriteString(`, "size_bytes": ` + itoa(s.Bytes) + "}")
-	}
-	b.WriteByte(']')
+	})
 	return b.Bytes()
 }
 
