@@ -16,7 +16,6 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
-	"github.com/nitro-cloud/nitro/node/internal/namespace"
 	"github.com/nitro-cloud/nitro/node/internal/peer"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -115,15 +114,7 @@ func (tc *tcluster) sentFromTo(from, to string) int64 {
 // recipeOf returns the recipe of an object as region holds it.
 func (tc *tcluster) recipeOf(region, container, object string) *recipe.Recipe {
 	tc.t.Helper()
-	n := tc.nodes[region]
-	rec, err := n.ns.GetLive(tc.t.Context(), namespace.ObjectKey("AUTH_test", container, object))
-	if err != nil {
-		tc.t.Fatalf("%s: record of %s/%s: %v", region, container, object, err)
-	}
-	rc, err := n.store.Recipe(tc.t.Context(), rec.Recipe)
-	if err != nil {
-		tc.t.Fatalf("%s: recipe: %v", region, err)
-	}
+	_, rc := tc.nodes[region].recipeOf(tc.t, container, object)
 	return rc
 }
 
@@ -540,14 +531,7 @@ func TestSelfHealCorruptChunk(t *testing.T) {
 			got := resp.Header.Get("X-Nitro-Regions")
 			t.Fatalf("X-Nitro-Regions on a single-region node: %q, want %q", got, cfg.Region)
 		}
-		rec, err := r.ns.GetLive(t.Context(), namespace.ObjectKey("AUTH_test", "images", "img"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rcp, err := r.store.Recipe(t.Context(), rec.Recipe)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, rcp := r.recipeOf(t, "images", "img")
 		victim := rcp.Refs[len(rcp.Refs)/2].ID
 		rcfg := cfg
 		rcfg.Swift.Listen, rcfg.OpsListen = r.SwiftAddr(), r.OpsAddr()

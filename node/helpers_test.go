@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
+	"github.com/nitro-cloud/nitro/node/internal/namespace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
@@ -90,6 +92,21 @@ func startNodeLog(t testing.TB, cfg Config, log *zap.Logger) *running {
 	go func() { r.done <- n.Run(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
+}
+
+// recipeOf returns the live record of AUTH_test/container/object on r and
+// the recipe it names, failing t if either is missing.
+func (r *running) recipeOf(t testing.TB, container, object string) (*namespace.Record, *recipe.Recipe) {
+	t.Helper()
+	rec, err := r.ns.GetLive(t.Context(), namespace.ObjectKey("AUTH_test", container, object))
+	if err != nil {
+		t.Fatalf("record of %s/%s: %v", container, object, err)
+	}
+	rc, err := r.store.Recipe(t.Context(), rec.Recipe)
+	if err != nil {
+		t.Fatalf("recipe of %s/%s: %v", container, object, err)
+	}
+	return rec, rc
 }
 
 // swiftClient is a tiny authenticated Swift client for the node's tests.

@@ -11,7 +11,6 @@ import (
 	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/chunkstore/swiftstore"
 	"github.com/nitro-cloud/nitro/internal/swifttest"
-	"github.com/nitro-cloud/nitro/node/internal/namespace"
 )
 
 // TestRegionGCWired: two nodes of one region on store.backend: swift over
@@ -33,14 +32,7 @@ func TestRegionGCWired(t *testing.T) {
 	ca.must(http.StatusCreated, "PUT", "/images", nil, nil)
 	ca.must(http.StatusCreated, "PUT", "/images/keep", nil, bytes.NewReader(keep))
 	ca.must(http.StatusCreated, "PUT", "/images/gone", nil, bytes.NewReader(gone))
-	rec, err := a.ns.GetLive(ctx, namespace.ObjectKey("AUTH_test", "images", "gone"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := a.store.Recipe(ctx, rec.Recipe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rec, rc := a.recipeOf(t, "images", "gone")
 	ca.must(http.StatusNoContent, "DELETE", "/images/gone", nil, nil)
 	cl, err := swiftstore.Open(ctx, swiftBackendConfig(t, srv, "x", "rg").Store.Swift.swiftstore())
 	if err != nil {

@@ -65,14 +65,7 @@ func TestSwiftBackend(t *testing.T) {
 			if _, got := ca.must(http.StatusOK, "GET", "/images/disk", nil, nil); !bytes.Equal(got, body) {
 				t.Fatal("GET from node a differs")
 			}
-			rec, err := a.ns.GetLive(ctx, namespace.ObjectKey("AUTH_test", "images", "disk"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rc, err := a.store.Recipe(ctx, rec.Recipe)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rec, rc := a.recipeOf(t, "images", "disk")
 			cl, err := swiftstore.Open(ctx, cfgA.Store.Swift.swiftstore())
 			if err != nil {
 				t.Fatal(err)
