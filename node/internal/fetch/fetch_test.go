@@ -43,6 +43,8 @@ type faultStore struct {
 	freezeAt int
 	served   int
 	thaw     chan struct{}
+	// delay, if > 0, is added to every read: a holder slow but alive.
+	delay time.Duration
 	// firstAt and lastAt are when the store was first and last asked
 	// for a chunk (zero: never).
 	firstAt, lastAt time.Time
@@ -64,6 +66,16 @@ func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunksto
 	if frozen {
 		select {
 		case <-f.thaw:
+		case <-ctx.Done():
+			return chunkstore.Stored{}, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	delay := f.delay
+	f.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
 		case <-ctx.Done():
 			return chunkstore.Stored{}, ctx.Err()
 		}
