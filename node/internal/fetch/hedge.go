@@ -20,9 +20,11 @@ package fetch
 // everything it still owes (a frozen holder). First arrival wins: a
 // chunk is stored once, from whichever stream delivers it first (a
 // stream that asked for it before it moved still counts, see jchunk.alt);
-// the later copy is dropped (Stats.HedgeWasted). Once a hedged chunk
-// arrives from elsewhere, the stalled stream is cancelled if it owes
-// nothing else. A stalled source is left out of plans, in this job and
+// the other stream is asked to leave it out (skipLosers: a skip request,
+// so a stream that resumes, or the hedge's, does not send a window
+// twice), and a later copy that crossed all the same is dropped
+// (Stats.HedgeWasted). Once a hedged chunk arrives from elsewhere, the
+// stalled stream is cancelled if it owes nothing else. A stalled source is left out of plans, in this job and
 // for stallMemory in new ones, until it delivers a frame again; a chunk
 // that only stalled sources hold stays with them.
 
