@@ -150,39 +150,19 @@ func TestFrozenNodeHedgedToSibling(t *testing.T) {
 func TestShortStallHedgesAWindow(t *testing.T) {
 	const rate = 2 << 20
 	a, c := newRegion(t, "a", rate), newRegion(t, "c", rate)
-	c.wrap.freezeAt, c.wrap.thaw = 20, make(chan struct{})
+	c.wrap.freeze(t, 20)
 	data := incompressible(23, 6<<20)
 	rec := write(t, a.store, data)
 	copyChunks(t, a.store, c.store, rec.Refs)
 	prior := Link{Bandwidth: rate, RTT: 5 * time.Millisecond}
 	b := newReaderWith(t, "b", map[string]Link{"a": prior, "c": prior},
 		func(cfg *Config) { cfg.Grace = 10 * time.Minute }, a, c)
-	done := make(chan error, 1)
-	var got []byte
-	go func() {
-		var err error
-		got, err = read(t, b, rec, 0, -1)
-		done <- err
-	}()
-	deadline := time.Now().Add(time.Minute)
-	for b.f.Stats().Hedges == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no hedge")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	c.wrap.mu.Lock()
-	c.wrap.freezeAt = 0
-	sentAtStall := c.wrap.served
-	c.wrap.mu.Unlock()
-	close(c.wrap.thaw)
-	select {
-	case err := <-done:
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("read did not finish")
+	wait := readInBackground(t, b, rec)
+	waitUntil(t, "a hedge", func() bool { return b.f.Stats().Hedges > 0 })
+	sentAtStall := c.wrap.servedCount()
+	c.wrap.unfreeze(0)
+	if got, err := wait(); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
 	}
 	st := b.f.Stats()
 	sa, sc := a.srv.SentStats()["b"], c.srv.SentStats()["b"]
@@ -247,7 +227,7 @@ func TestHedgeLoserSkipsArrivedChunks(t *testing.T) {
 			if tc.stalled == "c" {
 				stalled, target = c, a
 			}
-			stalled.wrap.freezeAt, stalled.wrap.thaw = tc.freezeAt, make(chan struct{})
+			stalled.wrap.freeze(t, tc.freezeAt)
 			data := incompressible(24, tc.size)
 			rec := write(t, a.store, data)
 			copyChunks(t, a.store, c.store, rec.Refs[min(tc.otherFrom, len(rec.Refs)):])
@@ -255,44 +235,17 @@ func TestHedgeLoserSkipsArrivedChunks(t *testing.T) {
 				"a": {Bandwidth: tc.rates["a"], RTT: 5 * time.Millisecond},
 				"c": {Bandwidth: tc.rates["c"], RTT: 5 * time.Millisecond},
 			}, func(cfg *Config) { cfg.Grace = 10 * time.Minute }, a, c)
-			done := make(chan error, 1)
-			var got []byte
-			go func() {
-				var err error
-				got, err = read(t, b, rec, 0, -1)
-				done <- err
-			}()
-			deadline := time.Now().Add(time.Minute)
-			for b.f.Stats().Hedges == 0 {
-				if time.Now().After(deadline) {
-					close(stalled.wrap.thaw)
-					t.Fatal("no hedge")
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
+			wait := readInBackground(t, b, rec)
+			waitUntil(t, "a hedge", func() bool { return b.f.Stats().Hedges > 0 })
 			// The stalled holder resumes once the other has started on
 			// its new stream (as a retransmission arrives about one RTT
 			// after the gap that set off the hedge): both streams then
 			// ask for the window.
-			served := func(r *region) int {
-				r.wrap.mu.Lock()
-				defer r.wrap.mu.Unlock()
-				return r.wrap.served
-			}
-			for n := served(target); served(target) < n+2 && time.Now().Before(deadline); {
-				time.Sleep(2 * time.Millisecond)
-			}
-			stalled.wrap.mu.Lock()
-			stalled.wrap.freezeAt, stalled.wrap.delay = 0, tc.after
-			stalled.wrap.mu.Unlock()
-			close(stalled.wrap.thaw)
-			select {
-			case err := <-done:
-				if err != nil || !bytes.Equal(got, data) {
-					t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
-				}
-			case <-time.After(2 * time.Minute):
-				t.Fatal("read did not finish")
+			n := target.wrap.servedCount()
+			waitUntil(t, "the hedge's stream", func() bool { return target.wrap.servedCount() >= n+2 })
+			stalled.wrap.unfreeze(tc.after)
+			if got, err := wait(); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
 			}
 			st := b.f.Stats()
 			total, _ := received(b)
