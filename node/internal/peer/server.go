@@ -406,6 +406,10 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// Registered before the wait for a stream slot: a skip request may
+	// come while the stream waits.
+	stream, done := s.sending.add(callerOf(r), ids)
+	defer done()
 	select {
 	case s.streams <- struct{}{}:
 		defer func() { <-s.streams }()
@@ -413,8 +417,6 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from := caller(r)
-	stream, done := s.sending.add(callerOf(r), ids)
-	defer done()
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
