@@ -56,25 +56,7 @@ func TestStalledHolderResumes(t *testing.T) {
 		stallFor   = time.Second
 		wasteBound = 1 << 20
 	)
-	nodes := startPagedTrio(t, linkMbit)
-	data := make([]byte, size)
-	rand.Read(data)
-	putAtAReadAtC(t, nodes, data)
-
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	sb := mustLogin(t, nodes["b"].URL)
-	req, _ := http.NewRequestWithContext(ctx, "GET", sb.storage+"/images/disk.raw", nil)
-	req.Header.Set("X-Auth-Token", sb.token)
-	t0 := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET at b: %s", resp.Status)
-	}
+	nodes, data, resp, t0 := pagedImageRead(t, linkMbit, size)
 	c := nodes["c"]
 	t.Cleanup(func() { _ = c.cmd.Process.Signal(syscall.SIGCONT) })
 	got := make([]byte, 0, size)
@@ -134,4 +116,32 @@ func TestStalledHolderResumes(t *testing.T) {
 	if received-stored > wasteBound {
 		t.Fatalf("b received %d bytes twice (%d of %d hedged chunks), want at most %d", received-stored, f.WastedChunks, f.HedgedChunks, wasteBound)
 	}
+}
+
+// pagedImageRead starts regions a, b and c (startPagedTrio: links into b
+// paced at linkMbit), stores size random bytes as /images/disk.raw at a
+// and c, and starts a GET of it at b (at most five minutes); it returns
+// the nodes, the image, the 200 answer (its body closed when the test
+// ends) and when the GET was sent.
+func pagedImageRead(t *testing.T, linkMbit, size int) (map[string]*nitroNode, []byte, *http.Response, time.Time) {
+	t.Helper()
+	nodes := startPagedTrio(t, linkMbit)
+	data := make([]byte, size)
+	rand.Read(data)
+	putAtAReadAtC(t, nodes, data)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	t.Cleanup(cancel)
+	sb := mustLogin(t, nodes["b"].URL)
+	req, _ := http.NewRequestWithContext(ctx, "GET", sb.storage+"/images/disk.raw", nil)
+	req.Header.Set("X-Auth-Token", sb.token)
+	t0 := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET at b: %s", resp.Status)
+	}
+	return nodes, data, resp, t0
 }

@@ -207,16 +207,8 @@ func (c *Client) Skip(ctx context.Context, base string, ids []recipe.ChunkID) (i
 	if len(ids) > MaxIDs {
 		return 0, fmt.Errorf("peer: skip %d chunk IDs, at most %d", len(ids), MaxIDs)
 	}
-	resp, err := c.do(ctx, http.MethodPost, base, "/peer/v1/skip", encodeIDs(ids), "application/octet-stream")
-	if err != nil {
-		return 0, err
-	}
 	var ans struct{ Skipped int }
-	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
-		resp.Body.Close()
-		return 0, fmt.Errorf("peer: skip: %w", err)
-	}
-	if err := finish(resp); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, base, "/peer/v1/skip", encodeIDs(ids), "application/octet-stream", &ans); err != nil {
 		return 0, err
 	}
 	return ans.Skipped, nil
@@ -283,16 +275,8 @@ func (c *Client) PushRecords(ctx context.Context, base string, recs []WireRecord
 			return 0, err
 		}
 	}
-	resp, err := c.do(ctx, http.MethodPost, base, "/peer/v1/records", buf.Bytes(), "application/x-ndjson")
-	if err != nil {
-		return 0, err
-	}
 	var ans struct{ Applied int }
-	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
-		resp.Body.Close()
-		return 0, fmt.Errorf("peer: push records: %w", err)
-	}
-	if err := finish(resp); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, base, "/peer/v1/records", buf.Bytes(), "application/x-ndjson", &ans); err != nil {
 		return 0, err
 	}
 	return ans.Applied, nil
@@ -361,7 +345,13 @@ func (c *Client) Place(ctx context.Context, base, object string) error {
 }
 
 func (c *Client) getJSON(ctx context.Context, base, path string, v any) error {
-	resp, err := c.do(ctx, http.MethodGet, base, path, nil, "")
+	return c.doJSON(ctx, http.MethodGet, base, path, nil, "", v)
+}
+
+// doJSON sends a signed request and decodes its answer, which must be
+// one JSON value (authenticated: see do), into v.
+func (c *Client) doJSON(ctx context.Context, method, base, path string, body []byte, ctype string, v any) error {
+	resp, err := c.do(ctx, method, base, path, body, ctype)
 	if err != nil {
 		return err
 	}
