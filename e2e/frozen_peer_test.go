@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -82,25 +80,7 @@ func TestFrozenHolderRead(t *testing.T) {
 	}
 	linkBps := float64(linkMbit) * 1e6 / 8
 
-	nodes := startPagedTrio(t, linkMbit)
-	data := make([]byte, size)
-	rand.Read(data)
-	putAtAReadAtC(t, nodes, data)
-
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	sb := mustLogin(t, nodes["b"].URL)
-	req, _ := http.NewRequestWithContext(ctx, "GET", sb.storage+"/images/disk.raw", nil)
-	req.Header.Set("X-Auth-Token", sb.token)
-	t0 := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET at b: %s", resp.Status)
-	}
+	nodes, data, resp, t0 := pagedImageRead(t, linkMbit, size)
 	var (
 		got                 = make([]byte, 0, size)
 		buf                 = make([]byte, 64<<10)

@@ -149,6 +149,12 @@ func (q *request) getDLO(info ObjectInfo) error {
 	if err != nil {
 		return err
 	}
+	if q.r.Method != http.MethodHead {
+		// Every segment before the first byte (dlo_readable.go).
+		if err := checkSegments(ctx, q.s.backend, q.p.Account, container, segs, rg.Start, rg.Length); err != nil {
+			return err
+		}
+	}
 	q.w.Header().Set("Content-Length", itoa(rg.Length))
 	q.w.WriteHeader(status)
 	if q.r.Method == http.MethodHead {

@@ -372,6 +372,8 @@ var (
 	descReplRoundFails = clusterDesc("nitro_replication_anti_entropy_failures_total", "Anti-entropy rounds that failed.")
 	descHaveRequests   = clusterDesc("nitro_fetch_have_requests_total", "Have requests sent, by the asked node's region (one per read for a region whose nodes share a store).", "region")
 	descHaveFallbacks  = clusterDesc("nitro_fetch_have_fallbacks_total", "Have requests sent to another node of a region sharing a store after the node asked first failed.")
+	descHedgeWasted    = clusterDesc("nitro_fetch_hedge_wasted_bytes_total", "Stored bytes of hedged chunks received twice: losing copies that crossed all the same and were dropped.")
+	descHedgeSkipped   = clusterDesc("nitro_fetch_hedge_skipped_total", "Losing copies of hedged chunks that the other holder left out of its stream at this node's request.")
 	descReplLag        = clusterDesc("nitro_replication_lag_seconds",
 		"Time since this node last found its namespace converged with every live peer (anti-entropy); -1: never since start.")
 )
@@ -379,7 +381,8 @@ var (
 var clusterDescs = []*prometheus.Desc{descMembers, descPeerSent, descPeerReceived, descPeerSentC, descPeerReceivedC,
 	descLinkBW, descLinkPrior, descLinkRTT, descLinkPriorRTT, descFetches, descFetchChunks, descFetchBytes, descPlans, descReplans,
 	descHedges, descDelegated, descObtained, descRegionAlive, descSourceFails, descSlowSources, descNoHolder, descCorrupt, descPlanSeconds, descReplPushed,
-	descReplPushFail, descReplApplied, descReplRounds, descReplRoundFails, descReplLag, descHaveRequests, descHaveFallbacks}
+	descReplPushFail, descReplApplied, descReplRounds, descReplRoundFails, descReplLag, descHaveRequests, descHaveFallbacks,
+	descHedgeWasted, descHedgeSkipped}
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range clusterDescs {
@@ -426,6 +429,8 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPlans, float64(f.Plans))
 	counter(descReplans, float64(f.Replans))
 	counter(descHedges, float64(f.HedgedChunks))
+	counter(descHedgeWasted, float64(f.HedgeWastedBytes))
+	counter(descHedgeSkipped, float64(f.HedgeSkippedChunks))
 	counter(descDelegated, float64(f.DelegatedChunks), "asked")
 	counter(descDelegated, float64(f.DelegatedReceived), "received")
 	counter(descDelegated, float64(f.DelegateFallbacks), "fallback")

@@ -246,6 +246,13 @@ type FetchStatus struct {
 	// region after the node asked first failed (fetch.Stats).
 	HaveRequests  map[string]int64 `json:"have_requests,omitempty"`
 	HaveFallbacks int64            `json:"have_fallbacks"`
+	// HedgeWastedChunks and HedgeWastedBytes count the losing copies of
+	// hedged chunks that crossed all the same and were dropped (stored
+	// bytes); HedgeSkippedChunks those the other holder left out of its
+	// stream at this node's request (fetch.Stats).
+	HedgeWastedChunks  int64 `json:"hedge_wasted_chunks"`
+	HedgeWastedBytes   int64 `json:"hedge_wasted_bytes"`
+	HedgeSkippedChunks int64 `json:"hedge_skipped_chunks"`
 }
 
 // ReplicationStatus counts the namespace replication (replica.Stats).
@@ -350,6 +357,7 @@ func (c *cluster) status() *ClusterStatus {
 	st.Fetch.HolderWaitChunks, st.Fetch.RevivedSources = f.HolderWaits, f.Revived
 	st.Fetch.LateSources, st.Fetch.HedgedChunks = f.LateSources, f.HedgedChunks
 	st.Fetch.HaveRequests, st.Fetch.HaveFallbacks = f.HaveByRegion, f.HaveFallbacks
+	st.Fetch.HedgeWastedChunks, st.Fetch.HedgeWastedBytes, st.Fetch.HedgeSkippedChunks = f.HedgeWasted, f.HedgeWastedBytes, f.HedgeSkipped
 	r := c.rep.Stats()
 	st.Replication = ReplicationStatus{PushedRecords: r.Pushed, PushFailures: r.PushFailures,
 		ReceivedRecords: r.Received, AppliedRecords: r.Applied, Rounds: r.Rounds, RoundFailures: r.RoundFailures,

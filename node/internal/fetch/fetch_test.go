@@ -43,6 +43,9 @@ type faultStore struct {
 	freezeAt int
 	served   int
 	thaw     chan struct{}
+	// delay, if > 0, is added to every read: a holder slow but alive.
+	delay  time.Duration
+	thawed bool // thaw is closed
 	// firstAt and lastAt are when the store was first and last asked
 	// for a chunk (zero: never).
 	firstAt, lastAt time.Time
@@ -68,6 +71,16 @@ func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunksto
 			return chunkstore.Stored{}, ctx.Err()
 		}
 	}
+	f.mu.Lock()
+	delay := f.delay
+	f.mu.Unlock()
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return chunkstore.Stored{}, ctx.Err()
+		}
+	}
 	if slow {
 		time.Sleep(400 * time.Millisecond)
 	}
@@ -78,6 +91,79 @@ func (f *faultStore) GetStored(ctx context.Context, id recipe.ChunkID) (chunksto
 		st.Data[len(st.Data)/2] ^= 0x40 // corrupt on the wire: the receiver must notice
 	}
 	return st, err
+}
+
+// freeze makes f serve n more chunks and then block every read until
+// unfreeze (at the latest when the test ends).
+func (f *faultStore) freeze(t testing.TB, n int) {
+	f.mu.Lock()
+	f.freezeAt, f.thaw, f.thawed = f.served+n, make(chan struct{}), false
+	f.mu.Unlock()
+	t.Cleanup(func() { f.unfreeze(0) })
+}
+
+// unfreeze lets f's blocked reads go on, each read delayed by delay from
+// now on.
+func (f *faultStore) unfreeze(delay time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.freezeAt, f.delay = 0, delay
+	if f.thaw != nil && !f.thawed {
+		f.thawed = true
+		close(f.thaw)
+	}
+}
+
+// frozen reports whether a read of f is blocked by freeze (or has been).
+func (f *faultStore) frozen() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.freezeAt > 0 && f.served > f.freezeAt
+}
+
+// servedCount returns how many chunks f has been asked for.
+func (f *faultStore) servedCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.served
+}
+
+// waitUntil polls cond until it holds; the test fails, naming what it
+// waited for, after a minute.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within a minute", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// readInBackground starts a read of the whole of rec by r; the function
+// it returns waits for the read (the test fails after two minutes) and
+// returns its bytes and error.
+func readInBackground(t testing.TB, r *reader, rec *recipe.Recipe) func() ([]byte, error) {
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		data, err := read(t, r, rec, 0, -1)
+		done <- result{data, err}
+	}()
+	return func() ([]byte, error) {
+		t.Helper()
+		select {
+		case res := <-done:
+			return res.data, res.err
+		case <-time.After(2 * time.Minute):
+			t.Fatal("read did not finish")
+			return nil, nil
+		}
+	}
 }
 
 // span returns when f was first and last asked for a chunk.
@@ -136,14 +222,7 @@ func newReaderWith(t testing.TB, name string, priors map[string]Link, configure 
 // newReaderOn is newReaderWith over the given store.
 func newReaderOn(t testing.TB, st *chunkstore.Store, name string, priors map[string]Link, configure func(*Config), peers ...*region) *reader {
 	t.Helper()
-	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: name, Node: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
 	list := func() []Peer {
-		mu.Lock()
-		defer mu.Unlock()
 		var out []Peer
 		for _, p := range peers {
 			out = append(out, Peer{Region: p.name, URL: p.hs.URL})
@@ -151,10 +230,22 @@ func newReaderOn(t testing.TB, st *chunkstore.Store, name string, priors map[str
 		return out
 	}
 	cfg := Config{Region: name, Priors: priors, Grace: 300 * time.Millisecond, DefaultBandwidth: 1 << 20}
+	return newReaderFrom(t, st, cfg, configure, list)
+}
+
+// newReaderFrom starts a fetcher of region cfg.Region (its node named
+// the same) over st, whose live peers are listed by peers, with cfg
+// adjusted by configure (nil: unchanged).
+func newReaderFrom(t testing.TB, st *chunkstore.Store, cfg Config, configure func(*Config), peers func() []Peer) *reader {
+	t.Helper()
+	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: cfg.Region, Node: cfg.Region})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if configure != nil {
 		configure(&cfg)
 	}
-	f, err := New(cfg, st, list, c, zap.NewNop())
+	f, err := New(cfg, st, peers, c, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

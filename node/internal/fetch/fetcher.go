@@ -37,8 +37,19 @@ type Transport interface {
 	// Have returns the stored (wire) size of each of ids at the peer,
 	// -1 (or 0) for a chunk it does not hold.
 	Have(ctx context.Context, base string, ids []recipe.ChunkID) ([]int64, error)
+	// FetchChunks streams ids from the peer at base, calling fn for each
+	// in request order: its stored form, or an error for a chunk the
+	// peer did not send; an error with a method Skipped() bool that
+	// returns true is a chunk it left out because this node asked it to
+	// (Skip).
 	FetchChunks(ctx context.Context, base, region string, ids []recipe.ChunkID,
 		fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error
+	// Skip asks the peer at base to leave ids out of the streams it is
+	// sending this node, where it has not started on them (they arrived
+	// from elsewhere: the losing copies of hedged chunks, hedge.go); it
+	// returns how many it will leave out. Best effort: an error only
+	// means the copies may still come.
+	Skip(ctx context.Context, base string, ids []recipe.ChunkID) (int, error)
 }
 
 // Peer is a live node of the cluster other than this one: of another
@@ -200,6 +211,12 @@ type Stats struct {
 	// copies of hedged chunks that arrived after all and were dropped,
 	// not stored.
 	Hedges, StalledSources, HedgeWasted int64
+	// HedgeWastedBytes is the stored bytes of the HedgeWasted copies (the
+	// bytes a hedge made cross twice); HedgeSkipped counts the losing
+	// copies the other holder left out of its stream because this node
+	// asked it to (Transport.Skip) once the first copy had arrived, and
+	// SkipRequests the skip requests sent.
+	HedgeWastedBytes, HedgeSkipped, SkipRequests int64
 	// HedgedChunks counts the chunks hedges moved to other holders (a
 	// window of the next few RTTs per hedge, see hedge.go).
 	HedgedChunks int64

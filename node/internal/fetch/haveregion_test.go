@@ -93,21 +93,9 @@ func (v *nodeView) setDead(name string, dead bool) {
 
 func newNodeReader(t *testing.T, configure func(*Config), nodes ...*regionNode) (*reader, *nodeView) {
 	t.Helper()
-	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: "b", Node: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	view := &nodeView{nodes: nodes, dead: map[string]bool{}}
 	cfg := Config{Region: "b", Grace: 300 * time.Millisecond, DefaultBandwidth: 1 << 20, HedgeAfter: -1}
-	if configure != nil {
-		configure(&cfg)
-	}
-	st := openStore(t)
-	f, err := New(cfg, st, view.peers, c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &reader{f: f, client: c, store: st}, view
+	return newReaderFrom(t, openStore(t), cfg, configure, view.peers), view
 }
 
 // TestHaveOncePerRegion: a read at b from a region of two nodes asks the
@@ -216,41 +204,19 @@ func TestHaveRegionNodeDeadAsksSibling(t *testing.T) {
 func TestHaveRegionLateNodeNotAsked(t *testing.T) {
 	nodes := newRegionNodes(t, "s", true, 2<<20, "s1", "s2")
 	s1, s2 := nodes[0], nodes[1]
-	s1.wrap.freezeAt, s1.wrap.thaw = 20, make(chan struct{})
+	s1.wrap.freeze(t, 20)
 	data := incompressible(73, 4<<20)
 	rec := write(t, s1.store, data)
 	b, view := newNodeReader(t, func(c *Config) { c.HolderWait = time.Minute }, nodes...)
 	view.setDead("s2", true)
-	done := make(chan error, 1)
-	var got []byte
-	go func() {
-		var err error
-		got, err = read(t, b, rec, 0, -1)
-		done <- err
-	}()
-	frozen := func() bool {
-		s1.wrap.mu.Lock()
-		defer s1.wrap.mu.Unlock()
-		return s1.wrap.served > s1.wrap.freezeAt
-	}
-	deadline := time.Now().Add(time.Minute)
-	for !frozen() {
-		if time.Now().After(deadline) {
-			t.Fatal("s1 never froze")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait := readInBackground(t, b, rec)
+	waitUntil(t, "s1 freezes", s1.wrap.frozen)
 	view.setDead("s1", true)
 	view.setDead("s2", false)
 	s1.hs.CloseClientConnections() // its stream breaks: a failed source
-	close(s1.wrap.thaw)
-	select {
-	case err := <-done:
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("read whose first node was lost mid-read: %d of %d bytes, %v", len(got), len(data), err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("read did not finish")
+	s1.wrap.unfreeze(0)
+	if got, err := wait(); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read whose first node was lost mid-read: %d of %d bytes, %v", len(got), len(data), err)
 	}
 	st := b.f.Stats()
 	t.Logf("have requests: s1 %d, s2 %d; stats %+v", s1.haves.Load(), s2.haves.Load(), st)

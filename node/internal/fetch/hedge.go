@@ -20,13 +20,18 @@ package fetch
 // everything it still owes (a frozen holder). First arrival wins: a
 // chunk is stored once, from whichever stream delivers it first (a
 // stream that asked for it before it moved still counts, see jchunk.alt);
-// the later copy is dropped (Stats.HedgeWasted). Once a hedged chunk
-// arrives from elsewhere, the stalled stream is cancelled if it owes
-// nothing else. A stalled source is left out of plans, in this job and
+// the other stream is asked to leave it out (skipLosers: a skip request,
+// so a stream that resumes, or the hedge's, does not send a window
+// twice), and a later copy that crossed all the same is dropped
+// (Stats.HedgeWasted). Once a hedged chunk arrives from elsewhere, the
+// stalled stream is cancelled if it owes nothing else. A stalled source is left out of plans, in this job and
 // for stallMemory in new ones, until it delivers a frame again; a chunk
 // that only stalled sources hold stays with them.
 
 import (
+	"context"
+	"errors"
+	"slices"
 	"time"
 
 	"github.com/nitro-cloud/nitro/planner"
@@ -290,4 +295,92 @@ func (f *Fetcher) recentlyStalled(url string) bool {
 		return false
 	}
 	return ok
+}
+
+// The losing copy of a hedged chunk. A hedge leaves two streams asking
+// for the same chunks: the stalled source's, which keeps running (a short
+// gap costs a window, not the stream), and the stream of the source the
+// window moved to. Whichever delivers a chunk first wins (chunkDone);
+// the other stream would still send its copy, and on a WAN link a window
+// is hundreds of chunks. skipLosers asks every other source whose running
+// stream asked for the chunk and has not reached it to leave it out
+// (Transport.Skip, peer POST /skip): the source sends a skipped frame in
+// its place and goes on with the chunks nobody else has sent. What the
+// loser had started on when the request reached it (the frame in
+// progress, what its socket buffers hold: about one RTT of the link)
+// still crosses and is dropped (Stats.HedgeWasted). Requests to one
+// source are sent one at a time, each with every chunk that arrived
+// while the previous one was out.
+
+// skipLosers asks the other running streams that asked for c, which s
+// delivered first, to leave it out; j.mu held.
+func (j *job) skipLosers(s *jsrc, c *jchunk) {
+	for oi, o := range j.srcs {
+		if o == s || o.cancel == nil || o.restream || o.slow || o.failed {
+			continue
+		}
+		asked := c.alt&o.bit != 0 || (c.state == stQueued && c.owner == oi && c.serial == o.serial)
+		if !asked || !slices.Contains(o.batch[min(o.next, len(o.batch)):], c) {
+			continue
+		}
+		o.skipWant = append(o.skipWant, c.id)
+		if !o.skipping {
+			o.skipping = true
+			j.wg.Add(1)
+			go j.sendSkips(o)
+		}
+	}
+}
+
+// sendSkips sends o's wanted skips until none is left.
+func (j *job) sendSkips(o *jsrc) {
+	defer j.wg.Done()
+	f := j.f
+	for {
+		j.mu.Lock()
+		ids := o.skipWant
+		o.skipWant = nil
+		if len(ids) == 0 || j.ctx.Err() != nil {
+			o.skipping = false
+			j.mu.Unlock()
+			return
+		}
+		j.mu.Unlock()
+		ctx, cancel := context.WithTimeout(j.ctx, f.cfg.HaveTimeout)
+		n, err := f.tr.Skip(ctx, o.URL, ids)
+		cancel()
+		f.count(func(st *Stats) { st.SkipRequests++ })
+		if err != nil {
+			f.log.Debug("skip request failed; the losing copies may still come",
+				zap.String("region", o.Region), zap.String("node", o.name()), zap.Int("chunks", len(ids)), zap.Error(err))
+			continue
+		}
+		f.log.Debug("asked a source to leave out chunks that arrived from elsewhere",
+			zap.String("region", o.Region), zap.String("node", o.name()), zap.Int("chunks", len(ids)), zap.Int("left_out", n))
+	}
+}
+
+// skipped reports whether err is a chunk a source left out at this
+// node's request (Transport.FetchChunks).
+func skipped(err error) bool {
+	var sk interface{ Skipped() bool }
+	return err != nil && errors.As(err, &sk) && sk.Skipped()
+}
+
+// skippedFrame notes that s left c, the stream's chunk next-1, out on
+// request: the stream has moved on (progress, not a delivery). c arrived
+// from elsewhere; should it not have (a request meant for another
+// stream of this node), it is planned again, with s still a holder.
+func (j *job) skippedFrame(s *jsrc, c *jchunk, next int) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s.progressAt, s.next = time.Now(), next
+	s.streamLeft--
+	j.f.count(func(st *Stats) { st.HedgeSkipped++ })
+	c.alt &^= s.bit
+	if c.state == stQueued && c.owner == indexOf(j.srcs, s) && c.serial == s.serial {
+		j.f.addQueued(s.Peer, -c.est)
+		c.state = stPlan
+		j.poke()
+	}
 }

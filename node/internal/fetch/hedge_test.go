@@ -150,39 +150,19 @@ func TestFrozenNodeHedgedToSibling(t *testing.T) {
 func TestShortStallHedgesAWindow(t *testing.T) {
 	const rate = 2 << 20
 	a, c := newRegion(t, "a", rate), newRegion(t, "c", rate)
-	c.wrap.freezeAt, c.wrap.thaw = 20, make(chan struct{})
+	c.wrap.freeze(t, 20)
 	data := incompressible(23, 6<<20)
 	rec := write(t, a.store, data)
 	copyChunks(t, a.store, c.store, rec.Refs)
 	prior := Link{Bandwidth: rate, RTT: 5 * time.Millisecond}
 	b := newReaderWith(t, "b", map[string]Link{"a": prior, "c": prior},
 		func(cfg *Config) { cfg.Grace = 10 * time.Minute }, a, c)
-	done := make(chan error, 1)
-	var got []byte
-	go func() {
-		var err error
-		got, err = read(t, b, rec, 0, -1)
-		done <- err
-	}()
-	deadline := time.Now().Add(time.Minute)
-	for b.f.Stats().Hedges == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no hedge")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	c.wrap.mu.Lock()
-	c.wrap.freezeAt = 0
-	sentAtStall := c.wrap.served
-	c.wrap.mu.Unlock()
-	close(c.wrap.thaw)
-	select {
-	case err := <-done:
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("read did not finish")
+	wait := readInBackground(t, b, rec)
+	waitUntil(t, "a hedge", func() bool { return b.f.Stats().Hedges > 0 })
+	sentAtStall := c.wrap.servedCount()
+	c.wrap.unfreeze(0)
+	if got, err := wait(); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
 	}
 	st := b.f.Stats()
 	sa, sc := a.srv.SentStats()["b"], c.srv.SentStats()["b"]
@@ -201,5 +181,94 @@ func TestShortStallHedgesAWindow(t *testing.T) {
 	}
 	if sc.Bytes < int64(len(data))/4 {
 		t.Fatalf("c sent %d B of a %d B object after a short stall: its share was moved", sc.Bytes, len(data))
+	}
+}
+
+// TestHedgeLoserSkipsArrivedChunks: one holder stops sending mid-stream
+// just past its next frame's deadline, so a window of its chunks is
+// hedged to the other, and then goes on sending (fast or slow, but
+// alive): both streams ask for the window. Whichever copy of a chunk
+// arrives first is stored; the other holder is asked to leave the chunk
+// out of its stream (a skip request) and sends a skipped frame instead.
+// Before, the loser sent every chunk of the window it had not started
+// when the first copy arrived, all of them dropped on arrival
+// (Stats.HedgeWasted): a window's bytes crossed twice.
+func TestHedgeLoserSkipsArrivedChunks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// stalled is the region that stalls ("a" or "c"); rates are
+		// the links' rates, bytes/s.
+		stalled string
+		rates   map[string]float64
+		// The stalled holder serves freezeAt chunks and stops; the other
+		// holds the object's refs from otherFrom on (a holds them all).
+		freezeAt, otherFrom int
+		// after is the stalled holder's delay per chunk once it resumes.
+		after time.Duration
+		// size is the object's; limit the most losing copies that may
+		// cross (before skip requests: see the logs).
+		size, limit int
+	}{
+		// a, the faster holder, had a short gap (a retransmission
+		// timeout): it resumes at its rate and delivers the window
+		// first; c, the slower, reaches the window after its own chunks
+		// and skips it. Before: 7-8 of the 21 window chunks crossed
+		// twice (those it reached before a's tail ended the read).
+		{"stalled holder resumes first", "a", map[string]float64{"a": 4 << 20, "c": 1 << 20}, 10, 8, 0, 12 << 20, 1},
+		// c resumes slow (100 ms a chunk, under its deadline: it is not
+		// hedged again); a delivers the window first, c skips it but for
+		// the chunks it had started before a's copies came (3-4 here).
+		// Before: all 19 crossed twice.
+		{"hedge target first", "c", map[string]float64{"a": 4 << 20, "c": 4 << 20}, 20, 0, 100 * time.Millisecond, 6 << 20, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, c := newRegion(t, "a", tc.rates["a"]), newRegion(t, "c", tc.rates["c"])
+			stalled, target := a, c
+			if tc.stalled == "c" {
+				stalled, target = c, a
+			}
+			stalled.wrap.freeze(t, tc.freezeAt)
+			data := incompressible(24, tc.size)
+			rec := write(t, a.store, data)
+			copyChunks(t, a.store, c.store, rec.Refs[min(tc.otherFrom, len(rec.Refs)):])
+			b := newReaderWith(t, "b", map[string]Link{
+				"a": {Bandwidth: tc.rates["a"], RTT: 5 * time.Millisecond},
+				"c": {Bandwidth: tc.rates["c"], RTT: 5 * time.Millisecond},
+			}, func(cfg *Config) { cfg.Grace = 10 * time.Minute }, a, c)
+			wait := readInBackground(t, b, rec)
+			waitUntil(t, "a hedge", func() bool { return b.f.Stats().Hedges > 0 })
+			// The stalled holder resumes once the other has started on
+			// its new stream (as a retransmission arrives about one RTT
+			// after the gap that set off the hedge): both streams then
+			// ask for the window.
+			n := target.wrap.servedCount()
+			waitUntil(t, "the hedge's stream", func() bool { return target.wrap.servedCount() >= n+2 })
+			stalled.wrap.unfreeze(tc.after)
+			if got, err := wait(); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
+			}
+			st := b.f.Stats()
+			total, _ := received(b)
+			stored := storedSize(t, a.store, rec.Refs)
+			sa, sc := a.srv.SentStats()["b"], c.srv.SentStats()["b"]
+			ka, kc := a.srv.SkippedStats()["b"], c.srv.SkippedStats()["b"]
+			t.Logf("stored %d B; received %d B (%d B twice); a sent %d chunks (%d B), skipped %d (%d B); c sent %d chunks (%d B), skipped %d (%d B)",
+				stored, total, total-stored, sa.Chunks, sa.Bytes, ka.Chunks, ka.Bytes, sc.Chunks, sc.Bytes, kc.Chunks, kc.Bytes)
+			t.Logf("hedges %d moving %d chunks; %d losing copies received (%d B), %d left out on request, %d skip requests",
+				st.Hedges, st.HedgedChunks, st.HedgeWasted, st.HedgeWastedBytes, st.HedgeSkipped, st.SkipRequests)
+			if st.Hedges < 1 || st.DuplicateChunks != 0 {
+				t.Fatalf("no hedge, or a chunk asked twice: %+v", st)
+			}
+			if total-stored != st.HedgeWastedBytes {
+				t.Fatalf("received %d B beyond the object's %d B, counted as hedge waste %d B", total-stored, stored, st.HedgeWastedBytes)
+			}
+			// What the loser had started on when the skip request reached
+			// it still crosses. Before skip requests, most of the window
+			// did.
+			if st.HedgeWasted > int64(tc.limit) {
+				t.Fatalf("%d of %d hedged chunks crossed twice (%d B), %d left out: want at most %d twice",
+					st.HedgeWasted, st.HedgedChunks, st.HedgeWastedBytes, st.HedgeSkipped, tc.limit)
+			}
+		})
 	}
 }

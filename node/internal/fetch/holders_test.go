@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
-	"github.com/nitro-cloud/nitro/node/internal/peer"
 	"go.uber.org/zap"
 )
 
@@ -49,21 +48,9 @@ func (m *membersView) setDead(name string, dead bool) {
 // newReaderView is newReaderWith over a membersView of regs.
 func newReaderView(t testing.TB, name string, configure func(*Config), regs ...*region) (*reader, *membersView) {
 	t.Helper()
-	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: name, Node: name})
-	if err != nil {
-		t.Fatal(err)
-	}
 	view := &membersView{regs: regs}
 	cfg := Config{Region: name, Grace: 300 * time.Millisecond, DefaultBandwidth: 1 << 20}
-	if configure != nil {
-		configure(&cfg)
-	}
-	st := openStore(t)
-	f, err := New(cfg, st, view.peers, c, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &reader{f: f, client: c, store: st}, view
+	return newReaderFrom(t, openStore(t), cfg, configure, view.peers), view
 }
 
 // TestHolderDeadAtStartComesBack: the only holder is reported dead when a
@@ -115,42 +102,17 @@ func TestHolderNeverComesBackFailsBeforeFirstByte(t *testing.T) {
 func midReadLoss(t *testing.T, lost func(view *membersView)) *reader {
 	t.Helper()
 	a := newRegion(t, "a", 2<<20)
-	a.wrap.freezeAt, a.wrap.thaw = 20, make(chan struct{})
+	a.wrap.freeze(t, 20)
 	data := incompressible(33, 4<<20)
 	rec := write(t, a.store, data)
 	b, view := newReaderView(t, "b", func(c *Config) { c.HolderWait = time.Minute }, a)
-	done := make(chan error, 1)
-	var got []byte
-	go func() {
-		var err error
-		got, err = read(t, b, rec, 0, -1)
-		done <- err
-	}()
-	frozen := func() bool {
-		a.wrap.mu.Lock()
-		defer a.wrap.mu.Unlock()
-		return a.wrap.served > a.wrap.freezeAt
-	}
-	deadline := time.Now().Add(time.Minute)
-	for !frozen() {
-		if time.Now().After(deadline) {
-			t.Fatal("a never froze")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait := readInBackground(t, b, rec)
+	waitUntil(t, "a freezes", a.wrap.frozen)
 	lost(view)
-	a.wrap.mu.Lock()
-	a.wrap.freezeAt = 0
-	a.wrap.mu.Unlock()
 	a.hs.CloseClientConnections() // the stream breaks: a failed source
-	close(a.wrap.thaw)
-	select {
-	case err := <-done:
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("read whose only holder was lost mid-read: %d of %d bytes, %v", len(got), len(data), err)
-		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("read did not finish")
+	a.wrap.unfreeze(0)
+	if got, err := wait(); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read whose only holder was lost mid-read: %d of %d bytes, %v", len(got), len(data), err)
 	}
 	st := b.f.Stats()
 	t.Logf("stats %+v", st)
@@ -219,39 +181,19 @@ func TestOrphanWaitEndsOnDelivery(t *testing.T) {
 // short, detectably), instead of waiting without end.
 func TestHolderLostMidReadNeverBack(t *testing.T) {
 	a := newRegion(t, "a", 2<<20)
-	a.wrap.freezeAt, a.wrap.thaw = 20, make(chan struct{})
+	a.wrap.freeze(t, 20)
 	data := incompressible(34, 2<<20)
 	rec := write(t, a.store, data)
 	b, view := newReaderView(t, "b", func(c *Config) { c.HolderWait = 500 * time.Millisecond }, a)
-	done := make(chan error, 1)
-	go func() {
-		_, err := read(t, b, rec, 0, -1)
-		done <- err
-	}()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		a.wrap.mu.Lock()
-		frozen := a.wrap.served > a.wrap.freezeAt
-		a.wrap.mu.Unlock()
-		if frozen {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a never froze")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait := readInBackground(t, b, rec)
+	waitUntil(t, "a freezes", a.wrap.frozen)
 	view.setDead("a", true)
 	a.hs.CloseClientConnections()
-	close(a.wrap.thaw)
-	select {
-	case err := <-done:
-		var nh *NoHolderError
-		if !errors.As(err, &nh) {
-			t.Fatalf("read whose only holder is gone: %v, want a *NoHolderError", err)
-		}
-		t.Log(err)
-	case <-time.After(2 * time.Minute):
-		t.Fatal("read did not end")
+	a.wrap.unfreeze(0)
+	_, err := wait()
+	var nh *NoHolderError
+	if !errors.As(err, &nh) {
+		t.Fatalf("read whose only holder is gone: %v, want a *NoHolderError", err)
 	}
+	t.Log(err)
 }

@@ -104,6 +104,11 @@ type jsrc struct {
 	hedgeRound int
 	hedgeWin   []*jchunk
 	hedgeAt    time.Time
+	// Skip requests to the node (hedge.go, skipLosers): skipWant are the
+	// chunks to ask it to leave out of its stream, skipping whether a
+	// request is out (its sender takes skipWant when it is back).
+	skipWant []recipe.ChunkID
+	skipping bool
 	// Holders that come back (holders.go): deliveredAt is when the node
 	// last delivered a frame; failedAt when its last stream failed and
 	// fails how many failed in a row since it last delivered; noAnswer:
@@ -775,6 +780,10 @@ func (j *job) worker(s *jsrc) {
 			err = f.fetchChunks(sctx, s.URL, s.Region, ids, func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
 				c := batch[next]
 				next++
+				if skipped(ferr) {
+					j.skippedFrame(s, c, next)
+					return nil
+				}
 				j.mu.Lock()
 				now := time.Now()
 				if s.frames == 0 {
@@ -804,7 +813,8 @@ func (j *job) worker(s *jsrc) {
 				}
 				if dup && hedged {
 					// The losing copy of a hedged chunk: expected, dropped.
-					f.count(func(st *Stats) { st.HedgeWasted++ })
+					n := int64(len(st.Data))
+					f.count(func(st *Stats) { st.HedgeWasted++; st.HedgeWastedBytes += n })
 					return nil
 				}
 				if dup {
@@ -941,6 +951,7 @@ func (j *job) chunkDone(s *jsrc, c *jchunk, stored int64) {
 	if c.hedged {
 		j.hedgeWon(s, c)
 	}
+	j.skipLosers(s, c)
 	c.state = stDone
 	j.remaining--
 	j.f.count(func(st *Stats) { st.StoredBytes += stored })

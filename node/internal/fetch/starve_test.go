@@ -25,15 +25,7 @@ func TestStarvedReaderDoesNotHedge(t *testing.T) {
 	b := newReaderWith(t, "b", map[string]Link{"a": prior, "c": prior},
 		func(cfg *Config) { cfg.Grace = 10 * time.Minute }, a, c) // only the hedge may move chunks
 
-	type result struct {
-		got []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		got, err := read(t, b, rec, 0, -1)
-		done <- result{got, err}
-	}()
+	wait := readInBackground(t, b, rec)
 	time.Sleep(700 * time.Millisecond)
 	// Stop this process for 1.5 s: a child sends SIGSTOP and, 1.5 s later,
 	// SIGCONT (it is not stopped with us).
@@ -44,9 +36,8 @@ func TestStarvedReaderDoesNotHedge(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("stopped for %v", time.Since(t0))
-	r := <-done
-	if r.err != nil || !bytes.Equal(r.got, data) {
-		t.Fatalf("read: %d of %d bytes, %v", len(r.got), len(data), r.err)
+	if got, err := wait(); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
 	}
 	st := b.f.Stats()
 	t.Logf("stats %+v", st)

@@ -179,7 +179,8 @@ func (c *Client) Have(ctx context.Context, base string, ids []recipe.ChunkID) ([
 // FetchChunks streams ids from the peer at base, a node of region, calling
 // fn for each chunk in request order as it arrives, with its stored form
 // (fn owns st.Data; it should verify and store it). A chunk the peer does
-// not hold is passed to fn as a *NotHeldError err and the stream goes on.
+// not hold is passed to fn as a *NotHeldError err, one it left out because
+// this node asked it to (Skip) as a *SkippedError, and the stream goes on.
 // FetchChunks returns the first error of fn, of the transport, or of the
 // stream ending early. At most one chunk is held in memory.
 func (c *Client) FetchChunks(ctx context.Context, base, region string, ids []recipe.ChunkID,
@@ -192,6 +193,25 @@ func (c *Client) FetchChunks(ctx context.Context, base, region string, ids []rec
 		return err
 	}
 	return c.readChunks(resp, region, ids, fn)
+}
+
+// Skip asks the peer at base to leave ids out of the chunk streams it is
+// sending this node (this client's region and node) right now, where it
+// has not started on them yet: it sends a skipped frame instead (see
+// FetchChunks). It returns how many chunks it will leave out (a chunk in
+// two of the streams counts twice); streams that start later are not
+// affected. For the losing copy of a hedged chunk (package fetch): the
+// request is signed and answered as every peer request (doc.go), so only
+// a holder of the cluster secret can trim a stream, and only its own.
+func (c *Client) Skip(ctx context.Context, base string, ids []recipe.ChunkID) (int, error) {
+	if len(ids) > MaxIDs {
+		return 0, fmt.Errorf("peer: skip %d chunk IDs, at most %d", len(ids), MaxIDs)
+	}
+	var ans struct{ Skipped int }
+	if err := c.doJSON(ctx, http.MethodPost, base, "/peer/v1/skip", encodeIDs(ids), "application/octet-stream", &ans); err != nil {
+		return 0, err
+	}
+	return ans.Skipped, nil
 }
 
 // Obtain asks the node at base, a node of this client's region that owns
@@ -219,7 +239,7 @@ func (c *Client) readChunks(resp *http.Response, region string, ids []recipe.Chu
 	defer resp.Body.Close()
 	br := bufio.NewReaderSize(resp.Body, 64<<10)
 	for i, want := range ids {
-		id, st, held, err := readFrame(br)
+		id, st, status, err := readFrame(br)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("peer: stream from %s ended after %d of %d chunks: %w", region, i, len(ids), err)
@@ -230,9 +250,12 @@ func (c *Client) readChunks(resp *http.Response, region string, ids []recipe.Chu
 			return fmt.Errorf("peer: stream from %s: chunk %s out of order (want %s)", region, id.Short(), want.Short())
 		}
 		var ferr error
-		if held {
+		switch status {
+		case frameOK:
 			c.received.add(region, 1, int64(len(st.Data)))
-		} else {
+		case frameSkipped:
+			ferr = &SkippedError{ID: id}
+		default:
 			ferr = &NotHeldError{ID: id}
 		}
 		if err := fn(id, st, ferr); err != nil {
@@ -252,16 +275,8 @@ func (c *Client) PushRecords(ctx context.Context, base string, recs []WireRecord
 			return 0, err
 		}
 	}
-	resp, err := c.do(ctx, http.MethodPost, base, "/peer/v1/records", buf.Bytes(), "application/x-ndjson")
-	if err != nil {
-		return 0, err
-	}
 	var ans struct{ Applied int }
-	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
-		resp.Body.Close()
-		return 0, fmt.Errorf("peer: push records: %w", err)
-	}
-	if err := finish(resp); err != nil {
+	if err := c.doJSON(ctx, http.MethodPost, base, "/peer/v1/records", buf.Bytes(), "application/x-ndjson", &ans); err != nil {
 		return 0, err
 	}
 	return ans.Applied, nil
@@ -330,7 +345,13 @@ func (c *Client) Place(ctx context.Context, base, object string) error {
 }
 
 func (c *Client) getJSON(ctx context.Context, base, path string, v any) error {
-	resp, err := c.do(ctx, http.MethodGet, base, path, nil, "")
+	return c.doJSON(ctx, http.MethodGet, base, path, nil, "", v)
+}
+
+// doJSON sends a signed request and decodes its answer, which must be
+// one JSON value (authenticated: see do), into v.
+func (c *Client) doJSON(ctx context.Context, method, base, path string, body []byte, ctype string, v any) error {
+	resp, err := c.do(ctx, method, base, path, body, ctype)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,13 @@
 //	                      request order, each id[32] | status(1) | codec(1) |
 //	                      len(4, big endian) | stored bytes[len]; status 0 is
 //	                      a chunk, 1 "not held" (absent or failed
-//	                      verification here), with len 0
+//	                      verification here), 2 "skipped" (left out at the
+//	                      receiver's request, see /skip), both with len 0
+//	POST /skip            body: chunk IDs; the chunk streams this server is
+//	                      sending the asking node (its signed region and
+//	                      node) leave out those they have not started on,
+//	                      each a skipped frame (skip.go: the losing copies
+//	                      of hedged chunks); answer JSON {"skipped": n}
 //	POST /obtain          body: per chunk its ID (32 bytes) and plain size
 //	                      (uint32, big endian); only from a node of the
 //	                      server's own region (403 otherwise): the server,

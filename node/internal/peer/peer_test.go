@@ -182,7 +182,7 @@ func TestUnauthenticatedRefused(t *testing.T) {
 	ctx := t.Context()
 
 	// No credentials at all.
-	for _, path := range []string{"/peer/v1/have", "/peer/v1/chunks", "/peer/v1/records"} {
+	for _, path := range []string{"/peer/v1/have", "/peer/v1/chunks", "/peer/v1/records", "/peer/v1/skip"} {
 		resp, err := http.Post(hs.URL+path, "application/octet-stream", bytes.NewReader(encodeIDs(ids)))
 		if err != nil {
 			t.Fatal(err)
@@ -218,8 +218,8 @@ func TestUnauthenticatedRefused(t *testing.T) {
 	if len(recs.got) != 0 {
 		t.Fatal("records applied without auth")
 	}
-	if n := logs.FilterMessage("refused unauthenticated peer request").Len(); n != 6 {
-		t.Fatalf("%d refusals logged, want 6", n)
+	if n := logs.FilterMessage("refused unauthenticated peer request").Len(); n != 7 {
+		t.Fatalf("%d refusals logged, want 7", n)
 	}
 }
 
@@ -348,6 +348,7 @@ func TestMissingServiceAnswers503(t *testing.T) {
 		{"chunks", func(base string) error {
 			return c.FetchChunks(ctx, base, "a", []recipe.ChunkID{id}, func(recipe.ChunkID, chunkstore.Stored, error) error { return nil })
 		}},
+		{"skip", func(base string) error { _, err := c.Skip(ctx, base, []recipe.ChunkID{id}); return err }},
 		{"obtain", func(base string) error {
 			return c.Obtain(ctx, base, []recipe.ChunkID{id}, []uint32{1}, func(recipe.ChunkID, chunkstore.Stored, error) error { return nil })
 		}},
@@ -365,7 +366,7 @@ func TestMissingServiceAnswers503(t *testing.T) {
 		srv   *Server
 		avail map[string]bool // endpoints whose service the server has
 	}{
-		{"chunks only", chunksOnly, map[string]bool{"have": true, "chunks": true}},
+		{"chunks only", chunksOnly, map[string]bool{"have": true, "chunks": true, "skip": true}},
 		{"nothing", nothing, nil},
 	} {
 		hs := httptest.NewServer(tc.srv)
@@ -378,5 +379,76 @@ func TestMissingServiceAnswers503(t *testing.T) {
 			}
 		}
 		hs.Close()
+	}
+}
+
+// TestSkipTrimsRunningStream: a skip request leaves the named chunks out
+// of the asking node's running stream where the server has not started
+// on them (a skipped frame, no data, in their place); it reaches no other
+// node's stream, and none that starts later.
+func TestSkipTrimsRunningStream(t *testing.T) {
+	ctx := t.Context()
+	const rate = 200 << 10 // bytes/s: about 0.2 s a chunk
+	hs, srv, src, ids, _ := setup(t, ServerConfig{Region: "a", RateLimit: func(string) float64 { return rate }}, nil)
+	c := client(t, "b", secret)
+	other, _ := NewClient(ClientConfig{Secret: secret, Region: "b", Node: "b-2"})
+	var got []string
+	var skipAns []int
+	err := c.FetchChunks(ctx, hs.URL, "a", ids, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
+		switch {
+		case errors.Is(err, ErrSkipped):
+			var se *SkippedError
+			if !errors.As(err, &se) || se.ID != id || !se.Skipped() || len(st.Data) != 0 {
+				t.Errorf("skipped frame: %v, %d bytes", err, len(st.Data))
+			}
+			got = append(got, "skipped")
+		case errors.Is(err, ErrNotHeld):
+			got = append(got, "not held")
+		case err != nil:
+			return err
+		default:
+			got = append(got, "ok")
+		}
+		if id == ids[0] {
+			// The server is on chunk 1 now (paced): 2 and 4 are to come.
+			// Another node of the region, and another region, trim
+			// nothing of this node's stream.
+			for _, cl := range []*Client{other, client(t, "c", secret), c} {
+				n, err := cl.Skip(ctx, hs.URL, []recipe.ChunkID{ids[0], ids[2], ids[4]})
+				if err != nil {
+					return err
+				}
+				skipAns = append(skipAns, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[ok ok skipped not held skipped]" || fmt.Sprint(skipAns) != "[0 0 2]" {
+		t.Fatalf("frames %v, skip answers %v", got, skipAns)
+	}
+	var want int64
+	for _, i := range []int{2, 4} {
+		st, _ := src.GetStored(ctx, ids[i])
+		want += int64(len(st.Data))
+	}
+	if k, s := srv.SkippedStats()["b"], srv.SentStats()["b"]; k.Chunks != 2 || k.Bytes != want || s.Chunks != 2 {
+		t.Fatalf("server counted %+v skipped (want 2, %d B), %+v sent", k, want, s)
+	}
+	// The stream has ended: nothing is left to skip, and a new stream of
+	// the same chunks is whole.
+	if n, err := c.Skip(ctx, hs.URL, ids); err != nil || n != 0 {
+		t.Fatalf("skip after the stream: %d, %v", n, err)
+	}
+	n := 0
+	if err := c.FetchChunks(ctx, hs.URL, "a", ids[:3], func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
+		if err == nil {
+			n++
+		}
+		return err
+	}); err != nil || n != 3 {
+		t.Fatalf("new stream: %d chunks, %v", n, err)
 	}
 }

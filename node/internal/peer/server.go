@@ -98,6 +98,9 @@ type Server struct {
 	mux     *http.ServeMux
 	replay  *replayCache
 	links   links // emulated links by destination region (RateLimit)
+	// sending: the running chunk streams, for skip requests (skip.go).
+	sending sending
+	skipped counters // chunks left out on request, per requesting region
 }
 
 // NewServer returns a peer protocol server over chunks and records (either
@@ -123,6 +126,7 @@ func NewServer(cfg ServerConfig, chunks ChunkStore, records RecordStore, op Oper
 	s.mux.HandleFunc("POST /peer/v1/records/fetch", s.needs(hasRecords, s.fetchRecords))
 	s.mux.HandleFunc("POST /peer/v1/have", s.needs(hasChunks, s.have))
 	s.mux.HandleFunc("POST /peer/v1/chunks", s.needs(hasChunks, s.chunkStream))
+	s.mux.HandleFunc("POST /peer/v1/skip", s.needs(hasChunks, s.skipChunks))
 	s.mux.HandleFunc("POST /peer/v1/obtain", s.needs(hasChunks && cfg.Obtain != nil, s.obtain))
 	s.mux.HandleFunc("GET /peer/v1/status", s.needs(hasOp, s.status))
 	s.mux.HandleFunc("GET /peer/v1/plan", s.needs(hasOp, s.plan))
@@ -141,6 +145,11 @@ func (s *Server) needs(ok bool, h http.HandlerFunc) http.HandlerFunc {
 
 // SentStats returns the stored chunk bytes sent, per requesting region.
 func (s *Server) SentStats() map[string]LinkCounters { return s.sent.snapshot() }
+
+// SkippedStats returns the chunks of streams left out at the receiver's
+// request (POST /skip), per requesting region, with their stored bytes
+// (the bytes that did not cross).
+func (s *Server) SkippedStats() map[string]LinkCounters { return s.skipped.snapshot() }
 
 type ctxKey struct{}
 
@@ -187,7 +196,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rw := &respWriter{ResponseWriter: w, secret: s.cfg.Secret, nonce: sg.nonce}
-	s.mux.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, sg.region)))
+	s.mux.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, callerKey{sg.region, sg.node})))
 	rw.finish()
 }
 
@@ -255,7 +264,11 @@ func (w *respWriter) finish() {
 	}
 }
 
-func caller(r *http.Request) string { s, _ := r.Context().Value(ctxKey{}).(string); return s }
+// caller returns the region a request came from, as signed.
+func caller(r *http.Request) string { return callerOf(r).region }
+
+// callerOf returns the region and node a request came from, as signed.
+func callerOf(r *http.Request) callerKey { k, _ := r.Context().Value(ctxKey{}).(callerKey); return k }
 
 // fail is the server's one error-to-status table, and where failures are
 // logged.
@@ -383,6 +396,10 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// Registered before the wait for a stream slot: a skip request may
+	// come while the stream waits.
+	stream, done := s.sending.add(callerOf(r), ids)
+	defer done()
 	select {
 	case s.streams <- struct{}{}:
 		defer func() { <-s.streams }()
@@ -399,7 +416,19 @@ func (s *Server) chunkStream(w http.ResponseWriter, r *http.Request) {
 			out = &pacer{ctx: ctx, w: w, rate: rate, link: s.links.get(from)}
 		}
 	}
-	for _, id := range ids {
+	for i, id := range ids {
+		if stream.next(i) {
+			// The receiver has it from elsewhere (skip.go).
+			if sz, err := s.chunks.StoredSizes(ctx, ids[i:i+1]); err == nil && sz[0] > 0 {
+				s.skipped.add(from, 1, sz[0])
+			} else {
+				s.skipped.add(from, 1, 0)
+			}
+			if err := writeSkipped(out, id); err != nil {
+				panic(http.ErrAbortHandler) // the client went away
+			}
+			continue
+		}
 		st, err := s.chunks.GetStored(ctx, id)
 		var p *chunkstore.Stored
 		switch {

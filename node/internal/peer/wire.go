@@ -28,6 +28,9 @@ const (
 const (
 	frameOK      = 0
 	frameNotHeld = 1
+	// frameSkipped: the chunk was left out at the receiver's request
+	// (POST /skip), with len 0.
+	frameSkipped = 2
 	frameHeader  = 32 + 1 + 1 + 4
 )
 
@@ -42,6 +45,26 @@ func (e *NotHeldError) Error() string { return fmt.Sprintf("peer: chunk %s not h
 
 // Unwrap returns ErrNotHeld.
 func (e *NotHeldError) Unwrap() error { return ErrNotHeld }
+
+// ErrSkipped is returned (wrapped in a *SkippedError) for a chunk of a
+// stream that the sender left out because the receiver asked it to
+// (Client.Skip): it arrived from elsewhere first.
+var ErrSkipped = errors.New("peer: chunk skipped at the receiver's request")
+
+// SkippedError names the chunk a peer left out of a stream on request.
+type SkippedError struct{ ID recipe.ChunkID }
+
+func (e *SkippedError) Error() string {
+	return fmt.Sprintf("peer: chunk %s skipped at the receiver's request", e.ID.Short())
+}
+
+// Unwrap returns ErrSkipped.
+func (e *SkippedError) Unwrap() error { return ErrSkipped }
+
+// Skipped reports true: the chunk was left out on request, not refused
+// (for consumers that match the error by this method, as package fetch
+// does, instead of importing this package).
+func (e *SkippedError) Skipped() bool { return true }
 
 // WireRecord is a namespace record as it crosses the network: its key and
 // value encodings (namespace.Key.Bytes, Record.MarshalValue) and, for an
@@ -161,28 +184,38 @@ func writeFrame(w io.Writer, id recipe.ChunkID, st *chunkstore.Stored) error {
 	return nil
 }
 
-// readFrame reads one frame; held is false for a not-held frame.
-func readFrame(r *bufio.Reader) (id recipe.ChunkID, st chunkstore.Stored, held bool, err error) {
+// writeSkipped writes the frame of a chunk left out on request.
+func writeSkipped(w io.Writer, id recipe.ChunkID) error {
+	var h [frameHeader]byte
+	copy(h[:32], id[:])
+	h[32] = frameSkipped
+	_, err := w.Write(h[:])
+	return err
+}
+
+// readFrame reads one frame and returns its status (frameOK,
+// frameNotHeld or frameSkipped; st is set for frameOK only).
+func readFrame(r *bufio.Reader) (id recipe.ChunkID, st chunkstore.Stored, status byte, err error) {
 	var h [frameHeader]byte
 	if _, err = io.ReadFull(r, h[:]); err != nil {
-		return id, st, false, err
+		return id, st, 0, err
 	}
 	copy(id[:], h[:32])
 	n := binary.BigEndian.Uint32(h[34:])
 	switch h[32] {
-	case frameNotHeld:
-		return id, st, false, nil
+	case frameNotHeld, frameSkipped:
+		return id, st, h[32], nil
 	case frameOK:
 	default:
-		return id, st, false, fmt.Errorf("peer: bad frame status %d", h[32])
+		return id, st, 0, fmt.Errorf("peer: bad frame status %d", h[32])
 	}
 	if n == 0 || n > MaxFrame {
-		return id, st, false, fmt.Errorf("peer: frame of %d bytes", n)
+		return id, st, 0, fmt.Errorf("peer: frame of %d bytes", n)
 	}
 	st.Codec = chunkstore.Codec(h[33])
 	st.Data = make([]byte, n)
 	if _, err = io.ReadFull(r, st.Data); err != nil {
-		return id, st, false, fmt.Errorf("peer: truncated frame: %w", err)
+		return id, st, 0, fmt.Errorf("peer: truncated frame: %w", err)
 	}
-	return id, st, true, nil
+	return id, st, frameOK, nil
 }
