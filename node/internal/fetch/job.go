@@ -389,9 +389,10 @@ func (j *job) run() {
 		ids[i] = c.id
 	}
 	sizes, cached := f.holdings.lookup(peers, ids)
-	spec := -1
+	var spec []int
+	var held planner.RegionSet
 	if !cached {
-		spec = f.specPick(j.ctx, j.rec, peers, j.chunks)
+		spec = f.specPick(j.ctx, j.rec, peers)
 	}
 	switch {
 	case cached:
@@ -400,8 +401,8 @@ func (j *job) run() {
 		j.mu.Lock()
 		j.noteAnswers(peers, sizes)
 		j.mu.Unlock()
-	case spec >= 0:
-		j.srcs = f.specSources(peers, spec, j.chunks)
+	case len(spec) > 0:
+		j.srcs, held = f.specSources(peers, spec, j.chunks)
 	default:
 		sizes = f.haveSizes(j.ctx, peers, ids)
 		j.srcs = f.sources(peers, sizes, j.chunks)
@@ -419,8 +420,8 @@ func (j *job) run() {
 	for _, s := range j.srcs {
 		s.stalled = f.recentlyStalled(s.URL)
 	}
-	if spec >= 0 {
-		j.speculate(peers, spec, ids)
+	if len(spec) > 0 {
+		j.speculate(peers, spec, held, ids)
 	}
 
 	tick := time.NewTicker(loopTick)
