@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,10 @@ type eventTransport struct {
 
 	mu     sync.Mutex
 	events []string
+	// haves counts the have answers returned; early the chunks asked of
+	// each region while none had; frames the chunk frames delivered.
+	haves, frames int
+	early         map[string]int
 }
 
 func (e *eventTransport) note(ev string) {
@@ -55,17 +60,41 @@ func (e *eventTransport) Have(ctx context.Context, base string, ids []recipe.Chu
 	if err := sleep(ctx, e.delay); err != nil {
 		return nil, err
 	}
+	e.mu.Lock()
+	e.haves++
+	e.mu.Unlock()
 	e.note("have returned")
 	return sizes, err
 }
 
 func (e *eventTransport) FetchChunks(ctx context.Context, base, region string, ids []recipe.ChunkID,
 	fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error {
+	e.mu.Lock()
+	if e.haves == 0 {
+		if e.early == nil {
+			e.early = map[string]int{}
+		}
+		e.early[region] += len(ids)
+	}
+	e.mu.Unlock()
 	e.note("stream " + region)
 	if err := sleep(ctx, e.delay); err != nil {
 		return err
 	}
-	return e.Client.FetchChunks(ctx, base, region, ids, fn)
+	return e.Client.FetchChunks(ctx, base, region, ids, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
+		e.mu.Lock()
+		e.frames++
+		e.mu.Unlock()
+		return fn(id, st, err)
+	})
+}
+
+// counts returns the chunks asked of each region before any have answer
+// had returned, and the frames delivered so far.
+func (e *eventTransport) counts() (map[string]int, int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.early), e.frames
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -295,5 +324,149 @@ func BenchmarkVariantRead(b *testing.B) {
 				b.ReportMetric(float64(total.Milliseconds())/float64(n), "total-ms")
 			})
 		}
+	}
+}
+
+// TestSpeculativeStartFromEveryWholeHolder: regions a and c both hold the
+// whole object and their holdings say so (Config.Holders); the reader
+// holds none of it. With every have answer held back, the read asks both
+// a and c for chunks (a share of the plan over the two, each bounded to
+// what its link carries until the answers would come), and both streams
+// deliver, before any have answer has returned. Then the answers come,
+// the rest is planned over every holder (d, which holds part of the
+// object and has no holding record, included), and the read is
+// byte-exact with every chunk crossing once. When a's holding is stale
+// (a lacks every other chunk), the chunks it lacks come back not-held
+// and are asked of the others. Before this, the speculative start asked
+// the one best region only: a (or c) got no request until the answers
+// came, which this test checks first (it failed there).
+func TestSpeculativeStartFromEveryWholeHolder(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		stale   bool // a lacks every other chunk, its holding says it holds all
+		partial bool // d holds every third chunk and has no holding record
+	}{
+		{"holdings right", false, false},
+		{"a's holding stale", true, false},
+		{"partial holder joins after the answers", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, c := newRegion(t, "a", 0), newRegion(t, "c", 0)
+			data := incompressible(51, 12<<20)
+			rec := write(t, a.store, data)
+			write(t, c.store, data)
+			if len(rec.Refs) < 6 {
+				t.Fatalf("%d refs: want enough for a rest after the speculative shares", len(rec.Refs))
+			}
+			regs := []*region{a, c}
+			if tc.partial {
+				d := newRegion(t, "d", 0)
+				for i, ref := range rec.Refs {
+					if i%3 == 0 {
+						copyChunks(t, a.store, d.store, []recipe.Ref{ref})
+					}
+				}
+				regs = append(regs, d)
+			}
+			if tc.stale {
+				for i, ref := range rec.Refs {
+					if i%2 == 0 {
+						if err := a.store.Drop(t.Context(), ref.ID); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			tr := &eventTransport{release: make(chan struct{})}
+			cl, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: "b", Node: "b"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.Client = cl
+			link := Link{Bandwidth: 8 << 20, RTT: 50 * time.Millisecond}
+			cfg := Config{Region: "b", Priors: map[string]Link{"a": link, "c": link, "d": link}, Grace: 10 * time.Second,
+				Holders: func(_ context.Context, id recipe.ID) ([]string, error) {
+					if id == rec.ID() {
+						return []string{"a", "c"}, nil
+					}
+					return nil, nil
+				}}
+			peers := func() []Peer {
+				var out []Peer
+				for _, r := range regs {
+					out = append(out, Peer{Region: r.name, URL: r.hs.URL})
+				}
+				return out
+			}
+			st := openStore(t)
+			f, err := New(cfg, st, peers, tr, zap.NewNop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &reader{f: f, client: cl, store: st}
+
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			type result struct {
+				src chunkstore.ChunkSource
+				err error
+			}
+			done := make(chan result, 1)
+			// Source returns once every chunk is placed on a holder: after
+			// the answers, for the chunks beyond the speculative shares.
+			go func() {
+				src, err := b.f.Source(ctx, rec, 0, len(rec.Refs))
+				done <- result{src, err}
+			}()
+			// Wait (have answers held back) until the speculative streams
+			// have delivered every frame they were asked for.
+			for {
+				s := b.f.Stats()
+				_, frames := tr.counts()
+				if s.SpecStarts == 1 && int64(frames) >= s.SpecChunks {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatalf("speculative streams did not deliver with the have answers held back; stats %+v, events %v", s, tr.log())
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			early, _ := tr.counts()
+			s := b.f.Stats()
+			t.Logf("chunks asked before any have answer: %v (of %d missing); stats %+v", early, len(rec.Refs), s)
+			if early["a"] == 0 || early["c"] == 0 || early["d"] != 0 {
+				t.Fatalf("asked before the have answers: %v; want chunks from both whole holders a and c, none from d", early)
+			}
+			if s.SpecStreams != 2 || s.SpecChunks >= int64(len(rec.Refs)) {
+				t.Fatalf("stats %+v: want 2 speculative streams, each with a bounded share", s)
+			}
+			close(tr.release)
+			r := <-done
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			rc, err := b.store.NewReader(ctx, rec, 0, -1, r.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read: %d of %d bytes, %v", len(got), len(data), err)
+			}
+			s = b.f.Stats()
+			total, by := received(b)
+			t.Logf("received %v; stats %+v", by, s)
+			if s.DuplicateChunks != 0 || s.HedgeWasted != 0 || s.NoHolder != 0 || s.Chunks != int64(len(rec.Refs)) {
+				t.Fatalf("stats %+v: want every chunk stored once", s)
+			}
+			if want := storedSize(t, c.store, rec.Refs); total != want {
+				t.Fatalf("crossed %d bytes, want each chunk once: %d", total, want)
+			}
+			if tc.partial && by["d"] == 0 {
+				t.Fatalf("received %v: want d, a partial holder, in the plan of the rest", by)
+			}
+		})
 	}
 }
