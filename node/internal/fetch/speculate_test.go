@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -467,6 +468,78 @@ func TestSpeculativeStartFromEveryWholeHolder(t *testing.T) {
 			if tc.partial && by["d"] == 0 {
 				t.Fatalf("received %v: want d, a partial holder, in the plan of the rest", by)
 			}
+		})
+	}
+}
+
+// BenchmarkWholeHoldersRead: issue 13's scenario (a) with every holder
+// whole (bench/wan --full-replicas) in small: regions a and c both hold a
+// 4 MiB image, each paced at 4 MiB/s towards the reader, over emulated
+// 80 ms RTTs (eventTransport.delay on every have answer and before every
+// stream's first frame); the reader holds none of it. holdings=none plans
+// after the have answers (2 RTT before the first byte on every link);
+// holdings=c starts from c alone meanwhile (a waits for the answers);
+// holdings=a,c starts from both at once. The fluid bound is 0.5 s of
+// transfer plus one RTT; total-ms is the whole read, first-ms until the
+// first chunk is stored.
+func BenchmarkWholeHoldersRead(b *testing.B) {
+	const rate, rtt = 4 << 20, 80 * time.Millisecond
+	a, c := newRegion(b, "a", rate), newRegion(b, "c", rate)
+	data := incompressible(61, 4<<20)
+	rec := write(b, a.store, data)
+	write(b, c.store, data)
+	for _, holdings := range [][]string{nil, {"c"}, {"a", "c"}} {
+		name := "holdings=none"
+		if holdings != nil {
+			name = "holdings=" + strings.Join(holdings, ",")
+		}
+		b.Run(name, func(b *testing.B) {
+			var first, total time.Duration
+			n := 0
+			for b.Loop() {
+				b.StopTimer()
+				tr := &eventTransport{delay: rtt}
+				cl, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: "b", Node: "b"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				tr.Client = cl
+				link := Link{Bandwidth: rate, RTT: rtt}
+				cfg := Config{Region: "b", Priors: map[string]Link{"a": link, "c": link}, Grace: 10 * time.Second}
+				if holdings != nil {
+					cfg.Holders = func(context.Context, recipe.ID) ([]string, error) { return holdings, nil }
+				}
+				peers := func() []Peer { return []Peer{{Region: "a", URL: a.hs.URL}, {Region: "c", URL: c.hs.URL}} }
+				st := openStore(b)
+				f, err := New(cfg, st, peers, tr, zap.NewNop())
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				t0 := time.Now()
+				src, err := f.Source(b.Context(), rec, 0, len(rec.Refs))
+				if err != nil {
+					b.Fatal(err)
+				}
+				<-src.(*source).wait[rec.Refs[0].ID].done
+				first += time.Since(t0)
+				rc, err := st.NewReader(b.Context(), rec, 0, -1, src)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got, err := io.ReadAll(rc)
+				rc.Close()
+				total += time.Since(t0)
+				n++
+				if err != nil || !bytes.Equal(got, data) {
+					b.Fatal(fmt.Errorf("read: %w", err))
+				}
+				if s := f.Stats(); s.DuplicateChunks != 0 {
+					b.Fatalf("stats %+v", s)
+				}
+			}
+			b.ReportMetric(float64(first.Milliseconds())/float64(n), "first-ms")
+			b.ReportMetric(float64(total.Milliseconds())/float64(n), "total-ms")
 		})
 	}
 }
