@@ -213,6 +213,10 @@ type Stats struct {
 	// SpecStreams the source nodes they asked (one per region the
 	// speculative plan used).
 	SpecStarts, SpecChunks, SpecStreams int64
+	// SpecCuts counts speculative starts whose streams were cut short
+	// when the have answers named partial holders that made a better
+	// plan of the rest; SpecMoved the chunks planned again that way.
+	SpecCuts, SpecMoved int64
 	// Plans counts planner.Solve calls of fetch jobs (first plans and
 	// re-plans; not Explain); PlanNanos is their total duration and
 	// LastPlanNanos the duration of the latest, in nanoseconds.

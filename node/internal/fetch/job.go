@@ -113,6 +113,10 @@ type jsrc struct {
 	failedAt    time.Time
 	fails       int
 	noAnswer    bool
+	// cutAt, if > 0, is the position in batch of the first chunk a
+	// speculative start's correction moved away (speculate.go): the
+	// stream stops reading there.
+	cutAt int
 }
 
 // job fetches a set of missing chunks: plan, stream, re-plan.
@@ -724,6 +728,7 @@ func (j *job) worker(s *jsrc) {
 			c.serial = serial
 		}
 		s.batch, s.next, s.serial, s.restream = batch, 0, serial, false
+		s.cutAt = 0
 		s.hedgePos, s.hedgeRound, s.hedgeWin = 0, 0, nil
 		sctx, cancel := context.WithCancel(j.ctx)
 		// streamStart stays zero (not judged) until the stream has a slot.
@@ -773,7 +778,7 @@ func (j *job) worker(s *jsrc) {
 					}
 				})
 			}
-			err = f.fetchChunks(sctx, s.URL, s.Region, ids, func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
+			frame := func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
 				c := batch[next]
 				next++
 				j.mu.Lock()
@@ -843,7 +848,8 @@ func (j *job) worker(s *jsrc) {
 				case <-j.ctx.Done():
 					return j.ctx.Err() // c stays queued: failed with the job
 				}
-			})
+			}
+			err = f.fetchChunks(sctx, s.URL, s.Region, ids, j.cutAfter(s, &next, frame))
 			close(puts)
 			pwg.Wait()
 		} else {
