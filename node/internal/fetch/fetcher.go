@@ -138,9 +138,9 @@ type Config struct {
 	// namespace's holding records, what X-Nitro-Regions lists) say they
 	// hold every chunk of recipe id; it must not block on the network.
 	// A read that has no cached have answers then plans its chunks over
-	// every such live region and starts streaming the first chunks of
-	// each one's share at once, in parallel with the have requests (see
-	// speculate.go). nil: no speculative start.
+	// every such live region and starts streaming each one's share at
+	// once, in parallel with the have requests, whose answers correct
+	// the plan (see speculate.go). nil: no speculative start.
 	Holders func(ctx context.Context, id recipe.ID) ([]string, error)
 	// OnTransfer, if set, is called with the record of every fetch job
 	// when it finishes (see Transfers), on the job's goroutine; it must

@@ -260,7 +260,7 @@ func (j *job) specCut(held planner.RegionSet) {
 	}
 	for i, s := range j.srcs {
 		if cutAt[i] > 0 {
-			s.cutAt, s.restream = cutAt[i], true
+			s.cutAt = cutAt[i]
 		}
 	}
 	f.count(func(st *Stats) { st.SpecCuts++; st.SpecMoved += int64(len(undo)) })
@@ -275,7 +275,13 @@ func (j *job) cutAfter(s *jsrc, next *int, fn func(recipe.ChunkID, chunkstore.St
 	cut := func() bool {
 		j.mu.Lock()
 		defer j.mu.Unlock()
-		return s.cutAt > 0 && *next >= s.cutAt
+		if s.cutAt > 0 && *next >= s.cutAt {
+			// Cut short on purpose, not a failure. Until here the
+			// stream was judged (stalls, slowness) like any other.
+			s.restream = true
+			return true
+		}
+		return false
 	}
 	return func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
 		if cut() {
