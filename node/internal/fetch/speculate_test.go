@@ -558,3 +558,33 @@ func BenchmarkWholeHoldersRead(b *testing.B) {
 		})
 	}
 }
+
+// TestFrozenWholeHolderDuringSpeculativeStart: a and c both hold the whole
+// object and their holdings say so; c freezes after 20 chunks of its
+// speculative share (its stream asked for half the object before any have
+// answer). The stall is hedged onto a as for a planned stream (hedge.go):
+// the read completes byte-exact with no chunk received twice.
+func TestFrozenWholeHolderDuringSpeculativeStart(t *testing.T) {
+	const rate = 2 << 20
+	a, c := newRegion(t, "a", rate), newRegion(t, "c", rate)
+	c.wrap.freezeAt, c.wrap.thaw = 20, make(chan struct{})
+	t.Cleanup(func() { close(c.wrap.thaw) }) // runs after the servers' Close: LIFO
+	data := incompressible(22, 6<<20)
+	rec := write(t, a.store, data)
+	copyChunks(t, a.store, c.store, rec.Refs)
+	prior := Link{Bandwidth: rate, RTT: 5 * time.Millisecond}
+	b := newReaderWith(t, "b", map[string]Link{"a": prior, "c": prior}, func(cfg *Config) {
+		cfg.Grace = 10 * time.Minute
+		cfg.Holders = func(context.Context, recipe.ID) ([]string, error) { return []string{"a", "c"}, nil }
+	}, a, c)
+	got, err := read(t, b, rec, 0, -1)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read with a frozen holder: %d of %d bytes, %v", len(got), len(data), err)
+	}
+	st := b.f.Stats()
+	_, by := received(b)
+	t.Logf("received %v; stats %+v", by, st)
+	if st.SpecStreams != 2 || st.Hedges < 1 || st.DuplicateChunks != 0 || st.NoHolder != 0 {
+		t.Fatalf("stats %+v: want both speculative streams, a hedge, no chunk twice", st)
+	}
+}
