@@ -493,8 +493,9 @@ func TestSpeculativeStartFromEveryWholeHolder(t *testing.T) {
 // 80 ms RTTs (eventTransport.delay on every have answer and before every
 // stream's first frame); the reader holds none of it. holdings=none plans
 // after the have answers (2 RTT before the first byte on every link);
-// holdings=c starts from c alone meanwhile (a waits for the answers);
-// holdings=a,c starts from both at once. The fluid bound is 0.5 s of
+// holdings=c starts from c alone meanwhile, with the whole plan, and a,
+// whose holding is not known, takes over the tail of c's stream when its
+// have answer comes (specCut); holdings=a,c starts from both at once. The fluid bound is 0.5 s of
 // transfer plus one RTT; total-ms is the whole read, first-ms until the
 // first chunk is stored.
 func BenchmarkWholeHoldersRead(b *testing.B) {
