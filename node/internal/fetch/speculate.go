@@ -34,9 +34,11 @@ package fetch
 // the first round trip on, instead of one (the first speculative start)
 // or none (a plan after the answers). BenchmarkWholeHoldersRead (two
 // whole holders, 4 MiB/s each, 80 ms RTT, 4 MiB: fluid bound 580 ms)
-// measured 0.60 s with the whole plan standing against 0.68 s with shares
-// bounded to the have round trip (one more round trip per link for the
-// rest) and 0.70-0.74 s with no speculative start.
+// measured 0.59-0.60 s with the whole plan standing, against 0.68 s with
+// shares bounded to the have round trip (one more round trip per link for
+// the rest) and 0.67-0.74 s with no speculative start (load 2.5-5). With
+// only c's holding known it took 0.68-0.69 s: c's head start of a round
+// trip is spent again on the cut when a answers.
 
 import (
 	"context"
