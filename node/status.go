@@ -216,12 +216,14 @@ type FetchStatus struct {
 	// latest plan's.
 	PlanSecondsTotal float64 `json:"plan_seconds_total"`
 	LastPlanSeconds  float64 `json:"last_plan_seconds"`
-	// SpeculativeStarts counts fetches that started streaming from a
-	// region whose holding covers the whole object before the have
+	// SpeculativeStarts counts fetches that started streaming from the
+	// regions whose holdings cover the whole object before the have
 	// answers (fetch.Stats.SpecStarts); SpeculativeChunks the chunks
-	// asked for that way.
-	SpeculativeStarts int64 `json:"speculative_starts"`
-	SpeculativeChunks int64 `json:"speculative_chunks"`
+	// asked for that way; SpeculativeStreams the source nodes asked (one
+	// per region the speculative plan used).
+	SpeculativeStarts  int64 `json:"speculative_starts"`
+	SpeculativeChunks  int64 `json:"speculative_chunks"`
+	SpeculativeStreams int64 `json:"speculative_streams"`
 	// DelegatedChunks counts missing chunks this node asked of their
 	// owner among its region's nodes; DelegatedReceived those the owner
 	// delivered; DelegateFallbacks those this node then fetched itself;
@@ -352,6 +354,7 @@ func (c *cluster) status() *ClusterStatus {
 		DuplicateChunks: f.DuplicateChunks, Plans: f.Plans,
 		PlanSecondsTotal: time.Duration(f.PlanNanos).Seconds(), LastPlanSeconds: time.Duration(f.LastPlanNanos).Seconds()}
 	st.Fetch.SpeculativeStarts, st.Fetch.SpeculativeChunks = f.SpecStarts, f.SpecChunks
+	st.Fetch.SpeculativeStreams = f.SpecStreams
 	st.Fetch.DelegatedChunks, st.Fetch.DelegatedReceived = f.Delegated, f.DelegatedGot
 	st.Fetch.DelegateFallbacks, st.Fetch.ObtainedForSiblings = f.DelegateFallbacks, f.ObtainServed
 	st.Fetch.HolderWaitChunks, st.Fetch.RevivedSources = f.HolderWaits, f.Revived

@@ -41,10 +41,12 @@
 //     included; one node of a region whose nodes share a store, the next
 //     if it fails: haveregion.go), concurrently, which of them it holds and
 //     at what stored size (the have answer), unless recent answers are
-//     cached (holdings.go); when the namespace's holdings name a live
-//     region that holds the whole object (Config.Holders), the first
-//     chunks stream from a node of the best such region meanwhile, before
-//     the answers are in (speculate.go);
+//     cached (holdings.go); when the namespace's holdings name live
+//     regions that hold the whole object (Config.Holders), the read is
+//     planned over them and each one's share streams meanwhile, before
+//     the answers are in, which then only correct that plan (partial
+//     holders they name take over the streams' tails when that is
+//     faster: speculate.go);
 //  5. plans the transfer with the planner (Optimal unless configured) over
 //     per-region link estimates, and starts one chunk stream per source
 //     node with its ordered list;

@@ -148,9 +148,10 @@ type Config struct {
 	// Holders, if set, returns the regions whose holdings (the
 	// namespace's holding records, what X-Nitro-Regions lists) say they
 	// hold every chunk of recipe id; it must not block on the network.
-	// A read that has no cached have answers then starts streaming its
-	// first chunks from the best such region at once, in parallel with
-	// the have requests (see speculate.go). nil: no speculative start.
+	// A read that has no cached have answers then plans its chunks over
+	// every such live region and starts streaming each one's share at
+	// once, in parallel with the have requests, whose answers correct
+	// the plan (see speculate.go). nil: no speculative start.
 	Holders func(ctx context.Context, id recipe.ID) ([]string, error)
 	// OnTransfer, if set, is called with the record of every fetch job
 	// when it finishes (see Transfers), on the job's goroutine; it must
@@ -223,10 +224,16 @@ type Stats struct {
 	// HaveCached counts fetch jobs planned from cached have answers
 	// (see holdings.go), without a have round trip.
 	HaveCached int64
-	// SpecStarts counts fetch jobs that started streaming from a region
-	// holding the whole object before the have answers (speculate.go);
-	// SpecChunks the chunks they asked for that way.
-	SpecStarts, SpecChunks int64
+	// SpecStarts counts fetch jobs that started streaming from the
+	// regions holding the whole object before the have answers
+	// (speculate.go); SpecChunks the chunks they asked for that way, and
+	// SpecStreams the source nodes they asked (one per region the
+	// speculative plan used).
+	SpecStarts, SpecChunks, SpecStreams int64
+	// SpecCuts counts speculative starts whose streams were cut short
+	// when the have answers named partial holders that made a better
+	// plan of the rest; SpecMoved the chunks planned again that way.
+	SpecCuts, SpecMoved int64
 	// Plans counts planner.Solve calls of fetch jobs (first plans and
 	// re-plans; not Explain); PlanNanos is their total duration and
 	// LastPlanNanos the duration of the latest, in nanoseconds.

@@ -118,6 +118,10 @@ type jsrc struct {
 	failedAt    time.Time
 	fails       int
 	noAnswer    bool
+	// cutAt, if > 0, is the position in batch of the first chunk a
+	// speculative start's correction moved away (speculate.go): the
+	// stream stops reading there.
+	cutAt int
 }
 
 // job fetches a set of missing chunks: plan, stream, re-plan.
@@ -394,9 +398,10 @@ func (j *job) run() {
 		ids[i] = c.id
 	}
 	sizes, cached := f.holdings.lookup(peers, ids)
-	spec := -1
+	var spec []int
+	var held planner.RegionSet
 	if !cached {
-		spec = f.specPick(j.ctx, j.rec, peers, j.chunks)
+		spec = f.specPick(j.ctx, j.rec, peers)
 	}
 	switch {
 	case cached:
@@ -405,8 +410,8 @@ func (j *job) run() {
 		j.mu.Lock()
 		j.noteAnswers(peers, sizes)
 		j.mu.Unlock()
-	case spec >= 0:
-		j.srcs = f.specSources(peers, spec, j.chunks)
+	case len(spec) > 0:
+		j.srcs, held = f.specSources(peers, spec, j.chunks)
 	default:
 		sizes = f.haveSizes(j.ctx, peers, ids)
 		j.srcs = f.sources(peers, sizes, j.chunks)
@@ -424,8 +429,8 @@ func (j *job) run() {
 	for _, s := range j.srcs {
 		s.stalled = f.recentlyStalled(s.URL)
 	}
-	if spec >= 0 {
-		j.speculate(peers, spec, ids)
+	if len(spec) > 0 {
+		j.speculate(peers, spec, held, ids)
 	}
 
 	tick := time.NewTicker(loopTick)
@@ -728,6 +733,7 @@ func (j *job) worker(s *jsrc) {
 			c.serial = serial
 		}
 		s.batch, s.next, s.serial, s.restream = batch, 0, serial, false
+		s.cutAt = 0
 		s.hedgePos, s.hedgeRound, s.hedgeWin = 0, 0, nil
 		sctx, cancel := context.WithCancel(j.ctx)
 		// streamStart stays zero (not judged) until the stream has a slot.
@@ -777,7 +783,7 @@ func (j *job) worker(s *jsrc) {
 					}
 				})
 			}
-			err = f.fetchChunks(sctx, s.URL, s.Region, ids, func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
+			frame := func(id recipe.ChunkID, st chunkstore.Stored, ferr error) error {
 				c := batch[next]
 				next++
 				if skipped(ferr) {
@@ -852,7 +858,8 @@ func (j *job) worker(s *jsrc) {
 				case <-j.ctx.Done():
 					return j.ctx.Err() // c stays queued: failed with the job
 				}
-			})
+			}
+			err = f.fetchChunks(sctx, s.URL, s.Region, ids, j.cutAfter(s, &next, frame))
 			close(puts)
 			pwg.Wait()
 		} else {

@@ -1,165 +1,310 @@
 package fetch
 
-// Speculative start (issue 13 item 2): a read whose holdings are not in
-// the have cache (holdings.go) would wait a full have round trip before
-// its first chunk flows. When the namespace's holdings say a region holds
-// the whole recipe (Config.Holders: the regions X-Nitro-Regions lists),
-// the job asks the best such live region (least estimated time for the
-// missing bytes: RTT + slow start + bytes at the link's rate) at once for
-// the first chunks in object order, those the reader needs first, up to
-// what that link carries in specRTTs round trips of the slowest peer (at
-// least specMinBytes), in parallel with the have requests to every peer.
-// When the answers arrive, the rest is planned over all holders as usual:
-// the chunks already requested stay with the speculative stream (the
-// planner sees them as bytes queued on that region), and the same
-// first-arrival-wins bookkeeping as for hedges (jchunk.state, owner, alt)
-// stores every chunk once. A holding is advisory: a chunk the region does
-// not hold after all comes back not-held and is asked of its other
-// holders, as after any have answer; a region whose answer says it lacks a
-// chunk loses it from its holder set.
+// Speculative start (issue 13 item 2: no have round trip when the
+// holdings are known). A read whose holdings are not in the have cache
+// (holdings.go) would wait a full have round trip before its first chunk
+// flows. When the namespace's holdings say regions hold the whole recipe
+// (Config.Holders: the regions X-Nitro-Regions lists), the job plans the
+// read over every such live region that has not stalled recently, with
+// the planner and the links' estimates as for any plan (rate, RTT, slow
+// start, bytes other fetches queued), each chunk's stored size estimated
+// as its plain size times the links' compression ratio, and starts a
+// stream from each region the plan uses at once, with its whole share in
+// object order, in parallel with the have requests to every peer. Each
+// chunk is asked of one stream; the same first-arrival-wins bookkeeping
+// as for hedges (jchunk.state, owner, alt) stores every chunk once.
 //
-// A variant read (an image that shares most chunks with a local one, the
-// few missing ones held by a region that holds the whole variant) then
-// costs one round trip plus the transfer instead of two.
+// The have answers then only correct the plan (specCut). A holding is
+// advisory: a chunk a region does not hold after all comes back not-held
+// and is asked of its other holders, as after any have answer, and a
+// region whose answer says it lacks a chunk loses it from its holder set.
+// When the answers name partial holders (regions without a holding record
+// that hold chunks still to come), the tail of each speculative stream,
+// past what it delivers until a new request to it could (RTT and slow
+// start at its rate), is planned again over every holder if that plan
+// finishes sooner than the streams as they are; a cut stream stops
+// reading at its cut (cutAfter), so a moved chunk crosses once, and its
+// link pays one round trip for its new request, as a plan after the
+// answers would. When no partial holder helps (every holder holds the
+// whole image; a variant whose new chunks only its whole holders have),
+// the whole plan stands and no link waits for anything but its own first
+// round trip.
+//
+// So with k regions holding the whole image, all k links carry bytes from
+// the first round trip on, instead of one (the first speculative start)
+// or none (a plan after the answers). BenchmarkWholeHoldersRead (two
+// whole holders, 4 MiB/s each, 80 ms RTT, 4 MiB: fluid bound 580 ms)
+// measured 0.59-0.60 s with the whole plan standing, against 0.68 s with
+// shares bounded to the have round trip (one more round trip per link for
+// the rest) and 0.67-0.74 s with no speculative start (load 2.5-5). With
+// only c's holding known it took 0.68-0.69 s: c's head start of a round
+// trip is spent again on the cut when a answers.
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
+	"github.com/nitro-cloud/nitro/chunkstore"
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 	"github.com/nitro-cloud/nitro/planner"
 	"go.uber.org/zap"
 )
 
-const (
-	// specRTTs: the speculative stream asks for what its link carries in
-	// this many round trips of the slowest peer (plus its slow start):
-	// about the time until a planned stream would deliver.
-	specRTTs = 2
-	// specMinBytes is the least the speculative stream asks for (stored
-	// bytes, estimated), at least one chunk.
-	specMinBytes = 256 << 10
-)
-
-// specPick returns the index in peers of the region to start from
-// speculatively, or -1: no Config.Holders, no live region with a holding
-// of rec that has not stalled recently, or the lookup failed.
-func (f *Fetcher) specPick(ctx context.Context, rec *recipe.Recipe, peers []Peer, chunks []*jchunk) int {
+// specPick returns the indexes in peers of the nodes to start from
+// speculatively: the live nodes of the regions whose holding covers rec
+// (Config.Holders) that have not stalled recently and whose link has an
+// estimate; nil when there is no Config.Holders, no such node, or the
+// lookup failed.
+func (f *Fetcher) specPick(ctx context.Context, rec *recipe.Recipe, peers []Peer) []int {
 	if f.cfg.Holders == nil || rec == nil || len(peers) == 0 {
-		return -1
+		return nil
 	}
 	holders, err := f.cfg.Holders(ctx, rec.ID())
 	if err != nil {
 		f.log.Debug("holdings lookup for a speculative start", zap.Error(err))
-		return -1
+		return nil
 	}
-	if len(holders) == 0 {
-		return -1
-	}
-	ratio := f.links.compression()
-	var bytes float64
-	for _, c := range chunks {
-		bytes += float64(c.plain) * ratio
-	}
-	best, bestT := -1, time.Duration(0)
+	var out []int
 	for i, p := range peers {
-		if !slices.Contains(holders, p.Region) || f.recentlyStalled(p.URL) {
-			continue
+		if i >= planner.MaxSources {
+			break // specSources makes a source of every peer
 		}
-		est := f.links.get(p.Region)
-		if est.Bandwidth <= 0 {
-			continue
-		}
-		rtt := p.RTT
-		if rtt <= 0 {
-			rtt = est.RTT
-		}
-		t := rtt + planner.SlowStart(est.Bandwidth, est.PriorRTT, tcpInitialWindow) +
-			secs((bytes+float64(f.queuedOn(p.Region)))/est.Bandwidth)
-		// Among the nodes of one region, the least loaded (the streams of
-		// concurrent reads spread over them).
-		if best < 0 || t < bestT || (t == bestT && peers[best].Region == p.Region &&
-			f.queuedOnNode(p.URL) < f.queuedOnNode(peers[best].URL)) {
-			best, bestT = i, t
+		if slices.Contains(holders, p.Region) && !f.recentlyStalled(p.URL) && f.links.get(p.Region).Bandwidth > 0 {
+			out = append(out, i)
 		}
 	}
-	return best
+	return out
 }
 
-// specSources returns a job source for every peer, the chunks all held by
-// the nodes of peers[spec]'s region (its holding) at their estimated
-// stored sizes, before any have answer; mergeHave corrects both when the
-// answers arrive.
-func (f *Fetcher) specSources(peers []Peer, spec int, chunks []*jchunk) []*jsrc {
+// specSources returns a job source for every peer, and the chunks all
+// held by the nodes of the regions of peers[spec...] (their holdings) at
+// their estimated stored sizes, before any have answer; it returns the
+// set of those nodes. mergeHave corrects both when the answers arrive.
+func (f *Fetcher) specSources(peers []Peer, spec []int, chunks []*jchunk) ([]*jsrc, planner.RegionSet) {
 	srcs := make([]*jsrc, len(peers))
-	var region planner.RegionSet
+	var held planner.RegionSet
 	for i, p := range peers {
 		srcs[i] = &jsrc{Peer: p, bit: planner.Regions(i)}
-		if p.Region == peers[spec].Region {
-			region |= srcs[i].bit
+		if slices.ContainsFunc(spec, func(k int) bool { return peers[k].Region == p.Region }) {
+			held |= srcs[i].bit
 		}
 	}
 	ratio := f.links.compression()
 	for _, c := range chunks {
-		c.holders = region
+		c.holders = held
 		c.est = max(1, int64(float64(c.plain)*ratio+0.5))
 	}
-	return srcs
+	return srcs, held
 }
 
-// speculate starts the speculative stream from j.srcs[spec], asks every
-// peer for its have answer and merges the answers; the caller plans the
-// rest afterwards.
-func (j *job) speculate(peers []Peer, spec int, ids []recipe.ChunkID) {
+// speculate plans the job's chunks over the sources j.srcs[spec...] (the
+// nodes of the regions holding the whole recipe), starts a stream from
+// each with its share, asks every peer for its have answer and merges
+// the answers (held: the nodes whose holdings specSources assumed), and
+// corrects the plan with them (specCut); the caller plans what is left
+// (chunks denied, moved, or of failed streams) afterwards.
+func (j *job) speculate(peers []Peer, spec []int, held planner.RegionSet, ids []recipe.ChunkID) {
 	f := j.f
 	j.mu.Lock()
-	s := j.srcs[spec]
-	est := f.links.get(s.Region)
-	slowest := time.Duration(0)
-	for _, p := range peers {
-		rtt := p.RTT
-		if rtt <= 0 {
-			rtt = f.links.get(p.Region).RTT
-		}
-		slowest = max(slowest, rtt)
+	var use planner.RegionSet
+	for _, i := range spec {
+		use |= j.srcs[i].bit
 	}
-	budget := max(int64(specMinBytes), int64(est.Bandwidth*
-		(specRTTs*slowest+planner.SlowStart(est.Bandwidth, est.PriorRTT, tcpInitialWindow)).Seconds()))
-	// j.chunks is in object order (Source's missing): the reader's first.
-	var used int64
+	in, g := f.input(j.srcs, j.chunks, use)
+	t0 := time.Now()
+	plan, err := planner.Solve(in, f.cfg.Strategy)
+	d := time.Since(t0).Nanoseconds()
+	f.count(func(st *Stats) { st.Plans++; st.PlanNanos += d; st.LastPlanNanos = d })
+	asked := make([]int64, len(j.srcs))
+	var regions []string
 	n := 0
-	for _, c := range j.chunks {
-		if n > 0 && used+c.est > budget {
-			break
+	if err != nil {
+		f.log.Debug("plan of a speculative start", zap.Error(err))
+	} else {
+		u := usable(j.srcs, use)
+		for r, sp := range plan.Sources {
+			if len(sp.Chunks) == 0 {
+				continue
+			}
+			part := make([]*jchunk, len(sp.Chunks))
+			for k, pos := range sp.Chunks {
+				part[k] = j.chunks[pos]
+			}
+			// The reader's first chunks of the region's share first.
+			slices.SortFunc(part, func(a, b *jchunk) int { return a.index - b.index })
+			j.assign(&g, r, u, part, asked)
+			n += len(part)
+			regions = append(regions, g.names[r])
 		}
-		c.state, c.owner = stQueued, spec
-		c.fut.place()
-		s.queue = append(s.queue, c)
-		f.addQueued(s.Peer, c.est)
-		used += c.est
-		n++
 	}
 	j.startWorkers()
 	j.mu.Unlock()
-	f.count(func(st *Stats) { st.SpecStarts++; st.SpecChunks += int64(n) })
-	f.log.Debug("speculative start from a region holding the whole object",
-		zap.String("region", s.Region), zap.Int("chunks", n), zap.Int64("est_bytes", used))
+	if n > 0 {
+		streams := 0
+		for _, b := range asked {
+			if b > 0 {
+				streams++
+			}
+		}
+		f.count(func(st *Stats) { st.SpecStarts++; st.SpecChunks += int64(n); st.SpecStreams += int64(streams) })
+		f.log.Debug("speculative start from the regions holding the whole object",
+			zap.Strings("regions", regions), zap.Int("chunks", n), zap.Int64s("est_bytes", asked))
+	}
 
 	sizes := f.haveSizes(j.ctx, peers, ids)
 	j.mu.Lock()
-	j.mergeHave(sizes, spec)
+	j.mergeHave(sizes, held)
 	j.noteAnswers(peers, sizes)
-	j.recordSpec(spec)
+	j.specCut(held)
+	j.recordSpec()
 	j.mu.Unlock()
 }
 
+// errSpecCut ends a stream at its jsrc.cutAt (not a failure).
+var errSpecCut = errors.New("fetch: stream cut short after the have answers")
+
+// specCut corrects the speculative plan with the have answers: when
+// sources outside held (the regions holding the whole recipe), partial
+// holders, hold chunks still to come, the tail of each speculative
+// stream, past what it delivers until a new request to it could (its
+// link's RTT and slow start at its rate, at least one chunk), is planned
+// again over every holder if that plan finishes sooner than the streams
+// as they are; the streams stop reading at their cut (cutAfter), so a
+// moved chunk crosses once. Otherwise the whole speculative plan stands
+// and no stream pays a new request. j.mu held.
+func (j *job) specCut(held planner.RegionSet) {
+	f := j.f
+	use := j.alive() &^ j.stalledSet()
+	others := false
+	for _, c := range j.chunks {
+		if (c.state == stQueued || c.state == stPlan) && c.holders&use&^held != 0 {
+			others = true
+			break
+		}
+	}
+	if !others {
+		return
+	}
+	type moved struct {
+		c      *jchunk
+		serial uint64
+	}
+	var undo []moved
+	cutAt := make([]int, len(j.srcs))
+	keep := 0.0 // when the streams as they are finish, seconds from now
+	for i, s := range j.srcs {
+		est := f.links.get(s.Region)
+		bw := est.Bandwidth
+		if bw <= 0 {
+			continue
+		}
+		rtt := j.rttOf(s)
+		window := int64(bw * (rtt + f.startup(s.Region, bw, est)).Seconds())
+		var kept, left int64
+		n, cutting := 0, false
+		take := func(c *jchunk, pos int) {
+			left += c.est
+			if !cutting && (n == 0 || kept+c.est <= window) {
+				kept += c.est
+				n++
+				return
+			}
+			cutting = true
+			if pos >= 0 && cutAt[i] == 0 {
+				cutAt[i] = pos
+			}
+			f.addQueued(s.Peer, -c.est)
+			undo = append(undo, moved{c, c.serial})
+			c.state, c.serial = stPlan, 0
+		}
+		if s.batch != nil {
+			for pos := s.next; pos < len(s.batch); pos++ {
+				if c := s.batch[pos]; c.state == stQueued && c.owner == i {
+					take(c, pos)
+				}
+			}
+		}
+		for _, c := range s.queue {
+			if c.state == stQueued && c.owner == i {
+				take(c, -1)
+			}
+		}
+		if left > 0 {
+			t := float64(left) / bw
+			if s.frames == 0 {
+				t += rtt.Seconds()
+			}
+			keep = max(keep, t)
+		}
+	}
+	if len(undo) == 0 {
+		return
+	}
+	var todo []*jchunk
+	for _, c := range j.chunks {
+		if c.state == stPlan {
+			todo = append(todo, c)
+		}
+	}
+	in, _ := f.input(j.srcs, todo, use)
+	t0 := time.Now()
+	plan, err := planner.Solve(in, f.cfg.Strategy)
+	d := time.Since(t0).Nanoseconds()
+	f.count(func(st *Stats) { st.Plans++; st.PlanNanos += d; st.LastPlanNanos = d })
+	if err != nil || plan.Makespan >= keep {
+		for _, m := range undo {
+			m.c.state, m.c.serial = stQueued, m.serial
+			f.addQueued(j.srcs[m.c.owner].Peer, m.c.est)
+		}
+		return
+	}
+	for i, s := range j.srcs {
+		if cutAt[i] > 0 {
+			s.cutAt = cutAt[i]
+		}
+	}
+	f.count(func(st *Stats) { st.SpecCuts++; st.SpecMoved += int64(len(undo)) })
+	f.log.Debug("have answers name more holders: the tails of the speculative streams are planned again",
+		zap.Int("chunks_moved", len(undo)), zap.Float64("streams_s", keep), zap.Float64("replan_s", plan.Makespan))
+}
+
+// cutAfter wraps a stream's frame callback fn: the stream stops reading
+// (errSpecCut) once it has delivered the chunks before its cut
+// (jsrc.cutAt, specCut); next is the worker's position in the batch.
+func (j *job) cutAfter(s *jsrc, next *int, fn func(recipe.ChunkID, chunkstore.Stored, error) error) func(recipe.ChunkID, chunkstore.Stored, error) error {
+	cut := func() bool {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if s.cutAt > 0 && *next >= s.cutAt {
+			// Cut short on purpose, not a failure. Until here the
+			// stream was judged (stalls, slowness) like any other.
+			s.restream = true
+			return true
+		}
+		return false
+	}
+	return func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
+		if cut() {
+			return errSpecCut
+		}
+		if err := fn(id, st, err); err != nil {
+			return err
+		}
+		if cut() {
+			return errSpecCut
+		}
+		return nil
+	}
+}
+
 // recordSpec notes the job's prediction in its Transfer when the
-// speculative stream has every chunk and no plan will follow: the
-// stream's own estimate (RTT, slow start, its bytes at the link's rate),
-// beside the lower bound of a plan of the whole job over every holder;
-// j.mu held.
-func (j *job) recordSpec(spec int) {
+// speculative streams have every chunk and no plan will follow: each
+// region's own estimate (RTT, slow start, its bytes at the link's rate),
+// the latest as the job's, beside the lower bound of a plan of the whole
+// job over every holder; j.mu held.
+func (j *job) recordSpec() {
 	f := j.f
 	// own: the bytes each source was asked for (done or on their way);
 	// queued: those of them still counted in f.queued.
@@ -176,8 +321,10 @@ func (j *job) recordSpec(spec int) {
 		}
 	}
 	in, g := f.input(j.srcs, j.chunks, j.alive())
+	ownRegion := make([]int64, len(in.Sources))
 	for i := range j.srcs {
 		in.Sources[g.of[i]].Queued -= queued[i]
+		ownRegion[g.of[i]] += own[i]
 	}
 	for r := range in.Sources {
 		in.Sources[r].Queued = max(0, in.Sources[r].Queued)
@@ -189,28 +336,40 @@ func (j *job) recordSpec(spec int) {
 	if err != nil {
 		return
 	}
-	s, src := j.srcs[spec], in.Sources[g.of[spec]]
-	if src.Bandwidth <= 0 {
-		return
+	regionFinish := make([]float64, len(in.Sources))
+	pred := 0.0
+	for r, src := range in.Sources {
+		if ownRegion[r] == 0 {
+			continue
+		}
+		if src.Bandwidth <= 0 {
+			return
+		}
+		regionFinish[r] = (src.RTT + src.Startup).Seconds() + float64(src.Queued+ownRegion[r])/src.Bandwidth
+		pred = max(pred, regionFinish[r])
 	}
-	pred := (src.RTT + src.Startup).Seconds() + float64(src.Queued+own[spec])/src.Bandwidth
 	finish := make([]float64, len(j.srcs))
-	finish[spec] = pred
+	for i := range j.srcs {
+		if own[i] > 0 {
+			finish[i] = regionFinish[g.of[i]]
+		}
+	}
 	f.transfers.planned(j.tr, pred, plan.LowerBound, own, finish)
-	f.log.Debug("speculative stream covers the read", zap.String("region", s.Region),
+	f.log.Debug("speculative streams cover the read",
 		zap.Float64("predicted_s", pred), zap.Float64("lower_bound_s", plan.LowerBound))
 }
 
 // mergeHave applies the have answers to the sources of specSources: a
-// peer that answered holds what it said (the speculative region keeps its
-// holding only where it did not deny it), one that did not is left out
-// (the speculative region's holding stands), and every chunk gets the
+// peer that answered holds what it said (a node of held, whose holding
+// specSources assumed, keeps it only where it did not deny it: by its
+// answer or a not-held frame), one that did not answer is left out
+// unless it is in held (its holding stands), and every chunk gets the
 // largest stored size reported, its queued bytes corrected; j.mu held.
-func (j *job) mergeHave(sizes [][]int64, spec int) {
+func (j *job) mergeHave(sizes [][]int64, held planner.RegionSet) {
 	for i, s := range j.srcs {
 		if sizes[i] == nil {
-			s.failed = s.failed || i != spec
-			s.noAnswer = i != spec
+			s.failed = s.failed || !held.Has(i)
+			s.noAnswer = !held.Has(i)
 			continue
 		}
 		for k, c := range j.chunks {
@@ -218,7 +377,7 @@ func (j *job) mergeHave(sizes [][]int64, spec int) {
 			switch {
 			case n <= 0:
 				c.holders &^= s.bit
-			case i != spec: // a chunk spec's stream denied stays denied
+			case !held.Has(i): // a chunk a held node's stream denied stays denied
 				c.holders |= s.bit
 			}
 		}
