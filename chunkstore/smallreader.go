@@ -81,7 +81,12 @@ func (r *smallReader) next() {
 		r.rest = data[from:to]
 		return
 	}
-	// Verify-ahead may be reading it: wait rather than read it twice.
+	// Verify-ahead may be reading it: verify the range's chunks after it
+	// from the last one backwards meanwhile (see fillFromEnd), then wait
+	// for it rather than read it twice.
+	if r.s.ahead.busy(ref.ID) {
+		r.fillFromEnd()
+	}
 	if r.s.ahead.wait(r.ctx, ref.ID) {
 		if data := r.s.chunkCache.get(ref.ID); len(data) == int(ref.Size) {
 			r.rest = data[from:to]
@@ -128,6 +133,43 @@ func (r *smallReader) next() {
 		r.buf = &data // grown: keep the larger buffer for the pool
 	}
 	r.rest = data[from:to]
+}
+
+// fillFromEnd reads and verifies into the chunk cache the chunks of the
+// range after the next one (r.refs[r.i:], r.i having moved past the chunk
+// verify-ahead is reading), from the last one backwards, until it meets a
+// chunk verify-ahead is reading or has claimed: the worker goes forwards
+// through the same chunks, so the two meet in the middle instead of the
+// reader waiting for each chunk in turn while it has a core of its own (a
+// reader catching up with the worker on a busy machine). Chunks that are
+// cached already are skipped; a chunk that fails to read is left to next,
+// which reports it or has the source repair it. Nothing is read twice:
+// each chunk is claimed before it is read (see verifyAhead.claim).
+func (r *smallReader) fillFromEnd() {
+	c := r.s.chunkCache
+	if c.max <= 0 {
+		return
+	}
+	for j := len(r.refs) - 1; j >= r.i; j-- {
+		ref := r.refs[j]
+		if c.has(ref.ID) {
+			continue
+		}
+		if r.ctx.Err() != nil {
+			return
+		}
+		release, ok := r.s.ahead.tryClaim(ref.ID)
+		if !ok {
+			return // met the worker
+		}
+		gen := c.generation()
+		data, err := r.s.getInto(r.ctx, nil, ref.ID, int(ref.Size))
+		release()
+		if err != nil {
+			return
+		}
+		c.add(ref.ID, data, gen)
+	}
 }
 
 // repair asks the reader's source (a LocalSource) for ref after the
