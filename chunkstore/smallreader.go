@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 )
 
@@ -142,14 +144,26 @@ func (r *smallReader) next() {
 // through the same chunks, so the two meet in the middle instead of the
 // reader waiting for each chunk in turn while it has a core of its own (a
 // reader catching up with the worker on a busy machine). Chunks that are
-// cached already are skipped; a chunk that fails to read is left to next,
-// which reports it or has the source repair it. Nothing is read twice:
+// cached already are skipped; a chunk that fails to read, or lives in the
+// cluster, ends the fill and is left to next, which reports it, fetches
+// it, or has the source repair it. Nothing is read twice:
 // each chunk is claimed before it is read (see verifyAhead.claim).
 func (r *smallReader) fillFromEnd() {
 	c := r.s.chunkCache
-	if c.max <= 0 {
+	if c.max <= 0 || r.i >= len(r.refs) {
 		return
 	}
+	// One read transaction for all (as verifyJob), the cache's generation
+	// taken before it (see chunkCache.add).
+	gen := c.generation()
+	var txn *badger.Txn // begun at the first chunk to read
+	defer func() {
+		if txn != nil {
+			txn.Discard()
+		}
+	}()
+	key := make([]byte, 1+len(recipe.ChunkID{}))
+	key[0] = prefixChunk
 	for j := len(r.refs) - 1; j >= r.i; j-- {
 		ref := r.refs[j]
 		if c.has(ref.ID) {
@@ -162,10 +176,13 @@ func (r *smallReader) fillFromEnd() {
 		if !ok {
 			return // met the worker
 		}
-		gen := c.generation()
-		data, err := r.s.getInto(r.ctx, nil, ref.ID, int(ref.Size))
+		if txn == nil {
+			txn = r.s.db.NewTransaction(false)
+		}
+		copy(key[1:], ref.ID[:])
+		data, remote, err := r.s.getTxnInto(txn, nil, key, ref.ID, int(ref.Size))
 		release()
-		if err != nil {
+		if err != nil || remote || len(data) != int(ref.Size) {
 			return
 		}
 		c.add(ref.ID, data, gen)
