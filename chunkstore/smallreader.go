@@ -146,8 +146,8 @@ func (r *smallReader) next() {
 // reader catching up with the worker on a busy machine). Chunks that are
 // cached already are skipped; a chunk that fails to read, or lives in the
 // cluster, ends the fill and is left to next, which reports it, fetches
-// it, or has the source repair it. Nothing is read twice:
-// each chunk is claimed before it is read (see verifyAhead.claim).
+// it, or has the source repair it. Nothing is read twice: each chunk is
+// claimed before it is read (see verifyAhead.tryClaim).
 func (r *smallReader) fillFromEnd() {
 	c := r.s.chunkCache
 	if c.max <= 0 || r.i >= len(r.refs) {
