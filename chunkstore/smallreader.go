@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 )
 
@@ -81,7 +83,12 @@ func (r *smallReader) next() {
 		r.rest = data[from:to]
 		return
 	}
-	// Verify-ahead may be reading it: wait rather than read it twice.
+	// Verify-ahead may be reading it: verify the range's chunks after it
+	// from the last one backwards meanwhile (see fillFromEnd), then wait
+	// for it rather than read it twice.
+	if r.s.ahead.busy(ref.ID) {
+		r.fillFromEnd()
+	}
 	if r.s.ahead.wait(r.ctx, ref.ID) {
 		if data := r.s.chunkCache.get(ref.ID); len(data) == int(ref.Size) {
 			r.rest = data[from:to]
@@ -128,6 +135,58 @@ func (r *smallReader) next() {
 		r.buf = &data // grown: keep the larger buffer for the pool
 	}
 	r.rest = data[from:to]
+}
+
+// fillFromEnd reads and verifies into the chunk cache the chunks of the
+// range after the next one (r.refs[r.i:], r.i having moved past the chunk
+// verify-ahead is reading), from the last one backwards, until it meets a
+// chunk verify-ahead is reading or has claimed: the worker goes forwards
+// through the same chunks, so the two meet in the middle instead of the
+// reader waiting for each chunk in turn while it has a core of its own (a
+// reader catching up with the worker on a busy machine). Chunks that are
+// cached already are skipped; a chunk that fails to read, or lives in the
+// cluster, ends the fill and is left to next, which reports it, fetches
+// it, or has the source repair it. Nothing is read twice: each chunk is
+// claimed before it is read (see verifyAhead.tryClaim).
+func (r *smallReader) fillFromEnd() {
+	c := r.s.chunkCache
+	if c.max <= 0 || r.i >= len(r.refs) {
+		return
+	}
+	// One read transaction for all (as verifyJob), the cache's generation
+	// taken before it (see chunkCache.add).
+	gen := c.generation()
+	var txn *badger.Txn // begun at the first chunk to read
+	defer func() {
+		if txn != nil {
+			txn.Discard()
+		}
+	}()
+	key := make([]byte, 1+len(recipe.ChunkID{}))
+	key[0] = prefixChunk
+	for j := len(r.refs) - 1; j >= r.i; j-- {
+		ref := r.refs[j]
+		if c.has(ref.ID) {
+			continue
+		}
+		if r.ctx.Err() != nil {
+			return
+		}
+		release, ok := r.s.ahead.tryClaim(ref.ID)
+		if !ok {
+			return // met the worker
+		}
+		if txn == nil {
+			txn = r.s.db.NewTransaction(false)
+		}
+		copy(key[1:], ref.ID[:])
+		data, remote, err := r.s.getTxnInto(txn, nil, key, ref.ID, int(ref.Size))
+		release()
+		if err != nil || remote || len(data) != int(ref.Size) {
+			return
+		}
+		c.add(ref.ID, data, gen)
+	}
 }
 
 // repair asks the reader's source (a LocalSource) for ref after the

@@ -316,19 +316,34 @@ func (a *verifyAhead) wait(ctx context.Context, id recipe.ChunkID) bool {
 	return true
 }
 
+// busy reports whether the worker is reading chunk id or a reader has
+// claimed it (see claim), without waiting.
+func (a *verifyAhead) busy(id recipe.ChunkID) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inflight[id] != nil
+}
+
 // claim marks chunk id as being read by a reader (that found it neither
 // cached nor in flight), so that the worker skips it, and along's job
 // stops there; the returned func ends the claim, and is a no-op if
 // someone else was reading id already or verify-ahead is off.
 func (a *verifyAhead) claim(id recipe.ChunkID) (release func()) {
+	release, _ = a.tryClaim(id)
+	return release
+}
+
+// tryClaim is claim reporting whether it claimed id (false: someone else
+// is reading it, or verify-ahead is off; release is then a no-op).
+func (a *verifyAhead) tryClaim(id recipe.ChunkID) (release func(), ok bool) {
 	if a.s.chunkCache.max <= 0 {
-		return func() {}
+		return func() {}, false
 	}
 	done := make(chan struct{})
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.inflight[id] != nil {
-		return func() {}
+		return func() {}, false
 	}
 	a.inflight[id] = done
 	return func() {
@@ -338,7 +353,7 @@ func (a *verifyAhead) claim(id recipe.ChunkID) (release func()) {
 		}
 		a.mu.Unlock()
 		close(done)
-	}
+	}, true
 }
 
 // close stops the worker and waits for it; no job starts after.

@@ -301,3 +301,57 @@ func TestVerifyAheadAlong(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallReaderFillsFromEnd: a sequential small read that reaches a
+// chunk verify-ahead is reading (here: claimed by the test, standing in
+// for a worker that has no core) verifies the rest of its range from the
+// last chunk backwards into the cache while it waits, rather than idling
+// until the worker is done and then reading the rest one by one; once the
+// chunk is free the read returns the right bytes. Fails without
+// smallReader.fillFromEnd (nothing after the claimed chunk is cached while
+// the claim is held).
+func TestSmallReaderFillsFromEnd(t *testing.T) {
+	fx := newAheadFixture(t, 16<<20)
+	if len(fx.rec.Refs) < 12 {
+		t.Fatalf("want 12 chunks or more, have %d", len(fx.rec.Refs))
+	}
+	// A first read starts the stream; the second continues it, so
+	// verify-ahead's window is past the second read (chunks 9 on), and
+	// the second read's own chunks 3..8 are left to the reader.
+	fx.mustRead(t, 0, fx.offs[3])
+	waitIdle(t, fx.s)
+	release := fx.s.ahead.claim(fx.rec.Refs[3].ID)
+	off, n := fx.offs[3], fx.offs[9]-fx.offs[3]
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := fx.read(off, n)
+		done <- result{b, err}
+	}()
+	deadline := time.Now().Add(30 * time.Second) // generous: the machine may be loaded
+	for i := 4; i < 9; i++ {
+		for !fx.s.chunkCache.has(fx.rec.Refs[i].ID) {
+			if time.Now().After(deadline) {
+				release()
+				t.Fatalf("chunk %d of the range not cached while the reader waited for chunk 3", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("read returned while chunk 3 was claimed: %d bytes, %v", len(r.b), r.err)
+	default:
+	}
+	release()
+	r := <-done
+	if r.err != nil || !bytes.Equal(r.b, fx.data[off:off+n]) {
+		t.Fatalf("read: %d bytes, %v", len(r.b), r.err)
+	}
+	if st := fx.s.ahead.counts(); st.Failed != 0 {
+		t.Fatalf("verify-ahead failures: %+v", st)
+	}
+}
