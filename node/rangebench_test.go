@@ -29,8 +29,10 @@ import (
 // deterministic pseudo-random bytes (ChaCha8), PUT through the Swift API
 // with compression off and 16 KiB average chunks, so that its recipe has
 // about as many refs as the 114,860-ref image of the issue (~107,000 for
-// 2 GiB). Building it takes a minute or more on a loaded machine; it is
-// built once for all sub-benchmarks.
+// 2 GiB). NITRO_RANGE_BENCH_AVG sets another average chunk size in bytes
+// (a power of two; 65536 is the store's default, a quarter of the refs
+// per byte read). Building it takes a minute or more on a loaded
+// machine; it is built once for all sub-benchmarks.
 
 const rangeBenchRead = 64 << 10
 
@@ -89,6 +91,13 @@ func newRangeFixtureLog(b *testing.B, log *zap.Logger) *rangeFixture {
 	cfg := testConfig(b)
 	cfg.Store.CompressionLevel = -1
 	cfg.Store.AvgSize = 16 << 10
+	if v := os.Getenv("NITRO_RANGE_BENCH_AVG"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 4<<10 || n&(n-1) != 0 {
+			b.Fatalf("NITRO_RANGE_BENCH_AVG=%q: want a power of two >= 4096", v)
+		}
+		cfg.Store.AvgSize = n
+	}
 	var r *running
 	if log == nil {
 		r = startNode(b, cfg)
