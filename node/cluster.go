@@ -207,14 +207,15 @@ type cluster struct {
 	rep    *replica.Replicator
 	ns     *namespace.Namespace
 	store  *chunkstore.Store
+	ln     net.Listener
+	srv    *http.Server
+	url    string
+
 	// summary is this node's chunk summary and summaries the peers'
 	// (cluster.summary_interval); both nil when off.
 	summary   *summary.Local
 	summaries *summary.Replicas
 	storeID   string // storeIdentity of this node's store ("": its own)
-	ln        net.Listener
-	srv       *http.Server
-	url       string
 
 	// places bounds the background copies this node runs for eager
 	// placement (placeWorkers at a time, placeQueue waiting).
