@@ -2,6 +2,8 @@ package summary
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -146,7 +148,8 @@ func (rs *Replicas) Run(ctx context.Context, targets func() []Target) {
 	}
 }
 
-// Stats returns the description of every summary held or asked for.
+// Stats returns the description of every summary held or asked for, by
+// Key.
 func (rs *Replicas) Stats() []RemoteStats {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -161,5 +164,6 @@ func (rs *Replicas) Stats() []RemoteStats {
 		}
 		out = append(out, st)
 	}
+	slices.SortFunc(out, func(a, b RemoteStats) int { return strings.Compare(a.Key, b.Key) })
 	return out
 }
