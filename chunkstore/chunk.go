@@ -438,6 +438,7 @@ func (s *Store) commitPuts(batch []*putReq) error {
 		for _, q := range part {
 			n++
 			bytes += valueStoredLen(*q.val)
+			s.stored(q.id)
 		}
 	}
 	s.counts.chunk(n, bytes)
@@ -534,6 +535,7 @@ func (s *Store) putValue(id recipe.ChunkID, val []byte) error {
 		return fmt.Errorf("chunkstore: put chunk %s: %w", id.Short(), err)
 	}
 	s.counts.chunk(1, valueStoredLen(val))
+	s.stored(id)
 	return nil
 }
 

@@ -261,6 +261,7 @@ func (s *Store) index(id recipe.ChunkID, size int64, touched time.Time) error {
 	}
 	if added {
 		s.counts.chunk(1, size)
+		s.stored(id)
 	}
 	return nil
 }

@@ -517,6 +517,7 @@ func (s *Store) learnPack(name string, entries []PackEntry, stamp time.Time) err
 					added++
 					bytes += e.Len
 				}
+				s.stored(e.ID) // a retried transaction adds it again: harmless
 			}
 			return nil
 		}

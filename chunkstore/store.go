@@ -43,6 +43,8 @@ type Store struct {
 	// lastZero caches the last zero chunk ID computed (zero chunks are
 	// nearly all MinSize long).
 	lastZero atomic.Pointer[zeroID]
+	// onStored is the OnStored hook (each.go); nil: none.
+	onStored atomic.Pointer[func(recipe.ChunkID)]
 	db       *badger.DB
 	log      *zap.Logger
 	codec    *codec

@@ -306,6 +306,8 @@ func (s *Store) commitWrite(ctx context.Context, order <-chan *wjob, slots <-cha
 			s.wbudget.release(s.chunkCost())
 			return nil, recipe.ID{}, err
 		}
+		// Summarized before the batch commits: the summary over-approximates.
+		s.stored(j.id)
 		wb.release(vb, pool) // and its budget, once committed
 	}
 	if err := ctx.Err(); err != nil {

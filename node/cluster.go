@@ -23,6 +23,7 @@ import (
 	"github.com/nitro-cloud/nitro/node/internal/objects"
 	"github.com/nitro-cloud/nitro/node/internal/peer"
 	"github.com/nitro-cloud/nitro/node/internal/replica"
+	"github.com/nitro-cloud/nitro/node/internal/summary"
 	"github.com/nitro-cloud/nitro/planner"
 	"go.uber.org/zap"
 )
@@ -117,6 +118,14 @@ type ClusterConfig struct {
 	// where that saves at least 100 ms of slow start, else 1); at most
 	// fetch.MaxStreamsPerLink.
 	StreamsPerLink int `yaml:"streams_per_link"`
+	// SummaryInterval is how often this node fetches each peer store's
+	// chunk summary again (node/internal/summary: a Bloom filter of the
+	// chunks it holds, ~1 % false positives), 0 means 30 s; negative
+	// turns summaries off (none built, served or fetched). A read with no
+	// cached have answers starts streams at once from every region whose
+	// summary may hold its chunks, partial holders included, in parallel
+	// with the have requests that correct the plan.
+	SummaryInterval time.Duration `yaml:"summary_interval"`
 }
 
 func (c *ClusterConfig) tlsFiles() tlsFiles { return tlsFiles{c.TLSCertFile, c.TLSKeyFile} }
@@ -202,6 +211,12 @@ type cluster struct {
 	srv    *http.Server
 	url    string
 
+	// summary is this node's chunk summary and summaries the peers'
+	// (cluster.summary_interval); both nil when off.
+	summary   *summary.Local
+	summaries *summary.Replicas
+	storeID   string // storeIdentity of this node's store ("": its own)
+
 	// places bounds the background copies this node runs for eager
 	// placement (placeWorkers at a time, placeQueue waiting).
 	places chan string
@@ -235,6 +250,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	c := &cluster{cfg: cc, region: cfg.Region, node: cfg.Node, log: log.Named("cluster"), ns: ns, store: store,
 		places: make(chan string, placeQueue), pushes: make(chan struct{}, placeQueue), placing: map[string]time.Time{}}
 	c.life, c.endLife = context.WithCancel(context.Background())
+	c.storeID = storeIdentity(cfg)
 	defer func() {
 		if err != nil {
 			c.close()
@@ -279,9 +295,16 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 		priors[r] = fetch.Link{Bandwidth: mbit(l.BandwidthMbit), RTT: time.Duration(l.RTTms * float64(time.Millisecond)),
 			CostPerByte: l.CostPerGB / 1e9}
 	}
+	var sumOf func(fetch.Peer) fetch.Summary
+	if cc.SummaryInterval >= 0 {
+		c.summary = summary.NewLocal(nil)
+		store.OnStored(c.summary.Add)
+		c.summaries = summary.NewReplicas(c.client.Summary, cc.SummaryInterval, nil, log)
+		sumOf = c.peerSummary
+	}
 	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Node: cfg.Node, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),
 		Strategy: strategy, Grace: cc.SlowGrace, SlowFactor: cc.SlowFactor, HedgeAfter: cc.HedgeAfter, HolderWait: cc.HolderWait, OnComplete: c.onComplete, OnTransfer: onTransfer,
-		Holders: ns.Holders, SharedStore: cfg.Store.Backend == BackendSwift, StreamsPerLink: cc.StreamsPerLink},
+		Holders: ns.Holders, SharedStore: cfg.Store.Backend == BackendSwift, StreamsPerLink: cc.StreamsPerLink, Summary: sumOf},
 		store, c.fetchPeers, c.client, log)
 	if err != nil {
 		return nil, err
@@ -293,8 +316,12 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	}
 	c.lazy = lazy.New(lazy.Config{ReadaheadBytes: cc.ReadaheadBytes, ProfileChunks: cc.BootProfileChunks,
 		ProfileIdle: cc.BootProfileIdle, Replicate: c.rep.Replicate}, c.fetch, ns, log)
+	var served peer.SummarySource // nil interface when off
+	if c.summary != nil {
+		served = c.summary
+	}
 	c.server, err = peer.NewServer(peer.ServerConfig{Secret: secret, Region: cfg.Region, RateLimit: c.rateLimit, Block: c.blocked,
-		Obtain: c.fetch},
+		Obtain: c.fetch, Summary: served},
 		store, c.rep, c, log)
 	if err != nil {
 		return nil, err
@@ -426,6 +453,10 @@ func (c *cluster) run(ctx context.Context, shutdownTimeout time.Duration) error 
 	})
 	wg.Go(func() { c.ml.Run(ctx) })
 	wg.Go(func() { c.rep.Run(ctx) })
+	if c.summary != nil {
+		wg.Go(func() { c.summaryLoop(ctx) })
+		wg.Go(func() { c.summaries.Run(ctx, c.summaryTargets) })
+	}
 	for range placeWorkers {
 		wg.Go(func() { c.placeLoop(ctx) })
 	}

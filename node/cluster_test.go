@@ -45,6 +45,7 @@ func regionConfig(t *testing.T, region string, join []string) Config {
 		// SpreadOverTwoRegionsInProportion asserts. No test relies on the
 		// slow-source re-plan firing (HolderKilledMidRead is a failure).
 		SlowGrace: 2 * time.Second, EmulateLinkMbit: linkMbit[region], Links: map[string]LinkConfig{},
+		SummaryInterval: 300 * time.Millisecond,
 	}
 	for from, to := range linkMbit {
 		if from != region {

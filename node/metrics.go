@@ -374,6 +374,8 @@ var (
 	descHaveFallbacks  = clusterDesc("nitro_fetch_have_fallbacks_total", "Have requests sent to another node of a region sharing a store after the node asked first failed.")
 	descHedgeWasted    = clusterDesc("nitro_fetch_hedge_wasted_bytes_total", "Stored bytes of hedged chunks received twice: losing copies that crossed all the same and were dropped.")
 	descHedgeSkipped   = clusterDesc("nitro_fetch_hedge_skipped_total", "Losing copies of hedged chunks that the other holder left out of its stream at this node's request.")
+	descSummaryBytes   = clusterDesc("nitro_summary_bytes", "Encoded size of a chunk summary: this node's (store \"local\") and each peer store's held here.", "store")
+	descSummaryAge     = clusterDesc("nitro_summary_age_seconds", "Time since this node's chunk summary was rebuilt (store \"local\") or a peer store's was last fetched; -1: never.", "store")
 	descReplLag        = clusterDesc("nitro_replication_lag_seconds",
 		"Time since this node last found its namespace converged with every live peer (anti-entropy); -1: never since start.")
 )
@@ -382,7 +384,7 @@ var clusterDescs = []*prometheus.Desc{descMembers, descPeerSent, descPeerReceive
 	descLinkBW, descLinkPrior, descLinkRTT, descLinkPriorRTT, descFetches, descFetchChunks, descFetchBytes, descPlans, descReplans,
 	descHedges, descDelegated, descObtained, descRegionAlive, descSourceFails, descSlowSources, descNoHolder, descCorrupt, descPlanSeconds, descReplPushed,
 	descReplPushFail, descReplApplied, descReplRounds, descReplRoundFails, descReplLag, descHaveRequests, descHaveFallbacks,
-	descHedgeWasted, descHedgeSkipped}
+	descHedgeWasted, descHedgeSkipped, descSummaryBytes, descSummaryAge}
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range clusterDescs {
@@ -459,4 +461,18 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		lag = time.Since(r.LastConvergedAt).Seconds()
 	}
 	gauge(descReplLag, lag)
+	if sm := st.Summaries; sm != nil {
+		age := func(t time.Time) float64 {
+			if t.IsZero() {
+				return -1
+			}
+			return time.Since(t).Seconds()
+		}
+		gauge(descSummaryBytes, float64(sm.Local.Bytes), "local")
+		gauge(descSummaryAge, age(sm.Local.Built), "local")
+		for _, p := range sm.Peers {
+			gauge(descSummaryBytes, float64(p.Bytes), p.Key)
+			gauge(descSummaryAge, age(p.Fetched), p.Key)
+		}
+	}
 }

@@ -113,6 +113,9 @@ type ClusterStatus struct {
 	// PlacementsQueued the ones waiting.
 	Placing          []PlacementStatus `json:"placing"`
 	PlacementsQueued int               `json:"placements_queued"`
+	// Summaries are the chunk summaries (cluster.summary_interval); nil
+	// when off.
+	Summaries *SummaryStatus `json:"summaries,omitempty"`
 }
 
 // TransferStatus is one fetch job: per-source bytes over time, the plan's
@@ -342,6 +345,7 @@ func (c *cluster) status() *ClusterStatus {
 			State: m.State.String(), RTTSeconds: m.RTT.Seconds()})
 	}
 	st.Regions = regionsOf(c.region, c.node, st.Members)
+	st.Summaries = c.summaryStatus()
 	for _, l := range c.fetch.Links() {
 		st.Links = append(st.Links, LinkStatus{Region: l.Region, BandwidthBytesPerSecond: l.Bandwidth,
 			PriorBandwidthBytesPerSecond: l.Prior, RTTSeconds: l.RTT.Seconds(), PriorRTTSeconds: l.PriorRTT.Seconds(), Samples: l.Samples,

@@ -68,6 +68,8 @@ func TestImportRules(t *testing.T) {
 		{module + "/node", []string{"node", ""}}, // nothing but main imports node
 		// Charts are a benchmark concern only.
 		{"gonum.org/v1/plot", []string{"bench/wan"}},
+		// Chunk summaries' Bloom filters stay in their package.
+		{"github.com/bits-and-blooms", []string{"node/internal/summary"}},
 	}
 	for _, p := range listPackages(t) {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")

@@ -153,10 +153,25 @@ type Config struct {
 	// once, in parallel with the have requests, whose answers correct
 	// the plan (see speculate.go). nil: no speculative start.
 	Holders func(ctx context.Context, id recipe.ID) ([]string, error)
+	// Summary, if set, returns the chunk summary of peer p's store
+	// (node/internal/summary, replicated from it), nil if none; it must
+	// not block on the network. A read that has no cached have answers
+	// then also plans its chunks over every live node whose summary may
+	// hold them, as advisory holdings, and starts their shares at once
+	// with the whole holders' (see speculate.go). nil: no summaries.
+	Summary func(p Peer) Summary
 	// OnTransfer, if set, is called with the record of every fetch job
 	// when it finishes (see Transfers), on the job's goroutine; it must
 	// not block. The node's metrics observe durations with it.
 	OnTransfer func(Transfer)
+}
+
+// Summary is an approximate set of the chunks a peer's store holds
+// (*summary.Remote): false positives (about 1 %) and chunks dropped since
+// it was built answer true; a chunk stored when it was built or added
+// since never answers false.
+type Summary interface {
+	MayHold(id recipe.ChunkID) bool
 }
 
 // Fetcher implements the object service's RemoteReader. Safe for

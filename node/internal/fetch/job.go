@@ -30,6 +30,9 @@ type jchunk struct {
 	plain   uint32 // plain size, bytes
 	est     int64  // estimated stored size, bytes
 	holders planner.RegionSet
+	// spec is the sources assumed to hold the chunk before their have
+	// answers (speculate.go: whole holders, summaries); zero otherwise.
+	spec    planner.RegionSet
 	fut     *future
 	state   chunkState
 	owner   int
@@ -399,9 +402,10 @@ func (j *job) run() {
 	}
 	sizes, cached := f.holdings.lookup(peers, ids)
 	var spec []int
+	var sums []Summary
 	var held planner.RegionSet
 	if !cached {
-		spec = f.specPick(j.ctx, j.rec, peers)
+		spec, sums = f.specPick(j.ctx, j.rec, peers, j.chunks)
 	}
 	switch {
 	case cached:
@@ -411,7 +415,7 @@ func (j *job) run() {
 		j.noteAnswers(peers, sizes)
 		j.mu.Unlock()
 	case len(spec) > 0:
-		j.srcs, held = f.specSources(peers, spec, j.chunks)
+		j.srcs, held = f.specSources(peers, spec, sums, j.chunks)
 	default:
 		sizes = f.haveSizes(j.ctx, peers, ids)
 		j.srcs = f.sources(peers, sizes, j.chunks)

@@ -192,6 +192,14 @@ func TestUnauthenticatedRefused(t *testing.T) {
 			t.Fatalf("%s without secret: %d", path, resp.StatusCode)
 		}
 	}
+	resp, err := http.Get(hs.URL + "/peer/v1/summary?have=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("summary without secret: %d", resp.StatusCode)
+	}
 	// Wrong secret.
 	bad := client(t, "b", []byte("not-the-cluster-secret!!"))
 	if _, err := bad.Have(ctx, hs.URL, ids); !errors.Is(err, ErrUnauthorized) {
@@ -207,7 +215,7 @@ func TestUnauthenticatedRefused(t *testing.T) {
 	sign(req, secret, "b", "n", encodeIDs(ids), time.Now())
 	req2, _ := http.NewRequest("POST", hs.URL+"/peer/v1/chunks", bytes.NewReader(encodeIDs(ids)))
 	req2.Header = req.Header.Clone()
-	resp, err := http.DefaultClient.Do(req2)
+	resp, err = http.DefaultClient.Do(req2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,8 +226,8 @@ func TestUnauthenticatedRefused(t *testing.T) {
 	if len(recs.got) != 0 {
 		t.Fatal("records applied without auth")
 	}
-	if n := logs.FilterMessage("refused unauthenticated peer request").Len(); n != 7 {
-		t.Fatalf("%d refusals logged, want 7", n)
+	if n := logs.FilterMessage("refused unauthenticated peer request").Len(); n != 8 {
+		t.Fatalf("%d refusals logged, want 8", n)
 	}
 }
 

@@ -84,6 +84,8 @@ type ServerConfig struct {
 	// Obtain serves POST /peer/v1/obtain, to nodes of this server's
 	// Region only (403 for others); nil answers 503.
 	Obtain ChunkObtainer
+	// Summary serves GET /peer/v1/summary (summary.go); nil answers 503.
+	Summary SummarySource
 }
 
 // Server serves the peer protocol. Safe for concurrent use.
@@ -128,6 +130,7 @@ func NewServer(cfg ServerConfig, chunks ChunkStore, records RecordStore, op Oper
 	s.mux.HandleFunc("POST /peer/v1/chunks", s.needs(hasChunks, s.chunkStream))
 	s.mux.HandleFunc("POST /peer/v1/skip", s.needs(hasChunks, s.skipChunks))
 	s.mux.HandleFunc("POST /peer/v1/obtain", s.needs(hasChunks && cfg.Obtain != nil, s.obtain))
+	s.mux.HandleFunc("GET /peer/v1/summary", s.needs(cfg.Summary != nil, s.summary))
 	s.mux.HandleFunc("GET /peer/v1/status", s.needs(hasOp, s.status))
 	s.mux.HandleFunc("GET /peer/v1/plan", s.needs(hasOp, s.plan))
 	s.mux.HandleFunc("POST /peer/v1/place", s.needs(hasOp, s.place))
