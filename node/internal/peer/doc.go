@@ -30,6 +30,11 @@
 //	                      them local (fetching the missing ones once) and
 //	                      answers frames as /chunks, each once it is
 //	                      stored; not held: it could not obtain it
+//	GET  /summary?have=GEN  this node's chunk summary (a Bloom filter of
+//	                      the chunk IDs its store holds, summary.go): the
+//	                      generation (8 bytes, big endian), then the encoded
+//	                      summary unless GEN is that generation; 503 when
+//	                      it has none
 //	GET  /status          the node's status for `nitro status` (JSON)
 //	GET  /plan?object=a/c/o  the read plan for `nitro plan` (JSON)
 //	POST /place?object=a/c/o copy the object here in the background (eager
