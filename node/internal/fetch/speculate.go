@@ -218,7 +218,8 @@ var errSpecCut = errors.New("fetch: stream cut short after the have answers")
 
 // specCut corrects the speculative plan with the have answers: when
 // sources not assumed to hold a chunk still to come (outside its
-// jchunk.spec: not a whole holder, not in a summary) turn out to hold it, the tail of each speculative
+// jchunk.spec: not a whole holder, not in a summary, and not in the
+// region of one that is) turn out to hold it, the tail of each speculative
 // stream, past what it delivers until a new request to it could (its
 // link's RTT and slow start at its rate, at least one chunk), is planned
 // again over every holder if that plan finishes sooner than the streams
@@ -228,9 +229,31 @@ var errSpecCut = errors.New("fetch: stream cut short after the have answers")
 func (j *job) specCut() {
 	f := j.f
 	use := j.alive() &^ j.stalledSet()
+	// A holder in the region of an assumed one is not another holder:
+	// it reaches this node over the same WAN link, so moving a tail to it
+	// gains no capacity, and the chunks the cut stream has already sent
+	// past its cut would cross twice (TestRegionOfTwoNodes: a region of
+	// two nodes with their own stores, one picked through its summary).
+	mates := make([]planner.RegionSet, len(j.srcs))
+	for i, s := range j.srcs {
+		for k, o := range j.srcs {
+			if o.Region == s.Region {
+				mates[i] |= planner.Regions(k)
+			}
+		}
+	}
 	others := false
 	for _, c := range j.chunks {
-		if (c.state == stQueued || c.state == stPlan) && c.holders&use&^c.spec != 0 {
+		if c.state != stQueued && c.state != stPlan {
+			continue
+		}
+		assumed := c.spec
+		for i := range j.srcs {
+			if c.spec.Has(i) {
+				assumed |= mates[i]
+			}
+		}
+		if c.holders&use&^assumed != 0 {
 			others = true
 			break
 		}
