@@ -68,6 +68,9 @@ func (q *request) bulk() (handled bool, err error) {
 	if q.p.Kind != kindAccount && q.p.Kind != kindContainer && q.p.Kind != kindObject {
 		return false, nil
 	}
+	if q.r.URL.RawQuery == "" {
+		return false, nil // most requests: no query to parse
+	}
 	v := q.r.URL.Query()
 	if q.r.Method == http.MethodPut && v.Has("extract-archive") {
 		// Swift checks extract-archive first; a ?bulk-delete on the same

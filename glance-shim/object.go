@@ -286,7 +286,7 @@ func (q *request) getObject() error {
 	}
 	ctx := q.r.Context()
 	a, c, o := q.p.Account, q.p.Container, q.p.Object
-	rawManifest := q.r.URL.Query().Get("multipart-manifest") == "get"
+	rawManifest := q.r.URL.RawQuery != "" && q.r.URL.Query().Get("multipart-manifest") == "get"
 	rangeHdr := q.r.Header.Get("Range")
 	if q.r.Method == http.MethodGet && rangeHdr == "" {
 		// The common path (Glance's download): one Backend call.

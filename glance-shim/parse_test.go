@@ -1,6 +1,8 @@
 package glanceshim
 
 import (
+	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -269,6 +271,34 @@ func TestETagListMatches(t *testing.T) {
 	} {
 		if got := etagListMatches(tc.list, tc.etag); got != tc.want {
 			t.Errorf("etagListMatches(%q, %q) = %v, want %v", tc.list, tc.etag, got, tc.want)
+		}
+	}
+}
+
+// TestFormattersMatchFmt checks the hand-built X-Timestamp and
+// Content-Range against the fmt formulations they replace, at the edges
+// of their padding and widths.
+func TestFormattersMatchFmt(t *testing.T) {
+	for _, ns := range []int64{0, 4999, 5000, 10_000, 123_456_789, 1_767_323_045_123_456_789, 9_223_372_036_854_770_000} {
+		ts := time.Unix(0, ns)
+		u := (ts.UnixNano() + 5000) / 10000
+		want := fmt.Sprintf("%010d.%05d", u/100000, u%100000)
+		if got := xTimestamp(ts); got != want {
+			t.Errorf("xTimestamp(%d ns) = %q, want %q", ns, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		r    byteRange
+		size int64
+	}{
+		{byteRange{0, 1}, 1},
+		{byteRange{0, 4096}, 2 << 30},
+		{byteRange{2<<30 - 65536, 65536}, 2 << 30},
+		{byteRange{math.MaxInt64 - 10, 10}, math.MaxInt64},
+	} {
+		want := fmt.Sprintf("bytes %d-%d/%d", tc.r.Start, tc.r.Start+tc.r.Length-1, tc.size)
+		if got := contentRange(tc.r, tc.size); got != want {
+			t.Errorf("contentRange(%v, %d) = %q, want %q", tc.r, tc.size, got, want)
 		}
 	}
 }

@@ -156,5 +156,13 @@ func parseDigits(s string) (int64, error) {
 
 // contentRange is the Content-Range value of r in a body of size bytes.
 func contentRange(r byteRange, size int64) string {
-	return "bytes " + itoa(r.Start) + "-" + itoa(r.Start+r.Length-1) + "/" + itoa(size)
+	// One allocation (every Range GET sends it).
+	var buf [6 + 3*20 + 2]byte
+	b := append(buf[:0], "bytes "...)
+	b = strconv.AppendInt(b, r.Start, 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, r.Start+r.Length-1, 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, size, 10)
+	return string(b)
 }

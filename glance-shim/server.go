@@ -402,7 +402,26 @@ const acceptedBody = "<html><h1>Accepted</h1><p>The request is accepted for proc
 // (Timestamp.normal: 10-microsecond resolution, rounded).
 func xTimestamp(t time.Time) string {
 	u := (t.UnixNano() + 5000) / 10000
-	return fmt.Sprintf("%010d.%05d", u/100000, u%100000)
+	if u < 0 {
+		return fmt.Sprintf("%010d.%05d", u/100000, u%100000)
+	}
+	// Built in one buffer: every object GET and HEAD sends it (fmt's
+	// parsing and boxing cost more than the digits).
+	var buf [32]byte
+	b := appendPadded(buf[:0], u/100000, 10)
+	b = append(b, '.')
+	b = appendPadded(b, u%100000, 5)
+	return string(b)
+}
+
+// appendPadded appends n (>= 0) in decimal, zero-padded to width digits.
+func appendPadded(b []byte, n int64, width int) []byte {
+	var d [20]byte
+	digits := strconv.AppendInt(d[:0], n, 10)
+	for i := len(digits); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, digits...)
 }
 
 // lastModified is t as an HTTP date, rounded up to the next second as
