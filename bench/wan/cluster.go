@@ -125,7 +125,17 @@ type nodeStatus struct {
 			Region string `json:"region"`
 			State  string `json:"state"`
 		} `json:"members"`
-		Fetch    nodeFetch `json:"fetch"`
+		Fetch     nodeFetch `json:"fetch"`
+		Summaries *struct {
+			Local struct {
+				Generation uint64 `json:"generation"`
+			} `json:"local"`
+			Peers []struct {
+				Key        string `json:"key"`
+				Generation uint64 `json:"generation"`
+				Error      string `json:"error"`
+			} `json:"peers"`
+		} `json:"summaries"`
 		Received map[string]struct {
 			Chunks int64 `json:"chunks"`
 			Bytes  int64 `json:"bytes"`
@@ -203,6 +213,58 @@ const readyTimeout = 3 * time.Minute
 // waitReady waits until m sees every region of regions alive and every
 // object (in container "images") in its namespace, at most readyTimeout;
 // the error says what was missing and m's view of the cluster.
+// summaryWait bounds waitSummaries.
+const summaryWait = 20 * time.Second
+
+// waitSummaries waits until reader m holds each holder's current chunk
+// summary (cluster.summary_interval; the generation the holder reports),
+// so that a read measures the steady state of long-running nodes, where
+// summaries are at most one interval old, not a reader that has just
+// joined and fetched none. Summaries off, or not there within
+// summaryWait: it says so and returns (the read then pays the have round
+// trip, as without summaries).
+func (b *bench) waitSummaries(ctx context.Context, m *member, holders []*member) {
+	want := map[string]uint64{}
+	for _, h := range holders {
+		st, err := b.status(ctx, h)
+		if err != nil || st.Cluster.Summaries == nil {
+			return
+		}
+		want[h.Region.Name+"/"] = st.Cluster.Summaries.Local.Generation
+	}
+	deadline := time.Now().Add(summaryWait)
+	for {
+		missing := ""
+		st, err := b.status(ctx, m)
+		if err != nil || st.Cluster.Summaries == nil {
+			return
+		}
+		for prefix, gen := range want {
+			ok := false
+			for _, p := range st.Cluster.Summaries.Peers {
+				if strings.HasPrefix(p.Key, prefix) && p.Error == "" && p.Generation >= gen {
+					ok = true
+				}
+			}
+			if !ok {
+				missing = strings.TrimSuffix(prefix, "/")
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(b.log, "  %s: no current summary of %s after %s; reading without\n", m.Region.Name, missing, summaryWait)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
 func (b *bench) waitReady(ctx context.Context, m *member, regions []string, objects ...string) error {
 	t0 := time.Now()
 	deadline := t0.Add(readyTimeout)

@@ -222,6 +222,9 @@ func (b *bench) clusterRun(ctx context.Context, dir, header string, base, varian
 				if err == nil {
 					err = b.waitReady(ctx, r, holders, object)
 				}
+				if err == nil {
+					b.waitSummaries(ctx, r, h.holders)
+				}
 				if err == nil && prep != nil {
 					err = prep(r)
 				}
