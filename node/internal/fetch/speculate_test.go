@@ -102,6 +102,29 @@ func (e *eventTransport) counts() (early, frames map[string]int) {
 	return maps.Clone(e.early), maps.Clone(e.by)
 }
 
+// waitEarlyFrames waits, with the have answers held back, until f has
+// made its speculative start and every region tr saw asked before the
+// answers has delivered a frame (a not-held one counts).
+func waitEarlyFrames(ctx context.Context, t *testing.T, f *Fetcher, tr *eventTransport) {
+	t.Helper()
+	for {
+		s := f.Stats()
+		early, frames := tr.counts()
+		ok := s.SpecStarts == 1 && len(early) > 0
+		for r := range early {
+			ok = ok && frames[r] > 0
+		}
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("speculative streams did not deliver with the have answers held back; stats %+v, events %v", s, tr.log())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
@@ -429,22 +452,7 @@ func TestSpeculativeStartFromEveryWholeHolder(t *testing.T) {
 			}()
 			// Wait (have answers held back) until every region asked
 			// before the answers has delivered a frame.
-			for {
-				s := b.f.Stats()
-				early, frames := tr.counts()
-				ok := s.SpecStarts == 1 && len(early) > 0
-				for r := range early {
-					ok = ok && frames[r] > 0
-				}
-				if ok {
-					break
-				}
-				select {
-				case <-ctx.Done():
-					t.Fatalf("speculative streams did not deliver with the have answers held back; stats %+v, events %v", s, tr.log())
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
+			waitEarlyFrames(ctx, t, b.f, tr)
 			early, frames := tr.counts()
 			s := b.f.Stats()
 			t.Logf("chunks asked before any have answer: %v (of %d missing), frames %v; stats %+v", early, len(rec.Refs), frames, s)

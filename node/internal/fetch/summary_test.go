@@ -148,22 +148,7 @@ func TestSummaryStartsPartialHolders(t *testing.T) {
 			// Wait (have answers held back) until every region asked
 			// before the answers has delivered a frame (a not-held one
 			// counts: d's first chunks may be the dropped ones).
-			for {
-				s := b.f.Stats()
-				early, frames := tr.counts()
-				ok := s.SpecStarts == 1 && len(early) > 0
-				for r := range early {
-					ok = ok && frames[r] > 0
-				}
-				if ok {
-					break
-				}
-				select {
-				case <-ctx.Done():
-					t.Fatalf("speculative streams did not deliver with the have answers held back; stats %+v, events %v", s, tr.log())
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
+			waitEarlyFrames(ctx, t, b.f, tr)
 			early, frames := tr.counts()
 			t.Logf("chunks asked before any have answer: %v (of %d missing), frames %v", early, len(p.rec.Refs), frames)
 			if early["a"] == 0 || early["d"] == 0 {
