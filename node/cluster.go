@@ -299,7 +299,7 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	if cc.SummaryInterval >= 0 {
 		c.summary = summary.NewLocal(nil)
 		store.OnStored(c.summary.Add)
-		c.summaries = summary.NewReplicas(c.client.Summary, cc.SummaryInterval, nil, log)
+		c.summaries = summary.NewReplicas(c.fetchSummary, cc.SummaryInterval, nil, log)
 		sumOf = c.peerSummary
 	}
 	c.fetch, err = fetch.New(fetch.Config{Region: cfg.Region, Node: cfg.Node, Priors: priors, DefaultBandwidth: mbit(cc.DefaultBandwidthMbit),

@@ -376,6 +376,7 @@ var (
 	descHedgeSkipped   = clusterDesc("nitro_fetch_hedge_skipped_total", "Losing copies of hedged chunks that the other holder left out of its stream at this node's request.")
 	descSummaryBytes   = clusterDesc("nitro_summary_bytes", "Encoded size of a chunk summary: this node's (store \"local\") and each peer store's held here.", "store")
 	descSummaryAge     = clusterDesc("nitro_summary_age_seconds", "Time since this node's chunk summary was rebuilt (store \"local\") or a peer store's was last fetched; -1: never.", "store")
+	descSummaryFetches = clusterDesc("nitro_summary_updates_total", "Changed peer chunk summaries received, by peer store and kind: \"whole\" (the whole filter) or \"delta\" (the chunk IDs added since).", "store", "kind")
 	descReplLag        = clusterDesc("nitro_replication_lag_seconds",
 		"Time since this node last found its namespace converged with every live peer (anti-entropy); -1: never since start.")
 )
@@ -384,7 +385,7 @@ var clusterDescs = []*prometheus.Desc{descMembers, descPeerSent, descPeerReceive
 	descLinkBW, descLinkPrior, descLinkRTT, descLinkPriorRTT, descFetches, descFetchChunks, descFetchBytes, descPlans, descReplans,
 	descHedges, descDelegated, descObtained, descRegionAlive, descSourceFails, descSlowSources, descNoHolder, descCorrupt, descPlanSeconds, descReplPushed,
 	descReplPushFail, descReplApplied, descReplRounds, descReplRoundFails, descReplLag, descHaveRequests, descHaveFallbacks,
-	descHedgeWasted, descHedgeSkipped, descSummaryBytes, descSummaryAge}
+	descHedgeWasted, descHedgeSkipped, descSummaryBytes, descSummaryAge, descSummaryFetches}
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range clusterDescs {
@@ -473,6 +474,8 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, p := range sm.Peers {
 			gauge(descSummaryBytes, float64(p.Bytes), p.Key)
 			gauge(descSummaryAge, age(p.Fetched), p.Key)
+			counter(descSummaryFetches, float64(p.Wholes), p.Key, "whole")
+			counter(descSummaryFetches, float64(p.Deltas), p.Key, "delta")
 		}
 	}
 }

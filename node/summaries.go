@@ -6,9 +6,12 @@ package node
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"time"
 
 	"github.com/nitro-cloud/nitro/node/internal/fetch"
+	"github.com/nitro-cloud/nitro/node/internal/peer"
 	"github.com/nitro-cloud/nitro/node/internal/summary"
 	"go.uber.org/zap"
 )
@@ -74,6 +77,18 @@ func (c *cluster) summaryTargets() []summary.Target {
 		out = append(out, summary.Target{Key: storeKey(m.Region, m.Name, m.Store), URL: m.PeerURL})
 	}
 	return out
+}
+
+// fetchSummary is summary.Replicas' FetchFunc: the peer's summary, or
+// what it added since generation have (GET /peer/v1/summary/delta); a
+// peer from before deltas (404) is asked for the whole.
+func (c *cluster) fetchSummary(ctx context.Context, url string, have uint64) (summary.Answer, error) {
+	gen, full, delta, err := c.client.SummaryDelta(ctx, url, have)
+	if se := (*peer.StatusError)(nil); errors.As(err, &se) && se.Code == http.StatusNotFound {
+		gen, full, err = c.client.Summary(ctx, url, have)
+		return summary.Answer{Gen: gen, Full: full}, err
+	}
+	return summary.Answer{Gen: gen, Full: full, Delta: delta}, err
 }
 
 // peerSummary is fetch.Config.Summary: the summary of p's store, nil if

@@ -14,7 +14,8 @@ import (
 // of the image starts streams from a (its holding) and c (its summary)
 // before the have answers: two speculative streams, byte-exact, no chunk
 // received twice. Without summaries c joined only after its have answer
-// (one speculative stream).
+// (one speculative stream). A few chunks stored at c afterwards reach b
+// as a delta (GET /peer/v1/summary/delta), not the whole summary.
 func TestSummaryStartsPartialHolder(t *testing.T) {
 	tc := startCluster(t)
 	ca, cc := tc.client("a"), tc.client("c")
@@ -54,4 +55,22 @@ func TestSummaryStartsPartialHolder(t *testing.T) {
 	if st.Summaries.Local.Generation == 0 || st.Summaries.Local.Bytes == 0 {
 		t.Fatalf("b's own summary not built: %+v", st.Summaries.Local)
 	}
+
+	// A few chunks more at c: b receives them as a delta (the chunk IDs
+	// added since), not the whole summary again.
+	var wholes uint64
+	for _, p := range st.Summaries.Peers {
+		wholes += p.Wholes
+	}
+	cc.must(201, "PUT", "/images/small", nil, bytes.NewReader(randomBytes(t, 200<<10)))
+	waitFor(t, 30*time.Second, "b receives c's new chunks as a delta", func() bool {
+		var deltas, w uint64
+		for _, p := range status().Summaries.Peers {
+			deltas, w = deltas+p.Deltas, w+p.Wholes
+		}
+		if w != wholes {
+			t.Fatalf("the whole summary was sent again (%d, was %d)", w, wholes)
+		}
+		return deltas > 0
+	})
 }

@@ -192,13 +192,15 @@ func TestUnauthenticatedRefused(t *testing.T) {
 			t.Fatalf("%s without secret: %d", path, resp.StatusCode)
 		}
 	}
-	resp, err := http.Get(hs.URL + "/peer/v1/summary?have=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("summary without secret: %d", resp.StatusCode)
+	for _, path := range []string{"/peer/v1/summary?have=0", "/peer/v1/summary/delta?have=0"} {
+		resp, err := http.Get(hs.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s without secret: %d", path, resp.StatusCode)
+		}
 	}
 	// Wrong secret.
 	bad := client(t, "b", []byte("not-the-cluster-secret!!"))
@@ -215,7 +217,7 @@ func TestUnauthenticatedRefused(t *testing.T) {
 	sign(req, secret, "b", "n", encodeIDs(ids), time.Now())
 	req2, _ := http.NewRequest("POST", hs.URL+"/peer/v1/chunks", bytes.NewReader(encodeIDs(ids)))
 	req2.Header = req.Header.Clone()
-	resp, err = http.DefaultClient.Do(req2)
+	resp, err := http.DefaultClient.Do(req2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,8 +228,8 @@ func TestUnauthenticatedRefused(t *testing.T) {
 	if len(recs.got) != 0 {
 		t.Fatal("records applied without auth")
 	}
-	if n := logs.FilterMessage("refused unauthenticated peer request").Len(); n != 8 {
-		t.Fatalf("%d refusals logged, want 8", n)
+	if n := logs.FilterMessage("refused unauthenticated peer request").Len(); n != 9 {
+		t.Fatalf("%d refusals logged, want 9", n)
 	}
 }
 

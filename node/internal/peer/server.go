@@ -131,6 +131,7 @@ func NewServer(cfg ServerConfig, chunks ChunkStore, records RecordStore, op Oper
 	s.mux.HandleFunc("POST /peer/v1/skip", s.needs(hasChunks, s.skipChunks))
 	s.mux.HandleFunc("POST /peer/v1/obtain", s.needs(hasChunks && cfg.Obtain != nil, s.obtain))
 	s.mux.HandleFunc("GET /peer/v1/summary", s.needs(cfg.Summary != nil, s.summary))
+	s.mux.HandleFunc("GET /peer/v1/summary/delta", s.needs(cfg.Summary != nil, s.summaryDelta))
 	s.mux.HandleFunc("GET /peer/v1/status", s.needs(hasOp, s.status))
 	s.mux.HandleFunc("GET /peer/v1/plan", s.needs(hasOp, s.plan))
 	s.mux.HandleFunc("POST /peer/v1/place", s.needs(hasOp, s.place))

@@ -8,6 +8,14 @@ package peer
 // is the one the caller has, the encoded summary; so an unchanged summary
 // costs a round trip and 8 bytes. 503 when this node has no summary (off,
 // or not built yet).
+//
+// GET /peer/v1/summary/delta?have=GEN answers the same, or only what
+// changed: the generation (8 bytes), then one byte, 'U' (unchanged:
+// nothing follows), 'D' (the chunk IDs added since generation GEN, 32
+// bytes each, to add to that summary) or 'F' (the encoded summary). The
+// node answers 'D' when the summary only grew since GEN and the IDs are
+// smaller than the whole (summary.Local.Delta). A node from before deltas
+// answers 404; the caller then asks /peer/v1/summary.
 
 import (
 	"context"
@@ -17,6 +25,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 )
 
 // MaxSummaryBytes bounds an encoded summary on the wire
@@ -29,17 +39,73 @@ type SummarySource interface {
 	// Encoded returns the summary's generation and encoding; generation
 	// 0 when there is none yet.
 	Encoded() (uint64, []byte, error)
+	// Delta returns the generation and the chunks added since generation
+	// have, ok false when the whole summary is to be sent instead.
+	Delta(have uint64) (gen uint64, ids []recipe.ChunkID, ok bool)
+}
+
+// Summary delta answer kinds (the byte after the generation).
+const (
+	summaryUnchanged = 'U'
+	summaryDelta     = 'D'
+	summaryFull      = 'F'
+)
+
+// haveParam parses the have query parameter (absent: 0).
+func haveParam(r *http.Request) (uint64, error) {
+	v := r.URL.Query().Get("have")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, badRequest{fmt.Errorf("have %q: %w", v, err)}
+	}
+	return n, nil
+}
+
+func (s *Server) summaryDelta(w http.ResponseWriter, r *http.Request) {
+	have, err := haveParam(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var hdr [9]byte
+	gen, ids, ok := s.cfg.Summary.Delta(have)
+	if ok {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		binary.BigEndian.PutUint64(hdr[:], gen)
+		hdr[8] = summaryDelta
+		if len(ids) == 0 {
+			hdr[8] = summaryUnchanged
+		}
+		w.Write(hdr[:])
+		for i := range ids {
+			w.Write(ids[i][:])
+		}
+		return
+	}
+	gen, data, err := s.cfg.Summary.Encoded()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if gen == 0 || len(data) > MaxSummaryBytes {
+		s.fail(w, r, errUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	binary.BigEndian.PutUint64(hdr[:], gen)
+	hdr[8] = summaryFull
+	w.Write(hdr[:])
+	w.Write(data)
 }
 
 func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
-	var have uint64
-	if v := r.URL.Query().Get("have"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			s.fail(w, r, badRequest{fmt.Errorf("have %q: %w", v, err)})
-			return
-		}
-		have = n
+	have, err := haveParam(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	gen, data, err := s.cfg.Summary.Encoded()
 	if err != nil {
@@ -90,4 +156,44 @@ func (c *Client) Summary(ctx context.Context, base string, have uint64) (uint64,
 		return gen, nil, nil
 	}
 	return gen, b[8:], nil
+}
+
+// SummaryDelta asks the peer at base for what changed in its chunk
+// summary since generation have (0: none held): it returns the peer's
+// generation and either the whole encoding (full), or the chunk IDs added
+// since have (delta; none, with gen equal to have: unchanged). A peer
+// without a summary answers a 503 *StatusError, one from before deltas a
+// 404 one (ask Summary).
+func (c *Client) SummaryDelta(ctx context.Context, base string, have uint64) (gen uint64, full []byte, delta []recipe.ChunkID, err error) {
+	q := url.Values{"have": {strconv.FormatUint(have, 10)}}
+	resp, err := c.do(ctx, http.MethodGet, base, "/peer/v1/summary/delta?"+q.Encode(), nil, "")
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("peer: summary delta: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 9+MaxSummaryBytes+1))
+	if err == nil {
+		err = finish(resp)
+	} else {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("peer: summary delta: %w", err)
+	}
+	if len(b) < 9 || len(b) > 9+MaxSummaryBytes {
+		return 0, nil, nil, fmt.Errorf("peer: summary delta: %d-byte answer", len(b))
+	}
+	gen, kind, body := binary.BigEndian.Uint64(b), b[8], b[9:]
+	switch {
+	case kind == summaryUnchanged && len(body) == 0 && gen == have:
+		return gen, nil, nil, nil
+	case kind == summaryFull && len(body) > 0:
+		return gen, body, nil, nil
+	case kind == summaryDelta && len(body) > 0 && len(body)%len(recipe.ChunkID{}) == 0:
+		delta = make([]recipe.ChunkID, len(body)/len(recipe.ChunkID{}))
+		for i := range delta {
+			copy(delta[i][:], body[i*len(recipe.ChunkID{}):])
+		}
+		return gen, nil, delta, nil
+	}
+	return 0, nil, nil, fmt.Errorf("peer: summary delta: bad answer (kind %q, %d bytes, generation %d, have %d)", kind, len(body), gen, have)
 }

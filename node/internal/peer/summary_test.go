@@ -69,3 +69,60 @@ func TestSummaryEndpoint(t *testing.T) {
 		t.Fatalf("have=x: %v", err)
 	}
 }
+
+// TestSummaryDeltaEndpoint: GET /peer/v1/summary/delta over loopback
+// (real Badger store): 503 before the summary is built; the whole summary
+// for a caller holding none; "unchanged" for the current generation; the
+// chunk IDs stored since for an older one, which applied to the caller's
+// copy give a summary holding them; 400 for a malformed generation.
+func TestSummaryDeltaEndpoint(t *testing.T) {
+	ctx := t.Context()
+	loc := summary.NewLocal(nil)
+	hs, _, st, ids, _ := setup(t, ServerConfig{Region: "a", Summary: loc}, nil)
+	c := client(t, "b", secret)
+
+	var se *StatusError
+	if _, _, _, err := c.SummaryDelta(ctx, hs.URL, 0); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable {
+		t.Fatalf("delta before the summary is built: %v", err)
+	}
+	st.OnStored(loc.Add)
+	if err := loc.Rebuild(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	gen, full, delta, err := c.SummaryDelta(ctx, hs.URL, 0)
+	if err != nil || full == nil || delta != nil {
+		t.Fatalf("first fetch: gen %d, %d bytes, %d ids, %v", gen, len(full), len(delta), err)
+	}
+	r, err := summary.Decode(gen, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if !r.MayHold(id) {
+			t.Fatalf("summary lacks stored chunk %s", id.Short())
+		}
+	}
+	if g, f, d, err := c.SummaryDelta(ctx, hs.URL, gen); err != nil || g != gen || f != nil || d != nil {
+		t.Fatalf("unchanged: gen %d, %d bytes, %d ids, %v", g, len(f), len(d), err)
+	}
+	id, err := st.Put(ctx, chunkData(99, 50000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, f, d, err := c.SummaryDelta(ctx, hs.URL, gen)
+	if err != nil || f != nil || len(d) != 1 || d[0] != id || g != gen+1 {
+		t.Fatalf("after a put: gen %d (was %d), %d bytes, ids %v, %v", g, gen, len(f), d, err)
+	}
+	r2, err := r.Apply(g, d)
+	if err != nil || !r2.MayHold(id) {
+		t.Fatalf("applied delta lacks the new chunk: %v", err)
+	}
+
+	resp, err := c.do(ctx, http.MethodGet, hs.URL, "/peer/v1/summary/delta?have=-1", nil, "")
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.As(err, &se) || se.Code != http.StatusBadRequest {
+		t.Fatalf("have=-1: %v", err)
+	}
+}

@@ -2,12 +2,15 @@ package summary
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/nitro-cloud/nitro/chunkstore/recipe"
 )
 
 // Target is a peer whose summary Replicas keeps.
@@ -20,10 +23,21 @@ type Target struct {
 	URL string
 }
 
+// Answer is a peer's answer to a summary fetch.
+type Answer struct {
+	// Gen is the peer's generation.
+	Gen uint64
+	// Full is the whole encoded summary (Local.Encoded), or nil.
+	Full []byte
+	// Delta, when Full is nil, is what the peer added since the
+	// generation asked about (Local.Delta); none and Gen equal to it:
+	// unchanged.
+	Delta []recipe.ChunkID
+}
+
 // FetchFunc asks the peer at url for its summary, sending have, the
-// generation held (0: none); it returns the peer's generation and its
-// encoding, or a nil encoding when have is current.
-type FetchFunc func(ctx context.Context, url string, have uint64) (gen uint64, data []byte, err error)
+// generation held (0: none): the whole summary, or a delta against have.
+type FetchFunc func(ctx context.Context, url string, have uint64) (Answer, error)
 
 // RemoteStats describes one peer's summary for status and metrics.
 type RemoteStats struct {
@@ -32,6 +46,10 @@ type RemoteStats struct {
 	Bytes      int       `json:"bytes"`
 	Fetched    time.Time `json:"fetched"` // last answer (changed or not)
 	Error      string    `json:"error,omitempty"`
+	// Wholes and Deltas count the answers that sent the whole summary
+	// and those that sent the chunks added since (changed ones only).
+	Wholes uint64 `json:"wholes"`
+	Deltas uint64 `json:"deltas"`
 }
 
 // Replicas keeps the peers' summaries, each fetched again Interval after
@@ -47,9 +65,10 @@ type Replicas struct {
 }
 
 type replica struct {
-	r       *Remote
-	fetched time.Time // last attempt
-	err     error
+	r              *Remote
+	fetched        time.Time // last attempt
+	err            error
+	wholes, deltas uint64
 }
 
 // NewReplicas returns an empty set of summaries fetched with fetch every
@@ -107,14 +126,24 @@ func (rs *Replicas) Refresh(ctx context.Context, targets []Target) {
 		}
 		rs.mu.Lock()
 		var have uint64
+		var cur *Remote
 		if e := rs.m[t.Key]; e != nil && e.r != nil {
-			have = e.r.Generation
+			cur, have = e.r, e.r.Generation
 		}
 		rs.mu.Unlock()
-		gen, data, err := rs.fetch(ctx, t.URL, have)
+		ans, err := rs.fetch(ctx, t.URL, have)
 		var r *Remote
-		if err == nil && data != nil {
-			r, err = Decode(gen, data)
+		whole := false
+		switch {
+		case err != nil:
+		case ans.Full != nil:
+			r, err = Decode(ans.Gen, ans.Full)
+			whole = true
+		case ans.Gen == have && len(ans.Delta) == 0: // unchanged
+		case cur == nil:
+			err = fmt.Errorf("summary: a delta to generation %d without a summary to apply it to", ans.Gen)
+		default:
+			r, err = cur.Apply(ans.Gen, ans.Delta)
 		}
 		rs.mu.Lock()
 		e := rs.m[t.Key]
@@ -125,6 +154,11 @@ func (rs *Replicas) Refresh(ctx context.Context, targets []Target) {
 		e.fetched, e.err = rs.now(), err
 		if r != nil {
 			e.r = r
+			if whole {
+				e.wholes++
+			} else {
+				e.deltas++
+			}
 		}
 		rs.mu.Unlock()
 		if err != nil {
@@ -155,7 +189,7 @@ func (rs *Replicas) Stats() []RemoteStats {
 	defer rs.mu.Unlock()
 	out := make([]RemoteStats, 0, len(rs.m))
 	for k, e := range rs.m {
-		st := RemoteStats{Key: k, Fetched: e.fetched}
+		st := RemoteStats{Key: k, Fetched: e.fetched, Wholes: e.wholes, Deltas: e.deltas}
 		if e.r != nil {
 			st.Generation, st.Bytes = e.r.Generation, e.r.Bytes
 		}

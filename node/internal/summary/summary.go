@@ -11,6 +11,14 @@
 // Local is this node's summary (rebuilt from the store's index, chunks
 // added as they are stored); Remote is a peer's, decoded from the peer
 // protocol's summary answer; Replicas keeps the peers' summaries fresh.
+//
+// A summary that only grew since a peer fetched it travels as a delta:
+// the chunk IDs added since the peer's generation (Local.Delta,
+// Remote.Apply), 32 bytes each, when that is smaller than the whole
+// filter (about 1.2 bytes per chunk held). Generations start from the
+// clock at NewLocal, so a restarted node never reuses a generation a peer
+// holds from its previous run (a delta or an "unchanged" answer against
+// another filter).
 package summary
 
 import (
@@ -19,6 +27,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +47,14 @@ const MaxBytes = 32 << 20
 // minCapacity is the least number of chunks a summary is sized for.
 const minCapacity = 1024
 
+// MaxDeltaIDs bounds the chunk IDs a Local keeps for deltas (2 MiB of
+// IDs); past it, a peer whose generation is older than what is kept gets
+// the whole summary.
+const MaxDeltaIDs = 1 << 16
+
+// idBytes is the size of a chunk ID in a delta.
+const idBytes = len(recipe.ChunkID{})
+
 // Source lists a store's chunks; *chunkstore.Store implements it.
 type Source interface {
 	// EachChunk calls fn with every chunk ID the store holds.
@@ -50,23 +67,29 @@ type Local struct {
 	f     *bloom.BloomFilter // nil until the first Rebuild
 	cap   uint               // chunks f is sized for
 	n     uint               // chunks in f (listed, then added)
-	gen   uint64             // bumped at every change; 0: never built
+	gen   uint64             // bumped at every change; starts from the clock
 	built time.Time          // last rebuild
 	enc   []byte             // encoding of gen, nil until asked
 	now   func() time.Time
+	// added[i] is the chunk whose Add made generation addedBase+i+1
+	// (gen == addedBase+len(added)): the deltas Delta can answer.
+	addedBase uint64
+	added     []recipe.ChunkID
 	// rebuilding: a Rebuild is listing the store; pending holds what Add
 	// got meanwhile, for the new filter.
 	rebuilding bool
 	pending    []recipe.ChunkID
 }
 
-// NewLocal returns an empty summary (generation 0: not built yet) whose
-// clock is now (nil: time.Now).
+// NewLocal returns an empty summary (not built yet: Encoded answers
+// generation 0) whose clock is now (nil: time.Now). Its generations start
+// from the clock's Unix time in nanoseconds: above every generation of an
+// earlier run of the node, which bumped its own start once per change.
 func NewLocal(now func() time.Time) *Local {
 	if now == nil {
 		now = time.Now
 	}
-	return &Local{now: now}
+	return &Local{now: now, gen: uint64(max(now().UnixNano(), 1))}
 }
 
 // sized returns a filter for n chunks at FalsePositive, bounded by
@@ -81,8 +104,10 @@ func sized(n uint) (*bloom.BloomFilter, uint) {
 }
 
 // Rebuild replaces the summary with one of src's chunks now, sized for
-// their count and a quarter more; chunks Add gets while it lists them are
-// in it too. A chunk dropped from the store leaves the summary here only.
+// their count and a quarter more (or as the current one, while they fit
+// it); chunks Add gets while it lists them are in it too. A chunk dropped
+// from the store leaves the summary here only. A rebuild that gives the
+// same filter (nothing dropped) keeps the generation: peers keep theirs.
 func (l *Local) Rebuild(ctx context.Context, src Source) error {
 	l.mu.Lock()
 	l.rebuilding = true
@@ -95,17 +120,32 @@ func (l *Local) Rebuild(ctx context.Context, src Source) error {
 		l.rebuilding, l.pending = false, nil
 		return fmt.Errorf("summary: rebuild: %w", err)
 	}
-	f, c := sized(uint(len(ids)) + uint(len(ids))/4)
+	n := uint(len(ids) + len(l.pending))
+	// Sized as the current filter while the chunks fit it: a rebuild
+	// that drops nothing then gives the same filter, and peers keep
+	// theirs (no generation change, no resend).
+	var f *bloom.BloomFilter
+	c := l.cap
+	if l.f != nil && n <= l.cap {
+		f = bloom.New(l.f.Cap(), l.f.K())
+	} else {
+		f, c = sized(n + n/4)
+	}
 	for i := range ids {
 		f.Add(ids[i][:])
 	}
 	for i := range l.pending {
 		f.Add(l.pending[i][:])
 	}
-	l.f, l.cap, l.n = f, c, uint(len(ids)+len(l.pending))
 	l.rebuilding, l.pending = false, nil
-	l.gen++
 	l.built = l.now()
+	if l.f != nil && f.Equal(l.f) {
+		l.n = n
+		return nil
+	}
+	l.f, l.cap, l.n = f, c, n
+	l.gen++
+	l.addedBase, l.added = l.gen, nil // a rebuild may drop chunks: no delta spans it
 	l.enc = nil
 	return nil
 }
@@ -125,8 +165,37 @@ func (l *Local) Add(id recipe.ChunkID) {
 	l.f.Add(id[:])
 	l.n++
 	l.gen++
+	if len(l.added) < MaxDeltaIDs {
+		l.added = append(l.added, id)
+	} else {
+		l.addedBase, l.added = l.gen, nil
+	}
 	l.enc = nil
 }
+
+// Delta returns the summary's generation and the chunks added since
+// generation have, if the summary only grew since then (no rebuild), the
+// IDs are still kept (MaxDeltaIDs), and they are smaller than the whole
+// encoded summary; else ok is false (send the whole, Encoded). Applied to
+// the summary of generation have (Remote.Apply), the IDs give one equal
+// to this one. An unchanged summary is a delta of no IDs. The slice is
+// the caller's.
+func (l *Local) Delta(have uint64) (gen uint64, ids []recipe.ChunkID, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil || have < l.addedBase || have > l.gen {
+		return l.gen, nil, false
+	}
+	ids = l.added[have-l.addedBase:]
+	if len(ids)*idBytes >= encodedSize(l.f) {
+		return l.gen, nil, false
+	}
+	return l.gen, slices.Clone(ids), true
+}
+
+// encodedSize is the size of f's encoding in bytes: three uint64s (m, k
+// and the bit set's length) and the bit set's words.
+func encodedSize(f *bloom.BloomFilter) int { return 24 + int((f.Cap()+63)/64)*8 }
 
 // Stale reports whether the summary should be rebuilt: never built, or
 // holding more chunks than it was sized for.
@@ -169,7 +238,7 @@ func (l *Local) Stats() LocalStats {
 	defer l.mu.Unlock()
 	st := LocalStats{Generation: l.gen, Chunks: l.n, Capacity: l.cap, Built: l.built}
 	if l.f != nil {
-		st.Bytes = int(l.f.Cap()/8) + 24
+		st.Bytes = encodedSize(l.f)
 	}
 	return st
 }
@@ -209,6 +278,22 @@ func Decode(gen uint64, data []byte) (*Remote, error) {
 		return nil, errors.New("summary: decode: empty filter")
 	}
 	return &Remote{f: &f, Generation: gen, Bytes: len(data)}, nil
+}
+
+// Apply returns the summary of generation gen that adding ids (a delta
+// from Local.Delta against r's generation) to r gives; r is unchanged
+// (readers may be using it). Errors: a delta over MaxDeltaIDs, or one
+// that does not move r's generation forward by exactly its length (each
+// change of a Local is one generation).
+func (r *Remote) Apply(gen uint64, ids []recipe.ChunkID) (*Remote, error) {
+	if len(ids) > MaxDeltaIDs || gen < r.Generation || gen-r.Generation != uint64(len(ids)) {
+		return nil, fmt.Errorf("summary: delta of %d chunks from generation %d to %d", len(ids), r.Generation, gen)
+	}
+	f := r.f.Copy()
+	for i := range ids {
+		f.Add(ids[i][:])
+	}
+	return &Remote{f: f, Generation: gen, Bytes: r.Bytes}, nil
 }
 
 // MayHold reports whether the summarized store may hold id: false means
