@@ -89,6 +89,7 @@ type topoFlags struct {
 	shaper  string
 	mtu     int
 	cc      string
+	iw      int
 	verbose bool
 }
 
@@ -101,6 +102,7 @@ func (f *topoFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.shaper, "shaper", "", "link emulation: tun (user-space forwarder) or tc (HTB+netem); default tc if netem exists, else tun")
 	fs.IntVar(&f.mtu, "mtu", 0, "MTU of the WAN interfaces (default 16000 for tun, 1500 for tc)")
 	fs.StringVar(&f.cc, "cc", "", "TCP congestion control inside the regions, e.g. reno or bbr (default: the kernel's; non-init namespaces may only pick tcp_allowed_congestion_control)")
+	fs.IntVar(&f.iw, "initcwnd", 0, "initial congestion and receive window in segments of the routes between regions (ip route initcwnd/initrwnd; 0: the kernel's 10), as an operator tuning a WAN may set")
 	fs.BoolVar(&f.verbose, "v", false, "log every command")
 }
 

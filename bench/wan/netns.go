@@ -61,6 +61,11 @@ type WANConfig struct {
 	// region namespace (net.ipv4.tcp_congestion_control, a per-namespace
 	// sysctl); "" keeps the kernel's default.
 	CongestionControl string
+	// InitialWindow, if > 0, is the initial congestion and receive window
+	// in segments of the routes between regions (ip route's initcwnd and
+	// initrwnd; Linux's default is 10): what an operator tuning a WAN for
+	// bulk transfers may set, to measure what TCP start-up costs a read.
+	InitialWindow int
 	// Log receives the commands run and progress lines; nil discards.
 	Log io.Writer
 }
@@ -85,6 +90,9 @@ type WAN struct {
 
 // RegionAddr returns the WAN address of region index i.
 func RegionAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 213, 0, byte(i + 1)}) }
+
+// wanPrefix is the subnet of the regions' WAN addresses.
+var wanPrefix = netip.MustParsePrefix("10.213.0.0/24")
 
 // NewRunID returns a fresh random run id.
 func NewRunID() string {
@@ -168,7 +176,16 @@ func NewWAN(ctx context.Context, cfg WANConfig) (_ *WAN, err error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(cfg.Log, "wan %s: %d regions, shaper %s, MTU %d\n", cfg.RunID, len(w.Regions), cfg.Shaper, cfg.MTU)
+	if iw := cfg.InitialWindow; iw > 0 {
+		for _, r := range w.Regions {
+			// The subnet route the address added, with the windows.
+			if err := w.ip(ctx, "-n", r.NS, "route", "replace", wanPrefix.String(), "dev", wanIfName, "proto", "kernel",
+				"scope", "link", "src", r.Addr.String(), "initcwnd", strconv.Itoa(iw), "initrwnd", strconv.Itoa(iw)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	fmt.Fprintf(cfg.Log, "wan %s: %d regions, shaper %s, MTU %d, initial window %d segments\n", cfg.RunID, len(w.Regions), cfg.Shaper, cfg.MTU, max(cfg.InitialWindow, 10))
 	return w, nil
 }
 
