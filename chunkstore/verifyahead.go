@@ -21,6 +21,17 @@ const aheadGap = 4 << 10
 // time are then copies from the chunk cache).
 const aheadMinBytes = 64 << 10
 
+// aheadReads is how many reads of its own length verify-ahead keeps ready
+// past a sequential small read: the window's length over the read's. Four,
+// not two: on a busy machine the worker loses its core for a while now
+// and then, and a window of only the next two reads let a sequential
+// 64–128 KiB reader catch up with it and wait for a chunk in flight, or
+// verify it itself, every few reads (issue 15's BenchmarkSmallReads).
+const aheadReads = 4
+
+// aheadMaxBytes bounds a verify-ahead window, in bytes.
+const aheadMaxBytes = 512 << 10
+
 // aheadMaxRefs bounds the chunks of one verify-ahead job (a window of tiny
 // chunks).
 const aheadMaxRefs = 64
@@ -31,10 +42,10 @@ const aheadMaxRefs = 64
 // reading and hashing them while its client waits. A read is sequential
 // when it starts where an earlier small read of the same object ended (up
 // to its own length before, to re-read a tail, or aheadGap after); the
-// window read ahead starts at its end and is twice as long as the read
-// (the next two reads, so that the worker keeps ahead of a reader that
-// comes back quickly; at least aheadMinBytes, at most smallRangeBytes, at
-// most aheadMaxRefs chunks).
+// window read ahead starts at its end and is aheadReads times as long as
+// the read (the next reads, so that the worker keeps ahead of a reader
+// that comes back quickly; at least aheadMinBytes, at most aheadMaxBytes,
+// at most aheadMaxRefs chunks).
 //
 // Bounded: one worker goroutine at most, started at the first job and
 // parked between jobs until the store closes (a goroutine per job paid
@@ -93,6 +104,18 @@ type aheadStats struct {
 	Along    uint64 // random reads' own chunks scheduled (see along)
 	Verified uint64 // chunks read, decoded and verified into the chunk cache
 	Failed   uint64 // chunks that failed to read or verify (left to the reader, which reports them)
+	// What small readers found, per chunk they needed: cached (read
+	// ahead, or by an earlier read), in flight (they waited for it), or
+	// neither (read it themselves); Filled counts the chunks they read
+	// from the end of their range while waiting (fillFromEnd).
+	Hits, Waits, Own, Filled uint64
+}
+
+// count adds to a reader's counts (see aheadStats) under a.mu.
+func (a *verifyAhead) count(f func(*aheadStats)) {
+	a.mu.Lock()
+	f(&a.stats)
+	a.mu.Unlock()
 }
 
 // counts returns verify-ahead's counts.
@@ -119,7 +142,7 @@ func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, first, last int
 	if a.s.chunkCache.max <= 0 {
 		return
 	}
-	window := min(max(2*(end-start), aheadMinBytes), smallRangeBytes)
+	window := min(max(aheadReads*(end-start), aheadMinBytes), aheadMaxBytes)
 	if !a.sequential(aheadKey{size: rec.Size, md5: rec.MD5}, start, end) {
 		a.along(rec.Refs[first:last])
 		return
