@@ -80,6 +80,7 @@ func (r *smallReader) next() {
 	// A chunk the range cuts is probably read again by the next small
 	// read (a block layer's next 4 KiB): it is read into the chunk cache.
 	if data := r.s.chunkCache.get(ref.ID); len(data) == int(ref.Size) {
+		r.s.ahead.count(func(st *VerifyAheadStats) { st.Hits++ })
 		r.rest = data[from:to]
 		return
 	}
@@ -90,6 +91,7 @@ func (r *smallReader) next() {
 		r.fillFromEnd()
 	}
 	if r.s.ahead.wait(r.ctx, ref.ID) {
+		r.s.ahead.count(func(st *VerifyAheadStats) { st.Waits++ })
 		if data := r.s.chunkCache.get(ref.ID); len(data) == int(ref.Size) {
 			r.rest = data[from:to]
 			return
@@ -98,6 +100,7 @@ func (r *smallReader) next() {
 	// Read it here; the claim keeps verify-ahead off it while the store
 	// reads it (not while a source repairs it: that may cross the WAN).
 	release := r.s.ahead.claim(ref.ID)
+	r.s.ahead.count(func(st *VerifyAheadStats) { st.Own++ })
 	if from > 0 || to < hi-lo {
 		gen := r.s.chunkCache.generation()
 		data, err := r.s.getInto(r.ctx, nil, ref.ID, int(ref.Size))
@@ -186,6 +189,7 @@ func (r *smallReader) fillFromEnd() {
 			return
 		}
 		c.add(ref.ID, data, gen)
+		r.s.ahead.count(func(st *VerifyAheadStats) { st.Filled++ })
 	}
 }
 

@@ -21,6 +21,17 @@ const aheadGap = 4 << 10
 // time are then copies from the chunk cache).
 const aheadMinBytes = 64 << 10
 
+// aheadReads is how many reads of its own length verify-ahead keeps ready
+// past a sequential small read: the window's length over the read's. Four,
+// not two: on a busy machine the worker loses its core for a while now
+// and then, and a window of only the next two reads let a sequential
+// 64–128 KiB reader catch up with it and wait for a chunk in flight, or
+// verify it itself, every few reads (issue 15's BenchmarkSmallReads).
+const aheadReads = 4
+
+// aheadMaxBytes bounds a verify-ahead window, in bytes.
+const aheadMaxBytes = 512 << 10
+
 // aheadMaxRefs bounds the chunks of one verify-ahead job (a window of tiny
 // chunks).
 const aheadMaxRefs = 64
@@ -31,10 +42,10 @@ const aheadMaxRefs = 64
 // reading and hashing them while its client waits. A read is sequential
 // when it starts where an earlier small read of the same object ended (up
 // to its own length before, to re-read a tail, or aheadGap after); the
-// window read ahead starts at its end and is twice as long as the read
-// (the next two reads, so that the worker keeps ahead of a reader that
-// comes back quickly; at least aheadMinBytes, at most smallRangeBytes, at
-// most aheadMaxRefs chunks).
+// window read ahead starts at its end and is aheadReads times as long as
+// the read (the next reads, so that the worker keeps ahead of a reader
+// that comes back quickly; at least aheadMinBytes, at most aheadMaxBytes
+// and half the chunk cache, at most aheadMaxRefs chunks).
 //
 // Bounded: one worker goroutine at most, started at the first job and
 // parked between jobs until the store closes (a goroutine per job paid
@@ -66,7 +77,7 @@ type verifyAhead struct {
 	inflight     map[recipe.ChunkID]chan struct{} // chunks the worker is reading or a reader claimed; closed when done
 	streams      [aheadStreams]aheadStream        // recent small reads' ends
 	tick         uint64                           // LRU clock of streams
-	stats        aheadStats
+	stats        VerifyAheadStats
 }
 
 // aheadStream is where the last small read of an object ended.
@@ -87,16 +98,36 @@ func newVerifyAhead(s *Store) *verifyAhead {
 	return &verifyAhead{s: s, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), inflight: map[recipe.ChunkID]chan struct{}{}}
 }
 
-// aheadStats count verify-ahead's work since the store opened.
-type aheadStats struct {
-	Jobs     uint64 // windows scheduled after a sequential small read
-	Along    uint64 // random reads' own chunks scheduled (see along)
-	Verified uint64 // chunks read, decoded and verified into the chunk cache
-	Failed   uint64 // chunks that failed to read or verify (left to the reader, which reports them)
+// VerifyAheadStats count the work of verify-ahead (the background
+// verification of the chunks after sequential small Range reads into the
+// chunk cache) and what small reads found, since the store opened; all
+// counts are of chunks unless said otherwise.
+type VerifyAheadStats struct {
+	Jobs     uint64 // windows scheduled after a sequential small read (jobs, not chunks)
+	Along    uint64 // random reads' own chunks scheduled (see along; jobs, not chunks)
+	Verified uint64 // read, decoded and verified into the chunk cache by the worker
+	Failed   uint64 // failed to read or verify in the worker (left to the reader, which reports them)
+	// What small readers found, per chunk they needed: cached (read
+	// ahead, or by an earlier read), in flight (they waited for it), or
+	// neither (read and verified it themselves); Filled counts the chunks
+	// they read and verified from the end of their range while the worker
+	// held the one they needed (fillFromEnd).
+	Hits, Waits, Own, Filled uint64
+}
+
+// VerifyAheadStats returns verify-ahead's counts (the worker's stay zero
+// when Config.ChunkCacheBytes turns the chunk cache off).
+func (s *Store) VerifyAheadStats() VerifyAheadStats { return s.ahead.counts() }
+
+// count adds to a reader's counts (see VerifyAheadStats) under a.mu.
+func (a *verifyAhead) count(f func(*VerifyAheadStats)) {
+	a.mu.Lock()
+	f(&a.stats)
+	a.mu.Unlock()
 }
 
 // counts returns verify-ahead's counts.
-func (a *verifyAhead) counts() aheadStats {
+func (a *verifyAhead) counts() VerifyAheadStats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.stats
@@ -119,7 +150,9 @@ func (a *verifyAhead) after(rec *recipe.Recipe, offsets []int64, first, last int
 	if a.s.chunkCache.max <= 0 {
 		return
 	}
-	window := min(max(2*(end-start), aheadMinBytes), smallRangeBytes)
+	// At most half the cache: the window's last chunks must not evict its
+	// first before the reader gets there.
+	window := min(max(aheadReads*(end-start), aheadMinBytes), aheadMaxBytes, a.s.chunkCache.max/2)
 	if !a.sequential(aheadKey{size: rec.Size, md5: rec.MD5}, start, end) {
 		a.along(rec.Refs[first:last])
 		return

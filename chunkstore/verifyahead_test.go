@@ -117,6 +117,39 @@ func TestVerifyAheadSequential(t *testing.T) {
 	}
 }
 
+// TestVerifyAheadWindow: after sequential 64 and 128 KiB reads, the
+// chunks that start within the next aheadReads (4) reads are cached, not
+// only those of the next two, so that a reader that comes back while the
+// worker had no core does not catch up with it (issue 15). Fails with the
+// window of two reads verify-ahead had before.
+func TestVerifyAheadWindow(t *testing.T) {
+	for _, n := range []int64{64 << 10, 128 << 10} {
+		t.Run(fmt.Sprintf("%dKiB", n>>10), func(t *testing.T) {
+			fx := newAheadFixture(t, 4<<20)
+			fx.mustRead(t, 0, n)
+			fx.mustRead(t, n, n) // continues the stream
+			waitIdle(t, fx.s)
+			end, window := 2*n, min(aheadReads*n, aheadMaxBytes)
+			if window <= 2*n {
+				t.Fatalf("window %d bytes: not past the next two reads of %d", window, n)
+			}
+			first := fx.chunkAt(end) + 1
+			checked := 0
+			for i := first; i < len(fx.rec.Refs) && i-first < aheadMaxRefs-1 && fx.offs[i] < end+window; i++ {
+				if !fx.s.chunkCache.has(fx.rec.Refs[i].ID) {
+					t.Fatalf("chunk %d (at %d) within %d bytes after the read ending at %d not read ahead (%+v)", i, fx.offs[i], window, end, fx.s.ahead.counts())
+				}
+				if fx.offs[i] >= end+2*n {
+					checked++
+				}
+			}
+			if checked == 0 {
+				t.Fatal("no chunk starts past the next two reads: the test checks nothing")
+			}
+		})
+	}
+}
+
 // TestVerifyAheadCorruptChunkNotServed: a chunk damaged on disk ahead of
 // a sequential reader is tried by verify-ahead, fails its hash and is not
 // cached; the read that reaches it fails with a *CorruptChunkError (no

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nitro-cloud/nitro/chunkstore"
 	"go.uber.org/zap"
 )
 
@@ -45,6 +46,7 @@ type rangeFixture struct {
 	file      *os.File
 	nitroConn *http.Client
 	fileConn  *http.Client
+	store     *chunkstore.Store // the node's
 }
 
 // oneConnClient is an HTTP client that keeps (at most) one idle
@@ -138,7 +140,7 @@ func newRangeFixtureLog(b *testing.B, log *zap.Logger) *rangeFixture {
 	b.Cleanup(fs.Close)
 	return &rangeFixture{
 		size: size, refs: int(st.Chunks), nitroURL: c.storageURL + "/bench/big", token: c.token,
-		fileURL: fs.URL + "/object", file: f, nitroConn: oneConnClient(), fileConn: oneConnClient(),
+		fileURL: fs.URL + "/object", file: f, nitroConn: oneConnClient(), fileConn: oneConnClient(), store: r.store,
 	}
 }
 

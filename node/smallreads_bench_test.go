@@ -42,7 +42,9 @@ import (
 // server; ns/op is the time of the 1,000) and "ratio" (one op = the 1,000
 // reads from each, interleaved in blocks of 100 so both see the same
 // machine load; reports nitro/file of the totals, the target being ≤ 1.5,
-// the process's CPU time per read of each, and the load average). Every answer is checked (206, the right bytes)
+// the process's CPU time per read of each, the load average, and per read
+// the chunks verify-ahead verified, those the reader verified itself and
+// the waits for a chunk in flight). Every answer is checked (206, the right bytes)
 // outside the clock. NITRO_SMALLREADS_CPUPROFILE=FILE writes a CPU
 // profile of the nitro reads of each "nitro" sub-benchmark into FILE.WORKLOAD.
 func BenchmarkSmallReads(b *testing.B) {
@@ -137,6 +139,7 @@ func BenchmarkSmallReads(b *testing.B) {
 		})
 		b.Run(w.name+"/ratio", func(b *testing.B) {
 			var nitro, file, nitroCPU, fileCPU time.Duration
+			st0 := fx.store.VerifyAheadStats()
 			for i := 0; i < b.N; i++ {
 				offs := w.offs()
 				for blk := 0; blk < len(offs); blk += 100 {
@@ -161,6 +164,14 @@ func BenchmarkSmallReads(b *testing.B) {
 			b.ReportMetric(float64(nitroCPU)/float64(1000*b.N)/1e3, "nitro-cpu-us/read")
 			b.ReportMetric(float64(fileCPU)/float64(1000*b.N)/1e3, "file-cpu-us/read")
 			b.ReportMetric(loadAvg1(), "load1")
+			// Per read, the chunks verify-ahead verified and those the
+			// reader verified itself (read, or filled from the end while
+			// it waited) or waited for: a reader that catches up with the
+			// worker waits or does the work on its request's clock.
+			st, reads := fx.store.VerifyAheadStats(), float64(1000*b.N)
+			b.ReportMetric(float64(st.Verified-st0.Verified)/reads, "ahead/read")
+			b.ReportMetric(float64(st.Own-st0.Own+st.Filled-st0.Filled)/reads, "own/read")
+			b.ReportMetric(float64(st.Waits-st0.Waits)/reads, "waits/read")
 		})
 	}
 }
