@@ -178,13 +178,14 @@ func (r *reader) fetch(j *rjob) {
 	}
 }
 
-// plainBuf returns an empty buffer from the pool of plain chunk buffers
-// (nil when it has none).
+// plainBuf returns an empty buffer from the pool of plain chunk buffers,
+// or a new one that holds a chunk of MaxSize and the decoder's slack
+// (decodeSlack).
 func (s *Store) plainBuf() []byte {
 	if b, ok := s.plain.Get().(*[]byte); ok {
 		return (*b)[:0]
 	}
-	return nil
+	return make([]byte, 0, s.cfg.MaxSize+decodeSlack)
 }
 
 func (r *reader) release() {
