@@ -75,3 +75,60 @@ func TestChunkIDZero(t *testing.T) {
 		t.Fatal("isZero")
 	}
 }
+
+// TestDecodeBufferSlack: a zstd chunk decoded into a buffer the codec
+// allocates (an empty or short dst) gets decodeSlack bytes of spare
+// capacity past its plain size, so that klauspost/compress's decoder uses
+// its fast block copies (it needs 16 bytes past the output's end; see
+// BenchmarkDecodeChunk). Before, the buffer was exactly the plain size,
+// and every read of the store through the node's fetcher (store.Chunk,
+// no pooled buffer) decoded on the bounds-exact path.
+func TestDecodeBufferSlack(t *testing.T) {
+	cd, err := newCodec(1, 256<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cd.close()
+	plain := testData(5, 100<<10)
+	val := cd.encodeValue(plain)
+	if Codec(val[0]) != CodecZstd {
+		t.Fatalf("codec %d: want zstd", val[0])
+	}
+	for _, dst := range [][]byte{nil, make([]byte, 0, len(plain))} {
+		out, err := cd.decode(dst, CodecZstd, val[1:], len(plain))
+		if err != nil || !bytes.Equal(out, plain) {
+			t.Fatalf("decode: %d bytes, %v", len(out), err)
+		}
+		if cap(out)-len(out) < 16 {
+			t.Fatalf("decoded into cap %d for %d bytes: want at least 16 spare", cap(out), len(out))
+		}
+	}
+}
+
+// BenchmarkDecodeChunk decodes a 64 KiB zstd chunk of testData into a
+// buffer of exactly its size (exact: the decoder's bounds-exact copies)
+// and into one with decodeSlack spare (slack: its fast copies).
+func BenchmarkDecodeChunk(b *testing.B) {
+	cd, err := newCodec(1, 256<<10, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cd.close()
+	plain := testData(6, 64<<10)
+	val := cd.encodeValue(plain)
+	for _, tc := range []struct {
+		name  string
+		slack int
+	}{{"exact", 0}, {"slack", decodeSlack}} {
+		b.Run(tc.name, func(b *testing.B) {
+			dst := make([]byte, 0, len(plain)+tc.slack)
+			b.SetBytes(int64(len(plain)))
+			for b.Loop() {
+				out, err := cd.dec.DecodeAll(val[1:], dst[:0])
+				if err != nil || len(out) != len(plain) {
+					b.Fatal(len(out), err)
+				}
+			}
+		})
+	}
+}
