@@ -114,16 +114,6 @@ func (c *codec) compressValue(dst, plain []byte) ([]byte, bool) {
 	return nil, false
 }
 
-// decodeSlack is the spare capacity a zstd chunk's decode buffer gets
-// past its plain size. With at least 16 bytes of it, klauspost/compress's
-// decoder copies literals and matches in 16-byte blocks that may run past
-// their end; a buffer sized exactly to the chunk makes it take its
-// bounds-exact copies for the frame's last block, which is every block
-// of a chunk: about 5× the decode time on VM image chunks (the cost that
-// dominated a GET of an image through the node's fetcher, whose store
-// reads allocated exact buffers).
-const decodeSlack = 64
-
 // decode returns the plain bytes of a stored chunk, appended to dst[:0]
 // (dst may be nil). size > 0 is the expected plain size. Errors wrap
 // ErrCodec. The result never aliases data.
@@ -135,8 +125,8 @@ func (c *codec) decode(dst []byte, cd Codec, data []byte, size int) ([]byte, err
 		}
 		return append(dst[:0], data...), nil
 	case CodecZstd:
-		if size > 0 && cap(dst) < size+decodeSlack {
-			dst = make([]byte, 0, size+decodeSlack)
+		if size > 0 && cap(dst) < size {
+			dst = make([]byte, 0, size)
 		}
 		out, err := c.dec.DecodeAll(data, dst[:0])
 		if err != nil {

@@ -179,13 +179,12 @@ func (r *reader) fetch(j *rjob) {
 }
 
 // plainBuf returns an empty buffer from the pool of plain chunk buffers,
-// or a new one that holds a chunk of MaxSize and the decoder's slack
-// (decodeSlack).
+// or a new one that holds a chunk of MaxSize (so that it is never grown).
 func (s *Store) plainBuf() []byte {
 	if b, ok := s.plain.Get().(*[]byte); ok {
 		return (*b)[:0]
 	}
-	return make([]byte, 0, s.cfg.MaxSize+decodeSlack)
+	return make([]byte, 0, s.cfg.MaxSize)
 }
 
 func (r *reader) release() {
