@@ -936,8 +936,9 @@ func (j *job) worker(s *jsrc) {
 // (chunkstore's put group), so the calls in flight are the commit's
 // batch: a stream of small chunks on a fast link is as fast as the
 // store commits putWorkers chunks. With 4 (before), the 975 chunks of
-// issue 13's scenario (d), 6.6 KB each, took 0.66 s instead of the
-// link's 0.26 s while the read they serve kept both cores busy.
+// issue 13's scenario (d) on the fog topology, 6.6 KB each, took
+// 0.56-0.85 s to fetch (WAN bench, loads 3-9) where the link carries
+// them in 0.26 s, while the GET they serve kept both cores busy.
 const (
 	putWorkers = 32
 	putQueue   = 32
