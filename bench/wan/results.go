@@ -118,6 +118,10 @@ type RunResult struct {
 	// transfers): beside Seconds (the whole GET) and LocalSeconds it says
 	// whether the GET overlapped the fetch with the local serving.
 	NodeFetchSeconds float64 `json:"node_fetch_s,omitempty"`
+	// NodeFetchSources is, for that job, when each source region
+	// delivered its last chunk, in seconds after the job's start (100 ms
+	// resolution): which link was the fetch's tail.
+	NodeFetchSources map[string]float64 `json:"node_fetch_sources,omitempty"`
 	// Events counts the reader's log events of the run by kind
 	// ("replan", "slow_source", "source_failed", "duplicate", "hedge",
 	// "warn"); LogDir is where its logs are kept, relative to the results
