@@ -935,10 +935,12 @@ func (j *job) worker(s *jsrc) {
 // least one chunk). Concurrent Receive calls share one Badger commit
 // (chunkstore's put group), so the calls in flight are the commit's
 // batch: a stream of small chunks on a fast link is as fast as the
-// store commits putWorkers chunks. With 4 (before), the 975 chunks of
-// issue 13's scenario (d) on the fog topology, 6.6 KB each, took
-// 0.56-0.85 s to fetch (WAN bench, loads 3-9) where the link carries
-// them in 0.26 s, while the GET they serve kept both cores busy.
+// store commits putWorkers chunks (TestArrivalsStoredManyAtOnce). With
+// 4 (before), the 975 chunks of issue 13's scenario (d) on the fog
+// topology, 6.6 KB each, took 0.56-0.94 s to fetch (WAN bench, loads
+// 2-9) where the link carries them in 0.26 s; with 32, 0.31-1.12 s: the
+// GET they serve keeps both cores busy, and that contention, not the
+// commits alone, sets the fetch's pace on this machine.
 const (
 	putWorkers = 32
 	putQueue   = 32
