@@ -162,6 +162,24 @@ type LocalSource interface {
 	Missing() int
 }
 
+// StoreSource is a ChunkSource that makes the chunks of the span it was
+// made for local in the store it reads (the node's fetcher: it fetches
+// the missing ones from peers and stores them). NewReader reads such a
+// source's chunks from the store itself, as the store's own: it waits
+// for each with Ready, then reads it into its pooled buffers, verified
+// once, by the store (a reader of a plain ChunkSource verifies what
+// Chunk returns, which a store-backed source has verified already, and
+// owns a new buffer per chunk). It asks Chunk only for a chunk whose copy
+// in the store is missing or fails verification after Ready (the source
+// may fetch it again), and verifies what Chunk returns.
+type StoreSource interface {
+	ChunkSource
+	// Ready returns once ref's chunk is in the store (at once for one
+	// that was there when the source was made), or the error that keeps
+	// it out (the fetch's, or ctx's).
+	Ready(ctx context.Context, ref recipe.Ref) error
+}
+
 // GCStats reports what a garbage collection removed.
 type GCStats struct {
 	RecipesRemoved, ChunksRemoved int

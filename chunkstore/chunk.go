@@ -188,7 +188,9 @@ func (s *Store) GetStored(ctx context.Context, id recipe.ChunkID) (Stored, error
 			if _, remote = clusterSize(val); remote {
 				return nil
 			}
-			if _, err := s.codec.verify(id, nil, Codec(val[0]), val[1:], 0); err != nil {
+			// Verified where it lies (raw) or decoded into a pooled
+			// buffer (zstd): only the stored form is kept.
+			if err := s.verifyStored(id, Stored{Codec: Codec(val[0]), Data: val[1:]}); err != nil {
 				return err
 			}
 			st = Stored{Codec: Codec(val[0]), Data: append([]byte(nil), val[1:]...)}
@@ -313,15 +315,12 @@ func (s *Store) verifyStored(id recipe.ChunkID, st Stored) error {
 		}
 		return nil
 	}
-	pb, _ := s.plain.Get().(*[]byte)
-	if pb == nil {
-		pb = new([]byte)
+	buf := s.plainBuf()
+	plain, err := s.codec.verify(id, buf, st.Codec, st.Data, 0)
+	if cap(plain) > cap(buf) && cap(plain) <= 2*s.cfg.MaxSize {
+		buf = plain[:0] // grown: keep the bigger buffer, not an outsized one
 	}
-	plain, err := s.codec.verify(id, (*pb)[:0], st.Codec, st.Data, 0)
-	if cap(plain) > cap(*pb) && cap(plain) <= 2*s.cfg.MaxSize {
-		*pb = plain[:0] // grown: keep the bigger buffer, not an outsized one
-	}
-	s.plain.Put(pb)
+	s.plain.Put(&buf)
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,7 @@ func (s *Store) NewReader(ctx context.Context, rec *recipe.Recipe, off, length i
 	if cs, ok := src.(*Store); ok && cs == s {
 		r.src = nil
 	}
+	r.ss, _ = r.src.(StoreSource)
 	if r.src == nil {
 		r.plan = s.newRangePlan(ctx, &r.wg, rec.Refs, first, last) // packread.go
 	}
@@ -78,6 +79,7 @@ type rjob struct {
 	lo, hi int        // the part of the chunk in the range
 	slot   *rangeSlot // its pack range (packread.go); nil: read alone
 	data   []byte
+	pooled bool // data is the store's to pool again (Store.plain)
 	err    error
 	done   chan struct{}
 }
@@ -85,6 +87,7 @@ type rjob struct {
 type reader struct {
 	s      *Store
 	src    ChunkSource
+	ss     StoreSource // src, when it is one: chunks read from the store
 	ctx    context.Context
 	cancel context.CancelFunc
 	jobs   chan *rjob
@@ -132,16 +135,33 @@ func (r *reader) fetch(j *rjob) {
 	defer r.wg.Done()
 	defer close(j.done)
 	if r.src == nil {
-		var dst []byte
-		if b, ok := r.s.plain.Get().(*[]byte); ok {
-			dst = (*b)[:0]
-		}
+		j.pooled = true
+		dst := r.s.plainBuf()
 		if j.slot != nil {
 			j.data, j.err = r.s.rangeGet(r.ctx, dst, j.ref, *j.slot)
 			return
 		}
 		j.data, j.err = r.s.getInto(r.ctx, dst, j.ref.ID, int(j.ref.Size))
 		return
+	}
+	if r.ss != nil {
+		// The source makes the chunk local: read it as the store's own
+		// (verified once, into a pooled buffer). Only a chunk missing or
+		// corrupt here after all goes to the source, which repairs it.
+		if err := r.ss.Ready(r.ctx, j.ref); err != nil {
+			j.err = err
+			return
+		}
+		data, err := r.s.getInto(r.ctx, r.s.plainBuf(), j.ref.ID, int(j.ref.Size))
+		var ce *CorruptChunkError
+		switch {
+		case err == nil:
+			j.data, j.pooled = data, true
+			return
+		case !errors.As(err, &ce) && !errors.Is(err, ErrNotFound):
+			j.err = err
+			return
+		}
 	}
 	data, err := r.src.Chunk(r.ctx, j.ref)
 	switch {
@@ -158,9 +178,18 @@ func (r *reader) fetch(j *rjob) {
 	}
 }
 
+// plainBuf returns an empty buffer from the pool of plain chunk buffers,
+// or a new one that holds a chunk of MaxSize (so that it is never grown).
+func (s *Store) plainBuf() []byte {
+	if b, ok := s.plain.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, s.cfg.MaxSize)
+}
+
 func (r *reader) release() {
 	if r.cur != nil {
-		if r.src == nil && r.cur.data != nil {
+		if r.cur.pooled && r.cur.data != nil {
 			b := r.cur.data
 			r.s.plain.Put(&b)
 		}

@@ -140,6 +140,19 @@ type nodeStatus struct {
 			Chunks int64 `json:"chunks"`
 			Bytes  int64 `json:"bytes"`
 		} `json:"chunks_received"`
+		// Transfers are the reader's recent fetch jobs (node.TransferStatus).
+		Transfers []struct {
+			ID             int64   `json:"id"`
+			ElapsedSeconds float64 `json:"elapsed_seconds"`
+			FinishedAt     string  `json:"finished_at"`
+			Sources        []struct {
+				Region string `json:"region"`
+				Bytes  int64  `json:"bytes"`
+				Points []struct {
+					Seconds float64 `json:"s"`
+				} `json:"points"`
+			} `json:"sources"`
+		} `json:"transfers"`
 	} `json:"cluster"`
 }
 
@@ -373,10 +386,16 @@ type counters struct {
 	planNanos map[string]int64
 	// fetch is the readers' fetch counters, summed.
 	fetch nodeFetch
+	// jobs is the readers' fetch jobs by "reader/id": their elapsed
+	// seconds (-1 while running); sourceDone, by the same key, when each
+	// source region delivered its last chunk (seconds after the job's
+	// start, at the status's 100 ms resolution).
+	jobs       map[string]float64
+	sourceDone map[string]map[string]float64
 }
 
 func (b *bench) snapshot(ctx context.Context, readers []*member) (*counters, error) {
-	c := &counters{payload: map[string]int64{}, storedAt: map[string]int64{}, planNanos: map[string]int64{}}
+	c := &counters{payload: map[string]int64{}, storedAt: map[string]int64{}, planNanos: map[string]int64{}, jobs: map[string]float64{}, sourceDone: map[string]map[string]float64{}}
 	for _, r := range readers {
 		st, err := b.status(ctx, r)
 		if err != nil {
@@ -388,6 +407,22 @@ func (b *bench) snapshot(ctx context.Context, readers []*member) (*counters, err
 		c.fetch.SourceFailures += f.SourceFailures
 		c.fetch.SlowSources += f.SlowSources
 		c.fetch.DuplicateChunks += f.DuplicateChunks
+		for _, t := range st.Cluster.Transfers {
+			el := t.ElapsedSeconds
+			if t.FinishedAt == "" {
+				el = -1
+			}
+			key := fmt.Sprintf("%s/%d", r.Region.Name, t.ID)
+			c.jobs[key] = el
+			for _, src := range t.Sources {
+				if n := len(src.Points); n > 0 && src.Bytes > 0 {
+					if c.sourceDone[key] == nil {
+						c.sourceDone[key] = map[string]float64{}
+					}
+					c.sourceDone[key][src.Region] = max(c.sourceDone[key][src.Region], src.Points[n-1].Seconds)
+				}
+			}
+		}
 		n, by := st.received()
 		c.chunks += n
 		for from, v := range by {
@@ -439,6 +474,14 @@ func (b *bench) fill(res *RunResult, before, after *counters, readers []*member)
 		"slow_sources":     after.fetch.SlowSources - before.fetch.SlowSources,
 		"source_failures":  after.fetch.SourceFailures - before.fetch.SourceFailures,
 		"duplicate_chunks": after.fetch.DuplicateChunks - before.fetch.DuplicateChunks,
+	}
+	// The longest fetch job the read started (not in the snapshot before
+	// it), finished by now.
+	for k, el := range after.jobs {
+		if _, old := before.jobs[k]; !old && el > res.NodeFetchSeconds {
+			res.NodeFetchSeconds = el
+			res.NodeFetchSources = after.sourceDone[k]
+		}
 	}
 }
 

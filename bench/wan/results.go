@@ -113,6 +113,15 @@ type RunResult struct {
 	// and its estimate of chunk sizes.
 	NodeLowerBound float64 `json:"node_lower_bound_s,omitempty"`
 	NodeMakespan   float64 `json:"node_makespan_s,omitempty"`
+	// NodeFetchSeconds is how long the reader's longest fetch job of the
+	// read took, from its start to its last chunk stored (nitro status'
+	// transfers): beside Seconds (the whole GET) and LocalSeconds it says
+	// whether the GET overlapped the fetch with the local serving.
+	NodeFetchSeconds float64 `json:"node_fetch_s,omitempty"`
+	// NodeFetchSources is, for that job, when each source region
+	// delivered its last chunk, in seconds after the job's start (100 ms
+	// resolution): which link was the fetch's tail.
+	NodeFetchSources map[string]float64 `json:"node_fetch_sources,omitempty"`
 	// Events counts the reader's log events of the run by kind
 	// ("replan", "slow_source", "source_failed", "duplicate", "hedge",
 	// "warn"); LogDir is where its logs are kept, relative to the results

@@ -153,10 +153,10 @@ func (b *bench) record(res RunResult, all *[]RunResult, dir, header string) {
 		res.Topology = b.topoName()
 	}
 	(*all)[len(*all)-1] = res
-	fmt.Fprintf(os.Stderr, "  (%s) %-17s z=%-5v run %d reader %s holders %s: %.2f s, LB %.2f s (%.2fx), load %.1f, payload %d / min %d (wire %d), dup %d, events %v, planner %.2f ms, node plan %.2f/%.2f s, local re-read %.2f s, slowest RTT %.3f s, shaper late/dropped packets %d/%d: %s\n",
+	fmt.Fprintf(os.Stderr, "  (%s) %-17s z=%-5v run %d reader %s holders %s: %.2f s, LB %.2f s (%.2fx), load %.1f, payload %d / min %d (wire %d), dup %d, events %v, planner %.2f ms, node plan %.2f/%.2f s, node fetch %.2f s, local re-read %.2f s, slowest RTT %.3f s, shaper late/dropped packets %d/%d: %s\n",
 		res.Scenario, res.Strategy, res.Compression, res.Run, res.Reader, strings.Join(res.Holders, ","), res.Seconds, res.LowerBound,
 		res.Seconds/res.LowerBound, res.LoadAvg, res.TotalWAN(), res.MinBytes, res.TotalWire(), res.DupChunks, res.Events, 1000*res.PlannerSeconds,
-		res.NodeMakespan, res.NodeLowerBound, res.LocalSeconds, res.SlowestRTT, res.ShaperLate, res.ShaperDrops, status)
+		res.NodeMakespan, res.NodeLowerBound, res.NodeFetchSeconds, res.LocalSeconds, res.SlowestRTT, res.ShaperLate, res.ShaperDrops, status)
 	if err := WriteReport(dir, *all, header); err != nil {
 		fmt.Fprintf(os.Stderr, "write report: %v\n", err)
 	}

@@ -439,6 +439,12 @@ func TestSplitInProportionToLinkSpeeds(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatal(err)
 	}
+	// The job records its end after its last chunk resolved the read
+	// (its streams' goroutines have to return first): wait for it.
+	waitUntil(t, "the fetch job's end", func() bool {
+		trs := b.f.Transfers()
+		return len(trs) != 1 || !trs[0].Running()
+	})
 	total, by := received(b)
 	st := b.f.Stats()
 	trs := b.f.Transfers()

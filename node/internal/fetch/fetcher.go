@@ -440,19 +440,17 @@ type source struct {
 // ones once their fetch has stored them. A local chunk that fails
 // verification is healed (see heal) and read again; it is never returned.
 // A small Range read whose chunks are all here is read from the store
-// directly (chunkstore.LocalSource); the source then only repairs.
-var _ chunkstore.LocalSource = (*source)(nil)
+// directly (chunkstore.LocalSource); a larger read waits for each chunk
+// with Ready and reads it from the store itself (chunkstore.StoreSource),
+// asking Chunk only to repair one that is missing or fails there.
+var (
+	_ chunkstore.LocalSource = (*source)(nil)
+	_ chunkstore.StoreSource = (*source)(nil)
+)
 
 func (s *source) Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error) {
-	if fu := s.wait[ref.ID]; fu != nil {
-		select {
-		case <-fu.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if fu.err != nil {
-			return nil, fu.err
-		}
+	if err := s.Ready(ctx, ref); err != nil {
+		return nil, err
 	}
 	b, err := s.f.store.Chunk(ctx, ref)
 	var ce *chunkstore.CorruptChunkError
@@ -463,6 +461,22 @@ func (s *source) Chunk(ctx context.Context, ref recipe.Ref) ([]byte, error) {
 		return nil, fmt.Errorf("%w; fetching it again: %w", err, herr)
 	}
 	return s.f.store.Chunk(ctx, ref)
+}
+
+// Ready implements chunkstore.StoreSource: it returns at once for a chunk
+// that was local when the source was made, and for a missing one once its
+// fetch has stored it (or with the fetch's error).
+func (s *source) Ready(ctx context.Context, ref recipe.Ref) error {
+	fu := s.wait[ref.ID]
+	if fu == nil {
+		return nil
+	}
+	select {
+	case <-fu.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return fu.err
 }
 
 // index returns the index of the first ref of id in the span (for logs
