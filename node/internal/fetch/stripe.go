@@ -30,33 +30,9 @@ const (
 	// stripeMinChunks: a batch gets at most one connection per this many
 	// chunks (a short batch is not worth the extra requests).
 	stripeMinChunks = 4
-	// stripeBuffer is how many frames a connection may always read ahead
-	// of the one the job waits for, whatever their size.
+	// stripeBuffer is how many frames a connection may read ahead of the
+	// one the job waits for (the others' TCP windows do the rest).
 	stripeBuffer = 4
-)
-
-// Read-ahead of a striped stream (stripeReadAhead). The frames go to the
-// job in batch order, so the job waits on the connection that is behind;
-// the k connections never get equal shares of the link (BBR flows that
-// start together converge over many seconds, a loss or PROBE_RTT holds
-// one back for a round trip or more). With a few frames of read-ahead, a
-// connection that is ahead stops reading its socket, its receive window
-// closes, and its share of the link goes unused: measured on the WAN
-// benchmark (tun shaper, 170-200 ms links, 4 connections per holder),
-// the holders' sockets were receive-window limited for 0.7-1.7 s of each
-// read (ss: rwnd_limited, snd_wnd down to 23 KB with 2-3 MB not sent) and
-// the reader's sockets held 0.1-1.3 MB unread (Recv-Q), while one stream
-// per holder was window limited only in its first 0.75 s (the kernel's
-// receive window growth), and the striped reads were slower than one
-// stream. Each connection may therefore read up to its share of
-// stripeReadAheadRTTs bandwidth-delay products of the link ahead (at
-// least stripeMinReadAhead, at most stripeMaxReadAhead for the stream):
-// after 3 s, sibling connections were 1.3 MB (about one BDP) apart and
-// the gap grows with the read, so 8 BDPs cover the reads of an image.
-const (
-	stripeReadAheadRTTs = 8
-	stripeMinReadAhead  = 1 << 20
-	stripeMaxReadAhead  = 32 << 20
 )
 
 // streamsFor returns how many connections to stripe a batch of n chunks
@@ -123,22 +99,7 @@ func (f *Fetcher) fetchChunks(ctx context.Context, base, region string, ids []re
 	if k <= 1 {
 		return f.tr.FetchChunks(ctx, base, region, ids, fn)
 	}
-	return stripe(ctx, f.tr, base, region, ids, k, f.stripeReadAhead(region)/int64(k), fn)
-}
-
-// stripeReadAhead is how many stored bytes the connections of a striped
-// stream from region may hold, together, ahead of the frame the job waits
-// for: stripeReadAheadRTTs bandwidth-delay products of the link (estimated
-// bandwidth, prior RTT else measured), within [stripeMinReadAhead,
-// stripeMaxReadAhead].
-func (f *Fetcher) stripeReadAhead(region string) int64 {
-	est := f.links.get(region)
-	rtt := est.PriorRTT
-	if rtt <= 0 {
-		rtt = est.RTT
-	}
-	b := stripeReadAheadRTTs * est.Bandwidth * rtt.Seconds()
-	return int64(min(max(b, stripeMinReadAhead), stripeMaxReadAhead))
+	return stripe(ctx, f.tr, base, region, ids, k, fn)
 }
 
 // frame is one chunk read by a striped connection.
@@ -152,12 +113,8 @@ type frame struct {
 // (chunk i on connection i mod k) and calls fn for each in the order of
 // ids. It returns fn's first error, or the first connection's error in
 // the order of ids; it cancels and waits for every connection before
-// returning. Each connection reads ahead of the frame fn waits for while
-// it holds fewer than readAhead stored bytes or stripeBuffer frames (so
-// at most about k*readAhead bytes, plus one frame per connection, are in
-// memory): a connection that is ahead of its siblings keeps reading its
-// socket, and its TCP window stays open.
-func stripe(ctx context.Context, tr Transport, base, region string, ids []recipe.ChunkID, k int, readAhead int64,
+// returning. At most stripeBuffer+1 frames per connection are in memory.
+func stripe(ctx context.Context, tr Transport, base, region string, ids []recipe.ChunkID, k int,
 	fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -165,31 +122,33 @@ func stripe(ctx context.Context, tr Transport, base, region string, ids []recipe
 		cancel()
 		wg.Wait()
 	}()
-	lanes := make([]*lane, k)
+	chans := make([]chan frame, k)
 	errs := make([]error, k)
 	for s := range k {
 		sub := make([]recipe.ChunkID, 0, len(ids)/k+1)
 		for i := s; i < len(ids); i += k {
 			sub = append(sub, ids[i])
 		}
-		l := newLane(readAhead)
-		lanes[s] = l
+		ch := make(chan frame, stripeBuffer)
+		chans[s] = ch
 		wg.Go(func() {
-			defer l.close()
+			defer close(ch)
 			errs[s] = tr.FetchChunks(ctx, base, region, sub, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
-				return l.push(ctx, frame{id, st, err})
+				select {
+				case ch <- frame{id, st, err}:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			})
 		})
 	}
 	for i := range ids {
 		s := i % k
-		fr, ok, err := lanes[s].pop(ctx)
-		if err != nil {
-			return err
-		}
+		fr, ok := <-chans[s]
 		if !ok {
 			// Connection s ended before its share: its error (set before
-			// the lane closed), or a short stream.
+			// the channel closed), or a short stream.
 			if errs[s] != nil {
 				return errs[s]
 			}
@@ -208,85 +167,4 @@ func stripe(ctx context.Context, tr Transport, base, region string, ids []recipe
 		}
 	}
 	return nil
-}
-
-// lane is the read-ahead queue of one striped connection: its reader
-// pushes frames, stripe pops them in order. A push waits while the lane
-// holds stripeBuffer frames or more and at least limit stored bytes.
-type lane struct {
-	limit int64
-	mu    sync.Mutex
-	q     []frame
-	bytes int64
-	done  bool
-	ready chan struct{} // a frame was pushed or the lane closed (capacity 1)
-	space chan struct{} // a frame was popped (capacity 1)
-}
-
-func newLane(limit int64) *lane {
-	return &lane{limit: limit, ready: make(chan struct{}, 1), space: make(chan struct{}, 1)}
-}
-
-// signal wakes the one waiter of ch, if any, now or when it next waits.
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
-// push appends fr, waiting for room; it returns ctx's error if ctx ends
-// first.
-func (l *lane) push(ctx context.Context, fr frame) error {
-	for {
-		l.mu.Lock()
-		if len(l.q) < stripeBuffer || l.bytes < l.limit {
-			l.q = append(l.q, fr)
-			l.bytes += int64(len(fr.st.Data))
-			l.mu.Unlock()
-			signal(l.ready)
-			return nil
-		}
-		l.mu.Unlock()
-		select {
-		case <-l.space:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// close marks the end of the lane's frames.
-func (l *lane) close() {
-	l.mu.Lock()
-	l.done = true
-	l.mu.Unlock()
-	signal(l.ready)
-}
-
-// pop returns the lane's oldest frame, waiting for one; ok is false when
-// the lane is closed and empty. It returns ctx's error if ctx ends first.
-func (l *lane) pop(ctx context.Context) (fr frame, ok bool, err error) {
-	for {
-		l.mu.Lock()
-		if len(l.q) > 0 {
-			fr = l.q[0]
-			l.q[0] = frame{}
-			l.q = l.q[1:]
-			l.bytes -= int64(len(fr.st.Data))
-			l.mu.Unlock()
-			signal(l.space)
-			return fr, true, nil
-		}
-		done := l.done
-		l.mu.Unlock()
-		if done {
-			return frame{}, false, nil
-		}
-		select {
-		case <-l.ready:
-		case <-ctx.Done():
-			return frame{}, false, ctx.Err()
-		}
-	}
 }

@@ -129,7 +129,7 @@ func TestStripeOrderAndErrors(t *testing.T) {
 	t.Run("order", func(t *testing.T) {
 		var got []recipe.ChunkID
 		var notHeld []int
-		err := stripe(t.Context(), c, a.hs.URL, "a", ids, 3, 1<<20, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
+		err := stripe(t.Context(), c, a.hs.URL, "a", ids, 3, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
 			if err != nil {
 				if !errors.Is(err, peer.ErrNotHeld) {
 					t.Errorf("chunk %s: %v", id.Short(), err)
@@ -161,7 +161,7 @@ func TestStripeOrderAndErrors(t *testing.T) {
 		stop := errors.New("stop")
 		var mu sync.Mutex
 		n := 0
-		err := stripe(t.Context(), c, a.hs.URL, "a", ids, 4, 1<<20, func(recipe.ChunkID, chunkstore.Stored, error) error {
+		err := stripe(t.Context(), c, a.hs.URL, "a", ids, 4, func(recipe.ChunkID, chunkstore.Stored, error) error {
 			mu.Lock()
 			defer mu.Unlock()
 			n++
@@ -176,7 +176,7 @@ func TestStripeOrderAndErrors(t *testing.T) {
 	})
 
 	t.Run("peer gone", func(t *testing.T) {
-		err := stripe(t.Context(), c, "http://127.0.0.1:1", "a", ids, 2, 1<<20, func(recipe.ChunkID, chunkstore.Stored, error) error {
+		err := stripe(t.Context(), c, "http://127.0.0.1:1", "a", ids, 2, func(recipe.ChunkID, chunkstore.Stored, error) error {
 			t.Error("frame from a peer that is not there")
 			return nil
 		})
@@ -203,100 +203,6 @@ func TestStreamsForLink(t *testing.T) {
 	} {
 		if got := streamsForLink(tc.bw, tc.rtt); got != tc.want {
 			t.Errorf("%s: %d streams, want %d (slow start %v with one)", tc.name, got, tc.want, planner.SlowStart(tc.bw, tc.rtt, tcpInitialWindow))
-		}
-	}
-}
-
-// gatedTransport is the real peer client whose chunk stream that starts
-// with chunk first holds its first frame until gate is closed; it counts
-// the frames the other streams handed on (their fn returned).
-type gatedTransport struct {
-	*peer.Client
-	first  recipe.ChunkID
-	gate   chan struct{}
-	others atomic.Int64
-}
-
-func (g *gatedTransport) FetchChunks(ctx context.Context, base, region string, ids []recipe.ChunkID,
-	fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error {
-	gated := len(ids) > 0 && ids[0] == g.first
-	return g.Client.FetchChunks(ctx, base, region, ids, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
-		if gated {
-			select {
-			case <-g.gate:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if err := fn(id, st, err); err != nil {
-			return err
-		}
-		if !gated {
-			g.others.Add(1)
-		}
-		return nil
-	})
-}
-
-// TestStripeReadAhead: while the connection carrying the frame the job
-// waits for is held back (a loss, a slower share of the link), its
-// sibling keeps reading its whole share when that fits in the read-ahead
-// bytes, instead of stopping after a few frames (with its TCP window
-// closing behind it); the frames still reach fn in order once the held
-// connection resumes.
-func TestStripeReadAhead(t *testing.T) {
-	data := randomData(47, 3<<20)
-	a := newRegion(t, "a", 0)
-	rec := write(t, a.store, data)
-	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: "b", Node: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []recipe.ChunkID
-	seen := map[recipe.ChunkID]bool{}
-	for _, ref := range rec.Refs {
-		if !seen[ref.ID] {
-			seen[ref.ID] = true
-			ids = append(ids, ref.ID)
-		}
-	}
-	const k = 2
-	share := len(ids) / k // chunks of the second connection
-	if share < 3*stripeBuffer {
-		t.Fatalf("only %d chunks per connection", share)
-	}
-	g := &gatedTransport{Client: c, first: ids[0], gate: make(chan struct{})}
-	var got []recipe.ChunkID
-	done := make(chan error, 1)
-	go func() {
-		done <- stripe(t.Context(), g, a.hs.URL, "a", ids, k, int64(len(data)), func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
-			if err != nil {
-				return err
-			}
-			got = append(got, id)
-			return nil
-		})
-	}()
-	// A generous bound, not a speed target: the second connection reads its
-	// share from a loopback peer.
-	deadline := time.Now().Add(30 * time.Second)
-	for g.others.Load() < int64(share) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	ahead := g.others.Load()
-	close(g.gate)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if ahead < int64(share) {
-		t.Errorf("the second connection read %d of its %d frames while the first was held, want all (read-ahead %d bytes)", ahead, share, len(data))
-	}
-	if len(got) != len(ids) {
-		t.Fatalf("%d frames, want %d", len(got), len(ids))
-	}
-	for i := range ids {
-		if got[i] != ids[i] {
-			t.Fatalf("frame %d is %s, want %s", i, got[i].Short(), ids[i].Short())
 		}
 	}
 }
