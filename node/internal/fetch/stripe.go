@@ -17,8 +17,9 @@ import (
 // trip, so on a link whose bandwidth-delay product is many windows a cold
 // stream spends several RTTs below the link's rate (planner.SlowStart). A
 // stream of a job's batch is therefore striped over k connections to the
-// same peer: chunk i of the batch goes on connection i mod k, and the
-// frames are handed to the job in batch order, so the job's bookkeeping
+// same peer: chunk i of the batch goes on connection i mod k at first (a
+// connection that is ahead takes over chunks of a slower one later), and
+// the frames are handed to the job in batch order, so the job's bookkeeping
 // (deadlines, rate samples, first arrival wins) sees one ordered stream.
 // k connections start with k windows: the ramp is log2(k) RTTs shorter.
 // The emulated and real links are shared by the k connections (the peer
@@ -77,8 +78,8 @@ func (f *Fetcher) streamsFor(region string, n int) int {
 // ahead of 8 bandwidth-delay products instead (tried and measured), the
 // siblings decouple but the slowest still sets the end: one holder's 4
 // connections reached 90 % of their shares at 2.7, 3.8, 4.8 and 5.6 s.
-// Striping that helps needs work-conserving shares (a connection that is
-// ahead takes chunks from the tail of a slower one), not a deeper buffer.
+// Hence work-conserving stripes (stealMinChunks): a connection that is
+// ahead takes chunks from the tail of a slower one.
 const stripeMinSaving = 100 * time.Millisecond
 
 // streamsForLink is the automatic choice of streamsFor for a link of bw
