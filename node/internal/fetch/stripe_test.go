@@ -129,7 +129,7 @@ func TestStripeOrderAndErrors(t *testing.T) {
 	t.Run("order", func(t *testing.T) {
 		var got []recipe.ChunkID
 		var notHeld []int
-		err := stripe(t.Context(), c, a.hs.URL, "a", ids, 3, 1<<20, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
+		err := stripe(t.Context(), c, a.hs.URL, "a", ids, 3, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
 			if err != nil {
 				if !errors.Is(err, peer.ErrNotHeld) {
 					t.Errorf("chunk %s: %v", id.Short(), err)
@@ -161,7 +161,7 @@ func TestStripeOrderAndErrors(t *testing.T) {
 		stop := errors.New("stop")
 		var mu sync.Mutex
 		n := 0
-		err := stripe(t.Context(), c, a.hs.URL, "a", ids, 4, 1<<20, func(recipe.ChunkID, chunkstore.Stored, error) error {
+		err := stripe(t.Context(), c, a.hs.URL, "a", ids, 4, func(recipe.ChunkID, chunkstore.Stored, error) error {
 			mu.Lock()
 			defer mu.Unlock()
 			n++
@@ -176,7 +176,7 @@ func TestStripeOrderAndErrors(t *testing.T) {
 	})
 
 	t.Run("peer gone", func(t *testing.T) {
-		err := stripe(t.Context(), c, "http://127.0.0.1:1", "a", ids, 2, 1<<20, func(recipe.ChunkID, chunkstore.Stored, error) error {
+		err := stripe(t.Context(), c, "http://127.0.0.1:1", "a", ids, 2, func(recipe.ChunkID, chunkstore.Stored, error) error {
 			t.Error("frame from a peer that is not there")
 			return nil
 		})
@@ -203,109 +203,6 @@ func TestStreamsForLink(t *testing.T) {
 	} {
 		if got := streamsForLink(tc.bw, tc.rtt); got != tc.want {
 			t.Errorf("%s: %d streams, want %d (slow start %v with one)", tc.name, got, tc.want, planner.SlowStart(tc.bw, tc.rtt, tcpInitialWindow))
-		}
-	}
-}
-
-// gatedTransport is the real peer client whose chunk stream that starts
-// with chunk first holds every frame until gate is closed (a connection
-// far behind its siblings); it counts the frames the other streams
-// handed on (their fn returned) and the Skip requests.
-type gatedTransport struct {
-	*peer.Client
-	first         recipe.ChunkID
-	gate          chan struct{}
-	others, skips atomic.Int64
-}
-
-func (g *gatedTransport) FetchChunks(ctx context.Context, base, region string, ids []recipe.ChunkID,
-	fn func(id recipe.ChunkID, st chunkstore.Stored, err error) error) error {
-	gated := len(ids) > 0 && ids[0] == g.first
-	return g.Client.FetchChunks(ctx, base, region, ids, func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
-		if gated {
-			select {
-			case <-g.gate:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if err := fn(id, st, err); err != nil {
-			return err
-		}
-		if !gated {
-			g.others.Add(1)
-		}
-		return nil
-	})
-}
-
-func (g *gatedTransport) Skip(ctx context.Context, base string, ids []recipe.ChunkID) (int, error) {
-	g.skips.Add(1)
-	return g.Client.Skip(ctx, base, ids)
-}
-
-// TestStripeWorkConserving: while the connection carrying the frame the
-// job waits for is held back, its sibling reads its own share and then
-// takes over chunks of the held one's share (a Skip request, then a
-// request of its own), instead of stopping after a few frames; once the
-// held connection resumes, every chunk reaches fn once, in order.
-func TestStripeWorkConserving(t *testing.T) {
-	data := randomData(47, 8<<20)
-	a := newRegion(t, "a", 0)
-	rec := write(t, a.store, data)
-	c, err := peer.NewClient(peer.ClientConfig{Secret: secret, Region: "b", Node: "b"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []recipe.ChunkID
-	seen := map[recipe.ChunkID]bool{}
-	for _, ref := range rec.Refs {
-		if !seen[ref.ID] {
-			seen[ref.ID] = true
-			ids = append(ids, ref.ID)
-		}
-	}
-	const k = 2
-	share := len(ids) / k // chunks of the second connection
-	if len(ids)-share < 2*stealMinChunks+2 {
-		t.Fatalf("only %d chunks: nothing worth taking over", len(ids))
-	}
-	g := &gatedTransport{Client: c, first: ids[0], gate: make(chan struct{})}
-	var got []recipe.ChunkID
-	done := make(chan error, 1)
-	go func() {
-		done <- stripe(t.Context(), g, a.hs.URL, "a", ids, k, int64(len(data)), func(id recipe.ChunkID, st chunkstore.Stored, err error) error {
-			if err != nil {
-				return err
-			}
-			got = append(got, id)
-			return nil
-		})
-	}()
-	// A generous bound, not a speed target: the second connection reads
-	// from a loopback peer.
-	want := int64(share + stealMinChunks)
-	deadline := time.Now().Add(30 * time.Second)
-	for g.others.Load() < want && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	ahead := g.others.Load()
-	close(g.gate)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if ahead < want {
-		t.Errorf("the second connection handed on %d frames while the first was held, want its %d and at least %d taken over", ahead, share, stealMinChunks)
-	}
-	if g.skips.Load() == 0 {
-		t.Error("no Skip request for the chunks taken over")
-	}
-	if len(got) != len(ids) {
-		t.Fatalf("%d frames, want %d", len(got), len(ids))
-	}
-	for i := range ids {
-		if got[i] != ids[i] {
-			t.Fatalf("frame %d is %s, want %s", i, got[i].Short(), ids[i].Short())
 		}
 	}
 }

@@ -14,10 +14,11 @@ import (
 // this is queued in the socket and not yet sent, so the stream's loop
 // stays about a congestion window plus this ahead of the wire, not a
 // whole send buffer (Linux autotunes it up to tcp_wmem's 4 MB). A Skip
-// request (skip.go) then reaches chunks the stream has not written yet:
-// on the WAN benchmark (BBR, 170-360 ms links) the holders' sockets held
-// 2-4 MB not sent, and the striped reads that took chunks over from a
-// slower connection (package fetch) received 550-940 of them twice. Half
+// request (skip.go: the losing copies of hedged chunks) then reaches
+// chunks the stream has not written yet: on the WAN benchmark (BBR,
+// 170-360 ms links) the holders' sockets held 2-4 MB not sent, and reads
+// that skipped chunks received hundreds of them twice (a hedged read of
+// scenario a: 111 chunks twice without the option, 34 with it). Half
 // a MiB is 70 ms at 60 Mbit/s: the writer, woken when the queue falls
 // below it, keeps the link fed on a loaded machine.
 const NotSentLowat = 512 << 10
