@@ -17,8 +17,9 @@ import (
 // request (skip.go: the losing copies of hedged chunks) then reaches
 // chunks the stream has not written yet: on the WAN benchmark (BBR,
 // 170-360 ms links) the holders' sockets held 2-4 MB not sent, and reads
-// that skipped chunks received hundreds of them twice (a hedged read of
-// scenario a: 111 chunks twice without the option, 34 with it). Half
+// that skipped chunks received hundreds of them twice (one hedged read
+// of scenario a, load 2-3: 111 chunks twice without the option, 34 with
+// it; a single pair, not yet a measured gain). Half
 // a MiB is 70 ms at 60 Mbit/s: the writer, woken when the queue falls
 // below it, keeps the link fed on a loaded machine.
 const NotSentLowat = 512 << 10
