@@ -326,7 +326,8 @@ func newCluster(cfg Config, store *chunkstore.Store, ns *namespace.Namespace, lo
 	if err != nil {
 		return nil, err
 	}
-	c.srv = &http.Server{Handler: c.server, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("peer-http"))}
+	c.srv = &http.Server{Handler: c.server, ReadHeaderTimeout: 10 * time.Second, ErrorLog: zap.NewStdLog(log.Named("peer-http")),
+		ConnContext: peer.ConnContext} // TCP_NOTSENT_LOWAT: skips reach unwritten chunks
 
 	gl := cc.GossipListen
 	if gl == "" {

@@ -41,16 +41,17 @@ func strategyFor(name, origin string) string {
 }
 
 // splitStreams splits a strategy name of the form "NAME@K" into NAME and
-// K, the reader's cluster.streams_per_link (0: the node's default), so
-// that a draw can run the same strategy with and without striped streams
-// side by side (e.g. --strategies optimal@1,optimal).
+// K, the reader's cluster.streams_per_link (0: the node's default; -1:
+// the automatic choice), so that a draw can run the same strategy with
+// and without striped streams side by side (e.g. --strategies
+// optimal@1,optimal@4,optimal@-1).
 func splitStreams(name string) (string, int) {
 	base, k, ok := strings.Cut(name, "@")
 	if !ok {
 		return name, 0
 	}
 	n, err := strconv.Atoi(k)
-	if err != nil || n < 1 {
+	if err != nil || (n < 1 && n != -1) {
 		return name, 0 // ParseStrategy rejects it
 	}
 	return base, n

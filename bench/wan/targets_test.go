@@ -49,6 +49,8 @@ func TestSplitStreams(t *testing.T) {
 		{"optimal@1", "optimal", 1, "optimal"},
 		{"optimal@4", "optimal", 4, "optimal"},
 		{"origin-only@1", "origin-only", 1, "origin-only:o"},
+		{"optimal@-1", "optimal", -1, "optimal"},
+		{"optimal@-2", "optimal@-2", 0, "optimal@-2"},
 		{"optimal@x", "optimal@x", 0, "optimal@x"},
 	} {
 		name, k := splitStreams(tc.in)

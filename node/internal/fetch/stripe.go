@@ -63,6 +63,28 @@ func (f *Fetcher) streamsFor(region string, n int) int {
 // (184 → 509 drops), the losses' recovery gaps set off hedges (1 → 5-8)
 // and the read took 31.2-31.3 s instead of 19.5-19.9 s in both paired
 // sets, while no set showed a gain on the AWS-like links (load 16-33).
+//
+// Why it gains nothing there (issue 13, ss -tin in the benchmark's
+// namespaces, BBR, tun shaper, 170-360 ms links): the k connections get
+// equal shares (chunk i on connection i mod k), so the read ends with the
+// slowest, and BBR flows that start together do not share a link evenly
+// within a read: with a few frames of read-ahead the job waits on the
+// slowest, the others' receive windows close (holders' sockets receive-
+// window limited 0.7-1.7 s per read, 0.1-1.3 MB unread at the reader),
+// their delivery rate stops growing and BBR leaves STARTUP after ~1.3 s
+// at 4-16 Mbit/s each, then grows 25 % per 8 round trips; with a read-
+// ahead of 8 bandwidth-delay products instead (tried and measured), the
+// siblings decouple but the slowest still sets the end: one holder's 4
+// connections reached 90 % of their shares at 2.7, 3.8, 4.8 and 5.6 s.
+// Work-conserving shares did not help either (tried and measured, branch
+// stripe13 commit 3238da1: a connection that has read its share takes
+// the second half of what the slowest still owes, Skip then its own
+// request): the striped reads of two draws took 4.10 and 4.61 s instead
+// of 4.94 and 5.39 s, but one stream took 3.64 and 4.01 s, and on the
+// third draw the frames the job waits for, on the connection left with
+// the smallest share of the link, missed their deadlines (2 hedges, 962
+// chunks twice, 9.89 s against 7.32 s; load 2-3). Frames handed on in
+// order cannot come faster than the slowest connection carries them.
 const stripeMinSaving = 100 * time.Millisecond
 
 // streamsForLink is the automatic choice of streamsFor for a link of bw
