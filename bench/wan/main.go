@@ -90,6 +90,7 @@ type topoFlags struct {
 	mtu     int
 	cc      string
 	iw      int
+	sysctls sysctlFlags
 	verbose bool
 }
 
@@ -103,7 +104,22 @@ func (f *topoFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.mtu, "mtu", 0, "MTU of the WAN interfaces (default 16000 for tun, 1500 for tc)")
 	fs.StringVar(&f.cc, "cc", "", "TCP congestion control inside the regions, e.g. reno or bbr (default: the kernel's; non-init namespaces may only pick tcp_allowed_congestion_control)")
 	fs.IntVar(&f.iw, "initcwnd", 0, "initial congestion and receive window in segments of the routes between regions (ip route initcwnd/initrwnd; 0: the kernel's 10), as an operator tuning a WAN may set")
+	fs.Var(&f.sysctls, "sysctl", "key=value set in every region namespace (repeatable), e.g. 'net.ipv4.tcp_rmem=4096 4194304 33554432'")
 	fs.BoolVar(&f.verbose, "v", false, "log every command")
+}
+
+// sysctlFlags collects repeated --sysctl values.
+type sysctlFlags []string
+
+func (s *sysctlFlags) String() string { return strings.Join(*s, ",") }
+
+// Set appends one key=value.
+func (s *sysctlFlags) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("--sysctl %q: want key=value", v)
+	}
+	*s = append(*s, v)
+	return nil
 }
 
 // load returns the full topology and the chosen, scaled subset.

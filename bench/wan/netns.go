@@ -66,6 +66,10 @@ type WANConfig struct {
 	// initrwnd; Linux's default is 10): what an operator tuning a WAN for
 	// bulk transfers may set, to measure what TCP start-up costs a read.
 	InitialWindow int
+	// Sysctls are set in every region namespace ("key=value", e.g.
+	// "net.ipv4.tcp_rmem=4096 4194304 33554432": a larger initial receive
+	// buffer), after CongestionControl.
+	Sysctls []string
 	// Log receives the commands run and progress lines; nil discards.
 	Log io.Writer
 }
@@ -160,6 +164,11 @@ func NewWAN(ctx context.Context, cfg WANConfig) (_ *WAN, err error) {
 		}
 		if cc := cfg.CongestionControl; cc != "" {
 			if err := w.ip(ctx, "netns", "exec", r.NS, toolPath("sysctl"), "-q", "-w", "net.ipv4.tcp_congestion_control="+cc); err != nil {
+				return nil, err
+			}
+		}
+		for _, kv := range cfg.Sysctls {
+			if err := w.ip(ctx, "netns", "exec", r.NS, toolPath("sysctl"), "-q", "-w", kv); err != nil {
 				return nil, err
 			}
 		}

@@ -108,7 +108,7 @@ func runScenarios(ctx context.Context, args []string) error {
 	if f.verbose {
 		log = os.Stderr
 	}
-	w, err := NewWAN(ctx, WANConfig{Topo: topo, Shaper: f.shaper, MTU: f.mtu, CongestionControl: f.cc, InitialWindow: f.iw, Log: log})
+	w, err := NewWAN(ctx, WANConfig{Topo: topo, Shaper: f.shaper, MTU: f.mtu, CongestionControl: f.cc, InitialWindow: f.iw, Sysctls: f.sysctls, Log: log})
 	if err != nil {
 		return err
 	}

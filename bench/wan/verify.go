@@ -34,7 +34,7 @@ func runVerify(ctx context.Context, args []string) error {
 	if tf.verbose {
 		log = os.Stderr
 	}
-	w, err := NewWAN(ctx, WANConfig{Topo: topo, Shaper: tf.shaper, MTU: tf.mtu, CongestionControl: tf.cc, InitialWindow: tf.iw, Log: log})
+	w, err := NewWAN(ctx, WANConfig{Topo: topo, Shaper: tf.shaper, MTU: tf.mtu, CongestionControl: tf.cc, InitialWindow: tf.iw, Sysctls: tf.sysctls, Log: log})
 	if err != nil {
 		return err
 	}
