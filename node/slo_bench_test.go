@@ -64,22 +64,7 @@ func BenchmarkSLOGet(b *testing.B) {
 	b.Logf("stored %d bytes plain and as %d segments + SLO in %v; load average %s", size, len(manifest), time.Since(start).Round(time.Millisecond), loadavg())
 
 	client := oneConnClient()
-	get := func(path string) time.Duration {
-		req, _ := http.NewRequest("GET", c.storageURL+path, nil)
-		req.Header.Set("X-Auth-Token", c.token)
-		t0 := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		d := time.Since(t0)
-		if err != nil || resp.StatusCode != 200 || n != size {
-			b.Fatalf("GET %s: %s, %d bytes, %v", path, resp.Status, n, err)
-		}
-		return d
-	}
+	get := func(path string) time.Duration { return timedGet(b, client, c.storageURL+path, c.token, size) }
 	get("/bench/plain") // warm both once
 	get("/bench/slo")
 	var plain, slo time.Duration
@@ -120,4 +105,25 @@ func loadavg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// timedGet GETs url with token and reads the whole body, failing b
+// unless the answer is 200 with want bytes; it returns the time from the
+// request to the body's end.
+func timedGet(b testing.TB, client *http.Client, url, token string, want int64) time.Duration {
+	b.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("X-Auth-Token", token)
+	t0 := time.Now()
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	d := time.Since(t0)
+	if err != nil || resp.StatusCode != 200 || n != want {
+		b.Fatalf("GET %s: %s, %d of %d bytes, %v", url, resp.Status, n, want, err)
+	}
+	return d
 }

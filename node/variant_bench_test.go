@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -72,19 +71,7 @@ func BenchmarkVariantGet(b *testing.B) {
 
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	get := func() time.Duration {
-		req, _ := http.NewRequest("GET", cb.storageURL+"/images/variant", nil)
-		req.Header.Set("X-Auth-Token", cb.token)
-		t0 := time.Now()
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 || n != int64(len(variant)) {
-			b.Fatalf("GET: %s, %d of %d bytes, %v", resp.Status, n, len(variant), err)
-		}
-		return time.Since(t0)
+		return timedGet(b, client, cb.storageURL+"/images/variant", cb.token, int64(len(variant)))
 	}
 	var total, fetched, local, cpu time.Duration
 	var over float64

@@ -85,13 +85,8 @@ func (s *Server) summaryDelta(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	gen, data, err := s.cfg.Summary.Encoded()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if gen == 0 || len(data) > MaxSummaryBytes {
-		s.fail(w, r, errUnavailable)
+	gen, data, ok := s.encodedSummary(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -101,19 +96,30 @@ func (s *Server) summaryDelta(w http.ResponseWriter, r *http.Request) {
 	w.Write(data)
 }
 
+// encodedSummary returns this node's summary and its generation, or
+// answers the failure (503 when there is none yet, or it is too large)
+// and returns false.
+func (s *Server) encodedSummary(w http.ResponseWriter, r *http.Request) (uint64, []byte, bool) {
+	gen, data, err := s.cfg.Summary.Encoded()
+	if err != nil {
+		s.fail(w, r, err)
+		return 0, nil, false
+	}
+	if gen == 0 || len(data) > MaxSummaryBytes {
+		s.fail(w, r, errUnavailable)
+		return 0, nil, false
+	}
+	return gen, data, true
+}
+
 func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	have, err := haveParam(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	gen, data, err := s.cfg.Summary.Encoded()
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if gen == 0 || len(data) > MaxSummaryBytes {
-		s.fail(w, r, errUnavailable)
+	gen, data, ok := s.encodedSummary(w, r)
+	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
