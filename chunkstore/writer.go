@@ -77,11 +77,23 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 	defer bufs.close()
 	defer vals.close()
 
+	// cctx ends when the cutter fails, before it closes order: errgroup
+	// cancels gctx only after the cutter has returned, so the committer
+	// could otherwise find order closed and gctx alive, and store the
+	// recipe of a stream cut short (a stalled client's upload).
+	cctx, ccancel := context.WithCancelCause(gctx)
+	defer ccancel(nil)
+
 	// Cutter.
-	g.Go(func() error {
+	g.Go(func() (err error) {
 		defer close(order)
 		defer close(work)
 		defer close(hashq)
+		defer func() {
+			if err != nil {
+				ccancel(err) // runs first: before the closes above
+			}
+		}()
 		ch := s.cutters.newCutter(r)
 		defer ch.release()
 		for {
@@ -184,7 +196,7 @@ func (s *Store) WritePinned(ctx context.Context, r io.Reader, p *Pin) (*recipe.R
 	}
 
 	// Committer (this goroutine).
-	rec, id, err := s.commitWrite(gctx, order, slots, sum, p, bufs, vals)
+	rec, id, err := s.commitWrite(cctx, order, slots, sum, p, bufs, vals)
 	if err != nil {
 		// Unblock the cutter and the workers, and drain.
 		g.Go(func() error { return err })
